@@ -1,0 +1,3 @@
+"""mmuspec: an executable specification of the Linux MMU-notifier protocol."""
+
+__version__ = "0.1.0"

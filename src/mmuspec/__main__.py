@@ -1,0 +1,5 @@
+import sys
+
+from mmuspec.cli import main
+
+sys.exit(main())

@@ -1,0 +1,327 @@
+"""The ``mmuspec`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from mmuspec.checking import CheckSpec, run_check, run_matrix
+from mmuspec.errors import InputError, MmuspecError, UsageError
+from mmuspec.explore import ReplayError
+from mmuspec.model import (
+    DEFAULT_ERA,
+    ERAS,
+    EVENTS,
+    SWITCHES,
+    builtin_names,
+    load_scenario,
+    load_variant,
+    parse_assignments,
+)
+from mmuspec.model.registry import FUNCTIONS, STEPS
+from mmuspec.report.check_report import exit_status, json_report, text_report, trace_file
+from mmuspec.report.matrix import LEGEND, matrix_text
+from mmuspec.report.progress import search_progress
+from mmuspec.report.trace_text import format_trace, trace_lines
+
+ARCHES = [str(c) for c in SWITCHES["arch"].choices]
+
+CHECK_EPILOG = """\
+examples:
+  mmuspec check ksm-merge                         the seed's era (5.13) on x86
+  mmuspec check ksm-merge --era 2.6.32 --set kvm.change_pte=none
+                                                  KVM without its 2009 change_pte: finds the race
+  mmuspec check cow-break --era 5.13 --arch arm64 --vcpus 2 --accesses 3
+  mmuspec check zap --set kvm.fault_retry_checks=seq_only --trace-out race.json
+  mmuspec replay race.json                        re-run the saved counterexample
+  mmuspec check ksm-merge --variant examples/variants/prefetch_in_change_pte.py
+  mmuspec check --matrix                          every scenario x era x arch
+
+exit status: 0 every property holds and no WARN fired; 1 a violation or a WARN was
+found; 2 bad usage or input.  SCENARIO is a built-in name (mmuspec scenarios) or a
+path to a TOML file.  Switches: mmuspec switches.  Eras: mmuspec eras.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mmuspec",
+        description="An executable specification of the Linux MMU-notifier protocol between the "
+        "primary MMU, KVM's secondary MMU and KSM, across kernel history, with an exhaustive "
+        "interleaving checker.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    check = sub.add_parser(
+        "check",
+        help="explore every interleaving of a scenario and check the properties",
+        description="Explore every interleaving of a scenario's threads under one kernel era and "
+        "report whether data_integrity and no_use_after_free hold, whether the era's kernel "
+        "assertions fire, and which observations are reachable; a violation comes with its "
+        "shortest trace.",
+        epilog=CHECK_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    check.add_argument("scenario", nargs="?", metavar="SCENARIO", help="built-in scenario name or TOML path")
+    check.add_argument("--era", default=DEFAULT_ERA, choices=list(ERAS), metavar="ERA",
+                       help=f"kernel era preset: {', '.join(ERAS)} (default {DEFAULT_ERA})")
+    check.add_argument("--arch", choices=ARCHES, help="shorthand for --set arch=ARCH")
+    check.add_argument("--set", dest="sets", action="append", default=[], metavar="NAME=VALUE",
+                       help="override one switch of the era (repeatable; see 'mmuspec switches')")
+    check.add_argument("--variant", metavar="FILE.py", help="a Python file replacing named model steps")
+    check.add_argument("--vcpus", type=int, metavar="N", help="number of vCPUs (default: the scenario's, else 1)")
+    check.add_argument("--accesses", type=int, metavar="N",
+                       help="guest accesses per vCPU (default: the scenario's, else 2)")
+    check.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    check.add_argument("--first", action="store_true",
+                       help="stop at the first violation (fastest verdict; reachability left undetermined)")
+    check.add_argument("--exact", action="store_true", help="keep whole states instead of 64-bit fingerprints")
+    check.add_argument("--max-states", type=int, metavar="N", help="stop after N states (the search is then incomplete)")
+    check.add_argument("--trace-out", metavar="FILE.json",
+                       help="save the counterexample (or first WARN) for 'mmuspec replay'")
+    check.add_argument("--witnesses", action="store_true", help="also print a witness trace for every reachable observation")
+    check.add_argument("--matrix", action="store_true", help="check every scenario x era x arch and print a table")
+    check.add_argument("--eras", metavar="E1,E2", help="with --matrix: the eras (default all)")
+    check.add_argument("--arches", metavar="A1,A2", help="with --matrix: the arches (default all)")
+    check.add_argument("--quiet", action="store_true", help="no progress line on stderr")
+
+    replay = sub.add_parser("replay", help="re-run a trace saved by check --trace-out",
+                            description="Rebuild the model a trace was found in and re-execute the trace step "
+                            "by step; exit 1 when it reaches the same violation or warning again.")
+    replay.add_argument("trace", metavar="FILE.json")
+    replay.add_argument("--json", action="store_true", help="print the replayed trace as JSON")
+
+    sub.add_parser("eras", help="list the kernel eras and their switches")
+    sub.add_parser("switches", help="list every switch, its values and the kernel code it selects")
+    sub.add_parser("scenarios", help="list the built-in scenarios")
+    sub.add_parser("steps", help="list the model's steps and helpers (what a --variant can replace)")
+    sub.add_parser("events", help="list the properties, warnings and observations")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "check":
+            return cmd_check(args, parser)
+        if args.command == "replay":
+            return cmd_replay(args)
+        if args.command == "eras":
+            return cmd_eras()
+        if args.command == "switches":
+            return cmd_switches()
+        if args.command == "scenarios":
+            return cmd_scenarios()
+        if args.command == "steps":
+            return cmd_steps()
+        if args.command == "events":
+            return cmd_events()
+        parser.print_help()
+        return 2
+    except MmuspecError as exc:
+        print(f"mmuspec: error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    overrides = parse_assignments(args.sets)
+    if args.arch:
+        if "arch" in overrides and overrides["arch"] != args.arch:
+            raise UsageError(f"--arch {args.arch} contradicts --set arch={overrides['arch']}")
+        overrides["arch"] = args.arch
+    return overrides
+
+
+def _csv(text: str | None, allowed: Sequence[str], what: str) -> list[str]:
+    if not text:
+        return list(allowed)
+    items = [x.strip() for x in text.split(",") if x.strip()]
+    for item in items:
+        if item not in allowed:
+            raise UsageError(f"unknown {what} {item!r}; known: {', '.join(allowed)}")
+    return items
+
+
+def cmd_check(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    overrides = _overrides(args)
+    variant = load_variant(args.variant) if args.variant else None
+    if args.matrix:
+        return cmd_matrix(args, overrides, variant)
+    if not args.scenario:
+        raise UsageError("check needs a SCENARIO (or --matrix); built-in scenarios: " + ", ".join(builtin_names()))
+    if args.max_states is not None and args.max_states < 1:
+        raise UsageError("--max-states must be at least 1")
+    scenario = load_scenario(args.scenario).scaled(args.vcpus, args.accesses)
+    spec = CheckSpec(scenario, args.era, overrides, variant)
+    _ = spec.config  # validates the era before any work
+    with search_progress(spec.label(), enabled=not args.quiet and not args.json) as progress:
+        kernel, result = run_check(
+            spec,
+            stop_on_violation=args.first,
+            exact=args.exact,
+            max_states=args.max_states,
+            progress=progress,  # type: ignore[arg-type]
+        )
+    if args.trace_out:
+        _write_trace(args.trace_out, spec, kernel, result)
+    if args.json:
+        print(json.dumps(json_report(spec, kernel, result), indent=2))
+    else:
+        print(text_report(spec, kernel, result, all_observations=args.witnesses))
+    return exit_status(result)
+
+
+def _write_trace(path: str, spec: CheckSpec, kernel: Any, result: Any) -> None:
+    witness = result.violation or (result.warnings[0] if result.warnings else None)
+    if witness is None:
+        print(f"mmuspec: no violation or warning, so no trace was written to {path}", file=sys.stderr)
+        return
+    _atomic_write(path, json.dumps(trace_file(spec, kernel, witness), indent=2) + "\n")
+
+
+def _atomic_write(path: str, text: str) -> None:
+    target = Path(path)
+    if not target.parent.exists():
+        raise UsageError(f"{path}: directory {target.parent} does not exist")
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def cmd_matrix(args: argparse.Namespace, overrides: dict[str, Any], variant: Any) -> int:
+    if "arch" in overrides:
+        raise UsageError("--matrix covers every arch; use --arches to choose some")
+    eras = _csv(args.eras, list(ERAS), "era")
+    arches = _csv(args.arches, ARCHES, "arch")
+    names = [args.scenario] if args.scenario else builtin_names()
+    scenarios = [load_scenario(n).scaled(args.vcpus, args.accesses) for n in names]
+    started = time.perf_counter()
+    total = len(scenarios) * len(eras) * len(arches)
+    done = 0
+    with search_progress("matrix", enabled=not args.quiet and not args.json) as progress:
+
+        def on_cell(cell: Any) -> None:
+            nonlocal done
+            done += 1
+            if progress is not None:
+                from mmuspec.explore import Progress
+
+                progress(Progress(done, 0, 0, total - done, time.perf_counter() - started))  # type: ignore[operator]
+
+        cells = run_matrix(scenarios, eras, arches, overrides, variant, on_cell)
+    elapsed = time.perf_counter() - started
+    if args.json:
+        print(json.dumps([vars(c) for c in cells], indent=2))
+    else:
+        sizes = ", ".join(f"{s.name} {s.vcpus}x{s.accesses}" for s in scenarios)
+        print(f"mmuspec check --matrix ({sizes}; vCPUs x accesses)")
+        print()
+        print(matrix_text(cells, arches))
+        print()
+        print(LEGEND)
+        print(f"\n{len(cells)} checks, {sum(c.states for c in cells):,} states in all, {elapsed:.1f} s",
+              file=sys.stderr)
+    return 1 if any(c.verdict in ("violation", "warning") for c in cells) else 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    path = args.trace
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such file") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(path, exc.lineno, f"not JSON: {exc.msg}") from None
+    if not isinstance(data, dict) or data.get("mmuspec_trace") != 1:
+        raise InputError(path, None, "not an mmuspec trace file (no \"mmuspec_trace\": 1)")
+    spec = CheckSpec.from_json(data, path)
+    kernel = spec.kernel()
+    try:
+        actions = [kernel.action_by_text(text) for text in data["steps"]]
+    except KeyError as exc:
+        raise InputError(path, None, f"step {exc.args[0]!r} does not exist in this model") from None
+    try:
+        lines = trace_lines(kernel, actions)
+    except ReplayError as exc:
+        raise InputError(path, None, f"step {exc.position + 1} ({data['steps'][exc.position]}) is not "
+                         "enabled when replayed: the model differs from the one that wrote the trace") from None
+    event = data.get("event")
+    reached = any(e == event for line in lines[-1:] for e, _, _ in line.notes)
+    if args.json:
+        print(json.dumps({"event": event, "reproduced": reached, "trace": [x.to_json() for x in lines]}, indent=2))
+    else:
+        print(f"mmuspec replay: {spec.label()}")
+        print(format_trace(lines))
+        print()
+        if reached:
+            print(f"replayed {len(lines)} steps: the same {data.get('kind', 'event')} ({event}) at step {len(lines)}")
+        else:
+            print(f"replayed {len(lines)} steps, but the last step no longer reaches {event}")
+    return 1 if reached else 0
+
+
+def cmd_eras() -> int:
+    for era in ERAS.values():
+        print(f"{era.name}  [{era.version}]  {era.commit} {era.title}")
+        print(f"    {era.summary}")
+        for name, value in era.switches.items():
+            print(f"    {name} = {str(value).lower() if isinstance(value, bool) else value}")
+        for note in era.notes:
+            print(f"    note: {note}")
+        print()
+    return 0
+
+
+def cmd_switches() -> int:
+    for switch in SWITCHES.values():
+        default = str(switch.default).lower() if isinstance(switch.default, bool) else switch.default
+        print(f"{switch.name} = {switch.describe_choices()}   (default {default})")
+        print(f"    {switch.summary}")
+        print(f"    source: {switch.source}")
+        print()
+    return 0
+
+
+def cmd_scenarios() -> int:
+    for name in builtin_names():
+        scenario = load_scenario(name)
+        print(f"{name:<10} {scenario.vcpus} vCPU x {scenario.accesses}: {scenario.description}")
+    return 0
+
+
+def cmd_steps() -> int:
+    print("Atomic steps (thread: name -- kernel function [lock]):")
+    for info in STEPS.values():
+        print(f"  {info.thread:<8} {info.name} -- {info.kernel} [{info.lock}]")
+    print("\nHelpers (called inside steps):")
+    for name, fn in FUNCTIONS.items():
+        if name in STEPS:
+            continue
+        doc = (fn.__doc__ or "").strip().splitlines()
+        print(f"  {name}" + (f" -- {doc[0]}" if doc else ""))
+    return 0
+
+
+def cmd_events() -> int:
+    for event in EVENTS:
+        print(f"{event.kind:<12} {event.id}: {event.summary}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,61 @@
+"""What a search returns: figures, and a witness path for every event it saw."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Witness:
+    """The shortest path the search found to a transition carrying ``event``."""
+
+    event: str
+    kind: str
+    actions: tuple[int, ...]
+
+    @property
+    def length(self) -> int:
+        return len(self.actions)
+
+
+@dataclass
+class SearchResult:
+    states: int = 0
+    transitions: int = 0
+    depth: int = 0
+    seconds: float = 0.0
+    complete: bool = True
+    stop_reason: str = ""
+    witnesses: dict[str, Witness] = field(default_factory=dict)
+    event_kinds: dict[str, str] = field(default_factory=dict)
+    bytes_per_state: float | None = None
+    collision_probability: float | None = None
+    mode: str = "bfs"
+
+    def found(self, kind: str) -> list[Witness]:
+        return [w for w in self.witnesses.values() if w.kind == kind]
+
+    @property
+    def violation(self) -> Witness | None:
+        """The property violation to report: the shortest one."""
+        found = self.found("property")
+        return min(found, key=lambda w: (w.length, w.event)) if found else None
+
+    @property
+    def warnings(self) -> list[Witness]:
+        return sorted(self.found("warning"), key=lambda w: w.event)
+
+    def reachable(self, event: str) -> bool | None:
+        """True if seen; False if not seen in a complete search; None if the search
+        stopped early and did not see it."""
+        if event in self.witnesses:
+            return True
+        return False if self.complete else None
+
+    @property
+    def verdict(self) -> str:
+        if self.violation is not None:
+            return "violation"
+        if self.warnings:
+            return "warning"
+        return "safe" if self.complete else "unknown"

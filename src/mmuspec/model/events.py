@@ -1,0 +1,96 @@
+"""What the model reports: safety properties, kernel assertions, and observations.
+
+A step reports an event by setting its bit; the explorer only sees bits and this
+catalogue.  ``property`` events are violations of what must always hold;
+``warning`` events are the kernel's own WARN/BUG assertions as they stand in the
+modelled code; ``observation`` events mark that something interesting happened,
+so that a search can say whether it is reachable at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Kind = Literal["property", "warning", "observation"]
+
+
+@dataclass(frozen=True)
+class EventSpec:
+    id: str
+    kind: Kind
+    summary: str
+
+
+EVENTS: tuple[EventSpec, ...] = (
+    EventSpec(
+        "data_integrity",
+        "property",
+        "A guest read returns the last value the guest wrote to that gfn (or the initial "
+        "value), and a guest write lands on the page the primary PTE maps at that moment.",
+    ),
+    EventSpec(
+        "no_use_after_free",
+        "property",
+        "No guest access through an SPTE reaches a page frame the host has freed.",
+    ),
+    EventSpec(
+        "no_deadlock",
+        "property",
+        "Some thread can always move until every thread has finished.",
+    ),
+    EventSpec(
+        "change_pte_without_invalidation",
+        "warning",
+        "WARN_ON_ONCE(!kvm->mmu_notifier_count) in kvm_mmu_notifier_change_pte() (c13fda237f08).",
+    ),
+    EventSpec(
+        "mmu_notifier_count_negative",
+        "warning",
+        "BUG_ON(kvm->mmu_notifier_count < 0) in kvm_mmu_notifier_invalidate_range_end().",
+    ),
+    EventSpec(
+        "page_refcount_underflow",
+        "warning",
+        "VM_BUG_ON_PAGE(page_ref_count(page) == 0) in put_page(): a reference dropped twice.",
+    ),
+    EventSpec(
+        "change_pte_changed_spte",
+        "observation",
+        "A change_pte call left the SPTE of the page different from before: installed, "
+        "re-pointed or removed it.",
+    ),
+    EventSpec("change_pte_called", "observation", "KVM's .change_pte() callback ran."),
+    EventSpec("fault_retried", "observation", "A page fault saw mmu_notifier_retry() and returned to the guest."),
+    EventSpec("ksm_merged", "observation", "ksmd's replace_page() mapped the KSM page in place of the guest page."),
+    EventSpec(
+        "ksm_merge_aborted",
+        "observation",
+        "ksmd gave up a merge: write_protect_page()'s page_count check or replace_page()'s "
+        "pte_same check failed.",
+    ),
+    EventSpec("cow_broken", "observation", "wp_page_copy() replaced a read-only page by a private copy."),
+    EventSpec("spte_zapped", "observation", "An invalidation removed a present SPTE."),
+    EventSpec("page_freed", "observation", "A page frame's last reference went and it was freed."),
+    EventSpec("aging_found_young", "observation", "Page aging found the page young in the primary or secondary MMU."),
+    EventSpec("page_reclaimed", "observation", "Reclaim unmapped the page to swap."),
+)
+
+BIT: dict[str, int] = {e.id: 1 << i for i, e in enumerate(EVENTS)}
+
+DATA_INTEGRITY = BIT["data_integrity"]
+USE_AFTER_FREE = BIT["no_use_after_free"]
+DEADLOCK = BIT["no_deadlock"]
+WARN_CHANGE_PTE = BIT["change_pte_without_invalidation"]
+BUG_COUNT_NEGATIVE = BIT["mmu_notifier_count_negative"]
+BUG_REFCOUNT = BIT["page_refcount_underflow"]
+CHANGE_PTE_CHANGED_SPTE = BIT["change_pte_changed_spte"]
+CHANGE_PTE_CALLED = BIT["change_pte_called"]
+FAULT_RETRIED = BIT["fault_retried"]
+KSM_MERGED = BIT["ksm_merged"]
+KSM_MERGE_ABORTED = BIT["ksm_merge_aborted"]
+COW_BROKEN = BIT["cow_broken"]
+SPTE_ZAPPED = BIT["spte_zapped"]
+PAGE_FREED = BIT["page_freed"]
+AGING_FOUND_YOUNG = BIT["aging_found_young"]
+PAGE_RECLAIMED = BIT["page_reclaimed"]

@@ -1,0 +1,225 @@
+"""Host threads other than ksmd: MADV_DONTNEED, and page aging with reclaim.
+
+``madvise`` zaps a gfn's page the way ``zap_page_range()`` does: notifier start,
+clear the PTE under the PTL (the page goes into the TLB gather with its
+reference), notifier end, then ``tlb_finish_mmu()`` frees the gathered page.
+``kswapd`` harvests young bits with the three aging notifiers and, when the
+scenario asks for reclaim, unmaps an old page to swap with ``try_to_unmap_one()``
+(through ``.invalidate_page`` before v4.13, a start/end range since).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from mmuspec.model.events import AGING_FOUND_YOUNG, PAGE_RECLAIMED
+from mmuspec.model.guest import ptl_free
+from mmuspec.model.layout import (
+    PC,
+    PG_KSM,
+    PTE_NONE,
+    PTE_SWAP,
+    R_PAGE,
+    R_TARGET,
+    Z_PAGE,
+    Z_TARGET,
+)
+from mmuspec.model.primary import pte_present
+from mmuspec.model.registry import helper, step
+
+if TYPE_CHECKING:
+    from mmuspec.model.kernel import Kernel
+
+Z_START, Z_CLEAR, Z_END, Z_FREE, Z_DONE = range(5)
+ZAP_PC_NAMES = ("start", "clear", "end", "free", "done")
+
+R_CLEAR_YOUNG, R_TEST_YOUNG, R_REFERENCED, R_UNMAP_START, R_UNMAP, R_UNMAP_END, R_FREE, R_DONE = range(8)
+RECLAIM_PC_NAMES = ("clear_young", "test_young", "referenced", "unmap_start", "unmap", "unmap_end", "free", "done")
+
+
+def zap_program(k: Kernel) -> dict[int, list[tuple[str, int]]]:
+    return {
+        Z_START: [("zap_page_range_start", 0)],
+        Z_CLEAR: [("zap_pte_range", 0)],
+        Z_END: [("zap_page_range_end", 0)],
+        Z_FREE: [("tlb_finish_mmu", 0)],
+        Z_DONE: [],
+    }
+
+
+def reclaim_program(k: Kernel) -> dict[int, list[tuple[str, int]]]:
+    return {
+        R_CLEAR_YOUNG: [("page_idle_clear_pte_refs", 0)],
+        R_TEST_YOUNG: [("mmu_notifier_test_young_probe", 0)],
+        R_REFERENCED: [("page_referenced", 0)],
+        R_UNMAP_START: [("try_to_unmap_start", 0)],
+        R_UNMAP: [("try_to_unmap_one", 0)],
+        R_UNMAP_END: [("try_to_unmap_end", 0)],
+        R_FREE: [("shrink_page_list_free", 0)],
+        R_DONE: [],
+    }
+
+
+@step("madvise", "zap_page_range(): mmu_notifier_invalidate_range_start(MMU_NOTIFY_CLEAR)", lock="mmu_lock")
+def zap_page_range_start(k: Kernel, s: bytearray, t: int, arg: int) -> None:
+    b = k.base[t]
+    k.mmu_notifier_invalidate_range_start(s, k.scenario.zap[s[b + Z_TARGET]], False)
+    s[b + PC] = Z_CLEAR
+
+
+@step("madvise", "zap_pte_range(): ptep_get_and_clear_full(); page_remove_rmap(); "
+      "__tlb_remove_page()", lock="ptl", guard=ptl_free)
+def zap_pte_range(k: Kernel, s: bytearray, t: int, arg: int) -> None:
+    L = k.L
+    b = k.base[t]
+    gfn = k.scenario.zap[s[b + Z_TARGET]]
+    prot = s[L.PTE_PROT[gfn]]
+    if pte_present(k, s, gfn):
+        page = s[L.PTE_PFN[gfn]]
+        k.ptep_clear_flush(s, gfn, 0)
+        k.page_remove_rmap(s, page)
+        s[b + Z_PAGE] = page
+    elif prot == PTE_SWAP:
+        s[L.SWAP_VAL[gfn]] = 0
+        s[L.PTE_PROT[gfn]] = PTE_NONE
+    # MADV_DONTNEED: the next access sees a zero-filled page.
+    s[L.EXPECT[gfn]] = 0
+    s[b + PC] = Z_END
+
+
+@step("madvise", "zap_page_range(): mmu_notifier_invalidate_range_end()", lock="mmu_lock")
+def zap_page_range_end(k: Kernel, s: bytearray, t: int, arg: int) -> None:
+    b = k.base[t]
+    k.mmu_notifier_invalidate_range_end(s, k.scenario.zap[s[b + Z_TARGET]], False)
+    s[b + PC] = Z_FREE
+
+
+@step("madvise", "tlb_finish_mmu(): free_pages_and_swap_cache(): put_page() of the gathered page")
+def tlb_finish_mmu(k: Kernel, s: bytearray, t: int, arg: int) -> None:
+    b = k.base[t]
+    page = s[b + Z_PAGE]
+    if page:
+        k.put_page(s, page)
+    s[b + Z_PAGE] = 0
+    nxt = s[b + Z_TARGET] + 1
+    if nxt >= len(k.scenario.zap):
+        s[b + Z_TARGET] = 0
+        k.thread_finished(s, t)
+    else:
+        s[b + Z_TARGET] = nxt
+        s[b + PC] = Z_START
+
+
+def _reclaimable(k: Kernel, s: bytes | bytearray, gfn: int) -> int:
+    """The anonymous, non-KSM page the gfn maps, or 0."""
+    L = k.L
+    page = s[L.PTE_PFN[gfn]]
+    if not pte_present(k, s, gfn) or page < L.first_pool_pfn or s[L.FLAGS[page]] & PG_KSM:
+        return 0
+    return page
+
+
+@step("kswapd", "page_idle_clear_pte_refs_one(): ptep_clear_young_notify() -> "
+      "mmu_notifier_clear_young()", lock="ptl, mmu_lock", guard=ptl_free)
+def page_idle_clear_pte_refs(k: Kernel, s: bytearray, t: int, arg: int) -> None:
+    L = k.L
+    b = k.base[t]
+    gfn = k.scenario.aging[s[b + R_TARGET]]
+    if pte_present(k, s, gfn):
+        s[L.PTE_YOUNG[gfn]] = 0
+        k.mmu_notifier_clear_young(s, gfn)
+    s[b + PC] = R_TEST_YOUNG
+
+
+@step("kswapd", "mmu_notifier_test_young() (as khugepaged and MGLRU's look-around call it)",
+      lock="mmu_lock")
+def mmu_notifier_test_young_probe(k: Kernel, s: bytearray, t: int, arg: int) -> None:
+    L = k.L
+    b = k.base[t]
+    gfn = k.scenario.aging[s[b + R_TARGET]]
+    if (pte_present(k, s, gfn) and s[L.PTE_YOUNG[gfn]]) or k.mmu_notifier_test_young(s, gfn):
+        k.fire(AGING_FOUND_YOUNG, lambda: f"test_young: gfn {gfn} is young")
+    s[b + PC] = R_REFERENCED
+
+
+@step("kswapd", "page_referenced() -> page_referenced_one(): ptep_clear_flush_young_notify() -> "
+      "mmu_notifier_clear_flush_young(); then trylock_page() and isolate for reclaim",
+      lock="ptl, mmu_lock", guard=ptl_free)
+def page_referenced(k: Kernel, s: bytearray, t: int, arg: int) -> None:
+    L = k.L
+    b = k.base[t]
+    gfn = k.scenario.aging[s[b + R_TARGET]]
+    page = _reclaimable(k, s, gfn)
+    if not page:
+        k.reclaim_next_target(s, t)
+        return
+    young = bool(s[L.PTE_YOUNG[gfn]])
+    s[L.PTE_YOUNG[gfn]] = 0
+    young = k.mmu_notifier_clear_flush_young(s, gfn) or young
+    if young:
+        k.fire(AGING_FOUND_YOUNG, lambda: f"page_referenced: gfn {gfn} is young, page kept")
+        k.reclaim_next_target(s, t)
+        return
+    if not k.scenario.reclaim or not k.trylock_page(s, page):
+        k.reclaim_next_target(s, t)
+        return
+    k.get_page(s, page)
+    s[b + R_PAGE] = page
+    s[b + PC] = R_UNMAP if k.rmap_unmap_notifier == "invalidate_page" else R_UNMAP_START
+
+
+@step("kswapd", "try_to_unmap(): mmu_notifier_invalidate_range_start(MMU_NOTIFY_CLEAR)", lock="mmu_lock")
+def try_to_unmap_start(k: Kernel, s: bytearray, t: int, arg: int) -> None:
+    b = k.base[t]
+    k.mmu_notifier_invalidate_range_start(s, k.scenario.aging[s[b + R_TARGET]], False)
+    s[b + PC] = R_UNMAP
+
+
+@step("kswapd", "try_to_unmap_one(): ptep_clear_flush() (ptep_clear_flush_notify() -> "
+      ".invalidate_page before v4.13); swap entry; page_remove_rmap(); put_page()",
+      lock="ptl", guard=ptl_free)
+def try_to_unmap_one(k: Kernel, s: bytearray, t: int, arg: int) -> None:
+    L = k.L
+    b = k.base[t]
+    gfn = k.scenario.aging[s[b + R_TARGET]]
+    page = s[b + R_PAGE]
+    if pte_present(k, s, gfn) and s[L.PTE_PFN[gfn]] == page:
+        k.ptep_clear_flush(s, gfn, 0)
+        if k.rmap_unmap_notifier == "invalidate_page":
+            k.mmu_notifier_invalidate_page(s, gfn)
+        s[L.SWAP_VAL[gfn]] = s[L.VAL[page]]
+        s[L.PTE_PROT[gfn]] = PTE_SWAP
+        k.page_remove_rmap(s, page)
+        k.put_page(s, page)
+        k.fire(PAGE_RECLAIMED, lambda: f"kswapd unmapped gfn {gfn} ({k.page_name(page)}) to swap")
+    s[b + PC] = R_FREE if k.rmap_unmap_notifier == "invalidate_page" else R_UNMAP_END
+
+
+@step("kswapd", "try_to_unmap(): mmu_notifier_invalidate_range_end()", lock="mmu_lock")
+def try_to_unmap_end(k: Kernel, s: bytearray, t: int, arg: int) -> None:
+    b = k.base[t]
+    k.mmu_notifier_invalidate_range_end(s, k.scenario.aging[s[b + R_TARGET]], False)
+    s[b + PC] = R_FREE
+
+
+@step("kswapd", "shrink_page_list(): unlock_page(); put_page() of the isolated page", lock="page lock")
+def shrink_page_list_free(k: Kernel, s: bytearray, t: int, arg: int) -> None:
+    b = k.base[t]
+    page = s[b + R_PAGE]
+    k.unlock_page(s, page)
+    k.put_page(s, page)
+    s[b + R_PAGE] = 0
+    k.reclaim_next_target(s, t)
+
+
+@helper
+def reclaim_next_target(k: Kernel, s: bytearray, t: int) -> None:
+    b = k.base[t]
+    nxt = s[b + R_TARGET] + 1
+    if nxt >= len(k.scenario.aging):
+        s[b + R_TARGET] = 0
+        k.thread_finished(s, t)
+    else:
+        s[b + R_TARGET] = nxt
+        s[b + PC] = R_CLEAR_YOUNG
+

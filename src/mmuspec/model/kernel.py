@@ -1,0 +1,283 @@
+"""One configured model: a scenario, an era's switches, and optionally a variant.
+
+``Kernel`` is what the explorer and the simulator drive.  It offers
+``initial()``, ``successors(state)`` and the event catalogue, and nothing about
+how it is searched.  Every registered step and helper is bound to it as a method,
+after a variant (if any) has replaced some of them by name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from types import MethodType
+from typing import TYPE_CHECKING, Any
+
+from mmuspec.errors import ModelError
+from mmuspec.model import arch, guest, host, kvm, notifier, pages, primary  # noqa: F401  (registers steps)
+from mmuspec.model import ksm as ksm_mod
+from mmuspec.model.events import DATA_INTEGRITY, DEADLOCK, EVENTS, EventSpec
+from mmuspec.model.layout import (
+    K_KPAGE,
+    K_TARGET,
+    KSM_PFN,
+    PC,
+    PG_KSM,
+    PTE_NONE,
+    PTE_RO,
+    PTE_RW,
+    ZERO_PFN,
+    Layout,
+)
+from mmuspec.model.primary import visible_contents
+from mmuspec.model.registry import FUNCTIONS, STEPS, StepInfo
+from mmuspec.model.render import Renderer
+from mmuspec.model.scenario import Scenario
+from mmuspec.model.switches import Config
+
+if TYPE_CHECKING:
+    from mmuspec.model.variant import Variant
+
+INITIAL_VALUE = 1  # contents of every page the scenario starts with, except the zero page
+DEADLOCK_ACTION = 0xFFFF
+
+Entry = tuple[int, Callable[..., Any], Callable[..., Any] | None, int]
+
+_PROGRAMS: dict[str, tuple[Callable[[Any], dict[int, list[tuple[str, int]]]], int]] = {
+    "vcpu": (guest.program, guest.DONE),
+    "ksmd": (ksm_mod.program, ksm_mod.DONE),
+    "madvise": (host.zap_program, host.Z_DONE),
+    "kswapd": (host.reclaim_program, host.R_DONE),
+}
+PC_NAMES = {
+    "vcpu": guest.PC_NAMES,
+    "ksmd": ksm_mod.PC_NAMES,
+    "madvise": host.ZAP_PC_NAMES,
+    "kswapd": host.RECLAIM_PC_NAMES,
+}
+
+
+class Kernel(Renderer):
+    """The executable model of one configuration."""
+
+    events: Sequence[EventSpec] = EVENTS
+
+    def __init__(self, scenario: Scenario, config: Config, variant: Variant | None = None) -> None:
+        self.scenario = scenario
+        self.config = config
+        self.variant = variant
+        self.L = Layout(scenario)
+        self.threads = self.L.threads
+        self.base = [t.base for t in self.threads]
+        self.arch = config["arch"]
+        self.wrap_change_pte = bool(config["mm.wrap_change_pte"])
+        self.change_pte_order = config["mm.change_pte_order"]
+        self.rmap_unmap_notifier = config["mm.rmap_unmap_notifier"]
+        self.wp_reuse = config["mm.wp_reuse"]
+        self.change_pte = config["kvm.change_pte"]
+        self.has_change_pte = self.change_pte != "none"
+        self.start_zaps_change_pte_events = bool(config["kvm.start_zaps_change_pte_events"])
+        self.end_bumps_seq = bool(config["kvm.end_bumps_seq"])
+        self.fault_retry_checks = config["kvm.fault_retry_checks"]
+        self.gup_write_always = bool(config["kvm.gup_write_always"])
+        self.table_kept_alive = scenario.table_kept_alive
+        self.ev = 0
+        self.explain = False
+        self.notes: list[tuple[int, str]] = []
+        self.ksm_targets = ksm_mod.targets(self) if scenario.merge else []
+
+        functions = dict(FUNCTIONS)
+        if variant is not None:
+            functions.update(variant.functions)
+        for name, fn in functions.items():
+            setattr(self, name, MethodType(fn, self))
+        self._build_tables()
+
+    def __getattr__(self, name: str) -> Any:  # pragma: no cover - only for type checkers
+        raise AttributeError(name)
+
+    # -- programs --------------------------------------------------------------------
+
+    def _build_tables(self) -> None:
+        self.step_keys: list[tuple[str, int]] = []
+        index: dict[tuple[str, int], int] = {}
+        self._tables: list[tuple[int, int, tuple[tuple[Entry, ...], ...]]] = []
+        self.done_pc: list[int] = []
+        for thread in self.threads:
+            make, done = _PROGRAMS[thread.kind]
+            program = make(self)
+            table: list[tuple[Entry, ...]] = []
+            for pc in range(max(program) + 1):
+                entries: list[Entry] = []
+                for key in program.get(pc, []):
+                    if key not in index:
+                        index[key] = len(self.step_keys)
+                        self.step_keys.append(key)
+                    name = key[0]
+                    info = STEPS[name]
+                    guard = getattr(self, info.guard) if info.guard else None
+                    action = thread.index << 8 | index[key]
+                    entries.append((action, getattr(self, name), guard, key[1]))
+                table.append(tuple(entries))
+            self._tables.append((thread.index, thread.base, tuple(table)))
+            self.done_pc.append(done)
+        if len(self.step_keys) > 255:
+            raise ModelError("too many distinct steps for the action encoding")
+
+    # -- the interface the explorer and simulator use --------------------------------
+
+    def initial(self) -> bytes:
+        L = self.L
+        sc = self.scenario
+        s = bytearray(L.size)
+        s[L.LAST_WRITTEN] = INITIAL_VALUE
+        s[L.REF[ZERO_PFN]] = 1
+        if sc.stable_page:
+            # Another VM maps the stable page, which keeps it alive.
+            s[L.REF[KSM_PFN]] = 1
+            s[L.MAP[KSM_PFN]] = 1
+            s[L.FLAGS[KSM_PFN]] = PG_KSM
+            s[L.VAL[KSM_PFN]] = INITIAL_VALUE
+        s[L.SPT_TABLE] = 1 if sc.table_kept_alive else 0
+        for gfn, kind in enumerate(sc.initial):
+            if kind == "anon":
+                page = self.alloc_page(s, INITIAL_VALUE)
+                self.page_add_rmap(s, page)
+                self.set_pte_at(s, gfn, page, PTE_RW)
+            elif kind == "ksm":
+                self.get_page(s, KSM_PFN)
+                self.page_add_rmap(s, KSM_PFN)
+                self.set_pte_at(s, gfn, KSM_PFN, PTE_RO)
+            elif kind == "zero":
+                self.set_pte_at(s, gfn, ZERO_PFN, PTE_RO)
+            else:
+                s[L.PTE_PROT[gfn]] = PTE_NONE
+            s[L.EXPECT[gfn]] = INITIAL_VALUE if kind in ("anon", "ksm") else 0
+            if L.track_young:
+                s[L.PTE_YOUNG[gfn]] = 0
+        for thread in self.threads:
+            if thread.kind == "ksmd":
+                s[thread.base + K_KPAGE] = ksm_mod.initial_kpage(self)
+                s[thread.base + K_TARGET] = 0
+        return bytes(s)
+
+    def successors(self, s: bytes) -> list[tuple[int, bytes, int]]:
+        """Every enabled atomic step from ``s``: (action, next state, event bits)."""
+        out: list[tuple[int, bytes, int]] = []
+        for t, base, table in self._tables:
+            for action, fn, guard, arg in table[s[base]]:
+                if guard is not None and not guard(s, t, arg):
+                    continue
+                m = bytearray(s)
+                self.ev = 0
+                try:
+                    fn(m, t, arg)
+                except ValueError as exc:
+                    raise ModelError(f"step {self.action_text(action)} drove a field out of 0..255: {exc}") from None
+                out.append((action, bytes(m), self.ev))
+        if not out and not self.all_done(s):
+            self.ev = 0
+            self.fire(DEADLOCK, lambda: "no thread can move: " + self.blocked_text(s))
+            out.append((DEADLOCK_ACTION, s, self.ev))
+        return out
+
+    def explain_action(self, s: bytes, action: int) -> tuple[bytes, int, list[tuple[int, str]]]:
+        """Take one action from ``s`` and say what happened: (next, events, notes).
+        Raises KeyError if the action is not enabled in ``s``."""
+        self.explain, self.notes, self.ev = True, [], 0
+        try:
+            if action == DEADLOCK_ACTION and not any(True for _ in self._enabled(s)):
+                self.fire(DEADLOCK, lambda: "no thread can move: " + self.blocked_text(s))
+                return s, self.ev, self.notes
+            for a, fn, t, arg in self._enabled(s):
+                if a == action:
+                    m = bytearray(s)
+                    fn(m, t, arg)
+                    return bytes(m), self.ev, self.notes
+            raise KeyError(action)
+        finally:
+            self.explain = False
+            self.notes = []
+
+    def _enabled(self, s: bytes) -> Iterator[tuple[int, Callable[..., Any], int, int]]:
+        for t, base, table in self._tables:
+            for action, fn, guard, arg in table[s[base]]:
+                if guard is None or guard(s, t, arg):
+                    yield action, fn, t, arg
+
+    def fire(self, bit: int, detail: Callable[[], str]) -> None:
+        self.ev |= bit
+        if self.explain:
+            self.notes.append((bit, detail()))
+
+    def say(self, detail: Callable[[], str]) -> None:
+        """An explanation for traces only (bit 0: no event)."""
+        if self.explain:
+            self.notes.append((0, detail()))
+
+    # -- thread lifetime ---------------------------------------------------------------
+
+    def all_done(self, s: bytes | bytearray) -> bool:
+        return all(s[base] == done for (_, base, _), done in zip(self._tables, self.done_pc, strict=True))
+
+    def thread_finished(self, s: bytearray, t: int) -> None:
+        s[self.base[t] + PC] = self.done_pc[t]
+        if self.all_done(s):
+            self.final_data_check(s)
+
+    def final_data_check(self, s: bytearray) -> None:
+        """When every thread has finished, each gfn must still hold the guest's last
+        write: a write that went to a page the mm no longer maps is lost."""
+        for gfn in range(self.L.gfns):
+            got, want = visible_contents(self, s, gfn), s[self.L.EXPECT[gfn]]
+            if got != want:
+                self.fire(DATA_INTEGRITY, _lost_write_text(gfn, got, want))
+
+    # -- naming actions ----------------------------------------------------------------
+
+    def action_parts(self, action: int) -> tuple[str, str, str]:
+        """(thread name, step name, argument text) of an action."""
+        if action == DEADLOCK_ACTION:
+            return ("-", "deadlock", "")
+        thread = self.threads[action >> 8]
+        name, arg = self.step_keys[action & 0xFF]
+        return thread.name, name, self.arg_text(name, arg)
+
+    def arg_text(self, name: str, arg: int) -> str:
+        if name == "guest_access":
+            gfn, write = divmod(arg, 2)
+            return f"{'write' if write else 'read'} gfn {gfn}"
+        return ""
+
+    def action_text(self, action: int) -> str:
+        thread, name, arg = self.action_parts(action)
+        return f"{thread}:{name}" + (f"({arg})" if arg else "")
+
+    def action_by_text(self, text: str) -> int:
+        for _t, _, table in self._tables:
+            for entries in table:
+                for action, *_ in entries:
+                    if self.action_text(action) == text:
+                        return action
+        if text == "-:deadlock":
+            return DEADLOCK_ACTION
+        raise KeyError(text)
+
+    def step_info(self, action: int) -> StepInfo | None:
+        if action == DEADLOCK_ACTION:
+            return None
+        return STEPS[self.step_keys[action & 0xFF][0]]
+
+    def pc_name(self, s: bytes | bytearray, t: int) -> str:
+        thread = self.threads[t]
+        return PC_NAMES[thread.kind][s[thread.base]]
+
+    def blocked_text(self, s: bytes | bytearray) -> str:
+        return ", ".join(
+            f"{th.name} at {self.pc_name(s, th.index)}"
+            for th in self.threads
+            if s[th.base] != self.done_pc[th.index]
+        )
+
+
+def _lost_write_text(gfn: int, got: int, want: int) -> Callable[[], str]:
+    return lambda: f"at the end gfn {gfn} holds {got} but the guest last wrote {want}: a write was lost"

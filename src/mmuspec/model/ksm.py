@@ -1,0 +1,282 @@
+"""ksmd: merging a guest page into a KSM page (mm/ksm.c).
+
+One merge is ``cmp_and_merge_page()`` for one rmap_item: look the page up
+(``follow_page(FOLL_GET)``, a reference), find a page with the same contents (the
+scenario's stable page, or the partner page of the unstable tree, which is then
+made the KSM page in place), then ``try_to_merge_one_page()`` under the page lock:
+``write_protect_page()`` (which refuses when anyone else holds a reference:
+``page_mapcount(page) + 1 + swapped != page_count(page)``), ``pages_identical()``,
+``replace_page()`` (which refuses unless ``pte_same()``), and finally drop the
+reference.  Each PTL section and each notifier call is a step of its own.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from mmuspec.model.events import KSM_MERGE_ABORTED, KSM_MERGED
+from mmuspec.model.guest import ptl_free
+from mmuspec.model.layout import (
+    K_KPAGE,
+    K_ORIG_PFN,
+    K_ORIG_PROT,
+    K_PAGE,
+    K_TARGET,
+    KSM_PFN,
+    PC,
+    PG_KSM,
+    PTE_RO,
+    PTE_RW,
+)
+from mmuspec.model.primary import pte_maps, pte_present
+from mmuspec.model.registry import helper, step
+
+if TYPE_CHECKING:
+    from mmuspec.model.kernel import Kernel
+
+SCAN, WP_START, WP_LOCK, WP_NOTIFY, WP_END, CMP, RP_START, RP_LOCK, RP_NOTIFY, RP_END, FINISH, DONE = range(12)
+PC_NAMES = (
+    "scan", "wp_start", "wp_lock", "wp_notify", "wp_end", "compare", "rp_start", "rp_lock",
+    "rp_notify", "rp_end", "finish", "done",
+)
+
+
+def targets(k: Kernel) -> list[tuple[int, bool]]:
+    """(gfn, in_place) in the order ksmd handles them.  Without a stable page the
+    unstable-tree hit makes the second page the KSM page in place
+    (``try_to_merge_two_pages()``) and replaces the first by it."""
+    merge = list(k.scenario.merge)
+    if k.scenario.stable_page:
+        return [(g, False) for g in merge]
+    return [(merge[1], True), (merge[0], False)] + [(g, False) for g in merge[2:]]
+
+
+def program(k: Kernel) -> dict[int, list[tuple[str, int]]]:
+    return {
+        SCAN: [("ksm_scan_page", 0)],
+        WP_START: [("write_protect_page_start", 0)],
+        WP_LOCK: [("write_protect_page_lock", 0)],
+        WP_NOTIFY: [("write_protect_page_notify", 0)],
+        WP_END: [("write_protect_page_end", 0)],
+        CMP: [("try_to_merge_one_page_compare", 0)],
+        RP_START: [("replace_page_start", 0)],
+        RP_LOCK: [("replace_page_lock", 0)],
+        RP_NOTIFY: [("replace_page_notify", 0)],
+        RP_END: [("replace_page_end", 0)],
+        FINISH: [("ksm_put_page", 0)],
+        DONE: [],
+    }
+
+
+def initial_kpage(k: Kernel) -> int:
+    return KSM_PFN if k.scenario.stable_page else 0
+
+
+def _target(k: Kernel, s: bytes | bytearray, t: int) -> tuple[int, bool]:
+    return k.ksm_targets[s[k.base[t] + K_TARGET]]
+
+
+@step("ksmd", "scan_get_next_rmap_item(): follow_page(FOLL_GET); cmp_and_merge_page(): "
+      "stable/unstable tree search; try_to_merge_one_page(): trylock_page()",
+      lock="ptl, page lock", guard=ptl_free)
+def ksm_scan_page(k: Kernel, s: bytearray, t: int, arg: int) -> None:
+    L = k.L
+    b = k.base[t]
+    gfn, in_place = _target(k, s, t)
+    page = s[L.PTE_PFN[gfn]]
+    if not pte_present(k, s, gfn) or page < L.first_pool_pfn or s[L.FLAGS[page]] & PG_KSM:
+        k.ksm_next_target(s, t)
+        return
+    if in_place:
+        partner = s[L.PTE_PFN[k.scenario.merge[0]]]
+        match = bool(partner) and s[L.VAL[partner]] == s[L.VAL[page]]
+    else:
+        kpage = s[b + K_KPAGE]
+        match = bool(kpage) and s[L.VAL[kpage]] == s[L.VAL[page]]
+    if not match or not k.trylock_page(s, page):
+        k.ksm_next_target(s, t)
+        return
+    k.get_page(s, page)
+    s[b + K_PAGE] = page
+    s[b + PC] = WP_START if k.wrap_change_pte else WP_LOCK
+
+
+@step("ksmd", "write_protect_page(): mmu_notifier_invalidate_range_start(MMU_NOTIFY_CLEAR)",
+      lock="mmu_lock")
+def write_protect_page_start(k: Kernel, s: bytearray, t: int, arg: int) -> None:
+    gfn, _ = _target(k, s, t)
+    k.mmu_notifier_invalidate_range_start(s, gfn, True)
+    s[k.base[t] + PC] = WP_LOCK
+
+
+@step("ksmd", "write_protect_page(): page_vma_mapped_walk(); ptep_clear_flush(); "
+      "page_mapcount(page) + 1 + swapped != page_count(page)?", lock="ptl", guard=ptl_free)
+def write_protect_page_lock(k: Kernel, s: bytearray, t: int, arg: int) -> None:
+    L = k.L
+    b = k.base[t]
+    gfn, _ = _target(k, s, t)
+    page = s[b + K_PAGE]
+    if not (pte_maps(k, s, gfn, page, PTE_RW) or pte_maps(k, s, gfn, page, PTE_RO)):
+        k.fire(KSM_MERGE_ABORTED, lambda: f"write_protect_page: gfn {gfn} no longer maps {k.page_name(page)}")
+        k.write_protect_page_leave(s, t, False)
+        return
+    if s[L.PTE_PROT[gfn]] == PTE_RO:
+        k.write_protect_page_leave(s, t, True)
+        return
+    k.ptep_clear_flush(s, gfn, page)
+    if s[L.MAP[page]] + 1 != s[L.REF[page]]:
+        k.set_pte_at(s, gfn, page, PTE_RW)
+        refs, maps = s[L.REF[page]], s[L.MAP[page]]
+        k.fire(KSM_MERGE_ABORTED, lambda: f"write_protect_page: {k.page_name(page)} has page_count {refs} "
+               f"but mapcount {maps} + 1: someone else holds a reference")
+        k.write_protect_page_leave(s, t, False)
+        return
+    if k.has_change_pte:
+        if k.change_pte_order == "set_then_notify":
+            k.set_pte_at(s, gfn, page, PTE_RO)
+        s[L.PTL] = 1
+        s[b + PC] = WP_NOTIFY
+        return
+    k.set_pte_at(s, gfn, page, PTE_RO)
+    k.write_protect_page_leave(s, t, True)
+
+
+@step("ksmd", "write_protect_page(): set_pte_at_notify(pte_wrprotect(entry)) -> "
+      "mmu_notifier_change_pte(); pte_unmap_unlock()", lock="ptl, mmu_lock")
+def write_protect_page_notify(k: Kernel, s: bytearray, t: int, arg: int) -> None:
+    gfn, _ = _target(k, s, t)
+    page = s[k.base[t] + K_PAGE]
+    k.mmu_notifier_change_pte(s, gfn, page, False)
+    if k.change_pte_order == "notify_then_set":
+        k.set_pte_at(s, gfn, page, PTE_RO)
+    s[k.L.PTL] = 0
+    k.write_protect_page_leave(s, t, True)
+
+
+@helper
+def write_protect_page_leave(k: Kernel, s: bytearray, t: int, ok: bool) -> None:
+    """Record *orig_pte on success; continue with invalidate_range_end, or (unwrapped)
+    straight to the comparison."""
+    b = k.base[t]
+    if ok:
+        s[b + K_ORIG_PFN] = s[b + K_PAGE]
+        s[b + K_ORIG_PROT] = PTE_RO
+    if k.wrap_change_pte:
+        s[b + PC] = WP_END
+    else:
+        s[b + PC] = CMP if ok else FINISH
+
+
+@step("ksmd", "write_protect_page(): mmu_notifier_invalidate_range_end()", lock="mmu_lock")
+def write_protect_page_end(k: Kernel, s: bytearray, t: int, arg: int) -> None:
+    b = k.base[t]
+    gfn, _ = _target(k, s, t)
+    k.mmu_notifier_invalidate_range_end(s, gfn, True)
+    s[b + PC] = CMP if s[b + K_ORIG_PROT] else FINISH
+
+
+@step("ksmd", "try_to_merge_one_page(): pages_identical(page, kpage), or set_page_stable_node() "
+      "for the first page of an unstable-tree pair", lock="page lock")
+def try_to_merge_one_page_compare(k: Kernel, s: bytearray, t: int, arg: int) -> None:
+    L = k.L
+    b = k.base[t]
+    _gfn, in_place = _target(k, s, t)
+    page = s[b + K_PAGE]
+    if in_place:
+        s[L.FLAGS[page]] |= PG_KSM
+        s[b + K_KPAGE] = page
+        s[b + PC] = FINISH
+        return
+    kpage = s[b + K_KPAGE]
+    if s[L.VAL[page]] != s[L.VAL[kpage]]:
+        k.fire(KSM_MERGE_ABORTED, lambda: f"pages_identical({k.page_name(page)}, {k.page_name(kpage)}) failed")
+        s[b + PC] = FINISH
+        return
+    s[b + PC] = RP_START if k.wrap_change_pte else RP_LOCK
+
+
+@step("ksmd", "replace_page(): mmu_notifier_invalidate_range_start(MMU_NOTIFY_CLEAR)", lock="mmu_lock")
+def replace_page_start(k: Kernel, s: bytearray, t: int, arg: int) -> None:
+    gfn, _ = _target(k, s, t)
+    k.mmu_notifier_invalidate_range_start(s, gfn, True)
+    s[k.base[t] + PC] = RP_LOCK
+
+
+@step("ksmd", "replace_page(): pte_offset_map_lock(); pte_same(); get_page(kpage); "
+      "page_add_anon_rmap(kpage); ptep_clear_flush()", lock="ptl", guard=ptl_free)
+def replace_page_lock(k: Kernel, s: bytearray, t: int, arg: int) -> None:
+    L = k.L
+    b = k.base[t]
+    gfn, _ = _target(k, s, t)
+    orig_pfn, orig_prot = s[b + K_ORIG_PFN], s[b + K_ORIG_PROT]
+    if not pte_maps(k, s, gfn, orig_pfn, orig_prot):
+        k.fire(KSM_MERGE_ABORTED, lambda: f"replace_page: pte_same failed, gfn {gfn} now maps {k.pte_text(s, gfn)}")
+        s[b + PC] = RP_END if k.wrap_change_pte else FINISH
+        return
+    kpage = s[b + K_KPAGE]
+    k.get_page(s, kpage)
+    k.page_add_rmap(s, kpage)
+    k.ptep_clear_flush(s, gfn, kpage)
+    if k.has_change_pte:
+        if k.change_pte_order == "set_then_notify":
+            k.set_pte_at(s, gfn, kpage, PTE_RO)
+        s[L.PTL] = 1
+        s[b + PC] = RP_NOTIFY
+        return
+    k.set_pte_at(s, gfn, kpage, PTE_RO)
+    k.replace_page_done(s, t)
+
+
+@step("ksmd", "replace_page(): set_pte_at_notify(mk_pte(kpage)) -> mmu_notifier_change_pte(); "
+      "page_remove_rmap(page); put_page(page); pte_unmap_unlock()", lock="ptl, mmu_lock")
+def replace_page_notify(k: Kernel, s: bytearray, t: int, arg: int) -> None:
+    gfn, _ = _target(k, s, t)
+    kpage = s[k.base[t] + K_KPAGE]
+    k.mmu_notifier_change_pte(s, gfn, kpage, False)
+    if k.change_pte_order == "notify_then_set":
+        k.set_pte_at(s, gfn, kpage, PTE_RO)
+    s[k.L.PTL] = 0
+    k.replace_page_done(s, t)
+
+
+@helper
+def replace_page_done(k: Kernel, s: bytearray, t: int) -> None:
+    """The KSM page is mapped: the old page loses its mapping and the mapping's
+    reference (put_page(), which frees it if nobody else holds one)."""
+    b = k.base[t]
+    gfn, _ = _target(k, s, t)
+    page = s[b + K_PAGE]
+    k.page_remove_rmap(s, page)
+    k.put_page(s, page)
+    k.fire(KSM_MERGED, lambda: f"ksmd merged gfn {gfn}: {k.page_name(page)} -> {k.page_name(s[b + K_KPAGE])}")
+    s[b + PC] = RP_END if k.wrap_change_pte else FINISH
+
+
+@step("ksmd", "replace_page(): mmu_notifier_invalidate_range_end()", lock="mmu_lock")
+def replace_page_end(k: Kernel, s: bytearray, t: int, arg: int) -> None:
+    gfn, _ = _target(k, s, t)
+    k.mmu_notifier_invalidate_range_end(s, gfn, True)
+    s[k.base[t] + PC] = FINISH
+
+
+@step("ksmd", "try_to_merge_one_page(): unlock_page(); cmp_and_merge_page() caller: put_page(page)",
+      lock="page lock")
+def ksm_put_page(k: Kernel, s: bytearray, t: int, arg: int) -> None:
+    b = k.base[t]
+    page = s[b + K_PAGE]
+    k.unlock_page(s, page)
+    k.put_page(s, page)
+    k.ksm_next_target(s, t)
+
+
+@helper
+def ksm_next_target(k: Kernel, s: bytearray, t: int) -> None:
+    b = k.base[t]
+    s[b + K_PAGE] = s[b + K_ORIG_PFN] = s[b + K_ORIG_PROT] = 0
+    nxt = s[b + K_TARGET] + 1
+    if nxt >= len(k.ksm_targets):
+        s[b + K_TARGET] = 0
+        k.thread_finished(s, t)
+    else:
+        s[b + K_TARGET] = nxt
+        s[b + PC] = SCAN

@@ -1,0 +1,78 @@
+"""Variants: a user's Python file that replaces named steps or helpers of the model.
+
+A variant is how a kernel developer expresses a proposed patch.  The file defines
+functions named like the model's steps and helpers (``mmuspec steps`` lists
+them); each receives the model instance ``k`` first, exactly as the original
+does.  Functions whose names start with ``_`` are the file's own helpers.  The
+module docstring, if any, describes the variant in reports.
+"""
+
+from __future__ import annotations
+
+import inspect
+import traceback
+from dataclasses import dataclass, field
+from hashlib import sha256
+from pathlib import Path
+from types import FunctionType, ModuleType
+from typing import Any
+
+from mmuspec.errors import InputError, UsageError
+from mmuspec.model.registry import FUNCTIONS
+
+
+@dataclass(frozen=True)
+class Variant:
+    path: str
+    text: str
+    description: str
+    functions: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def digest(self) -> str:
+        return sha256(self.text.encode()).hexdigest()[:12]
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Functions defined by exec() do not pickle; rebuild from the source instead.
+        return (parse_variant, (self.text, self.path))
+
+
+def load_variant(path: str) -> Variant:
+    p = Path(path)
+    if not p.is_file():
+        raise UsageError(f"--variant {path}: no such file")
+    return parse_variant(p.read_text(encoding="utf-8"), path)
+
+
+def parse_variant(text: str, path: str) -> Variant:
+    try:
+        code = compile(text, path, "exec")
+    except SyntaxError as exc:
+        raise InputError(path, exc.lineno, f"syntax error: {exc.msg}") from None
+    module = ModuleType("mmuspec_variant")
+    module.__file__ = path
+    try:
+        exec(code, module.__dict__)
+    except Exception as exc:  # the user's module body failed; report where
+        frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == path]
+        line = frames[-1].lineno if frames else None
+        raise InputError(path, line, f"{type(exc).__name__} while loading: {exc}") from None
+    functions: dict[str, Any] = {}
+    for name, value in vars(module).items():
+        if not isinstance(value, FunctionType) or value.__module__ != module.__name__:
+            continue
+        if name.startswith("_"):
+            continue
+        if name not in FUNCTIONS:
+            line = inspect.getsourcelines(value)[1] if value.__code__.co_filename == path else None
+            raise InputError(
+                path,
+                value.__code__.co_firstlineno if line is None else line,
+                f"def {name}: the model has no step or helper named {name!r} "
+                "(see 'mmuspec steps'; prefix your own helpers with _)",
+            )
+        functions[name] = value
+    if not functions:
+        raise InputError(path, None, "the file replaces no step or helper of the model")
+    doc = (module.__doc__ or "").strip().splitlines()
+    return Variant(path=path, text=text, description=doc[0] if doc else "", functions=functions)
