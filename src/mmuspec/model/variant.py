@@ -9,7 +9,6 @@ module docstring, if any, describes the variant in reports.
 
 from __future__ import annotations
 
-import inspect
 import traceback
 from dataclasses import dataclass, field
 from hashlib import sha256
@@ -64,10 +63,9 @@ def parse_variant(text: str, path: str) -> Variant:
         if name.startswith("_"):
             continue
         if name not in FUNCTIONS:
-            line = inspect.getsourcelines(value)[1] if value.__code__.co_filename == path else None
             raise InputError(
                 path,
-                value.__code__.co_firstlineno if line is None else line,
+                value.__code__.co_firstlineno,
                 f"def {name}: the model has no step or helper named {name!r} "
                 "(see 'mmuspec steps'; prefix your own helpers with _)",
             )

@@ -1,0 +1,12 @@
+"""The fault path trusts mmu_notifier_seq alone and ignores mmu_notifier_count.
+
+A tempting simplification ("end() bumps the sequence anyway"), and wrong: a
+fault that looks the page up after start() zapped the SPTE but before end()
+bumped the sequence sees an unchanged sequence and maps the old page.
+
+Try it:  mmuspec check zap --variant examples/variants/trust_the_sequence.py
+"""
+
+
+def mmu_notifier_retry(k, s, mmu_seq):
+    return s[k.L.SEQ] != mmu_seq

@@ -1,0 +1,27 @@
+"""Shared helpers: build a model and search it, as `mmuspec check` does."""
+
+from __future__ import annotations
+
+from mmuspec.checking import CheckSpec, run_check
+from mmuspec.explore import SearchResult
+from mmuspec.model import Kernel, load_scenario, parse_assignments
+
+SCENARIOS = ("ksm-merge", "cow-break", "zap", "aging")
+ERAS = ("2.6.32", "3.7", "5.13", "6.10", "glisse-2019")
+ARCHES = ("x86", "arm64", "ppc", "mips")
+
+
+def spec(scenario: str, era: str = "5.13", *sets: str, vcpus: int | None = None,
+         accesses: int | None = None) -> CheckSpec:
+    sc = load_scenario(scenario).scaled(vcpus, accesses)
+    return CheckSpec(sc, era, parse_assignments(sets))
+
+
+def check(scenario: str, era: str = "5.13", *sets: str, vcpus: int | None = None,
+          accesses: int | None = None, first: bool = False) -> SearchResult:
+    _, result = run_check(spec(scenario, era, *sets, vcpus=vcpus, accesses=accesses), stop_on_violation=first)
+    return result
+
+
+def kernel(scenario: str, era: str = "5.13", *sets: str, vcpus: int | None = None) -> Kernel:
+    return spec(scenario, era, *sets, vcpus=vcpus).kernel()

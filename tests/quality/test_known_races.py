@@ -1,0 +1,47 @@
+"""Known races the checker must find, with short counterexamples.
+
+Each case is a broken protocol (a wrong switch or an era's known hole); the test
+requires the search to find the violation and bounds the length of the trace it
+reports, as hypothesis' quality tests bound the size of a shrunk example.
+"""
+
+import pytest
+
+from tests.helpers import check
+
+CASES = [
+    # (scenario, era, sets, vcpus, property, longest acceptable trace)
+    ("ksm-merge", "2.6.32", ("kvm.change_pte=none",), None, "data_integrity", 9),
+    ("ksm-merge", "5.13", ("kvm.end_bumps_seq=false",), None, "data_integrity", 16),
+    ("ksm-merge", "glisse-2019", ("kvm.change_pte=update_in_place",), None, "no_use_after_free", 16),
+    ("ksm-merge", "5.13", ("kvm.change_pte=warn_count", "kvm.start_zaps_change_pte_events=false"), None,
+     "data_integrity", 16),
+    ("zap", "5.13", ("kvm.fault_retry_checks=seq_only",), None, "data_integrity", 8),
+    ("zap", "5.13", ("kvm.fault_retry_checks=count_only",), None, "data_integrity", 10),
+    # SPIN's observation 7: the 2009 COW break races a read fault when change_pte does
+    # not bump the sequence (needs read faults that may map read-only pages).
+    ("cow-break", "2.6.32", ("kvm.change_pte=none", "kvm.gup_write_always=false"), 2, "data_integrity", 12),
+    # Seq-only fault checks, masked by the pre-2021 bump, exposed without it (3 vCPUs).
+    ("cow-break", "5.13", ("kvm.fault_retry_checks=seq_only",), 3, "data_integrity", 14),
+]
+
+
+@pytest.mark.parametrize(("scenario", "era", "sets", "vcpus", "prop", "bound"), CASES)
+def test_the_race_is_found_with_a_short_trace(scenario, era, sets, vcpus, prop, bound):
+    result = check(scenario, era, *sets, vcpus=vcpus, first=True)
+    assert result.verdict == "violation"
+    witness = result.witnesses.get(prop) or result.violation
+    assert witness.event in ("data_integrity", "no_use_after_free")
+    assert witness.length <= bound, f"{witness.event} found in {witness.length} steps"
+
+
+def test_the_uaf_and_the_lost_write_of_2_6_32_without_change_pte_are_both_found():
+    result = check("ksm-merge", "2.6.32", "kvm.change_pte=none")
+    assert {"data_integrity", "no_use_after_free"} <= set(result.witnesses)
+
+
+def test_the_seq_only_check_is_masked_by_the_2009_bump():
+    # SPIN's observation 2: with change_pte bumping the sequence, the count is not needed
+    # for the KSM race; the 2021 change made it the only guard.
+    assert check("ksm-merge", "3.7", "kvm.fault_retry_checks=seq_only").verdict == "safe"
+    assert check("ksm-merge", "5.13", "kvm.fault_retry_checks=seq_only").verdict == "violation"
