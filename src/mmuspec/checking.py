@@ -7,12 +7,18 @@ so that ``mmuspec replay`` rebuilds exactly the model that produced a trace.
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from mmuspec.errors import InputError
-from mmuspec.explore import Progress, SearchResult, bfs
+from mmuspec.explore import Progress, SearchResult, bfs, concretize
+from mmuspec.explore.bounded import PreemptionBounded, bounded_factory
+from mmuspec.explore.minimize import minimize as explore_minimize
+from mmuspec.explore.swarm import swarm
 from mmuspec.model import (
     Config,
     Kernel,
@@ -82,22 +88,105 @@ def _text(value: Value) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
+@dataclass(frozen=True)
+class Reductions:
+    """Which exact reductions a search uses (all on by default)."""
+
+    symmetry: bool = True  # interchangeable vCPUs
+    seq: bool = True  # the value of mmu_notifier_seq only matters relative to snapshots
+    values: bool = True  # data values only matter up to renaming
+    por: bool = True  # partial-order reduction over independent steps
+
+    @property
+    def quotient(self) -> bool:
+        return self.symmetry or self.seq or self.values
+
+    def label(self) -> str:
+        names = (("symmetry", self.symmetry), ("seq", self.seq), ("values", self.values), ("por", self.por))
+        return "+".join(n for n, v in names if v) or "none"
+
+
+NO_REDUCTIONS = Reductions(False, False, False, False)
+
+
+def build_kernel(spec: CheckSpec, reductions: Reductions) -> Kernel:
+    """Picklable factory: the model a worker process rebuilds."""
+    kernel = spec.kernel()
+    kernel.set_reductions(vcpus=reductions.symmetry, seq=reductions.seq, values=reductions.values,
+                          por=reductions.por)
+    return kernel
+
+
+def model_key(spec: CheckSpec, reductions: Reductions) -> str:
+    data = json.dumps([spec.to_json(), reductions.label()], sort_keys=True)
+    return hashlib.sha256(data.encode()).hexdigest()
+
+
 def run_check(
     spec: CheckSpec,
     *,
     stop_on_violation: bool = False,
     exact: bool = False,
     max_states: int | None = None,
+    max_depth: int | None = None,
+    preemptions: int | None = None,
+    walks: int | None = None,
+    seed: int = 0,
+    reductions: Reductions = NO_REDUCTIONS,
+    workers: int = 1,
+    cluster: str | None = None,
+    checkpoint: str | None = None,
+    checkpoint_every: float = 60.0,
+    resume: str | None = None,
+    minimize: bool = False,
     progress: Callable[[Progress], None] | None = None,
 ) -> tuple[Kernel, SearchResult]:
-    kernel = spec.kernel()
-    result = bfs(
-        kernel,
-        stop_on_violation=stop_on_violation,
-        exact=exact,
-        max_states=max_states,
-        progress=progress,
-    )
+    """Search ``spec``'s model: exhaustively (BFS), within a preemption bound, or by
+    random walks.  Witnesses in the result are paths of the model itself."""
+    if preemptions is not None:
+        # The bound counts switches between named threads, so vCPUs are not interchangeable.
+        reductions = replace(reductions, symmetry=False)
+    kernel = build_kernel(spec, reductions)
+    factory = functools.partial(build_kernel, spec, reductions)
+    if walks is not None:
+        result = swarm(factory, walks=walks, seed=seed, max_depth=max_depth or 200, workers=workers,
+                       cluster=cluster)
+    else:
+        model: Any = kernel
+        model_factory: Any = factory
+        if preemptions is not None:
+            model = PreemptionBounded(kernel, preemptions)
+            model_factory = functools.partial(bounded_factory, factory, preemptions)
+        result = bfs(
+            model,
+            factory=model_factory,
+            stop_on_violation=stop_on_violation,
+            exact=exact,
+            symmetry=reductions.quotient,
+            max_states=max_states,
+            max_depth=max_depth,
+            workers=workers,
+            cluster=cluster,
+            checkpoint=checkpoint,
+            checkpoint_every=checkpoint_every,
+            resume=resume,
+            progress=progress,
+            model_key=model_key(spec, reductions) + f"/{preemptions}",
+        )
+        if preemptions is not None:
+            result.stop_reason = result.stop_reason or f"at most {preemptions} preemptions: not exhaustive"
+            result.complete = False
+        if reductions.quotient:
+            result.witnesses = {
+                event: replace(w, actions=tuple(concretize(kernel, w.actions, kernel.representative)))
+                for event, w in result.witnesses.items()
+            }
+    if minimize:
+        bits = {e.id: 1 << i for i, e in enumerate(kernel.events)}
+        for event, w in list(result.witnesses.items()):
+            if w.kind != "observation":
+                shorter = explore_minimize(kernel, w.actions, bits[event], kernel.thread_of)
+                result.witnesses[event] = replace(w, actions=tuple(shorter))
     return kernel, result
 
 
@@ -115,9 +204,9 @@ class MatrixCell:
     seconds: float
 
 
-def matrix_cell(spec: CheckSpec) -> MatrixCell:
+def matrix_cell(spec: CheckSpec, reductions: Reductions = NO_REDUCTIONS) -> MatrixCell:
     """Run one check of the matrix and keep what the table shows."""
-    _, result = run_check(spec)
+    _, result = run_check(spec, reductions=reductions)
     return MatrixCell(
         scenario=spec.scenario.name,
         era=spec.era,
@@ -139,13 +228,14 @@ def run_matrix(
     overrides: dict[str, Value],
     variant: Variant | None = None,
     on_cell: Callable[[MatrixCell], None] | None = None,
+    reductions: Reductions = NO_REDUCTIONS,
 ) -> list[MatrixCell]:
     cells: list[MatrixCell] = []
     for scenario in scenarios:
         for era in eras:
             for arch in arches:
                 spec = CheckSpec(scenario, era, {**overrides, "arch": arch}, variant)
-                cell = matrix_cell(spec)
+                cell = matrix_cell(spec, reductions)
                 cells.append(cell)
                 if on_cell is not None:
                     on_cell(cell)

@@ -12,9 +12,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from mmuspec.checking import CheckSpec, run_check, run_matrix
+from mmuspec.checking import NO_REDUCTIONS, CheckSpec, Reductions, run_check, run_matrix
 from mmuspec.errors import InputError, MmuspecError, UsageError
 from mmuspec.explore import ReplayError
+from mmuspec.explore.runners import default_workers
 from mmuspec.model import (
     DEFAULT_ERA,
     ERAS,
@@ -82,8 +83,30 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     check.add_argument("--first", action="store_true",
                        help="stop at the first violation (fastest verdict; reachability left undetermined)")
-    check.add_argument("--exact", action="store_true", help="keep whole states instead of 64-bit fingerprints")
-    check.add_argument("--max-states", type=int, metavar="N", help="stop after N states (the search is then incomplete)")
+    search = check.add_argument_group(
+        "search", "Exhaustive BFS by default.  Bounded and random searches are not proofs; they say what they covered.")
+    search.add_argument("--reduce", default="symmetry,seq,values", metavar="LIST",
+                        help="exact reductions: symmetry (interchangeable vCPUs), seq (mmu_notifier_seq up to "
+                        "equality with snapshots), values (data values up to renaming), or none "
+                        "(default: symmetry,seq,values)")
+    search.add_argument("--exact", action="store_true", help="keep whole states instead of 64-bit fingerprints")
+    search.add_argument("--max-states", type=int, metavar="N", help="stop after N states")
+    search.add_argument("--max-depth", type=int, metavar="D", help="explore executions of at most D steps")
+    search.add_argument("--preemptions", type=int, metavar="K",
+                        help="explore only executions with at most K preemptions (context bounding)")
+    search.add_argument("--random", type=int, metavar="N", dest="walks",
+                        help="run N random walks instead (each replayable; --max-depth bounds them, default 200)")
+    search.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the random walks (default 0)")
+    search.add_argument("--workers", type=int, metavar="N",
+                        help="local worker processes (default: all cores; same verdict and states as 1)")
+    search.add_argument("--cluster", metavar="ADDRESS",
+                        help="run on an existing Dask scheduler (tcp://host:8786) or Ray cluster (ray://host:10001, "
+                        "ray:auto); with --random, a swarm of walks")
+    search.add_argument("--checkpoint", metavar="FILE", help="save the search to FILE every --checkpoint-every seconds")
+    search.add_argument("--checkpoint-every", type=float, default=60.0, metavar="S", help="default 60")
+    search.add_argument("--resume", metavar="FILE", help="continue the search saved in FILE")
+    search.add_argument("--minimize", action="store_true",
+                        help="shrink counterexamples: drop steps they do not need, prefer fewer thread switches")
     check.add_argument("--trace-out", metavar="FILE.json",
                        help="save the counterexample (or first WARN) for 'mmuspec replay'")
     check.add_argument("--witnesses", action="store_true", help="also print a witness trace for every reachable observation")
@@ -142,6 +165,16 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     return overrides
 
 
+def parse_reductions(text: str) -> Reductions:
+    names = {x.strip() for x in text.split(",") if x.strip()}
+    if names == {"none"}:
+        return NO_REDUCTIONS
+    known = {"symmetry", "seq", "values"}
+    if not names or names - known:
+        raise UsageError(f"--reduce {text!r}: use none or a list of {', '.join(sorted(known))}")
+    return Reductions(symmetry="symmetry" in names, seq="seq" in names, values="values" in names, por=False)
+
+
 def _csv(text: str | None, allowed: Sequence[str], what: str) -> list[str]:
     if not text:
         return list(allowed)
@@ -161,15 +194,33 @@ def cmd_check(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         raise UsageError("check needs a SCENARIO (or --matrix); built-in scenarios: " + ", ".join(builtin_names()))
     if args.max_states is not None and args.max_states < 1:
         raise UsageError("--max-states must be at least 1")
+    for name in ("max_depth", "preemptions", "walks", "workers"):
+        value = getattr(args, name)
+        if value is not None and value < (0 if name == "preemptions" else 1):
+            raise UsageError(f"--{name.replace('_', '-')} {value}: too small")
+    if args.walks is not None and (args.preemptions is not None or args.resume or args.checkpoint):
+        raise UsageError("--random cannot be combined with --preemptions, --checkpoint or --resume")
     scenario = load_scenario(args.scenario).scaled(args.vcpus, args.accesses)
     spec = CheckSpec(scenario, args.era, overrides, variant)
     _ = spec.config  # validates the era before any work
+    reductions = parse_reductions(args.reduce)
     with search_progress(spec.label(), enabled=not args.quiet and not args.json) as progress:
         kernel, result = run_check(
             spec,
             stop_on_violation=args.first,
             exact=args.exact,
             max_states=args.max_states,
+            max_depth=args.max_depth,
+            preemptions=args.preemptions,
+            walks=args.walks,
+            seed=args.seed,
+            reductions=reductions,
+            workers=args.workers or default_workers(),
+            cluster=args.cluster,
+            checkpoint=args.checkpoint,
+            checkpoint_every=args.checkpoint_every,
+            resume=args.resume,
+            minimize=args.minimize,
             progress=progress,  # type: ignore[arg-type]
         )
     if args.trace_out:
@@ -223,7 +274,7 @@ def cmd_matrix(args: argparse.Namespace, overrides: dict[str, Any], variant: Any
 
                 progress(Progress(done, 0, 0, total - done, time.perf_counter() - started))  # type: ignore[operator]
 
-        cells = run_matrix(scenarios, eras, arches, overrides, variant, on_cell)
+        cells = run_matrix(scenarios, eras, arches, overrides, variant, on_cell, parse_reductions(args.reduce))
     elapsed = time.perf_counter() - started
     if args.json:
         print(json.dumps([vars(c) for c in cells], indent=2))

@@ -1,23 +1,32 @@
 """Exhaustive breadth-first search over every interleaving of a model's steps.
 
-Breadth first, so the first transition found that carries an event ends the
-shortest path to it: each violation, warning and observation gets its own
-shortest witness.  States are numbered in discovery order; a parent index and an
-action per state are all that is kept to rebuild a path (the path is re-executed
-on the model to show it, see ``trace.py``).
+Breadth first, level by level, so the first transition found that carries an
+event ends a shortest path to it: each violation, warning and observation gets its
+own shortest witness.  A level is cut into chunks of fixed size; chunks are
+expanded by a runner (this process, local workers, or a cluster) and absorbed in
+order, so the states are numbered the same way however many workers there are.
+
+Per state the search keeps a 64-bit fingerprint in a flat table, a parent index
+(4 bytes) and an action (2 bytes); a witness path is rebuilt from the parents and
+re-executed on the model to be shown (``trace.py``).
 """
 
 from __future__ import annotations
 
 import time
-from array import array
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import numpy as np
 import xxhash
+from numpy.typing import NDArray
 
 from mmuspec.explore.api import Model
+from mmuspec.explore.checkpoint import Checkpointer, load_checkpoint
+from mmuspec.explore.expand import Expansion, rows, split
 from mmuspec.explore.result import SearchResult, Witness
+from mmuspec.explore.runners import ModelFactory, Runner, SerialRunner, make_runner
+from mmuspec.explore.store import ExactSet, FingerprintSet
 
 
 @dataclass(frozen=True)
@@ -32,6 +41,24 @@ class Progress:
 ProgressFn = Callable[[Progress], None]
 
 
+@dataclass
+class SearchOptions:
+    stop_on_violation: bool = False
+    exact: bool = False
+    symmetry: bool = False
+    max_states: int | None = None
+    max_depth: int | None = None
+    workers: int = 1
+    cluster: str | None = None
+    chunk: int = 1024
+    checkpoint: str | None = None
+    checkpoint_every: float = 60.0
+    resume: str | None = None
+    progress: ProgressFn | None = None
+    progress_every: float = 0.5
+    model_key: str = ""
+
+
 def fingerprint(state: bytes) -> int:
     """A stable 64-bit fingerprint of a state (xxh3, independent of PYTHONHASHSEED)."""
     return xxhash.xxh3_64_intdigest(state)
@@ -43,94 +70,195 @@ def collision_probability(states: int) -> float:
     return states * (states - 1) / 2 / 2.0**64
 
 
-def bfs(
-    model: Model,
-    *,
-    stop_on_violation: bool = False,
-    exact: bool = False,
-    max_states: int | None = None,
-    max_depth: int | None = None,
-    progress: ProgressFn | None = None,
-    progress_every: float = 0.5,
-) -> SearchResult:
-    """Explore every reachable state of ``model``.
+class GrowArray:
+    """A numpy array that grows by half again when full."""
 
-    ``exact`` keeps whole states as visited-set keys instead of 64-bit fingerprints.
-    ``stop_on_violation`` ends the search at the first property violation (the verdict
-    is then known, but reachability of events not yet seen is not).
+    def __init__(self, dtype: type[np.generic], first: int) -> None:
+        self.data = np.empty(1024, dtype=dtype)
+        self.data[0] = first
+        self.size = 1
+
+    def extend(self, values: NDArray[np.generic]) -> None:
+        end = self.size + len(values)
+        if end > len(self.data):
+            grown = np.empty(max(end, len(self.data) * 3 // 2), dtype=self.data.dtype)
+            grown[: self.size] = self.data[: self.size]
+            self.data = grown
+        self.data[self.size : end] = values
+        self.size = end
+
+    def __getitem__(self, i: int) -> int:
+        return int(self.data[i])
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.data.nbytes)
+
+    def used(self) -> NDArray[np.generic]:
+        return self.data[: self.size]
+
+
+@dataclass
+class SearchState:
+    """Everything a checkpoint holds: enough to continue a search exactly."""
+
+    width: int
+    store: FingerprintSet | ExactSet
+    parents: GrowArray
+    actions: GrowArray
+    frontier: list[bytes]
+    frontier_base: int
+    next_blobs: list[bytes] = field(default_factory=list)
+    level: int = 0
+    transitions: int = 0
+    seen: int = 0
+    witness_at: dict[int, tuple[int, int]] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def states(self) -> int:
+        return self.parents.size
+
+    def queue(self) -> int:
+        return sum(len(b) for b in self.frontier) // self.width + sum(len(b) for b in self.next_blobs) // self.width
+
+
+def bfs(model: Model, *, factory: ModelFactory | None = None, **options: object) -> SearchResult:
+    """Explore every reachable state of ``model``; see ``SearchOptions`` for the knobs.
+
+    ``factory`` rebuilds the model in a worker process (needed for ``workers > 1`` and
+    ``cluster``).  With ``symmetry`` the model's ``representative()`` is applied to
+    every state, and witness paths are over representatives (``trace.concretize``
+    turns them back into a concrete execution).
     """
+    opts = SearchOptions(**options)  # type: ignore[arg-type]
     start = time.perf_counter()
     events = list(model.events)
-    bit_event = [(1 << i, e.id, e.kind) for i, e in enumerate(events)]
     property_bits = sum(1 << i for i, e in enumerate(events) if e.kind == "property")
-    key: Callable[[bytes], object] = (lambda s: s) if exact else fingerprint
+    all_bits = (1 << len(events)) - 1
+    rep = getattr(model, "representative", None) if opts.symmetry else None
 
-    init = model.initial()
-    visited: dict[object, int] = {key(init): 0}
-    parent = array("q", [-1])
-    action = array("l", [-1])
-    witness_at: dict[int, tuple[int, int]] = {}
-    seen = 0
-    transitions = 0
-    depth = 0
-    frontier: list[tuple[bytes, int]] = [(init, 0)]
-    result = SearchResult(event_kinds={e.id: e.kind for e in events})
-    next_report = start + progress_every
+    if opts.resume:
+        st = load_checkpoint(opts.resume, opts.model_key)
+    else:
+        init = model.initial()
+        if rep is not None:
+            init = rep(init)
+        store: FingerprintSet | ExactSet = ExactSet() if opts.exact else FingerprintSet()
+        if isinstance(store, ExactSet):
+            store.add_states([init])
+        else:
+            store.add_batch(np.array([fingerprint(init)], dtype=np.uint64))
+        st = SearchState(len(init), store, GrowArray(np.uint32, 0), GrowArray(np.uint16, 0xFFFF), [init], 0)
+    width = st.width
+    chunk_bytes = opts.chunk * width
+    checkpointer = Checkpointer(opts.checkpoint, opts.checkpoint_every, opts.model_key) if opts.checkpoint else None
+    serial = SerialRunner(model, width, opts.symmetry)
+    # Worker processes pay off only on wide levels: start them when a level first needs them.
+    pool: Runner | None = None
+    if opts.cluster:
+        pool = make_runner(model, factory, width, opts.symmetry, opts.workers, opts.cluster)
     stop = ""
+    next_report = start + opts.progress_every
 
-    while frontier and not stop:
-        if max_depth is not None and depth >= max_depth:
-            stop = f"depth bound {max_depth} reached"
-            break
-        nxt: list[tuple[bytes, int]] = []
-        for s, si in frontier:
-            for a, n, ev in model.successors(s):
-                transitions += 1
-                if ev & ~seen:
-                    for bit, _, _ in bit_event:
-                        if ev & bit & ~seen:
-                            witness_at[bit] = (si, a)
-                    seen |= ev
-                    if stop_on_violation and ev & property_bits:
-                        stop = "stopped at the first violation"
-                k = key(n)
-                if k not in visited:
-                    visited[k] = len(parent)
-                    nxt.append((n, len(parent)))
-                    parent.append(si)
-                    action.append(a)
+    def absorb(exp: Expansion, base: int) -> bool:
+        """Take one chunk's expansion into the search; True to stop."""
+        nonlocal stop
+        st.transitions += len(exp)
+        if not len(exp):
+            return False
+        hits = np.nonzero(exp.events & (all_bits & ~st.seen))[0]
+        for j in hits:
+            new = int(exp.events[j]) & ~st.seen
+            if not new:
+                continue
+            for i in range(len(events)):
+                if new >> i & 1:
+                    st.witness_at[1 << i] = (base + int(exp.sources[j]), int(exp.actions[j]))
+            st.seen |= new
+            if opts.stop_on_violation and new & property_bits:
+                stop = "stopped at the first violation"
+        if isinstance(st.store, ExactSet):
+            fresh = st.store.add_states(split(exp.blob, width))
+        else:
+            fresh = st.store.add_batch(exp.fps)
+        picks = np.nonzero(fresh)[0]
+        st.parents.extend(exp.sources[picks].astype(np.uint32) + np.uint32(base))
+        st.actions.extend(exp.actions[picks])
+        if len(picks):
+            st.next_blobs.append(rows(exp.blob, width, picks))
+        return bool(stop)
+
+    def promote() -> None:
+        """The next level becomes the frontier, cut into chunks."""
+        joined = b"".join(st.next_blobs)
+        st.frontier = [joined[i : i + chunk_bytes] for i in range(0, len(joined), chunk_bytes)]
+        st.next_blobs = []
+        if st.frontier:
+            st.level += 1
+
+    try:
+        if not st.frontier:
+            promote()  # resumed at the end of a level
+        while st.frontier and not stop:
+            if opts.max_depth is not None and st.level >= opts.max_depth:
+                stop = f"depth bound {opts.max_depth} reached"
+                break
+            base = st.frontier_base
+            pending = list(st.frontier)
+            if pool is None and opts.workers > 1 and factory is not None and len(pending) >= 2 * opts.workers:
+                pool = make_runner(model, factory, width, opts.symmetry, opts.workers, None)
+            runner = pool if pool is not None and (opts.cluster or len(pending) >= 2) else serial
+            for blob, exp in zip(pending, runner.map(pending), strict=False):
+                halt = absorb(exp, base)
+                base += len(blob) // width
+                st.frontier.pop(0)
+                st.frontier_base = base
+                if not halt and opts.max_states is not None and st.states >= opts.max_states:
+                    stop = f"state bound {opts.max_states} reached"
+                now = time.perf_counter()
+                if opts.progress is not None and now >= next_report:
+                    next_report = now + opts.progress_every
+                    opts.progress(Progress(st.states, st.transitions, st.level, st.queue(),
+                                           st.seconds + now - start))
+                if checkpointer is not None:
+                    checkpointer.maybe_save(st, st.seconds + now - start)
+                if stop:
+                    break
             if stop:
                 break
-            if max_states is not None and len(parent) >= max_states:
-                stop = f"state bound {max_states} reached"
-                break
-            if progress is not None and (now := time.perf_counter()) >= next_report:
-                next_report = now + progress_every
-                progress(Progress(len(parent), transitions, depth, len(nxt), now - start))
-        frontier = nxt
-        if nxt:
-            depth += 1
+            promote()
+    finally:
+        if pool is not None:
+            pool.close()
 
-    def path_to(index: int) -> list[int]:
-        out: list[int] = []
-        while index > 0:
-            out.append(action[index])
-            index = parent[index]
-        out.reverse()
-        return out
-
-    for bit, event_id, kind in bit_event:
-        if bit in witness_at:
-            si, a = witness_at[bit]
-            result.witnesses[event_id] = Witness(event_id, kind, (*path_to(si), a))
-    result.states = len(parent)
-    result.transitions = transitions
-    result.depth = depth
-    result.seconds = time.perf_counter() - start
+    elapsed = st.seconds + time.perf_counter() - start
+    if checkpointer is not None and stop:
+        checkpointer.save(st, elapsed)
+    result = SearchResult(event_kinds={e.id: e.kind for e in events})
+    for i, event in enumerate(events):
+        if (1 << i) in st.witness_at:
+            src, act = st.witness_at[1 << i]
+            result.witnesses[event.id] = Witness(event.id, event.kind, (*path_to(st, src), act))
+    result.states = st.states
+    result.transitions = st.transitions
+    result.depth = st.level
+    result.seconds = elapsed
     result.complete = not stop
     result.stop_reason = stop
-    if not exact:
-        result.collision_probability = collision_probability(len(parent))
-    if progress is not None:
-        progress(Progress(len(parent), transitions, depth, 0, result.seconds))
+    result.bytes_per_state = (st.store.nbytes + st.parents.nbytes + st.actions.nbytes) / max(1, st.states)
+    if not opts.exact:
+        result.collision_probability = collision_probability(st.states)
+    result.mode = "bfs"
+    if opts.progress is not None:
+        opts.progress(Progress(st.states, st.transitions, st.level, 0, elapsed))
     return result
+
+
+def path_to(st: SearchState, index: int) -> list[int]:
+    out: list[int] = []
+    while index > 0:
+        out.append(st.actions[index])
+        index = st.parents[index]
+    out.reverse()
+    return out

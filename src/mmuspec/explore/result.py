@@ -31,6 +31,7 @@ class SearchResult:
     bytes_per_state: float | None = None
     collision_probability: float | None = None
     mode: str = "bfs"
+    covered: set[int] = field(default_factory=set, repr=False)
 
     def found(self, kind: str) -> list[Witness]:
         return [w for w in self.witnesses.values() if w.kind == kind]

@@ -9,7 +9,7 @@ papered over).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from mmuspec.explore.api import Model
@@ -44,3 +44,33 @@ def replay(model: Model, actions: Sequence[int]) -> list[Step]:
         else:
             raise ReplayError(position, wanted)
     return steps
+
+
+def concretize(model: Model, actions: Sequence[int], representative: Callable[[bytes], bytes]) -> list[int]:
+    """Turn a path found over representatives into a path of the model itself.
+
+    At each step, follow the concrete successor whose representative is the next
+    representative on the path (with the same events), preferring the recorded action,
+    so that thread names change only where symmetry made them arbitrary.
+    """
+    canon = representative(model.initial())
+    state = model.initial()
+    out: list[int] = []
+    for position, wanted in enumerate(actions):
+        for action, nxt, events in model.successors(canon):
+            if action == wanted:
+                target, target_events = representative(nxt), events
+                break
+        else:
+            raise ReplayError(position, wanted)
+        choices = [
+            (action != wanted, action, nxt)
+            for action, nxt, events in model.successors(state)
+            if events == target_events and representative(nxt) == target
+        ]
+        if not choices:
+            raise ReplayError(position, wanted)
+        _, action, state = min(choices, key=lambda c: (c[0], c[1]))
+        out.append(action)
+        canon = target
+    return out

@@ -33,6 +33,7 @@ from mmuspec.model.registry import FUNCTIONS, STEPS, StepInfo
 from mmuspec.model.render import Renderer
 from mmuspec.model.scenario import Scenario
 from mmuspec.model.switches import Config
+from mmuspec.model.symmetry import Symmetry
 
 if TYPE_CHECKING:
     from mmuspec.model.variant import Variant
@@ -91,6 +92,17 @@ class Kernel(Renderer):
         for name, fn in functions.items():
             setattr(self, name, MethodType(fn, self))
         self._build_tables()
+        self.symmetry = Symmetry(self, seq=variant is None, values=variant is None)
+        self.por = False
+
+    def representative(self, s: bytes) -> bytes:
+        """A canonical member of ``s``'s class (see ``symmetry.py``)."""
+        return self.symmetry(s)
+
+    def set_reductions(self, *, vcpus: bool, seq: bool, values: bool = True, por: bool = False) -> None:
+        exact = self.variant is None
+        self.symmetry = Symmetry(self, vcpus=vcpus, seq=seq and exact, values=values and exact)
+        self.por = por
 
     def __getattr__(self, name: str) -> Any:  # pragma: no cover - only for type checkers
         raise AttributeError(name)
@@ -120,6 +132,7 @@ class Kernel(Renderer):
                 table.append(tuple(entries))
             self._tables.append((thread.index, thread.base, tuple(table)))
             self.done_pc.append(done)
+        self._done_at = tuple((th.base, done) for th, done in zip(self.threads, self.done_pc, strict=True))
         if len(self.step_keys) > 255:
             raise ModelError("too many distinct steps for the action encoding")
 
@@ -180,6 +193,28 @@ class Kernel(Renderer):
             out.append((DEADLOCK_ACTION, s, self.ev))
         return out
 
+    def canonical_successors(self, s: bytes) -> list[tuple[int, bytes, int]]:
+        """``successors`` of a representative, each successor a representative too."""
+        out: list[tuple[int, bytes, int]] = []
+        settle = self.symmetry.settle
+        for t, base, table in self._tables:
+            for action, fn, guard, arg in table[s[base]]:
+                if guard is not None and not guard(s, t, arg):
+                    continue
+                m = bytearray(s)
+                self.ev = 0
+                try:
+                    fn(m, t, arg)
+                except ValueError as exc:
+                    raise ModelError(f"step {self.action_text(action)} drove a field out of 0..255: {exc}") from None
+                settle(m, t, s)
+                out.append((action, bytes(m), self.ev))
+        if not out and not self.all_done(s):
+            self.ev = 0
+            self.fire(DEADLOCK, lambda: "no thread can move: " + self.blocked_text(s))
+            out.append((DEADLOCK_ACTION, s, self.ev))
+        return out
+
     def explain_action(self, s: bytes, action: int) -> tuple[bytes, int, list[tuple[int, str]]]:
         """Take one action from ``s`` and say what happened: (next, events, notes).
         Raises KeyError if the action is not enabled in ``s``."""
@@ -217,7 +252,10 @@ class Kernel(Renderer):
     # -- thread lifetime ---------------------------------------------------------------
 
     def all_done(self, s: bytes | bytearray) -> bool:
-        return all(s[base] == done for (_, base, _), done in zip(self._tables, self.done_pc, strict=True))
+        for base, done in self._done_at:  # noqa: SIM110  (a generator is slower on this hot path)
+            if s[base] != done:
+                return False
+        return True
 
     def thread_finished(self, s: bytearray, t: int) -> None:
         s[self.base[t] + PC] = self.done_pc[t]
@@ -233,6 +271,26 @@ class Kernel(Renderer):
                 self.fire(DATA_INTEGRITY, _lost_write_text(gfn, got, want))
 
     # -- naming actions ----------------------------------------------------------------
+
+    def thread_of(self, action: int) -> int:
+        """The thread an action belongs to (254 for the deadlock pseudo-action)."""
+        return 254 if action == DEADLOCK_ACTION else action >> 8
+
+    def locks_held(self, s: bytes | bytearray, t: int) -> list[str]:
+        """The locks thread ``t`` holds in ``s`` between steps (mmu_lock never is)."""
+        thread = self.threads[t]
+        pc = s[thread.base]
+        held = []
+        if s[self.L.PTL] and (
+            (thread.kind == "vcpu" and pc == guest.COW_NOTIFY)
+            or (thread.kind == "ksmd" and pc in (ksm_mod.WP_NOTIFY, ksm_mod.RP_NOTIFY))
+        ):
+            held.append("ptl")
+        if (thread.kind == "ksmd" and pc not in (ksm_mod.SCAN, ksm_mod.DONE)) or (
+            thread.kind == "kswapd" and pc in (host.R_UNMAP_START, host.R_UNMAP, host.R_UNMAP_END, host.R_FREE)
+        ):
+            held.append("page lock")
+        return held
 
     def action_parts(self, action: int) -> tuple[str, str, str]:
         """(thread name, step name, argument text) of an action."""

@@ -76,23 +76,26 @@ class Layout:
         self.SEQ = self._add("mmu_notifier_seq")
         self.COUNT = self._add("mmu_notifier_count")
         self.PTL = self._add("ptl")
-        self.LAST_WRITTEN = self._add("last_written")
         self.SPT_TABLE = self._add("spt_table")
         self.PTE_PFN = tuple(self._add(f"pte[{g}].pfn") for g in range(self.gfns))
         self.PTE_PROT = tuple(self._add(f"pte[{g}].prot") for g in range(self.gfns))
         self.SPTE_PFN = tuple(self._add(f"spte[{g}].pfn") for g in range(self.gfns))
         self.SPTE_W = tuple(self._add(f"spte[{g}].w") for g in range(self.gfns))
-        self.EXPECT = tuple(self._add(f"expect[{g}]") for g in range(self.gfns))
         if self.track_young:
             self.PTE_YOUNG = tuple(self._add(f"pte[{g}].young") for g in range(self.gfns))
             self.SPTE_YOUNG = tuple(self._add(f"spte[{g}].young") for g in range(self.gfns))
         else:
             self.PTE_YOUNG = self.SPTE_YOUNG = ()
-        self.SWAP_VAL = tuple(self._add(f"swap[{g}]") for g in range(self.gfns)) if self.track_swap else ()
         self.REF = self._frame_fields("ref")
         self.MAP = self._frame_fields("mapcount")
         self.FLAGS = self._frame_fields("flags")
+        # Data values, kept together so that a change to any of them is one slice compare.
+        self.VALUES_START = len(self.names)
+        self.EXPECT = tuple(self._add(f"expect[{g}]") for g in range(self.gfns))
+        self.SWAP_VAL = tuple(self._add(f"swap[{g}]") for g in range(self.gfns)) if self.track_swap else ()
         self.VAL = self._frame_fields("val")
+        self.LAST_WRITTEN = self._add("last_written")
+        self.VALUES_END = len(self.names)
 
         self.threads: list[Thread] = []
         for v in range(scenario.vcpus):

@@ -25,8 +25,14 @@ def headline_witness(result: SearchResult) -> Witness | None:
 
 
 def figures_text(result: SearchResult) -> str:
+    if result.mode == "random":
+        return (
+            f"covered {result.states:,} distinct states in {result.transitions:,} random steps, deepest walk "
+            f"{result.depth}, in {result.seconds:.2f} s; {result.stop_reason}"
+        )
     store = "whole states" if result.collision_probability is None else (
-        f"64-bit fingerprints, collision probability {result.collision_probability:.1e}"
+        f"64-bit fingerprints, {result.bytes_per_state:.0f} bytes per state, "
+        f"collision probability {result.collision_probability:.1e}"
     )
     text = (
         f"explored {result.states:,} states, {result.transitions:,} transitions, depth {result.depth}, "

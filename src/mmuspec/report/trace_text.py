@@ -1,9 +1,10 @@
-"""Counterexamples that read like a kernel trace: one numbered line per step.
+"""Counterexamples that read like a kernel trace: one numbered entry per step.
 
-Each line names the thread, the model step and the kernel function it mirrors,
-the lock it holds, and what changed; events the step raised follow it, marked
-``!`` for a violated property, ``W`` for a kernel warning and ``*`` for an
-observation.
+Steps are grouped by thread (a header each time another thread takes over).  Each
+entry names the model step and the kernel function it mirrors, the lock the step
+takes, the locks the thread still holds after it, and what changed; events the step
+raised follow, marked ``!`` for a violated property, ``W`` for a kernel warning and
+``*`` for an observation.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ class TraceLine:
     lock: str
     changes: str
     notes: tuple[tuple[str, str, str], ...]  # (event id, kind, text)
+    held: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -35,6 +37,7 @@ class TraceLine:
             "step": self.step + (f"({self.arg})" if self.arg else ""),
             "kernel": self.kernel,
             "lock": self.lock,
+            "held_after": list(self.held),
             "changes": self.changes,
             "events": [{"id": e, "kind": k, "text": t} for e, k, t in self.notes],
         }
@@ -65,6 +68,7 @@ def trace_lines(kernel: Kernel, actions: Sequence[int]) -> list[TraceLine]:
                 lock=info.lock if info else "-",
                 changes="; ".join(x for x in (said, kernel.diff_text(state, nxt)) if x) or "(no change)",
                 notes=described,
+                held=tuple(kernel.locks_held(nxt, kernel.thread_of(action))) if thread != "-" else (),
             )
         )
         state = nxt
@@ -74,13 +78,26 @@ def trace_lines(kernel: Kernel, actions: Sequence[int]) -> list[TraceLine]:
 def format_trace(lines: Sequence[TraceLine], *, show_observations: bool = False) -> str:
     out: list[str] = []
     width = len(str(len(lines)))
+    pad = " " * (width + 4)
+    current = None
     for line in lines:
+        if line.thread != current:
+            current = line.thread
+            run = [x.number for x in lines if x.number >= line.number]
+            end = line.number
+            for n in run:
+                if lines[n - 1].thread != current:
+                    break
+                end = n
+            span = f"step {line.number}" if end == line.number else f"steps {line.number}-{end}"
+            out.append(f"{current} ({span}):")
         step = line.step + (f"({line.arg})" if line.arg else "")
-        out.append(f"{line.number:>{width}}  {line.thread:<8} {step}")
-        out.append(f"{'':>{width}}  {'':<8}   {line.kernel}   [lock: {line.lock}]")
-        out.append(f"{'':>{width}}  {'':<8}   => {line.changes}")
+        held = ", ".join(line.held) or "nothing"
+        out.append(f"  {line.number:>{width}}  {step}   [takes: {line.lock}; holds after: {held}]")
+        out.append(f"{pad}{line.kernel}")
+        out.append(f"{pad}=> {line.changes}")
         for event, kind, text in line.notes:
             if kind == "observation" and not show_observations:
                 continue
-            out.append(f"{'':>{width}}  {'':<8}   {_MARK[kind]} {event}: {text}")
+            out.append(f"{pad}{_MARK[kind]} {event}: {text}")
     return "\n".join(out)

@@ -1,0 +1,181 @@
+"""Where chunks are expanded: in this process, in local worker processes, or on a
+Dask or Ray cluster.  Every runner returns expansions in the order the chunks were
+given, so the search, and its state numbering, is the same whatever runs it.
+
+Workers rebuild the model from a picklable factory once, then expand chunks.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import pickle
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from hashlib import sha256
+from typing import Any, Protocol
+
+from mmuspec.errors import UsageError
+from mmuspec.explore.api import Model
+from mmuspec.explore.expand import Expansion, expand
+
+ModelFactory = Callable[[], Model]
+
+
+class Runner(Protocol):
+    workers: int
+
+    def map(self, chunks: Iterable[bytes]) -> Iterator[Expansion]: ...
+
+    def close(self) -> None: ...
+
+
+def _representative(model: Model, symmetric: bool) -> Callable[[bytes], bytes] | None:
+    return getattr(model, "representative", None) if symmetric else None
+
+
+class SerialRunner:
+    workers = 1
+
+    def __init__(self, model: Model, width: int, symmetric: bool) -> None:
+        self.model, self.width = model, width
+        self.rep = _representative(model, symmetric)
+
+    def map(self, chunks: Iterable[bytes]) -> Iterator[Expansion]:
+        for blob in chunks:
+            yield expand(self.model, blob, self.width, self.rep)
+
+    def close(self) -> None:
+        pass
+
+
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(factory: ModelFactory, width: int, symmetric: bool) -> None:
+    model = factory()
+    _WORKER.update(model=model, width=width, rep=_representative(model, symmetric))
+
+
+def _expand_here(blob: bytes) -> Expansion:
+    return expand(_WORKER["model"], blob, _WORKER["width"], _WORKER["rep"])
+
+
+class ProcessRunner:
+    """Local worker processes (the embedded default for --workers N)."""
+
+    def __init__(self, factory: ModelFactory, width: int, symmetric: bool, workers: int) -> None:
+        self.workers = workers
+        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+        self.pool = ProcessPoolExecutor(
+            workers,
+            mp_context=multiprocessing.get_context(method),
+            initializer=_init_worker,
+            initargs=(factory, width, symmetric),
+        )
+
+    def map(self, chunks: Iterable[bytes]) -> Iterator[Expansion]:
+        ahead: deque[Future[Expansion]] = deque()
+        for blob in chunks:
+            ahead.append(self.pool.submit(_expand_here, blob))
+            if len(ahead) > 2 * self.workers:
+                yield ahead.popleft().result()
+        while ahead:
+            yield ahead.popleft().result()
+
+    def close(self) -> None:
+        self.pool.shutdown(cancel_futures=True)
+
+
+_CACHED: dict[str, tuple[Model, Callable[[bytes], bytes] | None]] = {}
+
+
+def _cached_model(token: str, payload: bytes, symmetric: bool) -> tuple[Model, Callable[[bytes], bytes] | None]:
+    if token not in _CACHED:
+        model = pickle.loads(payload)()
+        _CACHED[token] = (model, _representative(model, symmetric))
+    return _CACHED[token]
+
+
+def _expand_remote(blob: bytes, token: str, payload: bytes, width: int, symmetric: bool) -> Expansion:
+    model, rep = _cached_model(token, payload, symmetric)
+    return expand(model, blob, width, rep)
+
+
+class DaskRunner:
+    """Chunks as Dask tasks on an existing ``dask.distributed`` scheduler."""
+
+    def __init__(self, address: str, factory: ModelFactory, width: int, symmetric: bool) -> None:
+        try:
+            from dask.distributed import Client
+        except ImportError:  # pragma: no cover - depends on the installation
+            raise UsageError("--cluster needs dask.distributed: pip install 'mmuspec[cluster]'") from None
+        self.client = Client(address.removeprefix("dask://"), set_as_default=False)
+        payload = pickle.dumps(factory)
+        self.args = (sha256(payload).hexdigest(), self.client.scatter(payload, broadcast=True), width, symmetric)
+        self.workers = max(1, sum(self.client.nthreads().values()))
+
+    def map(self, chunks: Iterable[bytes]) -> Iterator[Expansion]:
+        ahead: deque[Any] = deque()
+        for blob in chunks:
+            ahead.append(self.client.submit(_expand_remote, blob, *self.args, pure=False))
+            if len(ahead) > 2 * self.workers:
+                yield ahead.popleft().result()
+        while ahead:
+            yield ahead.popleft().result()
+
+    def close(self) -> None:
+        self.client.close()
+
+
+class RayRunner:
+    """Chunks as Ray tasks on an existing Ray cluster (``ray://host:port`` or ``ray:auto``)."""
+
+    def __init__(self, address: str, factory: ModelFactory, width: int, symmetric: bool) -> None:
+        try:
+            import ray
+        except ImportError:  # pragma: no cover - depends on the installation
+            raise UsageError("--cluster ray:... needs ray: pip install 'mmuspec[ray]'") from None
+        self.ray = ray
+        ray.init(address="auto" if address == "ray:auto" else address, ignore_reinit_error=True,
+                 log_to_driver=False)
+        payload = pickle.dumps(factory)
+        self.task = ray.remote(_expand_remote)
+        self.args = (sha256(payload).hexdigest(), ray.put(payload), width, symmetric)
+        self.workers = max(1, int(ray.cluster_resources().get("CPU", 1)))
+
+    def map(self, chunks: Iterable[bytes]) -> Iterator[Expansion]:
+        ahead: deque[Any] = deque()
+        for blob in chunks:
+            ahead.append(self.task.remote(blob, *self.args))
+            if len(ahead) > 2 * self.workers:
+                yield self.ray.get(ahead.popleft())
+        while ahead:
+            yield self.ray.get(ahead.popleft())
+
+    def close(self) -> None:
+        self.ray.shutdown()
+
+
+def make_runner(
+    model: Model,
+    factory: ModelFactory | None,
+    width: int,
+    symmetric: bool,
+    workers: int,
+    cluster: str | None,
+) -> Runner:
+    if cluster:
+        if factory is None:
+            raise UsageError("--cluster needs a model that can be rebuilt in another process")
+        if cluster.startswith("ray"):
+            return RayRunner(cluster, factory, width, symmetric)
+        return DaskRunner(cluster, factory, width, symmetric)
+    if workers > 1 and factory is not None:
+        return ProcessRunner(factory, width, symmetric, workers)
+    return SerialRunner(model, width, symmetric)
+
+
+def default_workers() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)

@@ -1,0 +1,87 @@
+"""The quotients are exact: same verdicts and reachability, fewer states."""
+
+import itertools
+from collections import deque
+
+import pytest
+
+from mmuspec.checking import NO_REDUCTIONS, Reductions, build_kernel, run_check
+from mmuspec.model.layout import VCPU_FIELDS
+from tests.helpers import ARCHES, ERAS, SCENARIOS, spec
+
+EACH = {
+    "symmetry": Reductions(True, False, False, False),
+    "seq": Reductions(False, True, False, False),
+    "values": Reductions(False, False, True, False),
+    "all": Reductions(True, True, True, False),
+}
+
+
+def outcome(result):
+    return (
+        result.verdict,
+        result.violation.event if result.violation else None,
+        tuple(w.event for w in result.warnings),
+        tuple(sorted((e, result.reachable(e)) for e in result.event_kinds)),
+    )
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+@pytest.mark.parametrize("era", ERAS)
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_each_quotient_keeps_the_verdict_and_every_reachability_answer(scenario, era, arch):
+    the_spec = spec(scenario, era, f"arch={arch}", vcpus=2, accesses=1)
+    _, plain = run_check(the_spec, reductions=NO_REDUCTIONS)
+    for name, reductions in EACH.items():
+        _, reduced = run_check(the_spec, reductions=reductions)
+        assert outcome(reduced) == outcome(plain), name
+        assert reduced.states <= plain.states, name
+    assert reduced.states < plain.states
+
+
+@pytest.mark.parametrize(
+    ("scenario", "era", "sets"),
+    [("ksm-merge", "2.6.32", ("kvm.change_pte=none",)), ("zap", "5.13", ("kvm.fault_retry_checks=seq_only",))],
+)
+def test_a_violation_found_over_representatives_replays_on_the_model_itself(scenario, era, sets):
+    kernel, result = run_check(spec(scenario, era, *sets, vcpus=2), reductions=EACH["all"])
+    state = kernel.initial()
+    for action in result.violation.actions:
+        state, events, _ = kernel.explain_action(state, action)
+    assert events & 1 << [e.id for e in kernel.events].index(result.violation.event)
+
+
+def reachable_representatives(kernel):
+    init = kernel.representative(kernel.initial())
+    seen, queue = {init}, deque([init])
+    while queue:
+        s = queue.popleft()
+        yield s
+        for _, n, _ in kernel.canonical_successors(s):
+            if n not in seen:
+                seen.add(n)
+                queue.append(n)
+
+
+@pytest.mark.parametrize("scenario", ["ksm-merge", "zap", "aging"])
+def test_the_incremental_representative_equals_the_full_one(scenario):
+    kernel = build_kernel(spec(scenario, "5.13", vcpus=2, accesses=2), EACH["all"])
+    for s in reachable_representatives(kernel):
+        assert kernel.representative(s) == s
+        concrete = {a: n for a, n, _ in kernel.successors(s)}
+        for a, n, _ in kernel.canonical_successors(s):
+            assert kernel.representative(concrete[a]) == n
+
+
+def test_permuting_the_vcpus_does_not_change_the_representative():
+    kernel = build_kernel(spec("ksm-merge", "5.13", vcpus=3, accesses=1), EACH["all"])
+    bases = [t.base for t in kernel.threads if t.kind == "vcpu"]
+    w = len(VCPU_FIELDS)
+    checked = 0
+    for s in itertools.islice(reachable_representatives(kernel), 3000):
+        blocks = [s[b : b + w] for b in bases]
+        for order in itertools.permutations(blocks):
+            permuted = s[: bases[0]] + b"".join(order) + s[bases[-1] + w :]
+            assert kernel.representative(permuted) == s
+            checked += 1
+    assert checked == 3000 * 6
