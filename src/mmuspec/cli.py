@@ -22,6 +22,7 @@ from mmuspec.model import (
     EVENTS,
     SWITCHES,
     builtin_names,
+    era_config,
     load_scenario,
     load_variant,
     parse_assignments,
@@ -31,6 +32,7 @@ from mmuspec.report.check_report import exit_status, json_report, text_report, t
 from mmuspec.report.matrix import LEGEND, matrix_text
 from mmuspec.report.progress import search_progress
 from mmuspec.report.trace_text import format_trace, trace_lines
+from mmuspec.simulate.workload import load_workload
 
 ARCHES = [str(c) for c in SWITCHES["arch"].choices]
 
@@ -121,6 +123,54 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("trace", metavar="FILE.json")
     replay.add_argument("--json", action="store_true", help="print the replayed trace as JSON")
 
+    simulate = sub.add_parser(
+        "simulate",
+        help="simulate a VM fleet with KSM under several eras and measure exits, sharing and costs",
+        description="Simulate a workload (VMs, their memory, guest page touches, KSM) under each era "
+        "and print the eras side by side: VM exits by cause, change_pte calls, zaps, COW breaks, KSM's "
+        "counters, guest time lost and host CPU.  What each era does to a page comes from the model.",
+        epilog="examples:\n  mmuspec simulate vdi --out out/vdi\n"
+        "  mmuspec simulate ltp-ksm02 --era 5.13 --era glisse-2019 --arch arm64 --out out/ksm02\n"
+        "  mmuspec simulate my-fleet.toml --duration 120 --seed 7 --out out/fleet\n\n"
+        "WORKLOAD is a built-in name (mmuspec workloads) or a TOML path.  Writes DIR/results.json,\n"
+        "DIR/memory_saved.png and DIR/exits_per_second.png; nothing is written on bad input.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    simulate.add_argument("workload", metavar="WORKLOAD")
+    simulate.add_argument("--era", action="append", choices=list(ERAS), metavar="ERA",
+                          help="an era to simulate (repeatable; default all)")
+    simulate.add_argument("--arch", choices=ARCHES, help="shorthand for --set arch=ARCH")
+    simulate.add_argument("--set", dest="sets", action="append", default=[], metavar="NAME=VALUE",
+                          help="override a switch in every era simulated")
+    simulate.add_argument("--seed", type=int, help="random seed (default: the workload's)")
+    simulate.add_argument("--duration", type=float, metavar="SECONDS", help="simulated time (default: the workload's)")
+    simulate.add_argument("--out", required=True, metavar="DIR", help="where results.json and the plots go")
+    simulate.add_argument("--json", action="store_true", help="print results.json instead of the table")
+
+    sweep = sub.add_parser(
+        "sweep",
+        help="simulate a workload over a grid of parameters",
+        description="Run `simulate` at every point of a parameter grid (and every era) and write a "
+        "table (DIR/sweep.csv) and heat maps.  Points run on local processes, or on a Dask/Ray cluster.",
+        epilog="example:\n  mmuspec sweep vdi --grid 'ksm.pages_to_scan=100,1000,4000' "
+        "--grid 'access.write_fraction=0.05,0.2' --era 5.13 --era glisse-2019 --out out/sweep\n\n"
+        "grid names: ksm.pages_to_scan, ksm.sleep_millisecs, ksm.max_page_sharing, vms.count, vms.vcpus,\n"
+        "vms.memory_gib, content.zero|shared|duplicate, access.rate|write_fraction|working_set|zipf, costs.*",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sweep.add_argument("workload", metavar="WORKLOAD")
+    sweep.add_argument("--grid", action="append", default=[], metavar="NAME=V1,V2,...", help="a parameter and its values")
+    sweep.add_argument("--era", action="append", choices=list(ERAS), metavar="ERA", help="default 5.13 and glisse-2019")
+    sweep.add_argument("--arch", choices=ARCHES)
+    sweep.add_argument("--set", dest="sets", action="append", default=[], metavar="NAME=VALUE")
+    sweep.add_argument("--seed", type=int)
+    sweep.add_argument("--duration", type=float, metavar="SECONDS")
+    sweep.add_argument("--workers", type=int, metavar="N", help="local processes (default: all cores)")
+    sweep.add_argument("--cluster", metavar="ADDRESS", help="an existing Dask (tcp://...) or Ray (ray://..., ray:auto) cluster")
+    sweep.add_argument("--out", required=True, metavar="DIR")
+    sweep.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    sub.add_parser("workloads", help="list the built-in workloads")
     sub.add_parser("eras", help="list the kernel eras and their switches")
     sub.add_parser("switches", help="list every switch, its values and the kernel code it selects")
     sub.add_parser("scenarios", help="list the built-in scenarios")
@@ -137,6 +187,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_check(args, parser)
         if args.command == "replay":
             return cmd_replay(args)
+        if args.command == "simulate":
+            return cmd_simulate(args)
+        if args.command == "sweep":
+            return cmd_sweep(args)
+        if args.command == "workloads":
+            return cmd_workloads()
         if args.command == "eras":
             return cmd_eras()
         if args.command == "switches":
@@ -324,6 +380,116 @@ def cmd_replay(args: argparse.Namespace) -> int:
         else:
             print(f"replayed {len(lines)} steps, but the last step no longer reaches {event}")
     return 1 if reached else 0
+
+
+def _sim_inputs(args: argparse.Namespace, default_eras: list[str]) -> tuple[Any, list[tuple[str, str, Any]], int]:
+    """Workload, (label, era, config) per era, and seed; all validated before any work."""
+    workload = load_workload(args.workload)
+    if args.duration is not None:
+        workload = workload.with_duration(args.duration)
+    overrides = _overrides(args)
+    eras = [(name, name, era_config(name, overrides)) for name in (args.era or default_eras)]
+    return workload, eras, workload.seed if args.seed is None else args.seed
+
+
+def _prepare_out(path: str) -> Path:
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {path}: exists and is not a directory")
+    if not out.parent.exists():
+        raise UsageError(f"--out {path}: directory {out.parent} does not exist")
+    return out
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from mmuspec.report.plots import series_plot
+    from mmuspec.report.simulation import table_text
+    from mmuspec.simulate.run import results_json, simulate_era
+
+    workload, eras, seed = _sim_inputs(args, list(ERAS))
+    out = _prepare_out(args.out)
+    results = []
+    with search_progress(f"simulate {workload.name}", enabled=not args.json) as progress:
+        for i, (label, era, config) in enumerate(eras):
+            if progress is not None:
+                from mmuspec.explore import Progress
+
+                progress(Progress(i, 0, 0, len(eras) - i, 0.0))  # type: ignore[operator]
+            results.append(simulate_era(workload, label, era, config, seed))
+    data = results_json(workload, seed, results)
+    staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
+    try:
+        (staging / "results.json").write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        series = data["series"]
+        series_plot(series, "saved_mib", "memory saved by KSM (MiB)", f"{workload.name}: memory saved",
+                    staging / "memory_saved.png")
+        series_plot(series, "exits_per_s", "VM exits per second", f"{workload.name}: VM exits per second",
+                    staging / "exits_per_second.png", smooth=5)
+        out.mkdir(exist_ok=True)
+        for item in staging.iterdir():
+            os.replace(item, out / item.name)
+    finally:
+        for item in staging.iterdir():
+            item.unlink()
+        staging.rmdir()
+    if args.json:
+        print(json.dumps(data, indent=2))
+    else:
+        print(table_text(workload, seed, results))
+        print(f"\nwrote {out / 'results.json'}, {out / 'memory_saved.png'}, {out / 'exits_per_second.png'}")
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    import csv
+
+    from mmuspec.report.plots import heat_map
+    from mmuspec.simulate.sweep import parse_grid, points, sweep
+
+    workload, eras, seed = _sim_inputs(args, ["5.13", "glisse-2019"])
+    grid = parse_grid(args.grid)
+    jobs = len(points(workload, grid)) * len(eras)  # validates every grid value first
+    out = _prepare_out(args.out)
+    from rich.progress import Progress as Bar
+
+    rows: list[dict[str, Any]] = []
+    with Bar(disable=args.quiet, transient=True) as bar:
+        task = bar.add_task(f"sweep {workload.name}", total=jobs)
+        rows = sweep(workload, grid, eras, seed, workers=args.workers or default_workers(), cluster=args.cluster,
+                     on_row=lambda _row: bar.advance(task))
+    out.mkdir(exist_ok=True)
+    with open(out / "sweep.csv", "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    keys = list(grid)
+    plots = []
+    for label, _, _ in eras:
+        mine = [r for r in rows if r["era"] == label]
+        row_key, col_key = (keys[0], keys[1]) if len(keys) > 1 else (keys[0], None)
+        row_values = grid[row_key]
+        col_values = grid[col_key] if col_key else [""]
+        for metric in ("exits_per_s", "saved_mib", "guest_time_lost_s"):
+            values = [[next(r[metric] for r in mine if r[row_key] == rv and (col_key is None or r[col_key] == cv))
+                       for cv in col_values] for rv in row_values]
+            path = out / f"heatmap_{label}_{metric}.png"
+            heat_map(row_values, col_values, values, row_key, col_key or "", f"{workload.name}, {label}: {metric}", path)
+            plots.append(path.name)
+    print(f"{len(rows)} simulations; wrote {out / 'sweep.csv'} and {len(plots)} heat maps in {out}")
+    for row in rows:
+        cells = ", ".join(f"{k}={row[k]:g}" for k in keys)
+        print(f"  {cells}, {row['era']}: {row['exits_per_s']:,.1f} exits/s, {row['saved_mib']:,.1f} MiB saved, "
+              f"{row['guest_time_lost_s']:.3f} s guest time lost")
+    return 0
+
+
+def cmd_workloads() -> int:
+    from mmuspec.simulate.workload import builtin_workloads
+
+    for name in builtin_workloads():
+        w = load_workload(name)
+        print(f"{name:<12} {w.vms} VMs x {w.pages_per_vm * 4096 / 2**30:g} GiB, {w.duration:.0f} s: {w.description}")
+    return 0
 
 
 def cmd_eras() -> int:

@@ -12,6 +12,7 @@ GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 def normalise(text: str) -> str:
     """Remove what changes from run to run: wall-clock times."""
     text = re.sub(r"in \d+\.\d+ s", "in <t> s", text)
+    text = re.sub(r"\d+ bytes per state", "<n> bytes per state", text)
     return re.sub(r"\d+\.\d+ s\b", "<t> s", text)
 
 

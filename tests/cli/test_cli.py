@@ -148,3 +148,48 @@ def test_help_teaches_with_examples(capsys):
         main(["check", "--help"])
     out = capsys.readouterr().out
     assert "examples:" in out and "exit status" in out and "--trace-out" in out
+
+
+def test_reductions_can_be_turned_off_and_the_count_is_the_plain_one(capsys):
+    _, out, _ = run(capsys, "check", "ksm-merge", "--vcpus", "2", "--accesses", "2", "--reduce", "none", "--json",
+                    "--workers", "1")
+    assert json.loads(out)["states"] == 224216
+    _, out, _ = run(capsys, "check", "ksm-merge", "--vcpus", "2", "--accesses", "2", "--json", "--workers", "1")
+    assert json.loads(out)["states"] < 224216
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--reduce", "symmetry,magic"], "--reduce 'symmetry,magic'"),
+        (["--workers", "0"], "--workers 0: too small"),
+        (["--random", "5", "--preemptions", "1"], "--random cannot be combined"),
+        (["--resume", "/nonexistent.ckpt"], "no such file"),
+    ],
+)
+def test_bad_search_options_are_usage_errors(capsys, argv, message):
+    status, _, err = run(capsys, "check", "zap", *argv, "--quiet")
+    assert status == 2 and message in err
+
+
+def test_random_walks_say_what_they_covered_and_find_the_race(capsys):
+    status, out, _ = run(capsys, "check", "zap", "--set", "kvm.fault_retry_checks=seq_only", "--vcpus", "2",
+                         "--random", "30", "--seed", "4", "--minimize", "--quiet")
+    assert status == 1
+    assert "random steps" in out and "30 random walks of at most 200 steps (seed 4): not exhaustive" in out
+
+
+def test_a_checkpointed_check_resumes_from_the_command_line(capsys, tmp_path):
+    ckpt = str(tmp_path / "c.ckpt")
+    args = ["check", "ksm-merge", "--vcpus", "2", "--accesses", "2", "--json", "--workers", "1"]
+    _, whole, _ = run(capsys, *args)
+    run(capsys, *args, "--max-states", "5000", "--checkpoint", ckpt, "--checkpoint-every", "0")
+    status, resumed, _ = run(capsys, *args, "--resume", ckpt)
+    assert status == 0
+    assert json.loads(resumed)["states"] == json.loads(whole)["states"]
+
+
+def test_a_preemption_bound_is_reported_as_incomplete(capsys):
+    status, out, _ = run(capsys, "check", "ksm-merge", "--preemptions", "0", "--quiet")
+    assert status == 0
+    assert "not a proof" in out and "at most 0 preemptions" in out

@@ -74,7 +74,7 @@ class GrowArray:
     """A numpy array that grows by half again when full."""
 
     def __init__(self, dtype: type[np.generic], first: int) -> None:
-        self.data = np.empty(1024, dtype=dtype)
+        self.data = np.empty(64, dtype=dtype)
         self.data[0] = first
         self.size = 1
 

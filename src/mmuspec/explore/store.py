@@ -23,8 +23,8 @@ EMPTY = np.uint64(0)
 class FingerprintSet:
     exact = False
 
-    def __init__(self, capacity: int = 1 << 16) -> None:
-        size = 1 << max(10, (capacity - 1).bit_length())
+    def __init__(self, capacity: int = 64) -> None:
+        size = 1 << max(6, (capacity - 1).bit_length())
         self.table: NDArray[np.uint64] = np.zeros(size, dtype=np.uint64)
         self.count = 0
 

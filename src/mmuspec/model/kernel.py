@@ -196,8 +196,9 @@ class Kernel(Renderer):
     def canonical_successors(self, s: bytes) -> list[tuple[int, bytes, int]]:
         """``successors`` of a representative, each successor a representative too."""
         out: list[tuple[int, bytes, int]] = []
-        settle = self.symmetry.settle
+        settlers = self.symmetry.settlers
         for t, base, table in self._tables:
+            settle = settlers[t]
             for action, fn, guard, arg in table[s[base]]:
                 if guard is not None and not guard(s, t, arg):
                     continue
@@ -207,7 +208,7 @@ class Kernel(Renderer):
                     fn(m, t, arg)
                 except ValueError as exc:
                     raise ModelError(f"step {self.action_text(action)} drove a field out of 0..255: {exc}") from None
-                settle(m, t, s)
+                settle(m, s)
                 out.append((action, bytes(m), self.ev))
         if not out and not self.all_done(s):
             self.ev = 0

@@ -25,6 +25,7 @@ off for variants; a variant must treat all vCPUs alike for the vCPU symmetry to 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from mmuspec.model import guest
@@ -58,6 +59,7 @@ class Symmetry:
         self.value_fields = (*L.EXPECT, *L.SWAP_VAL, *L.VAL[1:])
         self.last_written = L.LAST_WRITTEN
         self.values_start, self.values_end = L.VALUES_START, L.VALUES_END
+        self.settlers = [self._make_settler(t.index) for t in kernel.threads]
 
     @property
     def active(self) -> bool:
@@ -76,18 +78,42 @@ class Symmetry:
     def settle(self, m: bytearray, t: int, s: bytes) -> None:
         """Make ``m`` canonical; ``s`` is the representative it was stepped from by thread
         ``t``, so only that thread's block and the globals can have changed."""
-        i = self.index_of.get(t)
-        seq_moved = self.seq and m[self.seq_index] != 0
-        if seq_moved:
-            self.canon_seq(m)
-        elif self.seq and i is not None:
-            b = self.bases[i]
-            if m[b] not in LIVE_SNAPSHOT:
-                m[b + V_SNAP] = 0
-        if self.vcpus and (seq_moved or (i is not None and not self.block_in_place(m, i))):
-            self.sort_vcpus(m)
-        if self.values and m[self.values_start : self.values_end] != s[self.values_start : self.values_end]:
-            self.rename_values(m)
+        self.settlers[t](m, s)
+
+    def _make_settler(self, t: int) -> Callable[[bytearray, bytes], None]:
+        """``settle`` specialised for one thread, with its constants bound (a hot path)."""
+        i = self.index_of.get(t, -1)
+        seq_on, vcpus_on, values_on = self.seq, self.vcpus, self.values
+        seq_index, live, bases, w = self.seq_index, LIVE_SNAPSHOT, self.bases, self.width
+        vs, ve = self.values_start, self.values_end
+        canon_seq, sort_vcpus, rename_values = self.canon_seq, self.sort_vcpus, self.rename_values
+        own = bases[i] if i >= 0 else -1
+        last = len(bases) - 1
+
+        def settle(m: bytearray, s: bytes) -> None:
+            seq_moved = seq_on and m[seq_index] != 0
+            if seq_moved:
+                canon_seq(m)
+                if vcpus_on:
+                    sort_vcpus(m)
+            elif own >= 0:
+                if seq_on and m[own] not in live:
+                    m[own + V_SNAP] = 0
+                if vcpus_on:
+                    block = m[own : own + w]
+                    j = i
+                    while j > 0 and m[bases[j - 1] : bases[j - 1] + w] > block:
+                        m[bases[j] : bases[j] + w] = m[bases[j - 1] : bases[j - 1] + w]
+                        j -= 1
+                    while j < last and m[bases[j + 1] : bases[j + 1] + w] < block:
+                        m[bases[j] : bases[j] + w] = m[bases[j + 1] : bases[j + 1] + w]
+                        j += 1
+                    if j != i:
+                        m[bases[j] : bases[j] + w] = block
+            if values_on and m[vs:ve] != s[vs:ve]:
+                rename_values(m)
+
+        return settle
 
     def canon_seq(self, m: bytearray) -> None:
         seq = m[self.seq_index]
@@ -98,13 +124,6 @@ class Symmetry:
                 m[snap] = 0 if m[snap] == seq else STALE
             else:
                 m[snap] = 0
-
-    def block_in_place(self, m: bytearray, i: int) -> bool:
-        """True if the vCPU blocks are still sorted, when only block ``i`` can have moved."""
-        w = self.width
-        b = self.bases[i]
-        block = m[b : b + w]
-        return (i == 0 or m[b - w : b] <= block) and (i == len(self.bases) - 1 or block <= m[b + w : b + 2 * w])
 
     def sort_vcpus(self, m: bytearray) -> None:
         w = self.width

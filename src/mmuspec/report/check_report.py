@@ -99,6 +99,8 @@ def json_report(spec: CheckSpec, kernel: Kernel, result: SearchResult) -> dict[s
         "complete": result.complete,
         "stop_reason": result.stop_reason or None,
         "collision_probability": result.collision_probability,
+        "bytes_per_state": round(result.bytes_per_state, 1) if result.bytes_per_state else None,
+        "mode": result.mode,
         "warnings": [w.event for w in result.warnings],
         "reachable": {event: result.reachable(event) for event in OBSERVATIONS},
         "trace_event": headline.event if headline else None,

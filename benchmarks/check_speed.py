@@ -1,0 +1,149 @@
+"""Time to verdict of `mmuspec check`, next to SPIN's, over the standard grid.
+
+For every scenario x era x (vCPUs, accesses) it runs the command as a user would
+(a fresh process, Python start-up included) with the reductions on and off, serial
+and with all workers, and prints one Markdown table.  SPIN's end-to-end time
+(spin -a, gcc, pan) on the matching configuration of the Promela model in
+../shared/anchors/spin/ is measured in the same run: ksm-merge matches the model's
+default, cow-break its START_MERGED=1; zap and aging have no Promela counterpart.
+
+    python benchmarks/check_speed.py                  # the whole grid (long: about an hour)
+    python benchmarks/check_speed.py --quick          # 2.6.32 and 5.13, ksm-merge and cow-break
+    python benchmarks/check_speed.py --big            # the >= 10 M-state run, local workers and Dask
+
+Figures come from one run on one machine; these machines are noisy, so compare
+ratios within the table rather than with other runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SPIN_DIR = ROOT.parent / "shared" / "anchors" / "spin"
+MMUSPEC = [sys.executable, "-m", "mmuspec"]
+SPIN_ERA = {"2.6.32": ("1", "1"), "5.13": ("2", "2"), "6.10": ("3", "0"), "glisse-2019": ("4", "1")}
+SCENARIOS = ["ksm-merge", "cow-break", "zap", "aging"]
+ERAS = ["2.6.32", "5.13", "6.10", "glisse-2019"]
+
+
+@dataclass
+class Run:
+    verdict: str = "-"
+    states: int = 0
+    transitions: int = 0
+    seconds: float = 0.0  # wall time from the command's start to its exit
+    rss_mb: float = 0.0
+    bytes_per_state: float = 0.0
+    timed_out: bool = False
+
+    def cell(self) -> str:
+        return "timeout" if self.timed_out else f"{self.seconds:.2f}"
+
+
+def run_mmuspec(args: list[str], timeout: float) -> Run:
+    """One `mmuspec check` process; peak RSS is the main process's (GNU time's %M)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(["/usr/bin/time", "-f", "MAXRSS_KB=%M", *MMUSPEC, *args, "--json", "--quiet"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                            env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        return Run(timed_out=True, seconds=timeout)
+    seconds = time.perf_counter() - start
+    data = json.loads(out)
+    rss = re.search(r"MAXRSS_KB=(\d+)", err)
+    return Run(data["verdict"], data["states"], data["transitions"], seconds,
+               int(rss.group(1)) / 1024 if rss else 0.0, data.get("bytes_per_state") or 0.0)
+
+
+def run_spin(scenario: str, era: str, vcpus: int, accesses: int, timeout: float) -> tuple[str, str]:
+    if scenario not in ("ksm-merge", "cow-break") or not shutil.which("spin"):
+        return "-", "-"
+    era_flag, cp = SPIN_ERA[era]
+    extra = ["-DSTART_MERGED=1"] if scenario == "cow-break" else []
+    try:
+        out = subprocess.run(["bash", str(SPIN_DIR / "e2e.sh"), era_flag, cp, str(vcpus), str(accesses), *extra],
+                             capture_output=True, text=True, timeout=timeout).stdout
+    except subprocess.TimeoutExpired:
+        return "timeout", "-"
+    match = re.search(r"spin_e2e_seconds=([\d.]+) verdict=(\w+) states=(\d+)", out)
+    return (f"{float(match.group(1)):.2f}", f"{int(match.group(3)):,}") if match else ("error", "-")
+
+
+def grid(args: argparse.Namespace) -> None:
+    scenarios = ["ksm-merge", "cow-break"] if args.quick else SCENARIOS
+    eras = ["2.6.32", "5.13"] if args.quick else ERAS
+    workers = str(os.cpu_count() or 1)
+    print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, "
+          f"{'spin ' + subprocess.run(['spin', '-V'], capture_output=True, text=True).stdout.strip() if shutil.which('spin') else 'no spin'}")
+    print()
+    print("| scenario | era | size | verdict | states (reduced) | states (unreduced) | transitions (reduced) "
+          f"| reduced, 1 worker s | reduced, {workers} workers s | unreduced, 1 worker s | unreduced, {workers} workers s "
+          "| states/s (reduced, all) | B/state | peak MB | SPIN e2e s | SPIN states | ratio |")
+    print("|" + "---|" * 17)
+    for scenario in scenarios:
+        for era in eras:
+            for vcpus in (1, 2, 3):
+                for accesses in (1, 2, 3):
+                    base = [scenario, "--era", era, "--vcpus", str(vcpus), "--accesses", str(accesses)]
+                    red1 = run_mmuspec([*base, "--workers", "1"], args.timeout)
+                    redn = run_mmuspec([*base, "--workers", workers], args.timeout)
+                    raw1 = run_mmuspec([*base, "--workers", "1", "--reduce", "none"], args.timeout)
+                    rawn = run_mmuspec([*base, "--workers", workers, "--reduce", "none"], args.timeout)
+                    spin_s, spin_states = run_spin(scenario, era, vcpus, accesses, args.timeout)
+                    best = min((r.seconds for r in (red1, redn) if not r.timed_out), default=None)
+                    ratio = f"{best / float(spin_s):.2f}" if best and spin_s not in ("-", "timeout", "error") else "-"
+                    rate = f"{redn.states / redn.seconds:,.0f}" if not redn.timed_out else "-"
+                    raw_states = f"{raw1.states:,}" if not raw1.timed_out else "-"
+                    print(f"| {scenario} | {era} | {vcpus}x{accesses} | {red1.verdict} | {red1.states:,} | {raw_states} "
+                          f"| {red1.transitions:,} | {red1.cell()} | {redn.cell()} | {raw1.cell()} | {rawn.cell()} "
+                          f"| {rate} | {redn.bytes_per_state:.0f} | {redn.rss_mb:.0f} | {spin_s} | {spin_states} "
+                          f"| {ratio} |", flush=True)
+
+
+def big(args: argparse.Namespace) -> None:
+    """The >= 10 M-state configuration: unreduced, local workers; then on a Dask cluster."""
+    config = ["ksm-merge", "--era", "2.6.32", "--vcpus", "3", "--accesses", "3", "--reduce", "none"]
+    for workers in ("1", str(os.cpu_count() or 1)):
+        r = run_mmuspec([*config, "--workers", workers], args.timeout * 20)
+        print(f"{' '.join(config)} --workers {workers}: {r.verdict}, {r.states:,} states, {r.transitions:,} "
+              f"transitions, {r.seconds:.1f} s, {r.states / r.seconds:,.0f} states/s, "
+              f"{r.bytes_per_state:.1f} B/state, peak {r.rss_mb:.0f} MB", flush=True)
+    try:
+        from dask.distributed import LocalCluster
+    except ImportError:
+        print("dask.distributed is not installed: no cluster run")
+        return
+    with LocalCluster(n_workers=os.cpu_count() or 1, threads_per_worker=1, dashboard_address=None) as cluster:
+        r = run_mmuspec([*config, "--cluster", cluster.scheduler_address], args.timeout * 20)
+        print(f"{' '.join(config)} --cluster {cluster.scheduler_address} (Dask LocalCluster): {r.verdict}, "
+              f"{r.states:,} states, {r.transitions:,} transitions, {r.seconds:.1f} s", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="a small part of the grid")
+    parser.add_argument("--big", action="store_true", help="only the >= 10 M-state run and the cluster run")
+    parser.add_argument("--timeout", type=float, default=300.0, help="seconds per run (default 300)")
+    args = parser.parse_args()
+    if args.big:
+        big(args)
+    else:
+        grid(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,113 @@
+"""Running a workload under several eras and collecting what ``simulate`` reports."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from mmuspec.model import Config
+from mmuspec.simulate.costs import CostModel
+from mmuspec.simulate.engine import CAUSES, PAGE, Counters, Engine
+from mmuspec.simulate.workload import Workload
+
+
+@dataclass
+class EraResult:
+    label: str
+    era: str
+    switches: dict[str, Any]
+    exits: dict[str, int]
+    exits_total: int
+    retries: int
+    cow_faults: int
+    merges: int
+    change_pte_calls: int
+    change_pte_changed_spte: int
+    spte_zaps: int
+    tlb_flushes: int
+    ksm: dict[str, int]
+    guest_time_lost_s: float
+    host_cpu_s: float
+    guest_time_lost_per_s: float
+    guest_time_lost_per_gib_merged_s: float | None
+    costs: dict[str, float]
+    wall_seconds: float
+    series: dict[str, list[float]] = field(repr=False, default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def guest_time_lost_us(c: Counters, costs: CostModel) -> float:
+    """Time vCPUs do not run guest code: each exit's round trip and fault handling, each
+    retry, each COW the fault had to do, each remote TLB flush."""
+    exits = int(c.exits.sum())
+    return (exits * (costs.vm_exit_us + costs.fault_us) + c.retries * costs.retry_us + c.cow * costs.cow_us
+            + c.flushes * costs.tlb_flush_us)
+
+
+def host_cpu_us(c: Counters, costs: CostModel) -> float:
+    """Host CPU: ksmd's scanning and merging, the notifier calls, and fault handling."""
+    exits = int(c.exits.sum())
+    return (c.scans * costs.ksm_scan_us + c.merges * costs.ksm_merge_us
+            + c.invalidations * (costs.invalidate_start_us + costs.invalidate_end_us)
+            + c.change_pte_calls * costs.change_pte_us + exits * costs.fault_us + c.cow * costs.cow_us)
+
+
+def simulate_era(workload: Workload, label: str, era: str, config: Config, seed: int) -> EraResult:
+    start = time.perf_counter()
+    engine = Engine(workload, config, seed)
+    c = engine.run()
+    costs = engine.costs
+    ksm = engine.ksm_counters()
+    lost = guest_time_lost_us(c, costs) / 1e6
+    merged_gib = ksm["pages_sharing"] * PAGE / 2**30
+    seconds = np.arange(1, engine.bins + 1) * engine.bin_seconds
+    series: dict[str, list[float]] = {"t": seconds.tolist(), "saved_mib": engine.saved_series.tolist()}
+    for i, cause in enumerate(CAUSES):
+        series[f"exits_per_s.{cause}"] = (engine.exit_series[i] / engine.bin_seconds).tolist()
+    series["exits_per_s"] = (engine.exit_series.sum(axis=0) / engine.bin_seconds).tolist()
+    return EraResult(
+        label=label,
+        era=era,
+        switches=config.as_dict(),
+        exits={cause: int(n) for cause, n in zip(CAUSES, c.exits, strict=True)},
+        exits_total=int(c.exits.sum()),
+        retries=c.retries,
+        cow_faults=c.cow,
+        merges=c.merges,
+        change_pte_calls=c.change_pte_calls,
+        change_pte_changed_spte=c.change_pte_changed,
+        spte_zaps=c.zaps,
+        tlb_flushes=c.flushes,
+        ksm=ksm,
+        guest_time_lost_s=lost,
+        host_cpu_s=host_cpu_us(c, costs) / 1e6,
+        guest_time_lost_per_s=lost / workload.duration,
+        guest_time_lost_per_gib_merged_s=lost / merged_gib if merged_gib else None,
+        costs=costs.as_dict(),
+        wall_seconds=time.perf_counter() - start,
+        series=series,
+    )
+
+
+def results_json(workload: Workload, seed: int, results: list[EraResult]) -> dict[str, Any]:
+    return {
+        "workload": {
+            "name": workload.name,
+            "source": workload.source,
+            "vms": workload.vms,
+            "pages_per_vm": workload.pages_per_vm,
+            "vcpus": workload.vcpus,
+            "duration_s": workload.duration,
+            "phases": [p.__dict__ for p in workload.phases],
+            "ksm": {"pages_to_scan": workload.pages_to_scan, "sleep_millisecs": workload.sleep_millisecs,
+                    "max_page_sharing": workload.max_page_sharing},
+        },
+        "seed": seed,
+        "eras": {r.label: {k: v for k, v in r.to_json().items() if k != "series"} for r in results},
+        "series": {r.label: r.series for r in results},
+    }
