@@ -142,6 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--arch", choices=ARCHES, help="shorthand for --set arch=ARCH")
     simulate.add_argument("--set", dest="sets", action="append", default=[], metavar="NAME=VALUE",
                           help="override a switch in every era simulated")
+    simulate.add_argument("--variant", metavar="FILE.py",
+                          help="also simulate each era with this variant (a proposed patch), as ERA+variant")
     simulate.add_argument("--seed", type=int, help="random seed (default: the workload's)")
     simulate.add_argument("--duration", type=float, metavar="SECONDS", help="simulated time (default: the workload's)")
     simulate.add_argument("--out", required=True, metavar="DIR", help="where results.json and the plots go")
@@ -170,6 +172,13 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--out", required=True, metavar="DIR")
     sweep.add_argument("--quiet", action="store_true", help="no progress bar")
 
+    reeval = sub.add_parser("reevaluate", help="write the change_pte reevaluation report (make reevaluation)",
+                            description="Simulate every ready workload in the eras with a dead, absent and "
+                            "working change_pte and write DIR/reevaluation.md with its plots.")
+    reeval.add_argument("--out", default="reports", metavar="DIR", help="default: reports")
+    reeval.add_argument("--duration", type=float, metavar="SECONDS", help="cut every workload to this long")
+    reeval.add_argument("--seed", type=int)
+
     sub.add_parser("workloads", help="list the built-in workloads")
     sub.add_parser("eras", help="list the kernel eras and their switches")
     sub.add_parser("switches", help="list every switch, its values and the kernel code it selects")
@@ -193,6 +202,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_sweep(args)
         if args.command == "workloads":
             return cmd_workloads()
+        if args.command == "reevaluate":
+            from mmuspec.report.reevaluation import write_report
+
+            path = write_report(Path(args.out), duration=args.duration, seed=args.seed)
+            print(f"wrote {path}")
+            return 0
         if args.command == "eras":
             return cmd_eras()
         if args.command == "switches":
@@ -407,15 +422,19 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from mmuspec.simulate.run import results_json, simulate_era
 
     workload, eras, seed = _sim_inputs(args, list(ERAS))
+    variant = load_variant(args.variant) if args.variant else None
+    runs = [(label, era, config, None) for label, era, config in eras]
+    if variant is not None:
+        runs += [(f"{label}+variant", era, config, variant) for label, era, config in eras]
     out = _prepare_out(args.out)
     results = []
     with search_progress(f"simulate {workload.name}", enabled=not args.json) as progress:
-        for i, (label, era, config) in enumerate(eras):
+        for i, (label, era, config, var) in enumerate(runs):
             if progress is not None:
                 from mmuspec.explore import Progress
 
-                progress(Progress(i, 0, 0, len(eras) - i, 0.0))  # type: ignore[operator]
-            results.append(simulate_era(workload, label, era, config, seed))
+                progress(Progress(i, 0, 0, len(runs) - i, 0.0))  # type: ignore[operator]
+            results.append(simulate_era(workload, label, era, config, seed, var))
     data = results_json(workload, seed, results)
     staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
     try:

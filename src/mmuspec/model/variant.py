@@ -20,7 +20,7 @@ from mmuspec.errors import InputError, UsageError
 from mmuspec.model.registry import FUNCTIONS
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Variant:
     path: str
     text: str
@@ -30,6 +30,12 @@ class Variant:
     @property
     def digest(self) -> str:
         return sha256(self.text.encode()).hexdigest()[:12]
+
+    def __hash__(self) -> int:
+        return hash((self.path, self.text))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Variant) and (self.path, self.text) == (other.path, other.text)
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Functions defined by exec() do not pickle; rebuild from the source instead.

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from mmuspec.model import Config
+from mmuspec.model import Config, Variant
 from mmuspec.simulate import probes
 from mmuspec.simulate.probes import NONE, P_ANON, P_KSM, P_NONE, P_ZERO, RO, RW, Outcome
 from mmuspec.simulate.workload import Workload
@@ -78,9 +78,10 @@ class Engine:
     """One era and arch on one workload."""
 
     def __init__(self, workload: Workload, config: Config, seed: int, *, bin_seconds: float = 1.0,
-                 batch_seconds: float = 0.5, races: bool = True) -> None:
+                 batch_seconds: float = 0.5, races: bool = True, variant: Variant | None = None) -> None:
         self.w = workload
         self.config = config
+        self.variant = variant
         self.costs = workload.costs(str(config["arch"]))
         # One stream per purpose, so that eras whose pages fare differently still draw the
         # same workload (layout, first touches, writes) from the same seed.
@@ -184,7 +185,7 @@ class Engine:
         key: tuple[str | int | bool, ...] = (probe, *args)
         outcome = self.outcomes.get(key)
         if outcome is None:
-            outcome = self.outcomes[key] = getattr(probes, probe)(self.config, *args)
+            outcome = self.outcomes[key] = getattr(probes, probe)(self.config, *args, variant=self.variant)
         return outcome
 
     def access(self, pages: NDArray[np.int64], times: NDArray[np.float64], write: NDArray[np.bool_]) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from functools import cache
 
-from mmuspec.model import Config, Kernel, Scenario
+from mmuspec.model import Config, Kernel, Scenario, Variant
 from mmuspec.model import guest as g
 from mmuspec.model import ksm as k
 from mmuspec.model.events import BIT
@@ -131,10 +131,10 @@ def _run(
 
 
 @cache
-def access(config: Config, pte: int, spte: int, write: bool) -> Outcome:
+def access(config: Config, pte: int, spte: int, write: bool, variant: Variant | None = None) -> Outcome:
     """A guest access to a page that the primary maps as ``pte`` and the SPTE as
     ``spte``, run to completion with nothing else happening."""
-    kernel = Kernel(_scenario(pte, merge=False, op="write" if write else "read"), config)
+    kernel = Kernel(_scenario(pte, merge=False, op="write" if write else "read"), config, variant)
     s = _with_spte(kernel, kernel.initial(), spte)
     s, out = _run(kernel, s, 0, {g.DONE}, Outcome())
     pte_after, spte_after = _kind_of(kernel, s)
@@ -142,10 +142,10 @@ def access(config: Config, pte: int, spte: int, write: bool) -> Outcome:
 
 
 @cache
-def merge(config: Config, spte: int) -> Outcome:
+def merge(config: Config, spte: int, variant: Variant | None = None) -> Outcome:
     """ksmd merging an anonymous page into an existing stable page, with the page's SPTE
     as ``spte`` and no guest access meanwhile."""
-    kernel = Kernel(_scenario(P_ANON, merge=True), config)
+    kernel = Kernel(_scenario(P_ANON, merge=True), config, variant)
     s = _with_spte(kernel, kernel.initial(), spte)
     ksmd = next(t.index for t in kernel.threads if t.kind == "ksmd")
     s, out = _run(kernel, s, ksmd, {k.DONE}, Outcome())
@@ -154,12 +154,12 @@ def merge(config: Config, spte: int) -> Outcome:
 
 
 @cache
-def merge_in_place(config: Config, spte: int) -> Outcome:
+def merge_in_place(config: Config, spte: int, variant: Variant | None = None) -> Outcome:
     """ksmd making a page the KSM page in place (the first page of an unstable-tree
     pair: write_protect_page() only), with the page's SPTE as ``spte``."""
     scenario = replace(_scenario(P_ANON, merge=True), gfns=2, initial=("anon", "anon"), stable_page=False,
                        merge=(0, 1), guest_gfns=(0,))
-    kernel = Kernel(scenario, config)
+    kernel = Kernel(scenario, config, variant)
     L = kernel.L
     s = bytearray(kernel.initial())
     if spte != NONE:
@@ -172,12 +172,12 @@ def merge_in_place(config: Config, spte: int) -> Outcome:
 
 
 @cache
-def access_during_merge(config: Config, spte: int, write: bool) -> Outcome:
+def access_during_merge(config: Config, spte: int, write: bool, variant: Variant | None = None) -> Outcome:
     """A guest access that starts while ksmd is between replace_page()'s
     invalidate_range_start() and its end (the window in which a fault races the
     merge): one fault attempt, then ksmd finishes, then the access completes.  The
     counts are the access's, except ``merged``, which says whether the merge survived."""
-    kernel = Kernel(_scenario(P_ANON, merge=True, op="write" if write else "read"), config)
+    kernel = Kernel(_scenario(P_ANON, merge=True, op="write" if write else "read"), config, variant)
     s = _with_spte(kernel, kernel.initial(), spte)
     ksmd = next(t.index for t in kernel.threads if t.kind == "ksmd")
     s, merging = _run(kernel, s, ksmd, {k.RP_LOCK, k.DONE, k.FINISH}, Outcome())

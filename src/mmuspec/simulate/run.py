@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from mmuspec.model import Config
+from mmuspec.model import Config, Variant
 from mmuspec.simulate.costs import CostModel
 from mmuspec.simulate.engine import CAUSES, PAGE, Counters, Engine
 from mmuspec.simulate.workload import Workload
@@ -57,9 +57,10 @@ def host_cpu_us(c: Counters, costs: CostModel) -> float:
             + c.change_pte_calls * costs.change_pte_us + exits * costs.fault_us + c.cow * costs.cow_us)
 
 
-def simulate_era(workload: Workload, label: str, era: str, config: Config, seed: int) -> EraResult:
+def simulate_era(workload: Workload, label: str, era: str, config: Config, seed: int,
+                 variant: Variant | None = None) -> EraResult:
     start = time.perf_counter()
-    engine = Engine(workload, config, seed)
+    engine = Engine(workload, config, seed, variant=variant)
     c = engine.run()
     costs = engine.costs
     ksm = engine.ksm_counters()
