@@ -25,6 +25,7 @@ from mmuspec.model import (
     era_config,
     load_scenario,
     load_variant,
+    Variant,
     parse_assignments,
 )
 from mmuspec.model.registry import FUNCTIONS, STEPS
@@ -423,7 +424,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
     workload, eras, seed = _sim_inputs(args, list(ERAS))
     variant = load_variant(args.variant) if args.variant else None
-    runs = [(label, era, config, None) for label, era, config in eras]
+    runs: list[tuple[str, str, Any, Variant | None]] = [(label, era, config, None) for label, era, config in eras]
     if variant is not None:
         runs += [(f"{label}+variant", era, config, variant) for label, era, config in eras]
     out = _prepare_out(args.out)
