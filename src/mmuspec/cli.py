@@ -21,11 +21,11 @@ from mmuspec.model import (
     ERAS,
     EVENTS,
     SWITCHES,
+    Variant,
     builtin_names,
     era_config,
     load_scenario,
     load_variant,
-    Variant,
     parse_assignments,
 )
 from mmuspec.model.registry import FUNCTIONS, STEPS
