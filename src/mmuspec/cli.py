@@ -113,6 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--trace-out", metavar="FILE.json",
                        help="save the counterexample (or first WARN) for 'mmuspec replay'")
     check.add_argument("--witnesses", action="store_true", help="also print a witness trace for every reachable observation")
+    check.add_argument("--trace-format", choices=("text", "ftrace"), default="text",
+                       help="print counterexamples as mmuspec text (default) or as the kernel's tracepoint lines")
     check.add_argument("--matrix", action="store_true", help="check every scenario x era x arch and print a table")
     check.add_argument("--eras", metavar="E1,E2", help="with --matrix: the eras (default all)")
     check.add_argument("--arches", metavar="A1,A2", help="with --matrix: the arches (default all)")
@@ -180,6 +182,33 @@ def build_parser() -> argparse.ArgumentParser:
     reeval.add_argument("--duration", type=float, metavar="SECONDS", help="cut every workload to this long")
     reeval.add_argument("--seed", type=int)
 
+    trace = sub.add_parser("trace", help="read kernel traces: stats, and what-if per era",
+                           description="Read ftrace trace/trace_pipe text, `trace-cmd report` or `perf script` "
+                           "output (gzip and xz too) and report on the MMU-notifier protocol.")
+    tsub = trace.add_subparsers(dest="trace_command", metavar="COMMAND")
+    tstats = tsub.add_parser(
+        "stats", help="events, exits by reason, fault kinds, notifier-induced refaults, KSM, per vCPU and window",
+        description="Count what a trace shows of the notifier protocol.  Unknown events are counted and "
+        "skipped; malformed lines are reported with their number and never stop the run.",
+        epilog="examples:\n  trace-cmd record -e kvm -e kvmmmu -e ksm ...; trace-cmd report > t.txt\n"
+        "  mmuspec trace stats t.txt\n  mmuspec trace stats /sys/kernel/tracing/trace --json\n"
+        "  mmuspec trace stats t.txt.xz --window 10 --plots out/",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    tstats.add_argument("file", metavar="FILE", help="a trace (text, .gz or .xz; - for stdin)")
+    tstats.add_argument("--json", action="store_true")
+    tstats.add_argument("--window", type=float, default=1.0, metavar="SECONDS", help="time window (default 1 s)")
+    tstats.add_argument("--plots", metavar="DIR", help="write events-per-window and per-vCPU plots to DIR")
+    twhat = tsub.add_parser(
+        "whatif", help="the exits each era would have taken on the recorded host activity",
+        description="Use the trace's page faults and notifier invalidations as the simulator's workload and "
+        "estimate, era by era, the VM exits, COW breaks and change_pte effects (needs kvm_page_fault, "
+        "kvm_unmap_hva_range and kvmmmu:kvm_tdp_mmu_spte_changed in the trace).")
+    twhat.add_argument("file", metavar="FILE")
+    twhat.add_argument("--era", action="append", choices=list(ERAS), metavar="ERA", help="default all")
+    twhat.add_argument("--arch", choices=ARCHES)
+    twhat.add_argument("--set", dest="sets", action="append", default=[], metavar="NAME=VALUE")
+    twhat.add_argument("--json", action="store_true")
+
     sub.add_parser("workloads", help="list the built-in workloads")
     sub.add_parser("eras", help="list the kernel eras and their switches")
     sub.add_parser("switches", help="list every switch, its values and the kernel code it selects")
@@ -203,6 +232,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_sweep(args)
         if args.command == "workloads":
             return cmd_workloads()
+        if args.command == "trace":
+            return cmd_trace(args, parser)
         if args.command == "reevaluate":
             from mmuspec.report.reevaluation import write_report
 
@@ -299,6 +330,17 @@ def cmd_check(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         _write_trace(args.trace_out, spec, kernel, result)
     if args.json:
         print(json.dumps(json_report(spec, kernel, result), indent=2))
+    elif args.trace_format == "ftrace":
+        from mmuspec.report.check_report import headline_witness, verdict_text
+        from mmuspec.report.ftrace import ftrace_lines
+
+        print(f"# mmuspec check: {spec.label()}")
+        print(f"# {verdict_text(result)}")
+        witness = headline_witness(result)
+        if witness is not None:
+            print(f"# tracer: nop (counterexample for {witness.event}, {witness.length} steps; "
+                  "lines starting with '# mmuspec' are model-only)")
+            print("\n".join(ftrace_lines(kernel, witness.actions)))
     else:
         print(text_report(spec, kernel, result, all_observations=args.witnesses))
     return exit_status(result)
@@ -501,6 +543,47 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         print(f"  {cells}, {row['era']}: {row['exits_per_s']:,.1f} exits/s, {row['saved_mib']:,.1f} MiB saved, "
               f"{row['guest_time_lost_s']:.3f} s guest time lost")
     return 0
+
+
+def cmd_trace(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from mmuspec.traces.reader import open_trace
+
+    if args.trace_command == "stats":
+        from mmuspec.report.trace_stats import stats_plots, stats_text
+        from mmuspec.traces.stats import trace_stats
+
+        if args.window <= 0:
+            raise UsageError("--window must be positive")
+        plots = _prepare_out(args.plots) if args.plots else None
+        with open_trace(args.file) as stream:
+            stats = trace_stats(stream, window=args.window)
+        for m in stats.malformed[:20]:
+            print(f"{args.file}:{m.line}: malformed: {m.reason}", file=sys.stderr)
+        if stats.unparsed > 20:
+            print(f"{args.file}: ... and {stats.unparsed - 20} more malformed lines", file=sys.stderr)
+        if plots is not None:
+            plots.mkdir(exist_ok=True)
+            stats_plots(stats, args.window, plots)
+        print(json.dumps(stats.to_json(args.window), indent=2) if args.json else stats_text(args.file, stats, args.window))
+        return 0
+    if args.trace_command == "whatif":
+        from mmuspec.report.trace_stats import whatif_text
+        from mmuspec.traces.whatif import whatif, workload_from_trace
+
+        overrides = _overrides(args)
+        eras = [(name, era_config(name, overrides)) for name in (args.era or list(ERAS))]
+        with open_trace(args.file) as stream:
+            recorded = workload_from_trace(stream)
+        results = whatif(recorded, eras)
+        if args.json:
+            print(json.dumps({"recorded": {"page_faults": recorded.faults, "exits": recorded.exits,
+                                           "ksm_invalidations": recorded.merges, "other_invalidations": recorded.zaps,
+                                           "pages": recorded.pages}, "eras": results}, indent=2))
+        else:
+            print(whatif_text(args.file, recorded, results))
+        return 0
+    parser.parse_args(["trace", "--help"])
+    return 2
 
 
 def cmd_workloads() -> int:

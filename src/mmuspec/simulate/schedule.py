@@ -11,13 +11,14 @@ which is what keeps the fast path from drifting from the semantics.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
 from mmuspec.model import Config, Kernel, Scenario
 from mmuspec.model import guest as g
 from mmuspec.model import ksm as k
-from mmuspec.simulate.engine import Engine
+from mmuspec.simulate.engine import CAUSES, Engine
 from mmuspec.simulate.probes import P_ANON, Outcome, _run, _tally
 from mmuspec.simulate.workload import Phase, Workload
 
@@ -41,7 +42,7 @@ def _workload(pages: int) -> Workload:
     return Workload("schedule", "explicit events", 0, 1, pages, 1, 0.0, 1.0, 0.0, (still,), 1, 1, 256, {})
 
 
-def simulate_schedule(config: Config, pages: int, events: list[Event]) -> Tally:
+def _run_schedule(config: Config, pages: int, events: list[Event], *, identical_on_scan: bool) -> Engine:
     engine = Engine(_workload(pages), config, seed=0, races=False)
     engine.pte[:] = P_ANON
     engine.content[:] = engine.klass[:] = 1 + np.zeros(pages, dtype=np.int32)
@@ -53,10 +54,27 @@ def simulate_schedule(config: Config, pages: int, events: list[Event]) -> Tally:
         at = np.array([float(when)])
         if event[0] == "touch":
             engine.access(page, at, np.array([bool(event[2])]))  # type: ignore[misc]
-        else:
+        elif event[0] == "scan":
+            if identical_on_scan and engine.pte[event[1]] == P_ANON:
+                engine.content[event[1]] = 1  # ksmd found it identical: it write-protected it
             engine.scan(page, at)
-    c = engine.c
+        else:  # a plain invalidation: the SPTE goes, the page stays
+            engine.spte[event[1]] = 0
+    return engine
+
+
+def simulate_schedule(config: Config, pages: int, events: list[Event]) -> Tally:
+    c = _run_schedule(config, pages, events, identical_on_scan=False).c
     return Tally(int(c.exits.sum()), c.retries, c.cow, c.merges, c.change_pte_calls, c.change_pte_changed, c.zaps)
+
+
+def simulate_schedule_detailed(config: Config, pages: int, events: list[Event]) -> dict[str, Any]:
+    """The counters ``trace whatif`` reports for one era."""
+    c = _run_schedule(config, pages, events, identical_on_scan=True).c
+    return {"exits": {cause: int(n) for cause, n in zip(CAUSES, c.exits, strict=True)},
+            "exits_total": int(c.exits.sum()), "retries": c.retries, "cow_faults": c.cow, "merges": c.merges,
+            "change_pte_calls": c.change_pte_calls, "change_pte_changed_spte": c.change_pte_changed,
+            "spte_zaps": c.zaps, "tlb_flushes": c.flushes}
 
 
 def model_schedule(config: Config, pages: int, events: list[Event]) -> Tally:
