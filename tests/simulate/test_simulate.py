@@ -89,3 +89,17 @@ def test_sweep_writes_a_table_and_heat_maps(tmp_path, capsys):
     rows = (out / "sweep.csv").read_text().splitlines()
     assert len(rows) == 1 + 4 and rows[0].startswith("ksm.pages_to_scan,access.write_fraction,era,")
     assert len(list(out.glob("heatmap_5.13_*.png"))) == 3
+
+
+def test_a_sweep_on_a_dask_cluster_gives_the_same_table_as_local_processes(tmp_path):
+    import pytest
+
+    distributed = pytest.importorskip("dask.distributed")
+    from mmuspec.simulate.sweep import sweep
+
+    eras = [("5.13", "5.13", era_config("5.13"))]
+    grid = {"ksm.pages_to_scan": [100.0, 800.0]}
+    local = sweep(small().with_duration(5), grid, eras, 1, workers=2)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as lc:
+        remote = sweep(small().with_duration(5), grid, eras, 1, cluster=lc.scheduler_address)
+    assert remote == local

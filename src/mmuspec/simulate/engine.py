@@ -87,7 +87,6 @@ class Engine:
         # same workload (layout, first touches, writes) from the same seed.
         self.rng_layout, self.rng_touch, self.rng_write, self.rng_merge, self.rng_race, self.rng_scan = (
             np.random.default_rng([seed, purpose]) for purpose in range(6))
-        self.rng = self.rng_merge
         self.bin_seconds = bin_seconds
         self.batch_seconds = batch_seconds
         self.races = races
