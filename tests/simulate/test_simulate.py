@@ -103,3 +103,12 @@ def test_a_sweep_on_a_dask_cluster_gives_the_same_table_as_local_processes(tmp_p
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as lc:
         remote = sweep(small().with_duration(5), grid, eras, 1, cluster=lc.scheduler_address)
     assert remote == local
+
+
+def test_reclaim_swaps_out_idle_pages_and_their_refaults_are_counted_apart():
+    quiet = simulate_era(small(), "5.13", "5.13", era_config("5.13"), 4)
+    reclaiming = small().with_values({"reclaim.pages_per_second": 2000, "reclaim.idle_seconds": 2})
+    busy = simulate_era(reclaiming, "5.13", "5.13", era_config("5.13"), 4)
+    assert quiet.pages_reclaimed == 0 == quiet.exits["refault_after_reclaim"]
+    assert busy.pages_reclaimed > 0 and 0 < busy.exits["refault_after_reclaim"] <= busy.pages_reclaimed
+    assert busy.spte_zaps > quiet.spte_zaps

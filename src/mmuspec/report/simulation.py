@@ -15,7 +15,9 @@ def _rows(results: Sequence[EraResult], duration: float) -> list[tuple[str, list
 
     rows = [("VM exits", col(lambda r: f"{r.exits_total:,}")),
             ("VM exits per second", col(lambda r: f"{r.exits_total / duration:,.1f}"))]
-    rows += [(f"  {cause}", col(lambda r, c=cause: f"{r.exits[c]:,}")) for cause in CAUSES]
+    reclaiming = any(r.pages_reclaimed for r in results)
+    rows += [(f"  {cause}", col(lambda r, c=cause: f"{r.exits[c]:,}")) for cause in CAUSES
+             if reclaiming or cause != "refault_after_reclaim"]
     rows += [
         ("change_pte calls", col(lambda r: f"{r.change_pte_calls:,}")),
         ("  that changed an SPTE", col(lambda r: f"{r.change_pte_changed_spte:,}")),
@@ -24,6 +26,8 @@ def _rows(results: Sequence[EraResult], duration: float) -> list[tuple[str, list
         ("faults that broke COW", col(lambda r: f"{r.cow_faults:,}")),
         ("KSM merges", col(lambda r: f"{r.merges:,}")),
     ]
+    if reclaiming:
+        rows.append(("pages reclaimed to swap", col(lambda r: f"{r.pages_reclaimed:,}")))
     rows += [(f"ksm {k}", col(lambda r, k=k: f"{r.ksm[k]:,}")) for k in
              ("pages_shared", "pages_sharing", "pages_unshared", "pages_volatile", "full_scans", "cow_ksm")]
     rows += [

@@ -58,7 +58,8 @@ def stats_plots(s: TraceStats, window: float, out: Path) -> None:
 def whatif_text(path: str, recorded: RecordedWorkload, results: dict[str, dict[str, Any]]) -> str:
     labels = list(results)
     rows = [("VM exits", [f"{r['exits_total']:,}" for r in results.values()])]
-    rows += [(f"  {c}", [f"{r['exits'][c]:,}" for r in results.values()]) for c in CAUSES]
+    rows += [(f"  {c}", [f"{r['exits'][c]:,}" for r in results.values()]) for c in CAUSES
+             if c != "refault_after_reclaim"]  # a replayed schedule does not reclaim
     rows += [("faults that broke COW", [f"{r['cow_faults']:,}" for r in results.values()]),
              ("change_pte calls", [f"{r['change_pte_calls']:,}" for r in results.values()]),
              ("  that changed an SPTE", [f"{r['change_pte_changed_spte']:,}" for r in results.values()]),

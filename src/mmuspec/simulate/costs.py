@@ -34,6 +34,8 @@ DEFAULTS: dict[str, float] = {
     "ksm_scan_us": 0.5,
     # ksmd per merge: tree search memcmp, write_protect_page(), replace_page() (assumed, [I]).
     "ksm_merge_us": 3.0,
+    # kswapd ageing one page: rmap walk, clear_young and clear_flush_young notifiers (assumed, [I]).
+    "aging_us": 0.5,
     # The window between replace_page()'s invalidate_range_start() and _end(), in which a
     # fault races the merge (PTL section plus notifier calls, assumed, [I]).
     "merge_window_us": 3.0,
@@ -63,6 +65,7 @@ class CostModel:
     change_pte_us: float
     ksm_scan_us: float
     ksm_merge_us: float
+    aging_us: float
     merge_window_us: float
 
     def as_dict(self) -> dict[str, float]:

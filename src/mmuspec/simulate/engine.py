@@ -30,11 +30,11 @@ from numpy.typing import NDArray
 
 from mmuspec.model import Config, Variant
 from mmuspec.simulate import probes
-from mmuspec.simulate.probes import NONE, P_ANON, P_KSM, P_NONE, P_ZERO, RO, RW, Outcome
+from mmuspec.simulate.probes import NONE, P_ANON, P_KSM, P_NONE, P_SWAP, P_ZERO, RO, RW, Outcome
 from mmuspec.simulate.workload import Workload
 
-CAUSES = ("first_touch", "refault_after_zap", "write_to_readonly", "retry_after_invalidation")
-FIRST_TOUCH, REFAULT, WRITE_RO, RETRY = range(4)
+CAUSES = ("first_touch", "refault_after_zap", "write_to_readonly", "retry_after_invalidation", "refault_after_reclaim")
+FIRST_TOUCH, REFAULT, WRITE_RO, RETRY, RECLAIM = range(5)
 KSM_COUNTERS = ("pages_shared", "pages_sharing", "pages_unshared", "pages_volatile", "full_scans", "cow_ksm",
                 "general_profit")
 RMAP_ITEM_BYTES = 64  # sizeof(struct ksm_rmap_item) on 64-bit
@@ -58,6 +58,8 @@ class Counters:
     invalidations: int = 0
     scans: int = 0
     full_scans: int = 0
+    aged: int = 0
+    reclaimed: int = 0
 
     def add(self, outcome: Outcome, n: int, cause: int) -> None:
         """Count ``n`` pages that each went through ``outcome``; the first exit of each is
@@ -116,6 +118,10 @@ class Engine:
         self.bins = max(1, math.ceil(workload.duration / bin_seconds))
         self.exit_series = np.zeros((len(CAUSES), self.bins), dtype=np.int64)
         self.saved_series = np.zeros(self.bins, dtype=np.float64)
+        # kswapd's walk order, coldest pages first (built only when the workload reclaims).
+        self.lru = (np.argsort(-self.rank, kind="stable").astype(np.int64) if workload.reclaim_rate
+                    else np.zeros(0, dtype=np.int64))
+        self.lru_cursor = 0
 
     # -- the workload's pages ----------------------------------------------------------
 
@@ -201,6 +207,8 @@ class Engine:
             outcome = self._outcome("access", pte, spte, bool(is_write))
             if pte == P_NONE:
                 cause = FIRST_TOUCH
+            elif pte == P_SWAP:
+                cause = RECLAIM
             elif is_write and pte in (P_KSM, P_ZERO) and spte != RW:
                 cause = WRITE_RO
             else:
@@ -505,9 +513,45 @@ class Engine:
                 pointer = stop
             self._due(start, end)
             self.ksm_scan(start, end)
+            self.reclaim(start, end)
             b = min(int(end / self.bin_seconds - 1e-9), self.bins - 1)
             self.saved_series[b] = self.pages_sharing() * PAGE / 2**20
         return self.c
+
+    def reclaim(self, start: float, end: float) -> None:
+        """kswapd ages ``reclaim_rate`` pages a second, coldest first, and swaps out those not
+        touched for ``idle_seconds`` (what that does to the SPTE is the model's)."""
+        w = self.w
+        count = int(w.reclaim_rate * (end - start) + self.rng_scan.random())
+        if count <= 0:
+            return
+        picks = self.lru[(self.lru_cursor + np.arange(count)) % self.n]
+        self.lru_cursor = (self.lru_cursor + count) % self.n
+        pages = picks[self.pte[picks] == P_ANON]
+        self.c.aged += len(picks)
+        if not len(pages):
+            return
+        phase = int(np.searchsorted(self.phase_start, start, side="right") - 1)
+        touch = self.rates(pages, min(phase, len(w.phases) - 1))[0]
+        young = self.rng_scan.random(len(pages)) < -np.expm1(-touch * w.idle_seconds)
+        pages = pages[~young]
+        if not len(pages):
+            return
+        before = self.spte[pages].copy()
+        for spte in (NONE, RO, RW):
+            group = pages[before == spte]
+            if len(group):
+                outcome = self._outcome("reclaim", spte)
+                self.c.add(outcome, len(group), RECLAIM)
+                self.spte[group] = outcome.spte_after
+        self.pte[pages] = P_SWAP
+        self.status[pages] = UNSCANNED
+        self.epoch[pages] += 1
+        self.c.reclaimed += len(pages)
+        at = np.full(len(pages), end)
+        back = self.next_time(pages, at, writes=False)
+        write = self.rng_merge.random(len(pages)) < self.write_fraction_at(np.minimum(back, w.duration))
+        self._push("access", pages, back, write, self.epoch[pages])
 
     def _fill(self, phase: int, at: float) -> None:
         """A phase that starts by writing part of memory (LTP ksm02's shape)."""

@@ -18,13 +18,14 @@ from mmuspec.model import Config, Kernel, Scenario, Variant
 from mmuspec.model import guest as g
 from mmuspec.model import ksm as k
 from mmuspec.model.events import BIT
-from mmuspec.model.layout import KSM_PFN, PTE_RO, PTE_RW, ZERO_PFN
+from mmuspec.model.host import R_DONE
+from mmuspec.model.layout import KSM_PFN, PTE_RO, PTE_RW, PTE_SWAP, ZERO_PFN
 
 # Page states shared by the simulator and the probes.
-PTE_KINDS = ("none", "anon", "ksm", "zero")  # what the primary PTE maps
+PTE_KINDS = ("none", "anon", "ksm", "zero", "swap")  # what the primary PTE maps
 SPTE_KINDS = ("none", "ro", "rw")  # the secondary MMU's entry for the page
 NONE, RO, RW = 0, 1, 2
-P_NONE, P_ANON, P_KSM, P_ZERO = 0, 1, 2, 3
+P_NONE, P_ANON, P_KSM, P_ZERO, P_SWAP = 0, 1, 2, 3, 4
 
 
 @dataclass(frozen=True)
@@ -44,12 +45,12 @@ class Outcome:
     spte_after: int = NONE
 
 
-def _scenario(pte: int, *, merge: bool, op: str = "read") -> Scenario:
+def _scenario(pte: int, *, merge: bool, op: str = "read", reclaim: bool = False) -> Scenario:
     return Scenario(
         name="probe",
         description="one page, one thread",
         gfns=1,
-        initial=(PTE_KINDS[pte],),
+        initial=(PTE_KINDS[pte] if pte != P_SWAP else "anon",),
         table_kept_alive=True,
         stable_page=True,
         merge=(0,) if merge else (),
@@ -58,8 +59,8 @@ def _scenario(pte: int, *, merge: bool, op: str = "read") -> Scenario:
         ops=(op,),
         guest_gfns=(0,),
         zap=(),
-        aging=(),
-        reclaim=False,
+        aging=(0,) if reclaim else (),
+        reclaim=reclaim,
     )
 
 
@@ -75,7 +76,9 @@ def _with_spte(kernel: Kernel, state: bytes, spte: int) -> bytes:
 def _kind_of(kernel: Kernel, s: bytes) -> tuple[int, int]:
     L = kernel.L
     pfn, prot = s[L.PTE_PFN[0]], s[L.PTE_PROT[0]]
-    if prot not in (PTE_RO, PTE_RW):
+    if prot == PTE_SWAP:
+        pte = P_SWAP
+    elif prot not in (PTE_RO, PTE_RW):
         pte = P_NONE
     elif pfn == ZERO_PFN:
         pte = P_ZERO
@@ -133,9 +136,14 @@ def _run(
 @cache
 def access(config: Config, pte: int, spte: int, write: bool, variant: Variant | None = None) -> Outcome:
     """A guest access to a page that the primary maps as ``pte`` and the SPTE as
-    ``spte``, run to completion with nothing else happening."""
-    kernel = Kernel(_scenario(pte, merge=False, op="write" if write else "read"), config, variant)
+    ``spte``, run to completion with nothing else happening.  A swapped-out page is
+    first reclaimed by the model's kswapd (its counts are not the access's)."""
+    kernel = Kernel(_scenario(pte, merge=False, op="write" if write else "read", reclaim=pte == P_SWAP),
+                    config, variant)
     s = _with_spte(kernel, kernel.initial(), spte)
+    if pte == P_SWAP:
+        kswapd = next(t.index for t in kernel.threads if t.kind == "kswapd")
+        s, _ = _run(kernel, s, kswapd, {R_DONE}, Outcome())
     s, out = _run(kernel, s, 0, {g.DONE}, Outcome())
     pte_after, spte_after = _kind_of(kernel, s)
     return replace(out, pte_after=pte_after, spte_after=spte_after)
@@ -149,6 +157,18 @@ def merge(config: Config, spte: int, variant: Variant | None = None) -> Outcome:
     s = _with_spte(kernel, kernel.initial(), spte)
     ksmd = next(t.index for t in kernel.threads if t.kind == "ksmd")
     s, out = _run(kernel, s, ksmd, {k.DONE}, Outcome())
+    pte_after, spte_after = _kind_of(kernel, s)
+    return replace(out, pte_after=pte_after, spte_after=spte_after)
+
+
+@cache
+def reclaim(config: Config, spte: int, variant: Variant | None = None) -> Outcome:
+    """kswapd ageing an old page (clear_young, test_young, clear_flush_young) and
+    reclaiming it to swap with try_to_unmap_one(), with the page's SPTE as ``spte``."""
+    kernel = Kernel(_scenario(P_ANON, merge=False, reclaim=True), config, variant)
+    s = _with_spte(kernel, kernel.initial(), spte)
+    kswapd = next(t.index for t in kernel.threads if t.kind == "kswapd")
+    s, out = _run(kernel, s, kswapd, {R_DONE}, Outcome())
     pte_after, spte_after = _kind_of(kernel, s)
     return replace(out, pte_after=pte_after, spte_after=spte_after)
 

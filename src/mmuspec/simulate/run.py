@@ -28,6 +28,7 @@ class EraResult:
     change_pte_changed_spte: int
     spte_zaps: int
     tlb_flushes: int
+    pages_reclaimed: int
     ksm: dict[str, int]
     guest_time_lost_s: float
     host_cpu_s: float
@@ -52,7 +53,7 @@ def guest_time_lost_us(c: Counters, costs: CostModel) -> float:
 def host_cpu_us(c: Counters, costs: CostModel) -> float:
     """Host CPU: ksmd's scanning and merging, the notifier calls, and fault handling."""
     exits = int(c.exits.sum())
-    return (c.scans * costs.ksm_scan_us + c.merges * costs.ksm_merge_us
+    return (c.scans * costs.ksm_scan_us + c.merges * costs.ksm_merge_us + c.aged * costs.aging_us
             + c.invalidations * (costs.invalidate_start_us + costs.invalidate_end_us)
             + c.change_pte_calls * costs.change_pte_us + exits * costs.fault_us + c.cow * costs.cow_us)
 
@@ -84,6 +85,7 @@ def simulate_era(workload: Workload, label: str, era: str, config: Config, seed:
         change_pte_changed_spte=c.change_pte_changed,
         spte_zaps=c.zaps,
         tlb_flushes=c.flushes,
+        pages_reclaimed=c.reclaimed,
         ksm=ksm,
         guest_time_lost_s=lost,
         host_cpu_s=host_cpu_us(c, costs) / 1e6,
@@ -107,6 +109,7 @@ def results_json(workload: Workload, seed: int, results: list[EraResult]) -> dic
             "phases": [p.__dict__ for p in workload.phases],
             "ksm": {"pages_to_scan": workload.pages_to_scan, "sleep_millisecs": workload.sleep_millisecs,
                     "max_page_sharing": workload.max_page_sharing},
+            "reclaim": {"pages_per_second": workload.reclaim_rate, "idle_seconds": workload.idle_seconds},
         },
         "seed": seed,
         "eras": {r.label: {k: v for k, v in r.to_json().items() if k != "series"} for r in results},

@@ -1,6 +1,9 @@
 """Workload files: the VMs, their memory contents, how the guests touch it, and KSM's
 tuning.  Read from TOML (``workloads/``), validated key by key.
 
+Optional reclaim (``[reclaim] pages_per_second``) has kswapd age pages, coldest
+first, and swap out those not touched for ``idle_seconds``.
+
 Page touches are what matters to the MMU: a "touch" is an access to a page that
 the secondary MMU has to translate, drawn per vCPU at ``rate`` per second, Zipf
 distributed over a working set.  Phases change the rate, the mix and the working
@@ -29,6 +32,7 @@ _SCHEMA: dict[str, tuple[str, ...]] = {
     "access": ("rate", "write_fraction", "working_set", "zipf"),
     "phases": ("name", "duration", "rate_scale", "write_fraction", "working_set", "zipf", "fill", "fill_fraction"),
     "ksm": ("pages_to_scan", "sleep_millisecs", "max_page_sharing"),
+    "reclaim": ("pages_per_second", "idle_seconds"),
     "costs": (*COST_KEYS, "x86.*", "arm64.*", "ppc.*", "mips.*"),
 }
 
@@ -62,6 +66,8 @@ class Workload:
     max_page_sharing: int
     cost_overrides: dict[str, dict[str, float]]
     base_rate: float = 0.0
+    reclaim_rate: float = 0.0  # pages kswapd ages per second, coldest first (0: no reclaim)
+    idle_seconds: float = 60.0  # a page not touched for this long is old
     source: str = ""
     text: str = ""
 
@@ -110,12 +116,16 @@ class Workload:
                 fields["base_rate"] = float(value)
             elif section == "access" and name in ("write_fraction", "working_set", "zipf"):
                 fields["phases"] = tuple(Phase(**{**p.__dict__, name: float(value)}) for p in fields["phases"])
+            elif section == "reclaim" and name == "pages_per_second":
+                fields["reclaim_rate"] = float(value)
+            elif section == "reclaim" and name == "idle_seconds":
+                fields["idle_seconds"] = float(value)
             elif section == "costs" and name in COST_KEYS:
                 overrides = {k: dict(v) for k, v in self.cost_overrides.items()}
                 overrides.setdefault("", {})[name] = float(value)
                 fields["cost_overrides"] = overrides
             else:
-                raise UsageError(f"--grid {key}: not a value a sweep can set (ksm.*, vms.*, content.*, access.*, costs.*)")
+                raise UsageError(f"--grid {key}: not a value a sweep can set (ksm.*, vms.*, content.*, access.*, reclaim.*, costs.*)")
         return Workload(**fields)
 
 
@@ -195,6 +205,8 @@ def parse_workload(text: str, source: str, name: str) -> Workload:
         max_page_sharing=toml.integer(("ksm", "max_page_sharing"), 256, 2, 1 << 20),
         cost_overrides=overrides,
         base_rate=rate,
+        reclaim_rate=toml.number(("reclaim", "pages_per_second"), 0.0, 0.0, 1e7),
+        idle_seconds=toml.number(("reclaim", "idle_seconds"), 60.0, 0.001, 86400.0),
         source=source,
         text=text,
     )
