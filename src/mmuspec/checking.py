@@ -95,25 +95,23 @@ class Reductions:
     symmetry: bool = True  # interchangeable vCPUs
     seq: bool = True  # the value of mmu_notifier_seq only matters relative to snapshots
     values: bool = True  # data values only matter up to renaming
-    por: bool = True  # partial-order reduction over independent steps
 
     @property
     def quotient(self) -> bool:
         return self.symmetry or self.seq or self.values
 
     def label(self) -> str:
-        names = (("symmetry", self.symmetry), ("seq", self.seq), ("values", self.values), ("por", self.por))
+        names = (("symmetry", self.symmetry), ("seq", self.seq), ("values", self.values))
         return "+".join(n for n, v in names if v) or "none"
 
 
-NO_REDUCTIONS = Reductions(False, False, False, False)
+NO_REDUCTIONS = Reductions(False, False, False)
 
 
 def build_kernel(spec: CheckSpec, reductions: Reductions) -> Kernel:
     """Picklable factory: the model a worker process rebuilds."""
     kernel = spec.kernel()
-    kernel.set_reductions(vcpus=reductions.symmetry, seq=reductions.seq, values=reductions.values,
-                          por=reductions.por)
+    kernel.set_reductions(vcpus=reductions.symmetry, seq=reductions.seq, values=reductions.values)
     return kernel
 
 

@@ -275,7 +275,7 @@ def parse_reductions(text: str) -> Reductions:
     known = {"symmetry", "seq", "values"}
     if not names or names - known:
         raise UsageError(f"--reduce {text!r}: use none or a list of {', '.join(sorted(known))}")
-    return Reductions(symmetry="symmetry" in names, seq="seq" in names, values="values" in names, por=False)
+    return Reductions(symmetry="symmetry" in names, seq="seq" in names, values="values" in names)
 
 
 def _csv(text: str | None, allowed: Sequence[str], what: str) -> list[str]:

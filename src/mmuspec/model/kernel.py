@@ -93,16 +93,14 @@ class Kernel(Renderer):
             setattr(self, name, MethodType(fn, self))
         self._build_tables()
         self.symmetry = Symmetry(self, seq=variant is None, values=variant is None)
-        self.por = False
 
     def representative(self, s: bytes) -> bytes:
         """A canonical member of ``s``'s class (see ``symmetry.py``)."""
         return self.symmetry(s)
 
-    def set_reductions(self, *, vcpus: bool, seq: bool, values: bool = True, por: bool = False) -> None:
+    def set_reductions(self, *, vcpus: bool, seq: bool, values: bool = True) -> None:
         exact = self.variant is None
         self.symmetry = Symmetry(self, vcpus=vcpus, seq=seq and exact, values=values and exact)
-        self.por = por
 
     def __getattr__(self, name: str) -> Any:  # pragma: no cover - only for type checkers
         raise AttributeError(name)
