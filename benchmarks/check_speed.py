@@ -7,7 +7,7 @@ and with all workers, and prints one Markdown table.  SPIN's end-to-end time
 ../shared/anchors/spin/ is measured in the same run: ksm-merge matches the model's
 default, cow-break its START_MERGED=1; zap and aging have no Promela counterpart.
 
-    python benchmarks/check_speed.py                  # the whole grid (long: about an hour)
+    python benchmarks/check_speed.py                  # the whole grid (long: about an hour on 2 cores)
     python benchmarks/check_speed.py --quick          # 2.6.32 and 5.13, ksm-merge and cow-break
     python benchmarks/check_speed.py --big            # the >= 10 M-state run, local workers and Dask
 
@@ -121,7 +121,7 @@ def grid(args: argparse.Namespace) -> None:
 
 def big(args: argparse.Namespace) -> None:
     """The >= 10 M-state configuration: unreduced, local workers; then on a Dask cluster."""
-    config = ["ksm-merge", "--era", "2.6.32", "--vcpus", "3", "--accesses", "3", "--reduce", "none"]
+    config = ["ksm-merge", "--era", "2.6.32", "--vcpus", "3", "--accesses", "4", "--reduce", "none"]
     for workers in ("1", str(os.cpu_count() or 1)):
         r = run_mmuspec([*config, "--workers", workers], args.timeout * 20)
         print(f"{' '.join(config)} --workers {workers}: {r.verdict}, {r.states:,} states, {r.transitions:,} "
