@@ -192,7 +192,9 @@ class Kernel(Renderer):
         return out
 
     def canonical_successors(self, s: bytes) -> list[tuple[int, bytes, int]]:
-        """``successors`` of a representative, each successor a representative too."""
+        """``successors`` of a representative, each successor a representative too.
+        A copy of ``successors`` with one more line, on purpose: the hottest loop of the
+        search, where a no-op settle call per transition would cost about 5 %."""
         out: list[tuple[int, bytes, int]] = []
         settlers = self.symmetry.settlers
         for t, base, table in self._tables:
