@@ -194,7 +194,7 @@ class Kernel(Renderer):
     def canonical_successors(self, s: bytes) -> list[tuple[int, bytes, int]]:
         """``successors`` of a representative, each successor a representative too.
         A copy of ``successors`` with one more line, on purpose: the hottest loop of the
-        search, where a no-op settle call per transition would cost about 5 %."""
+        search, where even a no-op settle call per transition costs time."""
         out: list[tuple[int, bytes, int]] = []
         settlers = self.symmetry.settlers
         for t, base, table in self._tables:
