@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import random
 from collections import Counter
-from dataclasses import replace
 
 from mmuspec.checking import CheckSpec
 from mmuspec.model import Kernel, load_scenario
@@ -53,7 +52,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
 
-    scenario = replace(load_scenario(args.scenario), vcpus=args.vcpus, accesses=args.accesses)
+    scenario = load_scenario(args.scenario).scaled(args.vcpus, args.accesses)
     kernel = CheckSpec(scenario, args.era).kernel()
     kernel.set_reductions(vcpus=False, seq=False, values=False)
     states = reachable(kernel, args.states)

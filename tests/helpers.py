@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections import deque
+from collections.abc import Callable, Iterator
+
 from mmuspec.checking import CheckSpec, run_check
 from mmuspec.explore import SearchResult
 from mmuspec.model import Kernel, load_scenario, parse_assignments
@@ -25,3 +28,15 @@ def check(scenario: str, era: str = "5.13", *sets: str, vcpus: int | None = None
 
 def kernel(scenario: str, era: str = "5.13", *sets: str, vcpus: int | None = None) -> Kernel:
     return spec(scenario, era, *sets, vcpus=vcpus).kernel()
+
+
+def reachable(start: bytes, successors: Callable[[bytes], list[tuple[int, bytes, int]]]) -> Iterator[bytes]:
+    """Every state reachable from ``start`` through ``successors``, in breadth-first order."""
+    seen, queue = {start}, deque([start])
+    while queue:
+        s = queue.popleft()
+        yield s
+        for _, n, _ in successors(s):
+            if n not in seen:
+                seen.add(n)
+                queue.append(n)

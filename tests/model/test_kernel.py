@@ -1,12 +1,11 @@
 """Whole-model properties: pinned state counts and bookkeeping invariants."""
 
-from collections import deque
-
 import pytest
 
 from mmuspec.model import guest, host, ksm
 from mmuspec.model.layout import K_PAGE, KSM_PFN, PC, R_PAGE, V_NEW, V_OLD, V_PFN, Z_PAGE, ZERO_PFN
 from mmuspec.model.registry import STEPS
+from tests import helpers
 from tests.helpers import check, kernel
 
 # Exact reachable states / transitions of the unreduced model (1 vCPU x 2 unless noted).
@@ -54,15 +53,7 @@ def held_references(k, s):
 
 
 def reachable(k):
-    init = k.initial()
-    seen, queue = {init}, deque([init])
-    while queue:
-        s = queue.popleft()
-        yield s
-        for _, n, _ in k.successors(s):
-            if n not in seen:
-                seen.add(n)
-                queue.append(n)
+    return helpers.reachable(k.initial(), k.successors)
 
 
 @pytest.mark.parametrize(

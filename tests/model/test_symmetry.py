@@ -1,13 +1,12 @@
 """The quotients are exact: same verdicts and reachability, fewer states."""
 
 import itertools
-from collections import deque
 
 import pytest
 
 from mmuspec.checking import NO_REDUCTIONS, Reductions, build_kernel, run_check
 from mmuspec.model.layout import VCPU_FIELDS
-from tests.helpers import ARCHES, ERAS, SCENARIOS, spec
+from tests.helpers import ARCHES, ERAS, SCENARIOS, reachable, spec
 
 EACH = {
     "symmetry": Reductions(True, False, False),
@@ -52,15 +51,7 @@ def test_a_violation_found_over_representatives_replays_on_the_model_itself(scen
 
 
 def reachable_representatives(kernel):
-    init = kernel.representative(kernel.initial())
-    seen, queue = {init}, deque([init])
-    while queue:
-        s = queue.popleft()
-        yield s
-        for _, n, _ in kernel.canonical_successors(s):
-            if n not in seen:
-                seen.add(n)
-                queue.append(n)
+    return reachable(kernel.representative(kernel.initial()), kernel.canonical_successors)
 
 
 @pytest.mark.parametrize("scenario", ["ksm-merge", "zap", "aging"])
