@@ -10,9 +10,13 @@ default, cow-break its START_MERGED=1; zap and aging have no Promela counterpart
     python benchmarks/check_speed.py                  # the whole grid (long: about an hour on 2 cores)
     python benchmarks/check_speed.py --quick          # 2.6.32 and 5.13, ksm-merge and cow-break
     python benchmarks/check_speed.py --big            # the >= 10 M-state run, local workers and Dask
+    python benchmarks/check_speed.py --close          # medians of 5 alternating runs where SPIN is close
+    python benchmarks/check_speed.py --close --config ksm-merge:5.13:3x2 --repeat 3
 
 Figures come from one run on one machine; these machines are noisy, so compare
-ratios within the table rather than with other runs.
+ratios within the table rather than with other runs.  ``--close`` is for the
+configurations where the two are near each other: it alternates the two tools and
+reports medians.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -138,14 +143,48 @@ def big(args: argparse.Namespace) -> None:
               f"{r.states:,} states, {r.transitions:,} transitions, {r.seconds:.1f} s", flush=True)
 
 
+# The configurations where SPIN's end-to-end time and mmuspec's were within a factor of
+# three of each other in the last whole-grid run, at 3 vCPUs.
+CLOSE = [f"ksm-merge:{era}:3x{n}" for era in ("2.6.32", "5.13", "6.10") for n in (1, 2, 3)]
+
+
+def close(args: argparse.Namespace) -> None:
+    """Medians of alternating runs of both tools, one configuration at a time."""
+    workers = str(os.cpu_count() or 1)
+    print(f"| configuration | mmuspec, 1 worker s | mmuspec, {workers} workers s | SPIN e2e s | ratio | runs |")
+    print("|" + "---|" * 6)
+    for config in args.config or CLOSE:
+        scenario, era, size = config.split(":")
+        vcpus, accesses = size.split("x")
+        base = [scenario, "--era", era, "--vcpus", vcpus, "--accesses", accesses]
+        serial, parallel, spin = [], [], []
+        for _ in range(args.repeat):
+            serial.append(run_mmuspec([*base, "--workers", "1"], args.timeout).seconds)
+            parallel.append(run_mmuspec([*base, "--workers", workers], args.timeout).seconds)
+            spin_s, _states = run_spin(scenario, era, int(vcpus), int(accesses), args.timeout)
+            if spin_s not in ("-", "timeout", "error"):
+                spin.append(float(spin_s))
+        one, many = statistics.median(serial), statistics.median(parallel)
+        theirs = f"{statistics.median(spin):.2f}" if spin else "-"
+        ratio = f"{min(one, many) / statistics.median(spin):.2f}" if spin else "-"
+        print(f"| {scenario} {era} {size} | {one:.2f} | {many:.2f} | {theirs} | {ratio} | {args.repeat} |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a small part of the grid")
     parser.add_argument("--big", action="store_true", help="only the >= 10 M-state run and the cluster run")
+    parser.add_argument("--close", action="store_true",
+                        help="medians of alternating runs where SPIN and mmuspec are close (see --config)")
+    parser.add_argument("--config", action="append", metavar="SCENARIO:ERA:VxA",
+                        help="with --close: a configuration, e.g. ksm-merge:5.13:3x2 (repeatable)")
+    parser.add_argument("--repeat", type=int, default=5, help="with --close: runs of each tool (default 5)")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds per run (default 300)")
     args = parser.parse_args()
     if args.big:
         big(args)
+    elif args.close:
+        close(args)
     else:
         grid(args)
 

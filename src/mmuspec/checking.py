@@ -18,6 +18,7 @@ from mmuspec.errors import InputError
 from mmuspec.explore import Progress, SearchResult, bfs, concretize
 from mmuspec.explore.bounded import PreemptionBounded, bounded_factory
 from mmuspec.explore.minimize import minimize as explore_minimize
+from mmuspec.explore.por import persistent_sets
 from mmuspec.explore.swarm import swarm
 from mmuspec.model import (
     Config,
@@ -95,17 +96,18 @@ class Reductions:
     symmetry: bool = True  # interchangeable vCPUs
     seq: bool = True  # the value of mmu_notifier_seq only matters relative to snapshots
     values: bool = True  # data values only matter up to renaming
+    por: bool = True  # persistent sets from the steps' declared footprints
 
     @property
     def quotient(self) -> bool:
         return self.symmetry or self.seq or self.values
 
     def label(self) -> str:
-        names = (("symmetry", self.symmetry), ("seq", self.seq), ("values", self.values))
+        names = (("symmetry", self.symmetry), ("seq", self.seq), ("values", self.values), ("por", self.por))
         return "+".join(n for n, v in names if v) or "none"
 
 
-NO_REDUCTIONS = Reductions(False, False, False)
+NO_REDUCTIONS = Reductions(False, False, False, False)
 
 
 def build_kernel(spec: CheckSpec, reductions: Reductions) -> Kernel:
@@ -142,8 +144,9 @@ def run_check(
     """Search ``spec``'s model: exhaustively (BFS), within a preemption bound, or by
     random walks.  Witnesses in the result are paths of the model itself."""
     if preemptions is not None:
-        # The bound counts switches between named threads, so vCPUs are not interchangeable.
-        reductions = replace(reductions, symmetry=False)
+        # The bound counts switches between named threads, so vCPUs are not interchangeable,
+        # and it prunes by path, which persistent sets do not account for.
+        reductions = replace(reductions, symmetry=False, por=False)
     kernel = build_kernel(spec, reductions)
     factory = functools.partial(build_kernel, spec, reductions)
     if walks is not None:
@@ -161,6 +164,7 @@ def run_check(
             stop_on_violation=stop_on_violation,
             exact=exact,
             symmetry=reductions.quotient,
+            por=reductions.por,
             max_states=max_states,
             max_depth=max_depth,
             workers=workers,
@@ -174,6 +178,8 @@ def run_check(
         if preemptions is not None:
             result.stop_reason = result.stop_reason or f"at most {preemptions} preemptions: not exhaustive"
             result.complete = False
+        elif reductions.por and persistent_sets(kernel) is not None:
+            _shortest_failures(result, kernel, factory, reductions.quotient, workers, cluster)
         if reductions.quotient:
             result.witnesses = {
                 event: replace(w, actions=tuple(concretize(kernel, w.actions, kernel.representative)))
@@ -186,6 +192,23 @@ def run_check(
                 shorter = explore_minimize(kernel, w.actions, bits[event], kernel.thread_of)
                 result.witnesses[event] = replace(w, actions=tuple(shorter))
     return kernel, result
+
+
+def _shortest_failures(
+    result: SearchResult, kernel: Kernel, factory: Callable[[], Kernel], symmetry: bool,
+    workers: int, cluster: str | None,
+) -> None:
+    """Persistent sets can make the first witness of a violation or warning longer than
+    the shortest one: search again without them, no deeper than the longest such witness,
+    and keep the shorter witnesses.  Observations keep theirs."""
+    failures = {e: w for e, w in result.witnesses.items() if w.kind != "observation"}
+    if not failures:
+        return
+    again = bfs(kernel, factory=factory, symmetry=symmetry, max_depth=max(len(w.actions) for w in failures.values()),
+                workers=workers, cluster=cluster)
+    for event, w in again.witnesses.items():
+        if event in failures and len(w.actions) < len(failures[event].actions):
+            result.witnesses[event] = w
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,6 @@ from mmuspec.report.check_report import exit_status, json_report, text_report, t
 from mmuspec.report.matrix import LEGEND, matrix_text
 from mmuspec.report.progress import search_progress
 from mmuspec.report.trace_text import format_trace, trace_lines
-from mmuspec.simulate.workload import load_workload
 
 ARCHES = [str(c) for c in SWITCHES["arch"].choices]
 
@@ -88,10 +87,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="stop at the first violation (fastest verdict; reachability left undetermined)")
     search = check.add_argument_group(
         "search", "Exhaustive BFS by default.  Bounded and random searches are not proofs; they say what they covered.")
-    search.add_argument("--reduce", default="symmetry,seq,values", metavar="LIST",
-                        help="exact reductions: symmetry (interchangeable vCPUs), seq (mmu_notifier_seq up to "
-                        "equality with snapshots), values (data values up to renaming), or none "
-                        "(default: symmetry,seq,values)")
+    search.add_argument("--reduce", default="symmetry,seq,values,por", metavar="LIST",
+                        help="reductions that keep every verdict: symmetry (interchangeable vCPUs), seq "
+                        "(mmu_notifier_seq up to equality with snapshots), values (data values up to renaming), "
+                        "por (partial-order reduction: persistent sets from the steps' declared footprints; "
+                        "a trace is then the shortest among the interleavings explored), or none "
+                        "(default: symmetry,seq,values,por)")
     search.add_argument("--exact", action="store_true", help="keep whole states instead of 64-bit fingerprints")
     search.add_argument("--max-states", type=int, metavar="N", help="stop after N states")
     search.add_argument("--max-depth", type=int, metavar="D", help="explore executions of at most D steps")
@@ -272,10 +273,10 @@ def parse_reductions(text: str) -> Reductions:
     names = {x.strip() for x in text.split(",") if x.strip()}
     if names == {"none"}:
         return NO_REDUCTIONS
-    known = {"symmetry", "seq", "values"}
+    known = {"symmetry", "seq", "values", "por"}
     if not names or names - known:
         raise UsageError(f"--reduce {text!r}: use none or a list of {', '.join(sorted(known))}")
-    return Reductions(symmetry="symmetry" in names, seq="seq" in names, values="values" in names)
+    return Reductions(symmetry="symmetry" in names, seq="seq" in names, values="values" in names, por="por" in names)
 
 
 def _csv(text: str | None, allowed: Sequence[str], what: str) -> list[str]:
@@ -442,6 +443,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 def _sim_inputs(args: argparse.Namespace, default_eras: list[str]) -> tuple[Any, list[tuple[str, str, Any]], int]:
     """Workload, (label, era, config) per era, and seed; all validated before any work."""
+    from mmuspec.simulate.workload import load_workload
+
     workload = load_workload(args.workload)
     if args.duration is not None:
         workload = workload.with_duration(args.duration)
@@ -587,7 +590,7 @@ def cmd_trace(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 
 def cmd_workloads() -> int:
-    from mmuspec.simulate.workload import builtin_workloads
+    from mmuspec.simulate.workload import builtin_workloads, load_workload
 
     for name in builtin_workloads():
         w = load_workload(name)

@@ -11,7 +11,7 @@ from mmuspec.explore import bfs
 from mmuspec.explore.minimize import minimize, reaches, switches
 from tests.helpers import spec
 
-ALL = Reductions(True, True, True)
+ALL = Reductions(True, True, True, False)
 
 
 def test_local_workers_give_the_same_states_transitions_and_witnesses():
@@ -86,8 +86,8 @@ def test_minimizing_keeps_the_violation_and_never_adds_steps_or_switches():
 
 def test_the_fingerprint_store_stays_under_40_bytes_per_state():
     the_spec = spec("ksm-merge", "5.13", vcpus=2, accesses=2)
-    kernel = build_kernel(the_spec, Reductions(False, False, False))
-    result = bfs(kernel, factory=functools.partial(build_kernel, the_spec, Reductions(False, False, False)),
-                 model_key=model_key(the_spec, Reductions(False, False, False)))
+    kernel = build_kernel(the_spec, Reductions(False, False, False, False))
+    result = bfs(kernel, factory=functools.partial(build_kernel, the_spec, Reductions(False, False, False, False)),
+                 model_key=model_key(the_spec, Reductions(False, False, False, False)))
     assert result.states == 224216
     assert result.bytes_per_state < 40

@@ -58,3 +58,68 @@ class Ring:
     def successors(self, s: bytes) -> list[tuple[int, bytes, int]]:
         nxt = (s[0] + 1) % self.n
         return [(0, bytes([nxt]), 1 if nxt == 0 else 0)]
+
+
+class Counters:
+    """Threads that each count to ``steps`` privately, then, in ``Counters(shared=True)``,
+    add one to a shared total as a last step; the thread that makes the total equal
+    the number of threads raises ``all_counted``.
+
+    State bytes: one pc per thread, then the total.  Footprints: counting touches nothing
+    shared (group bit 0 is the total); the last step reads and writes the total.
+    Unreduced, ``n`` threads of ``k`` steps reach (k + 2) ** n states.
+    """
+
+    events = (Ev("all_counted", "observation"),)
+
+    def __init__(self, threads: int, steps: int, shared: bool = True, declare: bool = True) -> None:
+        self.n, self.k, self.shared, self.declare = threads, steps, shared, declare
+
+    def initial(self) -> bytes:
+        return bytes(self.n + 1)
+
+    def successors(self, s: bytes, thread: int | None = None) -> list[tuple[int, bytes, int]]:
+        out = []
+        for t in range(self.n):
+            if thread is not None and t != thread:
+                continue
+            pc = s[t]
+            if pc < self.k or (pc == self.k and self.shared):
+                m = bytearray(s)
+                m[t] = pc + 1
+                ev = 0
+                if pc == self.k:
+                    m[self.n] += 1
+                    ev = 1 if m[self.n] == self.n else 0
+                out.append((t, bytes(m), ev))
+        return out
+
+    def footprints(self) -> tuple[list[int], list[int], list[list[tuple[int, int]]], list[tuple[int, int]]] | None:
+        if not self.declare:
+            return None
+        done = self.k + 1 if self.shared else self.k
+        per_pc = [(0, 0)] * self.k + [(1, 1) if self.shared else (0, 0), (0, 0)]
+        return list(range(self.n)), [done] * self.n, [per_pc] * self.n, [(1, 1) if self.shared else (0, 0)] * self.n
+
+
+class Spinner:
+    """Thread 0 spins forever between two pcs and touches nothing shared; thread 1 takes
+    one step, which raises ``moved``.  A persistent-set search that always picks the
+    spinner (it is alone: nothing conflicts with it) would never take thread 1's step:
+    the cycle proviso must stop that.  States: 4."""
+
+    events = (Ev("moved", "observation"),)
+
+    def initial(self) -> bytes:
+        return bytes(2)
+
+    def successors(self, s: bytes, thread: int | None = None) -> list[tuple[int, bytes, int]]:
+        out = []
+        if thread in (None, 0):
+            out.append((0, bytes([1 - s[0], s[1]]), 0))
+        if thread in (None, 1) and s[1] == 0:
+            out.append((1, bytes([s[0], 1]), 1))
+        return out
+
+    def footprints(self) -> tuple[list[int], list[int], list[list[tuple[int, int]]], list[tuple[int, int]]]:
+        return [0, 1], [2, 1], [[(0, 0), (0, 0), (0, 0)], [(1, 1), (0, 0)]], [(0, 0), (1, 1)]

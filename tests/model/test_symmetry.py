@@ -9,10 +9,10 @@ from mmuspec.model.layout import VCPU_FIELDS
 from tests.helpers import ARCHES, ERAS, SCENARIOS, reachable, spec
 
 EACH = {
-    "symmetry": Reductions(True, False, False),
-    "seq": Reductions(False, True, False),
-    "values": Reductions(False, False, True),
-    "all": Reductions(True, True, True),
+    "symmetry": Reductions(True, False, False, False),
+    "seq": Reductions(False, True, False, False),
+    "values": Reductions(False, False, True, False),
+    "all": Reductions(True, True, True, False),
 }
 
 

@@ -46,6 +46,7 @@ class SearchOptions:
     stop_on_violation: bool = False
     exact: bool = False
     symmetry: bool = False
+    por: bool = False
     max_states: int | None = None
     max_depth: int | None = None
     workers: int = 1
@@ -153,18 +154,18 @@ def bfs(model: Model, *, factory: ModelFactory | None = None, **options: object)
     width = st.width
     chunk_bytes = opts.chunk * width
     checkpointer = Checkpointer(opts.checkpoint, opts.checkpoint_every, opts.model_key) if opts.checkpoint else None
-    serial = SerialRunner(model, width, opts.symmetry)
+    serial = SerialRunner(model, width, opts.symmetry, opts.por)
     # Worker processes pay off only on wide levels: start them when a level first needs them.
     pool: Runner | None = None
     if opts.cluster:
-        pool = make_runner(model, factory, width, opts.symmetry, opts.workers, opts.cluster)
+        pool = make_runner(model, factory, width, opts.symmetry, opts.workers, opts.cluster, opts.por)
     stop = ""
     next_report = start + opts.progress_every
 
     def absorb(exp: Expansion, base: int) -> bool:
         """Take one chunk's expansion into the search; True to stop."""
         nonlocal stop
-        st.transitions += len(exp)
+        st.transitions += exp.transitions
         if not len(exp):
             return False
         hits = np.nonzero(exp.events & (all_bits & ~st.seen))[0]
@@ -207,7 +208,7 @@ def bfs(model: Model, *, factory: ModelFactory | None = None, **options: object)
             base = st.frontier_base
             pending = list(st.frontier)
             if pool is None and opts.workers > 1 and factory is not None and len(pending) >= 2 * opts.workers:
-                pool = make_runner(model, factory, width, opts.symmetry, opts.workers, None)
+                pool = make_runner(model, factory, width, opts.symmetry, opts.workers, None, opts.por)
             runner = pool if pool is not None and (opts.cluster or len(pending) >= 2) else serial
             for blob, exp in zip(pending, runner.map(pending), strict=False):
                 halt = absorb(exp, base)

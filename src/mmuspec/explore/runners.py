@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from mmuspec.errors import UsageError
 from mmuspec.explore.api import Model
 from mmuspec.explore.expand import Expansion, expand
+from mmuspec.explore.por import PersistentSets, persistent_sets
 
 ModelFactory = Callable[[], Model]
 
@@ -35,16 +36,21 @@ def _representative(model: Model, symmetric: bool) -> Callable[[bytes], bytes] |
     return getattr(model, "representative", None) if symmetric else None
 
 
+def _reduction(model: Model, por: bool) -> PersistentSets | None:
+    return persistent_sets(model) if por else None
+
+
 class SerialRunner:
     workers = 1
 
-    def __init__(self, model: Model, width: int, symmetric: bool) -> None:
+    def __init__(self, model: Model, width: int, symmetric: bool, por: bool = False) -> None:
         self.model, self.width = model, width
         self.rep = _representative(model, symmetric)
+        self.por = _reduction(model, por)
 
     def map(self, chunks: Iterable[bytes]) -> Iterator[Expansion]:
         for blob in chunks:
-            yield expand(self.model, blob, self.width, self.rep)
+            yield expand(self.model, blob, self.width, self.rep, self.por)
 
     def close(self) -> None:
         pass
@@ -53,26 +59,26 @@ class SerialRunner:
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(factory: ModelFactory, width: int, symmetric: bool) -> None:
+def _init_worker(factory: ModelFactory, width: int, symmetric: bool, por: bool) -> None:
     model = factory()
-    _WORKER.update(model=model, width=width, rep=_representative(model, symmetric))
+    _WORKER.update(model=model, width=width, rep=_representative(model, symmetric), por=_reduction(model, por))
 
 
 def _expand_here(blob: bytes) -> Expansion:
-    return expand(_WORKER["model"], blob, _WORKER["width"], _WORKER["rep"])
+    return expand(_WORKER["model"], blob, _WORKER["width"], _WORKER["rep"], _WORKER["por"])
 
 
 class ProcessRunner:
     """Local worker processes (the embedded default for --workers N)."""
 
-    def __init__(self, factory: ModelFactory, width: int, symmetric: bool, workers: int) -> None:
+    def __init__(self, factory: ModelFactory, width: int, symmetric: bool, workers: int, por: bool = False) -> None:
         self.workers = workers
         method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
         self.pool = ProcessPoolExecutor(
             workers,
             mp_context=multiprocessing.get_context(method),
             initializer=_init_worker,
-            initargs=(factory, width, symmetric),
+            initargs=(factory, width, symmetric, por),
         )
 
     def map(self, chunks: Iterable[bytes]) -> Iterator[Expansion]:
@@ -88,32 +94,34 @@ class ProcessRunner:
         self.pool.shutdown(cancel_futures=True)
 
 
-_CACHED: dict[str, tuple[Model, Callable[[bytes], bytes] | None]] = {}
+Cached = tuple[Model, Callable[[bytes], bytes] | None, PersistentSets | None]
+_CACHED: dict[str, Cached] = {}
 
 
-def _cached_model(token: str, payload: bytes, symmetric: bool) -> tuple[Model, Callable[[bytes], bytes] | None]:
-    if token not in _CACHED:
+def _cached_model(token: str, payload: bytes, symmetric: bool, por: bool) -> Cached:
+    key = f"{token}:{symmetric}:{por}"
+    if key not in _CACHED:
         model = pickle.loads(payload)()
-        _CACHED[token] = (model, _representative(model, symmetric))
-    return _CACHED[token]
+        _CACHED[key] = (model, _representative(model, symmetric), _reduction(model, por))
+    return _CACHED[key]
 
 
-def _expand_remote(blob: bytes, token: str, payload: bytes, width: int, symmetric: bool) -> Expansion:
-    model, rep = _cached_model(token, payload, symmetric)
-    return expand(model, blob, width, rep)
+def _expand_remote(blob: bytes, token: str, payload: bytes, width: int, symmetric: bool, por: bool) -> Expansion:
+    model, rep, reduction = _cached_model(token, payload, symmetric, por)
+    return expand(model, blob, width, rep, reduction)
 
 
 class DaskRunner:
     """Chunks as Dask tasks on an existing ``dask.distributed`` scheduler."""
 
-    def __init__(self, address: str, factory: ModelFactory, width: int, symmetric: bool) -> None:
+    def __init__(self, address: str, factory: ModelFactory, width: int, symmetric: bool, por: bool = False) -> None:
         try:
             from dask.distributed import Client
         except ImportError:  # pragma: no cover - depends on the installation
             raise UsageError("--cluster needs dask.distributed: pip install 'mmuspec[cluster]'") from None
         self.client = Client(address.removeprefix("dask://"), set_as_default=False)
         payload = pickle.dumps(factory)
-        self.args = (sha256(payload).hexdigest(), self.client.scatter(payload, broadcast=True), width, symmetric)
+        self.args = (sha256(payload).hexdigest(), self.client.scatter(payload, broadcast=True), width, symmetric, por)
         self.workers = max(1, sum(self.client.nthreads().values()))
 
     def map(self, chunks: Iterable[bytes]) -> Iterator[Expansion]:
@@ -132,7 +140,7 @@ class DaskRunner:
 class RayRunner:
     """Chunks as Ray tasks on an existing Ray cluster (``ray://host:port`` or ``ray:auto``)."""
 
-    def __init__(self, address: str, factory: ModelFactory, width: int, symmetric: bool) -> None:
+    def __init__(self, address: str, factory: ModelFactory, width: int, symmetric: bool, por: bool = False) -> None:
         try:
             import ray
         except ImportError:  # pragma: no cover - depends on the installation
@@ -142,7 +150,7 @@ class RayRunner:
                  log_to_driver=False)
         payload = pickle.dumps(factory)
         self.task = ray.remote(_expand_remote)
-        self.args = (sha256(payload).hexdigest(), ray.put(payload), width, symmetric)
+        self.args = (sha256(payload).hexdigest(), ray.put(payload), width, symmetric, por)
         self.workers = max(1, int(ray.cluster_resources().get("CPU", 1)))
 
     def map(self, chunks: Iterable[bytes]) -> Iterator[Expansion]:
@@ -165,16 +173,17 @@ def make_runner(
     symmetric: bool,
     workers: int,
     cluster: str | None,
+    por: bool = False,
 ) -> Runner:
     if cluster:
         if factory is None:
             raise UsageError("--cluster needs a model that can be rebuilt in another process")
         if cluster.startswith("ray"):
-            return RayRunner(cluster, factory, width, symmetric)
-        return DaskRunner(cluster, factory, width, symmetric)
+            return RayRunner(cluster, factory, width, symmetric, por)
+        return DaskRunner(cluster, factory, width, symmetric, por)
     if workers > 1 and factory is not None:
-        return ProcessRunner(factory, width, symmetric, workers)
-    return SerialRunner(model, width, symmetric)
+        return ProcessRunner(factory, width, symmetric, workers, por)
+    return SerialRunner(model, width, symmetric, por)
 
 
 def default_workers() -> int:

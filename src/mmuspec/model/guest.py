@@ -83,14 +83,16 @@ def page_unlocked_and_ptl_free(k: Kernel, s: bytes, t: int, arg: int) -> bool:
 
 
 @step("vcpu", "guest load/store through the SPTE; on a missing or read-only SPTE: VM exit, "
-      "kvm_mmu_page_fault(): mmu_seq = kvm->mmu_notifier_seq; smp_rmb()")
+      "kvm_mmu_page_fault(): mmu_seq = kvm->mmu_notifier_seq; smp_rmb()",
+      reads="data page pte seq spte", writes="data spte")
 def guest_access(k: Kernel, s: bytearray, t: int, arg: int) -> None:
     b = k.base[t]
     s[b + V_GFN], s[b + V_WRITE] = divmod(arg, 2)
     k.guest_attempt(s, t)
 
 
-@step("vcpu", "return to the guest (after mapping, or RET_PF_RETRY): the access re-executes")
+@step("vcpu", "return to the guest (after mapping, or RET_PF_RETRY): the access re-executes",
+      reads="data page pte seq spte", writes="data spte")
 def guest_retry(k: Kernel, s: bytearray, t: int, arg: int) -> None:
     k.guest_attempt(s, t)
 
@@ -143,7 +145,8 @@ def guest_touch(k: Kernel, s: bytearray, gfn: int, write: int, pfn: int, t: int)
 
 
 @step("vcpu", "hva_to_pfn(): get_user_pages_fast(), else get_user_pages() -> follow_page() "
-      "and handle_mm_fault() under the PTL", lock="none (fast path) or ptl", guard=hva_to_pfn_can_run)
+      "and handle_mm_fault() under the PTL", lock="none (fast path) or ptl", guard=hva_to_pfn_can_run,
+      reads="data page pte ptl", writes="data page pte")
 def hva_to_pfn(k: Kernel, s: bytearray, t: int, arg: int) -> None:
     L = k.L
     b = k.base[t]
@@ -213,7 +216,8 @@ def wp_page_prepare_copy(k: Kernel, s: bytearray, t: int, old: int) -> None:
 
 
 @step("vcpu", "do_wp_page(): lock_page(old_page); pte_offset_map_lock(); pte_same()",
-      lock="page lock, ptl", guard=page_unlocked_and_ptl_free)
+      lock="page lock, ptl", guard=page_unlocked_and_ptl_free,
+      reads="page pte ptl", writes="data page pte")
 def wait_on_page_locked(k: Kernel, s: bytearray, t: int, arg: int) -> None:
     L = k.L
     b = k.base[t]
@@ -229,7 +233,8 @@ def wait_on_page_locked(k: Kernel, s: bytearray, t: int, arg: int) -> None:
 
 
 @step("vcpu", "wp_page_copy(): mmu_notifier_invalidate_range_start(MMU_NOTIFY_CLEAR, one page)",
-      lock="mmu_lock")
+      lock="mmu_lock",
+      reads="count spte", writes="count spte", shared_if="start_zaps_change_pte_events")
 def wp_page_copy_start(k: Kernel, s: bytearray, t: int, arg: int) -> None:
     b = k.base[t]
     k.mmu_notifier_invalidate_range_start(s, s[b + V_GFN], True)
@@ -237,7 +242,8 @@ def wp_page_copy_start(k: Kernel, s: bytearray, t: int, arg: int) -> None:
 
 
 @step("vcpu", "wp_page_copy(): pte_offset_map_lock(); pte_same(); ptep_clear_flush(); "
-      "page_add_new_anon_rmap()", lock="ptl", guard=ptl_free)
+      "page_add_new_anon_rmap()", lock="ptl", guard=ptl_free,
+      reads="page pte ptl", writes="data page pte ptl")
 def wp_page_copy_lock(k: Kernel, s: bytearray, t: int, arg: int) -> None:
     L = k.L
     b = k.base[t]
@@ -260,7 +266,8 @@ def wp_page_copy_lock(k: Kernel, s: bytearray, t: int, arg: int) -> None:
 
 
 @step("vcpu", "set_pte_at_notify() -> mmu_notifier_change_pte(); page_remove_rmap(old); "
-      "pte_unmap_unlock()", lock="ptl, mmu_lock")
+      "pte_unmap_unlock()", lock="ptl, mmu_lock",
+      reads="count page seq spt_table spte", writes="data page pte ptl seq spte")
 def wp_page_copy_notify(k: Kernel, s: bytearray, t: int, arg: int) -> None:
     b = k.base[t]
     gfn, new = s[b + V_GFN], s[b + V_NEW]
@@ -298,7 +305,8 @@ def wp_page_copy_leave(k: Kernel, s: bytearray, t: int) -> None:
 
 
 @step("vcpu", "wp_page_copy(): mmu_notifier_invalidate_range_end(); put_page(old_page)",
-      lock="mmu_lock")
+      lock="mmu_lock",
+      reads="count page seq", writes="count data page seq")
 def wp_page_copy_end(k: Kernel, s: bytearray, t: int, arg: int) -> None:
     b = k.base[t]
     k.mmu_notifier_invalidate_range_end(s, s[b + V_GFN], True)
@@ -308,7 +316,8 @@ def wp_page_copy_end(k: Kernel, s: bytearray, t: int, arg: int) -> None:
 
 
 @step("vcpu", "direct_page_fault(): spin_lock(mmu_lock); mmu_notifier_retry(); "
-      "__direct_map() / kvm_tdp_mmu_map(); spin_unlock(mmu_lock)", lock="mmu_lock")
+      "__direct_map() / kvm_tdp_mmu_map(); spin_unlock(mmu_lock)", lock="mmu_lock",
+      reads="count seq", writes="spt_table spte")
 def direct_page_fault(k: Kernel, s: bytearray, t: int, arg: int) -> None:
     b = k.base[t]
     if k.mmu_notifier_retry(s, s[b + V_SNAP]):
@@ -320,7 +329,8 @@ def direct_page_fault(k: Kernel, s: bytearray, t: int, arg: int) -> None:
     s[b + PC] = RELEASE
 
 
-@step("vcpu", "kvm_release_pfn_clean(): put_page() of the reference get_user_pages() took")
+@step("vcpu", "kvm_release_pfn_clean(): put_page() of the reference get_user_pages() took",
+      reads="page", writes="data page")
 def kvm_release_pfn_clean(k: Kernel, s: bytearray, t: int, arg: int) -> None:
     b = k.base[t]
     k.put_page(s, s[b + V_PFN])

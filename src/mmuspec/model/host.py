@@ -60,7 +60,8 @@ def reclaim_program(k: Kernel) -> dict[int, list[tuple[str, int]]]:
     }
 
 
-@step("madvise", "zap_page_range(): mmu_notifier_invalidate_range_start(MMU_NOTIFY_CLEAR)", lock="mmu_lock")
+@step("madvise", "zap_page_range(): mmu_notifier_invalidate_range_start(MMU_NOTIFY_CLEAR)", lock="mmu_lock",
+      reads="count spte", writes="count spte")
 def zap_page_range_start(k: Kernel, s: bytearray, t: int, arg: int) -> None:
     b = k.base[t]
     k.mmu_notifier_invalidate_range_start(s, k.scenario.zap[s[b + Z_TARGET]], False)
@@ -68,7 +69,8 @@ def zap_page_range_start(k: Kernel, s: bytearray, t: int, arg: int) -> None:
 
 
 @step("madvise", "zap_pte_range(): ptep_get_and_clear_full(); page_remove_rmap(); "
-      "__tlb_remove_page()", lock="ptl", guard=ptl_free)
+      "__tlb_remove_page()", lock="ptl", guard=ptl_free,
+      reads="page pte ptl", writes="data page pte")
 def zap_pte_range(k: Kernel, s: bytearray, t: int, arg: int) -> None:
     L = k.L
     b = k.base[t]
@@ -87,14 +89,16 @@ def zap_pte_range(k: Kernel, s: bytearray, t: int, arg: int) -> None:
     s[b + PC] = Z_END
 
 
-@step("madvise", "zap_page_range(): mmu_notifier_invalidate_range_end()", lock="mmu_lock")
+@step("madvise", "zap_page_range(): mmu_notifier_invalidate_range_end()", lock="mmu_lock",
+      reads="count seq", writes="count seq")
 def zap_page_range_end(k: Kernel, s: bytearray, t: int, arg: int) -> None:
     b = k.base[t]
     k.mmu_notifier_invalidate_range_end(s, k.scenario.zap[s[b + Z_TARGET]], False)
     s[b + PC] = Z_FREE
 
 
-@step("madvise", "tlb_finish_mmu(): free_pages_and_swap_cache(): put_page() of the gathered page")
+@step("madvise", "tlb_finish_mmu(): free_pages_and_swap_cache(): put_page() of the gathered page",
+      reads="page", writes="data page")
 def tlb_finish_mmu(k: Kernel, s: bytearray, t: int, arg: int) -> None:
     b = k.base[t]
     page = s[b + Z_PAGE]
@@ -120,7 +124,8 @@ def _reclaimable(k: Kernel, s: bytes | bytearray, gfn: int) -> int:
 
 
 @step("kswapd", "page_idle_clear_pte_refs_one(): ptep_clear_young_notify() -> "
-      "mmu_notifier_clear_young()", lock="ptl, mmu_lock", guard=ptl_free)
+      "mmu_notifier_clear_young()", lock="ptl, mmu_lock", guard=ptl_free,
+      reads="pte ptl spte", writes="pte spte")
 def page_idle_clear_pte_refs(k: Kernel, s: bytearray, t: int, arg: int) -> None:
     L = k.L
     b = k.base[t]
@@ -132,7 +137,8 @@ def page_idle_clear_pte_refs(k: Kernel, s: bytearray, t: int, arg: int) -> None:
 
 
 @step("kswapd", "mmu_notifier_test_young() (as khugepaged and MGLRU's look-around call it)",
-      lock="mmu_lock")
+      lock="mmu_lock",
+      reads="pte spte", writes="")
 def mmu_notifier_test_young_probe(k: Kernel, s: bytearray, t: int, arg: int) -> None:
     L = k.L
     b = k.base[t]
@@ -144,7 +150,8 @@ def mmu_notifier_test_young_probe(k: Kernel, s: bytearray, t: int, arg: int) -> 
 
 @step("kswapd", "page_referenced() -> page_referenced_one(): ptep_clear_flush_young_notify() -> "
       "mmu_notifier_clear_flush_young(); then trylock_page() and isolate for reclaim",
-      lock="ptl, mmu_lock", guard=ptl_free)
+      lock="ptl, mmu_lock", guard=ptl_free,
+      reads="page pte ptl spte", writes="page pte spte")
 def page_referenced(k: Kernel, s: bytearray, t: int, arg: int) -> None:
     L = k.L
     b = k.base[t]
@@ -168,7 +175,8 @@ def page_referenced(k: Kernel, s: bytearray, t: int, arg: int) -> None:
     s[b + PC] = R_UNMAP if k.rmap_unmap_notifier == "invalidate_page" else R_UNMAP_START
 
 
-@step("kswapd", "try_to_unmap(): mmu_notifier_invalidate_range_start(MMU_NOTIFY_CLEAR)", lock="mmu_lock")
+@step("kswapd", "try_to_unmap(): mmu_notifier_invalidate_range_start(MMU_NOTIFY_CLEAR)", lock="mmu_lock",
+      reads="count spte", writes="count spte")
 def try_to_unmap_start(k: Kernel, s: bytearray, t: int, arg: int) -> None:
     b = k.base[t]
     k.mmu_notifier_invalidate_range_start(s, k.scenario.aging[s[b + R_TARGET]], False)
@@ -177,7 +185,8 @@ def try_to_unmap_start(k: Kernel, s: bytearray, t: int, arg: int) -> None:
 
 @step("kswapd", "try_to_unmap_one(): ptep_clear_flush() (ptep_clear_flush_notify() -> "
       ".invalidate_page before v4.13); swap entry; page_remove_rmap(); put_page()",
-      lock="ptl", guard=ptl_free)
+      lock="ptl", guard=ptl_free,
+      reads="data page pte ptl seq spte", writes="data page pte seq spte")
 def try_to_unmap_one(k: Kernel, s: bytearray, t: int, arg: int) -> None:
     L = k.L
     b = k.base[t]
@@ -195,14 +204,16 @@ def try_to_unmap_one(k: Kernel, s: bytearray, t: int, arg: int) -> None:
     s[b + PC] = R_FREE if k.rmap_unmap_notifier == "invalidate_page" else R_UNMAP_END
 
 
-@step("kswapd", "try_to_unmap(): mmu_notifier_invalidate_range_end()", lock="mmu_lock")
+@step("kswapd", "try_to_unmap(): mmu_notifier_invalidate_range_end()", lock="mmu_lock",
+      reads="count seq", writes="count seq")
 def try_to_unmap_end(k: Kernel, s: bytearray, t: int, arg: int) -> None:
     b = k.base[t]
     k.mmu_notifier_invalidate_range_end(s, k.scenario.aging[s[b + R_TARGET]], False)
     s[b + PC] = R_FREE
 
 
-@step("kswapd", "shrink_page_list(): unlock_page(); put_page() of the isolated page", lock="page lock")
+@step("kswapd", "shrink_page_list(): unlock_page(); put_page() of the isolated page", lock="page lock",
+      reads="page", writes="data page")
 def shrink_page_list_free(k: Kernel, s: bytearray, t: int, arg: int) -> None:
     b = k.base[t]
     page = s[b + R_PAGE]

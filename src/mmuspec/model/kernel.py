@@ -13,7 +13,7 @@ from types import MethodType
 from typing import TYPE_CHECKING, Any
 
 from mmuspec.errors import ModelError
-from mmuspec.model import arch, guest, host, kvm, notifier, pages, primary  # noqa: F401  (registers steps)
+from mmuspec.model import arch, footprints, guest, host, kvm, notifier, pages, primary  # noqa: F401  (registers steps)
 from mmuspec.model import ksm as ksm_mod
 from mmuspec.model.events import DATA_INTEGRITY, DEADLOCK, EVENTS, EventSpec
 from mmuspec.model.layout import (
@@ -42,6 +42,7 @@ INITIAL_VALUE = 1  # contents of every page the scenario starts with, except the
 DEADLOCK_ACTION = 0xFFFF
 
 Entry = tuple[int, Callable[..., Any], Callable[..., Any] | None, int]
+Declaration = tuple[list[int], list[int], list[list[tuple[int, int]]], list[tuple[int, int]]]
 
 _PROGRAMS: dict[str, tuple[Callable[[Any], dict[int, list[tuple[str, int]]]], int]] = {
     "vcpu": (guest.program, guest.DONE),
@@ -171,10 +172,13 @@ class Kernel(Renderer):
                 s[thread.base + K_TARGET] = 0
         return bytes(s)
 
-    def successors(self, s: bytes) -> list[tuple[int, bytes, int]]:
-        """Every enabled atomic step from ``s``: (action, next state, event bits)."""
+    def successors(self, s: bytes, thread: int | None = None) -> list[tuple[int, bytes, int]]:
+        """Every enabled atomic step from ``s``: (action, next state, event bits); with
+        ``thread``, only that thread's."""
         out: list[tuple[int, bytes, int]] = []
         for t, base, table in self._tables:
+            if thread is not None and t != thread:
+                continue
             for action, fn, guard, arg in table[s[base]]:
                 if guard is not None and not guard(s, t, arg):
                     continue
@@ -185,19 +189,21 @@ class Kernel(Renderer):
                 except ValueError as exc:
                     raise ModelError(f"step {self.action_text(action)} drove a field out of 0..255: {exc}") from None
                 out.append((action, bytes(m), self.ev))
-        if not out and not self.all_done(s):
+        if not out and thread is None and not self.all_done(s):
             self.ev = 0
             self.fire(DEADLOCK, lambda: "no thread can move: " + self.blocked_text(s))
             out.append((DEADLOCK_ACTION, s, self.ev))
         return out
 
-    def canonical_successors(self, s: bytes) -> list[tuple[int, bytes, int]]:
+    def canonical_successors(self, s: bytes, thread: int | None = None) -> list[tuple[int, bytes, int]]:
         """``successors`` of a representative, each successor a representative too.
         A copy of ``successors`` with one more line, on purpose: the hottest loop of the
         search, where even a no-op settle call per transition costs time."""
         out: list[tuple[int, bytes, int]] = []
         settlers = self.symmetry.settlers
         for t, base, table in self._tables:
+            if thread is not None and t != thread:
+                continue
             settle = settlers[t]
             for action, fn, guard, arg in table[s[base]]:
                 if guard is not None and not guard(s, t, arg):
@@ -210,11 +216,16 @@ class Kernel(Renderer):
                     raise ModelError(f"step {self.action_text(action)} drove a field out of 0..255: {exc}") from None
                 settle(m, s)
                 out.append((action, bytes(m), self.ev))
-        if not out and not self.all_done(s):
+        if not out and thread is None and not self.all_done(s):
             self.ev = 0
             self.fire(DEADLOCK, lambda: "no thread can move: " + self.blocked_text(s))
             out.append((DEADLOCK_ACTION, s, self.ev))
         return out
+
+    def footprints(self) -> Declaration | None:
+        """What each thread's steps may touch, for partial-order reduction (see
+        ``footprints.py``); None for a variant, whose functions declare nothing."""
+        return None if self.variant is not None else footprints.declaration(self)
 
     def explain_action(self, s: bytes, action: int) -> tuple[bytes, int, list[tuple[int, str]]]:
         """Take one action from ``s`` and say what happened: (next, events, notes).

@@ -78,7 +78,8 @@ def _target(k: Kernel, s: bytes | bytearray, t: int) -> tuple[int, bool]:
 
 @step("ksmd", "scan_get_next_rmap_item(): follow_page(FOLL_GET); cmp_and_merge_page(): "
       "stable/unstable tree search; try_to_merge_one_page(): trylock_page()",
-      lock="ptl, page lock", guard=ptl_free)
+      lock="ptl, page lock", guard=ptl_free,
+      reads="data page pte ptl", writes="page")
 def ksm_scan_page(k: Kernel, s: bytearray, t: int, arg: int) -> None:
     L = k.L
     b = k.base[t]
@@ -102,7 +103,8 @@ def ksm_scan_page(k: Kernel, s: bytearray, t: int, arg: int) -> None:
 
 
 @step("ksmd", "write_protect_page(): mmu_notifier_invalidate_range_start(MMU_NOTIFY_CLEAR)",
-      lock="mmu_lock")
+      lock="mmu_lock",
+      reads="count spte", writes="count spte", shared_if="start_zaps_change_pte_events")
 def write_protect_page_start(k: Kernel, s: bytearray, t: int, arg: int) -> None:
     gfn, _ = _target(k, s, t)
     k.mmu_notifier_invalidate_range_start(s, gfn, True)
@@ -110,7 +112,8 @@ def write_protect_page_start(k: Kernel, s: bytearray, t: int, arg: int) -> None:
 
 
 @step("ksmd", "write_protect_page(): page_vma_mapped_walk(); ptep_clear_flush(); "
-      "page_mapcount(page) + 1 + swapped != page_count(page)?", lock="ptl", guard=ptl_free)
+      "page_mapcount(page) + 1 + swapped != page_count(page)?", lock="ptl", guard=ptl_free,
+      reads="page pte ptl", writes="pte ptl")
 def write_protect_page_lock(k: Kernel, s: bytearray, t: int, arg: int) -> None:
     L = k.L
     b = k.base[t]
@@ -142,7 +145,8 @@ def write_protect_page_lock(k: Kernel, s: bytearray, t: int, arg: int) -> None:
 
 
 @step("ksmd", "write_protect_page(): set_pte_at_notify(pte_wrprotect(entry)) -> "
-      "mmu_notifier_change_pte(); pte_unmap_unlock()", lock="ptl, mmu_lock")
+      "mmu_notifier_change_pte(); pte_unmap_unlock()", lock="ptl, mmu_lock",
+      reads="count seq spt_table spte", writes="pte ptl seq spte")
 def write_protect_page_notify(k: Kernel, s: bytearray, t: int, arg: int) -> None:
     gfn, _ = _target(k, s, t)
     page = s[k.base[t] + K_PAGE]
@@ -167,7 +171,8 @@ def write_protect_page_leave(k: Kernel, s: bytearray, t: int, ok: bool) -> None:
         s[b + PC] = CMP if ok else FINISH
 
 
-@step("ksmd", "write_protect_page(): mmu_notifier_invalidate_range_end()", lock="mmu_lock")
+@step("ksmd", "write_protect_page(): mmu_notifier_invalidate_range_end()", lock="mmu_lock",
+      reads="count seq", writes="count seq", shared_if="start_zaps_change_pte_events")
 def write_protect_page_end(k: Kernel, s: bytearray, t: int, arg: int) -> None:
     b = k.base[t]
     gfn, _ = _target(k, s, t)
@@ -176,7 +181,8 @@ def write_protect_page_end(k: Kernel, s: bytearray, t: int, arg: int) -> None:
 
 
 @step("ksmd", "try_to_merge_one_page(): pages_identical(page, kpage), or set_page_stable_node() "
-      "for the first page of an unstable-tree pair", lock="page lock")
+      "for the first page of an unstable-tree pair", lock="page lock",
+      reads="data", writes="")
 def try_to_merge_one_page_compare(k: Kernel, s: bytearray, t: int, arg: int) -> None:
     L = k.L
     b = k.base[t]
@@ -195,7 +201,8 @@ def try_to_merge_one_page_compare(k: Kernel, s: bytearray, t: int, arg: int) -> 
     s[b + PC] = RP_START if k.wrap_change_pte else RP_LOCK
 
 
-@step("ksmd", "replace_page(): mmu_notifier_invalidate_range_start(MMU_NOTIFY_CLEAR)", lock="mmu_lock")
+@step("ksmd", "replace_page(): mmu_notifier_invalidate_range_start(MMU_NOTIFY_CLEAR)", lock="mmu_lock",
+      reads="count spte", writes="count spte", shared_if="start_zaps_change_pte_events")
 def replace_page_start(k: Kernel, s: bytearray, t: int, arg: int) -> None:
     gfn, _ = _target(k, s, t)
     k.mmu_notifier_invalidate_range_start(s, gfn, True)
@@ -203,7 +210,8 @@ def replace_page_start(k: Kernel, s: bytearray, t: int, arg: int) -> None:
 
 
 @step("ksmd", "replace_page(): pte_offset_map_lock(); pte_same(); get_page(kpage); "
-      "page_add_anon_rmap(kpage); ptep_clear_flush()", lock="ptl", guard=ptl_free)
+      "page_add_anon_rmap(kpage); ptep_clear_flush()", lock="ptl", guard=ptl_free,
+      reads="page pte ptl", writes="page pte ptl")
 def replace_page_lock(k: Kernel, s: bytearray, t: int, arg: int) -> None:
     L = k.L
     b = k.base[t]
@@ -228,7 +236,8 @@ def replace_page_lock(k: Kernel, s: bytearray, t: int, arg: int) -> None:
 
 
 @step("ksmd", "replace_page(): set_pte_at_notify(mk_pte(kpage)) -> mmu_notifier_change_pte(); "
-      "page_remove_rmap(page); put_page(page); pte_unmap_unlock()", lock="ptl, mmu_lock")
+      "page_remove_rmap(page); put_page(page); pte_unmap_unlock()", lock="ptl, mmu_lock",
+      reads="count page seq spt_table spte", writes="page pte ptl seq spte")
 def replace_page_notify(k: Kernel, s: bytearray, t: int, arg: int) -> None:
     gfn, _ = _target(k, s, t)
     kpage = s[k.base[t] + K_KPAGE]
@@ -252,7 +261,8 @@ def replace_page_done(k: Kernel, s: bytearray, t: int) -> None:
     s[b + PC] = RP_END if k.wrap_change_pte else FINISH
 
 
-@step("ksmd", "replace_page(): mmu_notifier_invalidate_range_end()", lock="mmu_lock")
+@step("ksmd", "replace_page(): mmu_notifier_invalidate_range_end()", lock="mmu_lock",
+      reads="count seq", writes="count seq", shared_if="start_zaps_change_pte_events")
 def replace_page_end(k: Kernel, s: bytearray, t: int, arg: int) -> None:
     gfn, _ = _target(k, s, t)
     k.mmu_notifier_invalidate_range_end(s, gfn, True)
@@ -260,7 +270,8 @@ def replace_page_end(k: Kernel, s: bytearray, t: int, arg: int) -> None:
 
 
 @step("ksmd", "try_to_merge_one_page(): unlock_page(); cmp_and_merge_page() caller: put_page(page)",
-      lock="page lock")
+      lock="page lock",
+      reads="page", writes="data page")
 def ksm_put_page(k: Kernel, s: bytearray, t: int, arg: int) -> None:
     b = k.base[t]
     page = s[b + K_PAGE]

@@ -7,8 +7,11 @@ step or helper, picks the replacement up.
 
 A *step* is one atomic transition of one thread: one lock-protected section, or
 one point where another thread can observe a change.  Its metadata says which
-kernel function it mirrors and which lock it holds, for traces.  A *helper* is a
-piece of a step (``kvm_set_spte_gfn``, ``put_page``) that runs inside it.
+kernel function it mirrors and which lock it holds, for traces, and which groups of
+shared fields (``footprints.GROUPS``) it may read and write in any configuration, for
+partial-order reduction; ``tests/model/test_footprints.py`` checks those declarations
+against what every step does.  A *helper* is a piece of a step (``kvm_set_spte_gfn``,
+``put_page``) that runs inside it.
 """
 
 from __future__ import annotations
@@ -27,6 +30,9 @@ class StepInfo:
     kernel: str
     lock: str
     guard: str | None
+    reads: frozenset[str] = frozenset()
+    writes: frozenset[str] = frozenset()
+    shared_if: str | None = None
 
 
 FUNCTIONS: dict[str, Fn] = {}
@@ -39,16 +45,28 @@ def helper(fn: Fn) -> Fn:
     return fn
 
 
-def step(thread: str, kernel: str, lock: str = "-", guard: Fn | None = None) -> Callable[[Fn], Fn]:
+def step(
+    thread: str,
+    kernel: str,
+    lock: str = "-",
+    guard: Fn | None = None,
+    *,
+    reads: str = "",
+    writes: str = "",
+    shared_if: str | None = None,
+) -> Callable[[Fn], Fn]:
     """Register an atomic step of ``thread``; ``guard`` (also a registered function) says
-    when it is enabled, for steps that wait for a lock."""
+    when it is enabled, for steps that wait for a lock.  ``reads`` and ``writes`` name the
+    shared field groups the step and its guard may touch; with ``shared_if`` (a switch the
+    model holds as a boolean attribute) the step touches none of them when it is false."""
 
     def register(fn: Fn) -> Fn:
         FUNCTIONS[fn.__name__] = fn
         if guard is not None:
             FUNCTIONS[guard.__name__] = guard
         STEPS[fn.__name__] = StepInfo(
-            fn.__name__, thread, kernel, lock, guard.__name__ if guard is not None else None
+            fn.__name__, thread, kernel, lock, guard.__name__ if guard is not None else None,
+            frozenset(reads.split()), frozenset(writes.split()), shared_if,
         )
         return fn
 

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-
-from rich.console import Console
 
 from mmuspec.explore import Progress
 
 
 @contextmanager
 def search_progress(label: str, enabled: bool = True) -> Iterator[object]:
-    """Yields a callback for ``bfs(progress=...)``; the line disappears when done."""
+    """Yields a callback for ``bfs(progress=...)``; the line disappears when done.
+    rich is imported only when there is a terminal to draw on: short checks then start
+    faster."""
+    if not enabled or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+
     console = Console(stderr=True)
-    if not enabled or not console.is_terminal:
+    if not console.is_terminal:
         yield None
         return
     with console.status(f"{label}: starting") as status:
