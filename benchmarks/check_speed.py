@@ -26,6 +26,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -58,13 +59,15 @@ class Run:
 def run_mmuspec(args: list[str], timeout: float) -> Run:
     """One `mmuspec check` process; peak RSS is the main process's (GNU time's %M)."""
     start = time.perf_counter()
+    # A session of its own, so that a timeout stops the search and its workers, not only
+    # GNU time (an orphaned search would hold the pipes open and load the machine).
     proc = subprocess.Popen(["/usr/bin/time", "-f", "MAXRSS_KB=%M", *MMUSPEC, *args, "--json", "--quiet"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
-                            env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+                            env={**os.environ, "PYTHONPATH": str(ROOT / "src")}, start_new_session=True)
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        proc.kill()
+        os.killpg(proc.pid, signal.SIGKILL)
         proc.communicate()
         return Run(timed_out=True, seconds=timeout)
     seconds = time.perf_counter() - start

@@ -40,3 +40,14 @@ def reachable(start: bytes, successors: Callable[[bytes], list[tuple[int, bytes,
             if n not in seen:
                 seen.add(n)
                 queue.append(n)
+
+
+def outcome(result: SearchResult) -> tuple[object, ...]:
+    """What a reduction must not change: the verdict, the violated property, the
+    warnings, and the answer to every reachability question."""
+    return (
+        result.verdict,
+        result.violation.event if result.violation else None,
+        tuple(w.event for w in result.warnings),
+        tuple(sorted((e, result.reachable(e)) for e in result.event_kinds)),
+    )

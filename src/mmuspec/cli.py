@@ -91,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="reductions that keep every verdict: symmetry (interchangeable vCPUs), seq "
                         "(mmu_notifier_seq up to equality with snapshots), values (data values up to renaming), "
                         "por (partial-order reduction: persistent sets from the steps' declared footprints; "
-                        "a trace is then the shortest among the interleavings explored), or none "
+                        "an observation's witness is then the shortest among the interleavings kept), or none "
                         "(default: symmetry,seq,values,por)")
     search.add_argument("--exact", action="store_true", help="keep whole states instead of 64-bit fingerprints")
     search.add_argument("--max-states", type=int, metavar="N", help="stop after N states")

@@ -13,7 +13,7 @@ from mmuspec.model.footprints import (
     step_masks,
     unobserved_final_check,
 )
-from tests.helpers import ARCHES, ERAS, SCENARIOS, kernel, reachable, spec
+from tests.helpers import ARCHES, ERAS, SCENARIOS, kernel, outcome, reachable, spec
 
 
 def undeclared(k: Kernel) -> set[str]:
@@ -92,15 +92,6 @@ def test_a_variant_declares_nothing_so_it_is_searched_in_full():
     variant = parse_variant("def mmu_notifier_retry(k, s, snap):\n    return False\n", "trust.py")
     the_spec = replace(spec("ksm-merge", "glisse-2019", vcpus=2, accesses=1), variant=variant)
     assert the_spec.kernel().footprints() is None
-
-
-def outcome(result):
-    return (
-        result.verdict,
-        result.violation.event if result.violation else None,
-        tuple(w.event for w in result.warnings),
-        tuple(sorted((e, result.reachable(e)) for e in result.event_kinds)),
-    )
 
 
 @pytest.mark.parametrize("arch", ARCHES)

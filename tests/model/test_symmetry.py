@@ -6,7 +6,7 @@ import pytest
 
 from mmuspec.checking import NO_REDUCTIONS, Reductions, build_kernel, run_check
 from mmuspec.model.layout import VCPU_FIELDS
-from tests.helpers import ARCHES, ERAS, SCENARIOS, reachable, spec
+from tests.helpers import ARCHES, ERAS, SCENARIOS, outcome, reachable, spec
 
 EACH = {
     "symmetry": Reductions(True, False, False, False),
@@ -14,15 +14,6 @@ EACH = {
     "values": Reductions(False, False, True, False),
     "all": Reductions(True, True, True, False),
 }
-
-
-def outcome(result):
-    return (
-        result.verdict,
-        result.violation.event if result.violation else None,
-        tuple(w.event for w in result.warnings),
-        tuple(sorted((e, result.reachable(e)) for e in result.event_kinds)),
-    )
 
 
 @pytest.mark.parametrize("arch", ARCHES)

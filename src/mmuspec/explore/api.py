@@ -5,6 +5,11 @@ field, so they hash, pickle and fingerprint cheaply).  Each transition carries a
 action number (for traces) and a bit set of events; the model's event catalogue
 says which bit means what and whether it is a property violation, a warning, or
 an observation.  The explorer knows no more about the model than this.
+
+Two things are optional.  A model with interchangeable parts offers
+``representative(state)`` (``SymmetricModel``).  A model that declares what its threads'
+steps touch offers ``footprints()`` and ``successors(state, thread)``, and gets
+partial-order reduction (``por.py``).
 """
 
 from __future__ import annotations

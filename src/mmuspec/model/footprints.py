@@ -29,6 +29,7 @@ GROUPS = ("seq", "count", "ptl", "spt_table", "pte", "spte", "page", "data")
 BIT = {name: 1 << i for i, name in enumerate(GROUPS)}
 
 Masks = tuple[int, int]
+Declaration = tuple[list[int], list[int], list[list[Masks]], list[Masks]]
 
 
 def group_fields(L: Layout) -> dict[str, tuple[int, ...]]:
@@ -60,12 +61,12 @@ def step_masks(k: Kernel, name: str) -> Masks:
     return mask(info.reads), mask(info.writes)
 
 
-def declaration(k: Kernel) -> tuple[list[int], list[int], list[list[Masks]], list[Masks]]:
+def declaration(k: Kernel) -> Declaration:
     """(pc offsets, finished pcs, masks per thread and pc, masks per thread's program),
     the form ``explore.por`` reads."""
     now: list[list[Masks]] = []
     program: list[Masks] = []
-    for (_t, _base, table), _thread in zip(k._tables, k.threads, strict=True):
+    for _t, _base, table in k._tables:
         per_pc: list[Masks] = []
         for entries in table:
             reads = writes = 0

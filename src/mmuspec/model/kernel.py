@@ -42,7 +42,6 @@ INITIAL_VALUE = 1  # contents of every page the scenario starts with, except the
 DEADLOCK_ACTION = 0xFFFF
 
 Entry = tuple[int, Callable[..., Any], Callable[..., Any] | None, int]
-Declaration = tuple[list[int], list[int], list[list[tuple[int, int]]], list[tuple[int, int]]]
 
 _PROGRAMS: dict[str, tuple[Callable[[Any], dict[int, list[tuple[str, int]]]], int]] = {
     "vcpu": (guest.program, guest.DONE),
@@ -222,7 +221,7 @@ class Kernel(Renderer):
             out.append((DEADLOCK_ACTION, s, self.ev))
         return out
 
-    def footprints(self) -> Declaration | None:
+    def footprints(self) -> footprints.Declaration | None:
         """What each thread's steps may touch, for partial-order reduction (see
         ``footprints.py``); None for a variant, whose functions declare nothing."""
         return None if self.variant is not None else footprints.declaration(self)
