@@ -1,4 +1,6 @@
-"""The steps' declared footprints cover what the steps do, in every configuration."""
+"""The steps' declared footprints cover what the steps do, in every configuration.
+(That partial-order reduction keeps every verdict is in ``test_symmetry.py``, with the
+other reductions.)"""
 
 from dataclasses import replace
 
@@ -13,7 +15,7 @@ from mmuspec.model.footprints import (
     step_masks,
     unobserved_final_check,
 )
-from tests.helpers import ARCHES, ERAS, SCENARIOS, kernel, outcome, reachable, spec
+from tests.helpers import ARCHES, ERAS, SCENARIOS, kernel, reachable, spec
 
 
 def undeclared(k: Kernel) -> set[str]:
@@ -92,20 +94,6 @@ def test_a_variant_declares_nothing_so_it_is_searched_in_full():
     variant = parse_variant("def mmu_notifier_retry(k, s, snap):\n    return False\n", "trust.py")
     the_spec = replace(spec("ksm-merge", "glisse-2019", vcpus=2, accesses=1), variant=variant)
     assert the_spec.kernel().footprints() is None
-
-
-@pytest.mark.parametrize("arch", ARCHES)
-@pytest.mark.parametrize("era", ERAS)
-@pytest.mark.parametrize("scenario", SCENARIOS)
-def test_partial_order_reduction_keeps_the_verdict_and_every_reachability_answer(scenario, era, arch):
-    the_spec = spec(scenario, era, f"arch={arch}", vcpus=2, accesses=1)
-    _, plain = run_check(the_spec, reductions=NO_REDUCTIONS)
-    _, alone = run_check(the_spec, reductions=Reductions(False, False, False, True))
-    _, every = run_check(the_spec, reductions=Reductions())
-    assert outcome(alone) == outcome(every) == outcome(plain)
-    assert alone.states <= plain.states
-    if scenario == "ksm-merge" and era == "glisse-2019":
-        assert alone.states < plain.states
 
 
 def test_the_glisse_proposal_lets_ksmd_step_alone_through_its_notifier_calls():
