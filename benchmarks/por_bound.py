@@ -46,7 +46,7 @@ from dataclasses import dataclass
 
 from mmuspec.checking import CheckSpec, Reductions, run_check
 from mmuspec.model import Kernel, load_scenario
-from mmuspec.model.footprints import RecordingState, unobserved_final_check
+from mmuspec.model.footprints import record_steps, unobserved_final_check
 
 SCENARIOS = ("ksm-merge", "cow-break", "zap", "aging")
 ERAS = ("2.6.32", "5.13", "6.10", "glisse-2019")
@@ -65,22 +65,14 @@ class Step:
 
 def thread_steps(kernel: Kernel, s: bytes, t: int) -> tuple[set[int], list[Step]]:
     """Thread ``t``'s enabled steps in ``s`` with their footprints, and the fields read by
-    the guards of its steps that must wait (another thread writing them could wake one)."""
-    _t, base, table = kernel._tables[t]
-    guard_reads: set[int] = set()
-    steps = []
-    for action, fn, guard, arg in table[s[base]]:
-        if guard is not None:
-            g = RecordingState(s)
-            enabled = guard(g, t, arg)
-            guard_reads |= g.reads
-            if not enabled:
-                continue
-        m = RecordingState(s)
-        kernel.ev = 0
-        fn(m, t, arg)
-        reads = m.reads | guard_reads
-        steps.append(Step(action, reads, m.writes, bytes(m), kernel.ev))
+    the guards of its steps (another thread writing them could wake a waiting one)."""
+    recorded = record_steps(kernel, s, t)
+    guard_reads = set().union(*(r.guard_reads for r in recorded))
+    steps = [
+        Step(r.action, set(r.reads) | guard_reads, set(r.writes), r.following, r.events)
+        for r in recorded
+        if r.following is not None
+    ]
     return guard_reads, steps
 
 

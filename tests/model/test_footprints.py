@@ -9,9 +9,9 @@ import pytest
 from mmuspec.checking import NO_REDUCTIONS, Reductions, run_check
 from mmuspec.model import SWITCHES, Kernel, parse_variant
 from mmuspec.model.footprints import (
-    GROUPS,
-    RecordingState,
+    BIT,
     group_fields,
+    record_steps,
     step_masks,
     unobserved_final_check,
 )
@@ -22,31 +22,24 @@ def undeclared(k: Kernel) -> set[str]:
     """Explore ``k`` unreduced, recording every step; what a step touched beyond its
     declaration, as 'step reads/writes field' lines."""
     unobserved_final_check(k)
-    fields = group_fields(k.L)
-    owner = {f: name for name, group in fields.items() for f in group}
-    bit = {name: 1 << i for i, name in enumerate(GROUPS)}
+    owner = {f: name for name, group in group_fields(k.L).items() for f in group}
+    ends = [th.base for th in k.threads[1:]] + [k.L.size]
     found: set[str] = set()
 
     def successors(s: bytes) -> list[tuple[int, bytes, int]]:
         out = []
-        for t, base, table in k._tables:
-            block = range(base, base + len(k.L.names) if t + 1 == len(k.threads) else k.threads[t + 1].base)
-            for action, fn, guard, arg in table[s[base]]:
-                name = k.step_keys[action & 0xFF][0]
-                reads, writes = step_masks(k, name)
-                g = RecordingState(s)
-                enabled = guard is None or guard(g, t, arg)
-                m = RecordingState(s)
-                if enabled:
-                    k.ev = 0
-                    fn(m, t, arg)
-                    out.append((action, bytes(m), k.ev))
-                for f in g.reads | m.reads:
-                    if f not in block and not (f in owner and reads & bit[owner[f]]):
-                        found.add(f"{name} reads {k.L.names[f]}")
-                for f in m.writes:
-                    if f not in block and not (f in owner and writes & bit[owner[f]]):
-                        found.add(f"{name} writes {k.L.names[f]}")
+        for th, end in zip(k.threads, ends, strict=True):
+            own = range(th.base, end)
+            for step in record_steps(k, s, th.index):
+                reads, writes = step_masks(k, step.name)
+                if step.following is not None:
+                    out.append((step.action, step.following, step.events))
+                for f in step.guard_reads | step.reads:
+                    if f not in own and not (f in owner and reads & BIT[owner[f]]):
+                        found.add(f"{step.name} reads {k.L.names[f]}")
+                for f in step.writes:
+                    if f not in own and not (f in owner and writes & BIT[owner[f]]):
+                        found.add(f"{step.name} writes {k.L.names[f]}")
         return out
 
     for _ in reachable(k.initial(), successors):

@@ -80,8 +80,10 @@ class PersistentSets:
     def reduced(self, state: bytes, successors_of: Callable[[bytes, int], Transitions]) -> Transitions | None:
         """One alone thread's transitions, if some thread is alone, can move, and every one
         of its steps makes progress; else None (expand in full)."""
-        before = self.progress(state)
+        before = -1
         for t in self.candidates(state):
+            if before < 0:
+                before = self.progress(state)
             steps = successors_of(state, t)
             if steps and all(self.progress(nxt) > before for _action, nxt, _ev in steps):
                 return steps

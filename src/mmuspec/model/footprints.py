@@ -17,6 +17,7 @@ final state, so it does not make steps dependent.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, SupportsIndex
 
 from mmuspec.model.layout import Layout
@@ -106,6 +107,38 @@ def _indices(i: SupportsIndex | slice, size: int) -> range:
         return range(*i.indices(size))
     j = i.__index__() % size
     return range(j, j + 1)
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """One step of a thread run on a ``RecordingState``: what its guard read, what its
+    body read and wrote, and where it led (None when the guard says wait)."""
+
+    action: int
+    name: str
+    guard_reads: frozenset[int]
+    reads: frozenset[int]
+    writes: frozenset[int]
+    following: bytes | None
+    events: int
+
+
+def record_steps(k: Kernel, s: bytes, t: int) -> list[Recorded]:
+    """Every step of thread ``t`` at its pc in ``s``, recorded."""
+    _t, base, table = k._tables[t]
+    out = []
+    for action, fn, guard, arg in table[s[base]]:
+        g = RecordingState(s)
+        enabled = guard is None or guard(g, t, arg)
+        m = RecordingState(s)
+        k.ev = 0
+        if enabled:
+            fn(m, t, arg)
+        out.append(Recorded(
+            action, k.step_keys[action & 0xFF][0], frozenset(g.reads), frozenset(m.reads), frozenset(m.writes),
+            bytes(m) if enabled else None, k.ev,
+        ))
+    return out
 
 
 def unobserved_final_check(k: Kernel) -> None:
