@@ -10,7 +10,7 @@ from tests.helpers import check, kernel
 
 @pytest.mark.parametrize(
     ("scenario", "era", "sets"),
-    [("ksm-merge", "2.6.32", ("kvm.change_pte=none",)), ("zap", "5.13", ("kvm.fault_retry_checks=seq_only",)),
+    [("ksm-merge", "2.6.32", ("kvm.change_pte=none", "mm.change_pte_fallback=none")), ("zap", "5.13", ("kvm.fault_retry_checks=seq_only",)),
      ("cow-break", "glisse-2019", ("kvm.change_pte=update_in_place",))],
 )
 def test_an_ftrace_counterexample_reads_back_to_the_same_events_and_replays(scenario, era, sets):

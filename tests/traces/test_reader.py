@@ -31,8 +31,16 @@ DATA = Path(__file__).parent / "data"
         ("a-1 [000] 1.000000: kvm_page_fault: address 1a2b3000 error_code 181",
          "a", 1, 0, "kvm_page_fault", {"address": 0x1A2B3000, "error_code": 0x181}),
         # perf script: system prefix, pid/tid, a period before the event
-        (" CPU 0/KVM 995362/995362 [003] 12345.000200: 1 kvm:kvm_entry: vcpu 0, rip 0xffffffff81a0b2c8",
+        (" CPU 0/KVM 995360/995362 [003] 12345.000200: 1 kvm:kvm_entry: vcpu 0, rip 0xffffffff81a0b2c8",
          "CPU 0/KVM", 995362, 3, "kvm_entry", {"vcpu": 0}),
+        # arm64: kvm_exit, kvm_entry and kvm_guest_fault of trace_arm.h
+        (" CPU 0/KVM-4100 [002] d..1. 200.0: kvm_exit: TRAP: HSR_EC: 0x0024 (DABT_LOW), PC: 0xffff800010a3c1f4",
+         "CPU 0/KVM", 4100, 2, "kvm_exit", {"type": "TRAP", "ec": 0x24, "ec_class": "DABT_LOW"}),
+        (" CPU 0/KVM-4100 [002] d..1. 200.0: kvm_entry: PC: 0xffff800010a3c1f4",
+         "CPU 0/KVM", 4100, 2, "kvm_entry", {"pc": 0xFFFF800010A3C1F4}),
+        (" CPU 0/KVM-4100 [002] d..1. 200.0: kvm_guest_fault: ipa 0x80a3f000, hsr 0x93c08046, "
+         "hxfar 0xffff00000a3f0008, pc 0xffff800010a3c1f4",
+         "CPU 0/KVM", 4100, 2, "kvm_guest_fault", {"ipa": 0x80A3F000, "esr": 0x93C08046}),
         # a dash-and-digits task name: the last "-<pid> [" wins
         ("worker-7-pool-123 [002] ..... 5.5: kvm_set_spte_hva: mmu notifier set pte hva: 0x00007f1c2a400000",
          "worker-7-pool", 123, 2, "kvm_set_spte_hva", {"hva": 0x7F1C2A400000}),
@@ -45,7 +53,7 @@ DATA = Path(__file__).parent / "data"
          "k", 1, 0, "kvm_tdp_mmu_spte_changed", {"gfn": 0x12345, "old_spte": 0x1F2E3D005, "new_spte": 0}),
     ],
 )
-def test_every_published_format_parses(line, comm, pid, cpu, event, fields):
+def test_lines_in_every_framing_give_the_task_cpu_event_and_fields(line, comm, pid, cpu, event, fields):
     record = parse_line(1, line)
     assert isinstance(record, Record)
     assert (record.comm, record.pid, record.cpu, record.event) == (comm, pid, cpu, event)
@@ -79,3 +87,16 @@ def test_gzip_and_xz_are_read_directly(tmp_path, compress):
 def test_a_missing_file_is_a_usage_error():
     with pytest.raises(UsageError, match="no such trace file"):
         open_trace("/nonexistent/trace.txt")
+
+
+@pytest.mark.parametrize(("line", "pid", "tgid"), [
+    (" CPU 0/KVM-5001    (   5000) [000] d.... 400.0: kvm_entry: vcpu 0, rip 0x1", 5001, 5000),
+    (" CPU 0/KVM-5001    (-------) [000] d.... 400.0: kvm_entry: vcpu 0, rip 0x1", 5001, None),
+    (" CPU 0/KVM-5001 [000] d.... 400.0: kvm_entry: vcpu 0, rip 0x1", 5001, None),
+    (" CPU 0/KVM 5000/5001 [000] 400.0: kvm:kvm_entry: vcpu 0, rip 0x1", 5001, 5000),
+    (" CPU 0/KVM  5001 [000] 400.0: kvm:kvm_entry: vcpu 0, rip 0x1", 5001, None),
+])
+def test_the_thread_is_the_pid_ftrace_prints_and_the_vm_its_tgid_column_or_perfs_pid(line, pid, tgid):
+    record = parse_line(1, line)
+    assert isinstance(record, Record)
+    assert (record.pid, record.tgid, record.thread) == (pid, tgid, f"CPU 0/KVM-{pid}")

@@ -1,26 +1,42 @@
 """What a trace says about the notifier protocol: ``mmuspec trace stats``.
 
-Counts events, VM exits by reason, EPT violations and stage-2 faults by kind (read,
-write, fetch: bits 0-2 of the VMX exit qualification, or the #NPF / ESR write and
-fetch bits), change_pte calls, KSM merges and COW breaks, per vCPU and per time
-window; and finds notifier-induced refaults: a page fault on a gfn whose SPTE an
+Counts events, VM exits by reason and stage-2 faults by kind (read, write, fetch,
+or unknown when the trace does not print the syndrome; see ``traces/exits.py``),
+change_pte calls, KSM merges and COW breaks, per vCPU thread and per time window,
+and finds notifier-induced refaults: a stage-2 fault on a gfn whose SPTE an
 MMU-notifier invalidation removed since the gfn's last fault.  A zap is
 attributed to a notifier when it comes from the same task as a
 ``kvm_unmap_hva_range`` event, within ``notifier_window`` seconds after it (the
-zap runs inside the invalidation).
+zap runs inside the invalidation).  Zaps do not say which VM they hit, so a
+refault is matched on the gfn alone [I: exact on a one-VM trace].
+
+One fault is one exit: a fault exit opens it, and the thread's kvm_page_fault or
+kvm_guest_fault that follows gives its guest address (and its kind, when the
+exit did not print it).  A kvm_page_fault after an exit that is not a stage-2
+fault is a shadow-paging guest #PF, which is not counted; one on a thread whose
+exits are not traced is a fault of its own.  ``trace whatif`` replays exactly
+the faults counted here (``on_fault``), so both commands count the same.
+
+Rows are per vCPU thread (``traces/vcpu.py``).
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from mmuspec.traces.formats import SYSTEM
+from mmuspec.traces.era import EraGuess, infer_era
+from mmuspec.traces.exits import KINDS, classify_exit, esr_kind, fault_code_kind
+from mmuspec.traces.formats import BY_KEY, SYSTEM
 from mmuspec.traces.reader import Malformed, Record, parse_line
+from mmuspec.traces.vcpu import Fault, VcpuThread
 
-FAULT_REASONS = {"EPT_VIOLATION": "vmx", "EXIT_NPF": "svm", "NPF": "svm"}
 PRESENT = 1  # bit 0 of an SPTE (present/readable) in the tdp_mmu_spte_changed values
+VCPU_EVENTS = frozenset(("kvm_exit", "kvm_entry", "kvm_page_fault", "kvm_guest_fault"))
+FaultSink = Callable[[Record, int | None, str], None]  # (record, gfn or None, kind)
+ZapSink = Callable[[Record, int, str], None]  # (record, gfn, task that invalidated)
 
 
 @dataclass
@@ -38,11 +54,23 @@ class TraceStats:
     change_pte_calls: int = 0
     ksm_merges: int = 0
     cow_breaks: int = 0
-    per_vcpu: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    threads: dict[tuple[str, int], VcpuThread] = field(default_factory=dict)
     windows: dict[int, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    formats: Counter[str] = field(default_factory=Counter)
+    arch: str | None = None
+    era: EraGuess | None = None
     malformed: list[Malformed] = field(default_factory=list)
     first_ts: float | None = None
     last_ts: float | None = None
+
+    @property
+    def faults(self) -> int:
+        """Stage-2 faults (EPT violations, #NPF, guest aborts), as ``trace whatif`` replays them."""
+        return sum(self.fault_kinds.values())
+
+    @property
+    def per_vcpu(self) -> list[VcpuThread]:
+        return sorted(self.threads.values(), key=lambda t: (t.tgid is None, t.tgid or 0, t.comm, t.pid))
 
     def to_json(self, window: float) -> dict[str, Any]:
         return {
@@ -50,16 +78,20 @@ class TraceStats:
             "parsed": self.parsed,
             "unparsed": self.unparsed,
             "unknown": self.unknown,
+            "arch": self.arch,
+            "recorded_era": self.era.to_json() if self.era else None,
             "events": dict(self.events.most_common()),
+            "formats": dict(sorted(self.formats.items())),
             "exit_reasons": dict(self.exit_reasons.most_common()),
-            "fault_kinds": dict(self.fault_kinds),
+            "faults": self.faults,
+            "fault_kinds": {k: self.fault_kinds.get(k, 0) for k in KINDS},
             "notifier_invalidations": self.notifier_invalidations,
             "notifier_zaps": self.notifier_zaps,
             "notifier_refaults": self.notifier_refaults,
             "change_pte_calls": self.change_pte_calls,
             "ksm_merges": self.ksm_merges,
             "cow_breaks": self.cow_breaks,
-            "per_vcpu": {k: dict(v) for k, v in sorted(self.per_vcpu.items())},
+            "per_vcpu": [t.to_json() for t in self.per_vcpu],
             "window_seconds": window,
             "windows": {str(k): dict(v) for k, v in sorted(self.windows.items())},
             "malformed": [{"line": m.line, "reason": m.reason} for m in self.malformed],
@@ -68,29 +100,19 @@ class TraceStats:
         }
 
 
-def fault_kind(isa: str, code: int) -> str:
-    """read/write/fetch of a fault, from the VMX exit qualification or the #NPF error code."""
-    if isa == "svm":
-        return "fetch" if code & 0x10 else "write" if code & 0x2 else "read"
-    return "fetch" if code & 0x4 else "write" if code & 0x2 else "read"
-
-
-def vcpu_of(record: Record) -> str:
-    if record.fields and "vcpu" in record.fields:
-        return f"vcpu{record.fields['vcpu']}"
-    return record.comm
-
-
 class StatsBuilder:
-    """Feeds records one by one; keeps only counters and per-gfn last states."""
+    """Feeds records one by one; keeps only counters, per-thread state and per-gfn last states."""
 
-    def __init__(self, window: float = 1.0, notifier_window: float = 0.001, keep_malformed: int = 1000) -> None:
+    def __init__(self, window: float = 1.0, notifier_window: float = 0.001, keep_malformed: int = 1000, *,
+                 on_fault: FaultSink | None = None, on_zap: ZapSink | None = None) -> None:
         self.s = TraceStats()
         self.window = window
         self.notifier_window = notifier_window
         self.keep_malformed = keep_malformed
-        self.isa = "vmx"
-        self.last_unmap: dict[int, float] = {}  # pid -> time of its last kvm_unmap_hva_range
+        self.on_fault = on_fault
+        self.on_zap = on_zap
+        self.isa = ""  # the last fault exit's vendor, for page faults on threads whose exits are not traced
+        self.last_unmap: dict[int, tuple[float, str]] = {}  # pid -> (time, task) of its last invalidation
         self.zapped: set[int] = set()  # gfns whose SPTE a notifier removed since their last fault
 
     def feed(self, number: int, text: str) -> None:
@@ -109,47 +131,105 @@ class StatsBuilder:
             s.first_ts = item.ts
         s.last_ts = item.ts
         system = item.system or SYSTEM.get(item.event, "")
-        name = f"{system}:{item.event}" if system else item.event
-        s.events[name] += 1
+        s.events[f"{system}:{item.event}" if system else item.event] += 1
         if item.fields is None:
             s.unknown += 1
             return
+        s.formats[item.format] += 1
+        if item.event in VCPU_EVENTS:
+            s.arch = BY_KEY[item.format].arch or s.arch
         s.windows[int((item.ts - s.first_ts) // self.window)][item.event] += 1
         self._event(item)
+
+    def finish(self) -> TraceStats:
+        """Count the faults still open at the end of the trace and date the trace."""
+        for thread in self.s.threads.values():
+            self._close(thread)
+        events = {name.rpartition(":")[2] for name in self.s.events}
+        self.s.era = infer_era(self.s.formats, events, self.s.arch)
+        return self.s
+
+    # -- vCPU threads and their faults ------------------------------------------------
+
+    def _thread(self, r: Record) -> VcpuThread:
+        key = (r.comm, r.pid)
+        thread = self.s.threads.get(key)
+        if thread is None:
+            thread = self.s.threads[key] = VcpuThread(r.comm, r.pid)
+        if r.tgid is not None:
+            thread.tgid = r.tgid
+        if r.fields and "vcpu" in r.fields:
+            thread.vcpu_id = int(r.fields["vcpu"])
+        return thread
+
+    def _count(self, thread: VcpuThread, fault: Fault) -> None:
+        s = self.s
+        fault.counted = True
+        kind = fault.kind or "unknown"
+        s.fault_kinds[kind] += 1
+        thread.counts["faults"] += 1
+        if fault.gfn is not None and fault.gfn in self.zapped:
+            self.zapped.discard(fault.gfn)
+            s.notifier_refaults += 1
+            thread.counts["notifier_refaults"] += 1
+        if self.on_fault is not None:
+            self.on_fault(fault.record, fault.gfn, kind)
+
+    def _close(self, thread: VcpuThread) -> None:
+        if thread.fault is not None and not thread.fault.counted:
+            self._count(thread, thread.fault)
+        thread.fault = None
+
+    def _exit(self, r: Record, f: dict[str, Any]) -> None:
+        thread = self._thread(r)
+        self._close(thread)
+        ex = classify_exit(f, BY_KEY[r.format])
+        self.s.exit_reasons[ex.reason] += 1
+        thread.counts["exits"] += 1
+        thread.exit = ex
+        if ex.fault:
+            self.isa = ex.isa
+            thread.fault = Fault(r, ex.isa, ex.kind, ex.gfn)
+
+    def _fault_report(self, r: Record, gfn: int, code: int) -> None:
+        """A kvm_page_fault (``code``: its error code) or kvm_guest_fault (``code``: the ESR): the guest
+        address of the thread's open fault, or a fault of its own when the thread's exits are not traced."""
+        thread = self._thread(r)
+        thread.counts["page_faults"] += 1
+        fault = thread.fault
+        if fault is not None and not fault.counted:
+            fault.gfn = gfn
+            if fault.kind is None:
+                fault.kind = self._kind(r, fault.isa, code)
+            self._count(thread, fault)
+        elif thread.exit is None or thread.exit.fault is None:
+            self._count(thread, Fault(r, self.isa, self._kind(r, self.isa, code), gfn))
+
+    @staticmethod
+    def _kind(r: Record, isa: str, code: int) -> str:
+        if r.event == "kvm_guest_fault":
+            return esr_kind(code) or "unknown"
+        if not isa and code >> 32 & 0x3:  # EXITINFO1 bits 32/33 (final/table walk): only an #NPF sets them
+            isa = "svm"
+        return fault_code_kind(isa, code)
+
+    # -- events -----------------------------------------------------------------------
 
     def _event(self, r: Record) -> None:
         s, f = self.s, r.fields or {}
         if r.event == "kvm_exit":
-            reason = str(f["reason"])
-            s.exit_reasons[reason] += 1
-            s.per_vcpu[vcpu_of(r)]["exits"] += 1
-            if reason in FAULT_REASONS:
-                self.isa = FAULT_REASONS[reason]
-                if "info1" in f and self.isa == "vmx":
-                    s.fault_kinds[fault_kind("vmx", int(f["info1"]))] += 1
-                    s.per_vcpu[vcpu_of(r)]["ept_violations"] += 1
+            self._exit(r, f)
+        elif r.event == "kvm_entry":
+            self._close(self._thread(r))
         elif r.event == "kvm_page_fault":
-            gfn = int(f["address"]) >> 12
-            if self.isa == "svm":
-                s.fault_kinds[fault_kind("svm", int(f["error_code"]))] += 1
-            s.per_vcpu[vcpu_of(r)]["page_faults"] += 1
-            if gfn in self.zapped:
-                self.zapped.discard(gfn)
-                s.notifier_refaults += 1
-                s.per_vcpu[vcpu_of(r)]["notifier_refaults"] += 1
+            self._fault_report(r, int(f["address"]) >> 12, int(f["error_code"]))
         elif r.event == "kvm_guest_fault":
-            esr = int(f["hsr"])
-            s.fault_kinds["fetch" if (esr >> 26) == 0x20 else "write" if esr & (1 << 6) else "read"] += 1
-        elif r.event == "kvm_unmap_hva_range":
+            self._fault_report(r, int(f["ipa"]) >> 12, int(f["esr"]))
+        elif r.event in ("kvm_unmap_hva_range", "kvm_unmap_hva"):
             s.notifier_invalidations += 1
-            self.last_unmap[r.pid] = r.ts
+            self.last_unmap[r.pid] = (r.ts, r.comm)
         elif r.event in ("kvm_tdp_mmu_spte_changed", "kvm_mmu_prepare_zap_page"):
-            removed = r.event == "kvm_mmu_prepare_zap_page" or (
-                int(f["old_spte"]) & PRESENT and not int(f["new_spte"]) & PRESENT)
-            started = self.last_unmap.get(r.pid)
-            if removed and started is not None and r.ts - started <= self.notifier_window:
-                s.notifier_zaps += 1
-                self.zapped.add(int(f["gfn"]))
+            self._zap(r, f)
         elif r.event == "kvm_set_spte_hva":
             s.change_pte_calls += 1
             # change_pte from a vCPU thread is a COW break in its fault (do_wp_page); from ksmd a merge.
@@ -158,9 +238,21 @@ class StatsBuilder:
         elif r.event in ("ksm_merge_with_ksm_page", "ksm_merge_one_page") and int(f["error"]) == 0:
             s.ksm_merges += 1
 
+    def _zap(self, r: Record, f: dict[str, Any]) -> None:
+        if "gfn" not in f:  # libtraceevent's rendering of kvm_mmu_prepare_zap_page has no gfn
+            return
+        removed = r.event == "kvm_mmu_prepare_zap_page" or (
+            int(f["old_spte"]) & PRESENT and not int(f["new_spte"]) & PRESENT)
+        started = self.last_unmap.get(r.pid)
+        if removed and started is not None and r.ts - started[0] <= self.notifier_window:
+            self.s.notifier_zaps += 1
+            self.zapped.add(int(f["gfn"]))
+            if self.on_zap is not None:
+                self.on_zap(r, int(f["gfn"]), started[1])
+
 
 def trace_stats(stream: IO[str], *, window: float = 1.0) -> TraceStats:
     builder = StatsBuilder(window)
     for number, text in enumerate(stream, start=1):
         builder.feed(number, text)
-    return builder.s
+    return builder.finish()
