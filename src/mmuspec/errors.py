@@ -1,7 +1,8 @@
 """The exceptions mmuspec raises on purpose.
 
 Every one of them is turned into a single line on stderr and exit status 2 by the
-command line; nothing else should reach the user as a traceback.
+command line.  Anything else is a bug in mmuspec: one line and exit status 3, and
+the traceback only with ``mmuspec --debug``.  The exit statuses are defined here.
 """
 
 from __future__ import annotations
@@ -28,3 +29,13 @@ class InputError(MmuspecError):
 
 class ModelError(MmuspecError):
     """The model reached a situation it cannot represent (e.g. the frame pool ran out)."""
+
+
+# Exit statuses of the command line.  1 is kept for "the search found something", so
+# that a script can tell a finding from a failure of the tool.
+EXIT_SAFE = 0  # every property holds and no WARN fired, in an exhaustive search
+EXIT_FOUND = 1  # a property was violated or a WARN fired
+EXIT_USAGE = 2  # bad usage or input, or an unreachable cluster
+EXIT_INTERNAL = 3  # a bug in mmuspec
+EXIT_BOUNDED = 4  # nothing found, but the search was bounded, random or stopped: not a proof
+EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT, as shells report it)

@@ -23,3 +23,33 @@ def assert_golden(name: str, text: str) -> None:
         path.write_text(text, encoding="utf-8")
     expected = path.read_text(encoding="utf-8")
     assert text == expected, f"output differs from {path} (MMUSPEC_UPDATE_GOLDEN=1 rewrites it)"
+
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def _sample_span(text: str, command: str) -> tuple[int, int]:
+    """Where the sample block that follows "`COMMAND` prints:" starts and ends in README.md."""
+    intro = f"`{command}` prints:\n\n```\n"
+    start = text.find(intro)
+    assert start >= 0, f"README.md has no sample introduced by {intro.splitlines()[0]!r}"
+    start += len(intro)
+    end = text.index("\n```\n", start)
+    return start, end + 1
+
+
+def readme_sample(command: str) -> str:
+    text = README.read_text(encoding="utf-8")
+    start, end = _sample_span(text, command)
+    return text[start:end]
+
+
+def assert_readme_sample(command: str, output: str) -> None:
+    """The README's sample of ``command`` is its real output (times aside), so the README
+    cannot drift from the tool.  MMUSPEC_UPDATE_GOLDEN=1 rewrites the sample."""
+    if os.environ.get("MMUSPEC_UPDATE_GOLDEN"):
+        text = README.read_text(encoding="utf-8")
+        start, end = _sample_span(text, command)
+        README.write_text(text[:start] + output + text[end:], encoding="utf-8")
+    assert normalise(readme_sample(command)) == normalise(output), (
+        f"the sample of `{command}` in {README} differs from its output (MMUSPEC_UPDATE_GOLDEN=1 rewrites it)")

@@ -24,6 +24,7 @@ from numpy.typing import NDArray
 from mmuspec.explore.api import Model
 from mmuspec.explore.checkpoint import Checkpointer, load_checkpoint
 from mmuspec.explore.expand import Expansion, rows, split
+from mmuspec.explore.interrupt import stop_on_interrupt
 from mmuspec.explore.result import SearchResult, Witness
 from mmuspec.explore.runners import ModelFactory, Runner, SerialRunner, make_runner
 from mmuspec.explore.store import ExactSet, FingerprintSet
@@ -198,40 +199,44 @@ def bfs(model: Model, *, factory: ModelFactory | None = None, **options: object)
         if st.frontier:
             st.level += 1
 
-    try:
-        if not st.frontier:
-            promote()  # resumed at the end of a level
-        while st.frontier and not stop:
-            if opts.max_depth is not None and st.level >= opts.max_depth:
-                stop = f"depth bound {opts.max_depth} reached"
-                break
-            base = st.frontier_base
-            pending = list(st.frontier)
-            if pool is None and opts.workers > 1 and factory is not None and len(pending) >= 2 * opts.workers:
-                pool = make_runner(model, factory, width, opts.symmetry, opts.workers, None, opts.por)
-            runner = pool if pool is not None and (opts.cluster or len(pending) >= 2) else serial
-            for blob, exp in zip(pending, runner.map(pending), strict=False):
-                halt = absorb(exp, base)
-                base += len(blob) // width
-                st.frontier.pop(0)
-                st.frontier_base = base
-                if not halt and opts.max_states is not None and st.states >= opts.max_states:
-                    stop = f"state bound {opts.max_states} reached"
-                now = time.perf_counter()
-                if opts.progress is not None and now >= next_report:
-                    next_report = now + opts.progress_every
-                    opts.progress(Progress(st.states, st.transitions, st.level, st.queue(),
-                                           st.seconds + now - start))
-                if checkpointer is not None:
-                    checkpointer.maybe_save(st, st.seconds + now - start)
+    interrupted = False
+    with stop_on_interrupt() as pressed:
+        try:
+            if not st.frontier:
+                promote()  # resumed at the end of a level
+            while st.frontier and not stop:
+                if opts.max_depth is not None and st.level >= opts.max_depth:
+                    stop = f"depth bound {opts.max_depth} reached"
+                    break
+                base = st.frontier_base
+                pending = list(st.frontier)
+                if pool is None and opts.workers > 1 and factory is not None and len(pending) >= 2 * opts.workers:
+                    pool = make_runner(model, factory, width, opts.symmetry, opts.workers, None, opts.por)
+                runner = pool if pool is not None and (opts.cluster or len(pending) >= 2) else serial
+                for blob, exp in zip(pending, runner.map(pending), strict=False):
+                    halt = absorb(exp, base)
+                    base += len(blob) // width
+                    st.frontier.pop(0)
+                    st.frontier_base = base
+                    if not halt and opts.max_states is not None and st.states >= opts.max_states:
+                        stop = f"state bound {opts.max_states} reached"
+                    if not stop and pressed():
+                        stop, interrupted = "interrupted (Ctrl-C)", True
+                    now = time.perf_counter()
+                    if opts.progress is not None and now >= next_report:
+                        next_report = now + opts.progress_every
+                        opts.progress(Progress(st.states, st.transitions, st.level, st.queue(),
+                                               st.seconds + now - start))
+                    if checkpointer is not None:
+                        checkpointer.maybe_save(st, st.seconds + now - start)
+                    if stop:
+                        break
                 if stop:
                     break
-            if stop:
-                break
-            promote()
-    finally:
-        if pool is not None:
-            pool.close()
+                promote()
+        finally:
+            if pool is not None:
+                pool.close()
 
     elapsed = st.seconds + time.perf_counter() - start
     if checkpointer is not None and stop:
@@ -251,6 +256,7 @@ def bfs(model: Model, *, factory: ModelFactory | None = None, **options: object)
     if not opts.exact:
         result.collision_probability = collision_probability(st.states)
     result.mode = "bfs"
+    result.interrupted = interrupted
     if opts.progress is not None:
         opts.progress(Progress(st.states, st.transitions, st.level, 0, elapsed))
     return result

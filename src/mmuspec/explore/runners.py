@@ -18,7 +18,9 @@ from typing import Any, Protocol
 
 from mmuspec.errors import UsageError
 from mmuspec.explore.api import Model
+from mmuspec.explore.cluster import dask_client, ray_init
 from mmuspec.explore.expand import Expansion, expand
+from mmuspec.explore.interrupt import ignore_interrupts
 from mmuspec.explore.por import PersistentSets, persistent_sets
 
 ModelFactory = Callable[[], Model]
@@ -60,6 +62,7 @@ _WORKER: dict[str, Any] = {}
 
 
 def _init_worker(factory: ModelFactory, width: int, symmetric: bool, por: bool) -> None:
+    ignore_interrupts()
     model = factory()
     _WORKER.update(model=model, width=width, rep=_representative(model, symmetric), por=_reduction(model, por))
 
@@ -115,11 +118,7 @@ class DaskRunner:
     """Chunks as Dask tasks on an existing ``dask.distributed`` scheduler."""
 
     def __init__(self, address: str, factory: ModelFactory, width: int, symmetric: bool, por: bool = False) -> None:
-        try:
-            from dask.distributed import Client
-        except ImportError:  # pragma: no cover - depends on the installation
-            raise UsageError("--cluster needs dask.distributed: pip install 'mmuspec[cluster]'") from None
-        self.client = Client(address.removeprefix("dask://"), set_as_default=False)
+        self.client = dask_client(address)
         payload = pickle.dumps(factory)
         self.args = (sha256(payload).hexdigest(), self.client.scatter(payload, broadcast=True), width, symmetric, por)
         self.workers = max(1, sum(self.client.nthreads().values()))
@@ -141,13 +140,7 @@ class RayRunner:
     """Chunks as Ray tasks on an existing Ray cluster (``ray://host:port`` or ``ray:auto``)."""
 
     def __init__(self, address: str, factory: ModelFactory, width: int, symmetric: bool, por: bool = False) -> None:
-        try:
-            import ray
-        except ImportError:  # pragma: no cover - depends on the installation
-            raise UsageError("--cluster ray:... needs ray: pip install 'mmuspec[ray]'") from None
-        self.ray = ray
-        ray.init(address="auto" if address == "ray:auto" else address, ignore_reinit_error=True,
-                 log_to_driver=False)
+        self.ray = ray = ray_init(address)
         payload = pickle.dumps(factory)
         self.task = ray.remote(_expand_remote)
         self.args = (sha256(payload).hexdigest(), ray.put(payload), width, symmetric, por)

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import multiprocessing
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from concurrent.futures import ProcessPoolExecutor
 
 from mmuspec.explore.api import Model
+from mmuspec.explore.cluster import dask_client, ray_init
+from mmuspec.explore.interrupt import ignore_interrupts, stop_on_interrupt
 from mmuspec.explore.random_walk import random_walks
 from mmuspec.explore.result import SearchResult
 
@@ -51,31 +53,51 @@ def swarm(
 ) -> SearchResult:
     start = time.perf_counter()
     batches = [(first, min(batch, walks - first)) for first in range(0, walks, batch)]
-    results = list(_run(factory, batches, seed, max_depth, workers, cluster))
-    return merge(results, walks, seed, max_depth, time.perf_counter() - start)
+    results: list[SearchResult] = []
+    with stop_on_interrupt() as pressed:
+        runs = _run(factory, batches, seed, max_depth, workers, cluster)
+        try:
+            for result in runs:
+                results.append(result)
+                if pressed():
+                    break
+        finally:
+            runs.close()  # cancels the batches not started
+    merged = merge(results, walks, seed, max_depth, time.perf_counter() - start)
+    if len(results) < len(batches):
+        done = sum(count for _, count in batches[: len(results)])
+        merged.interrupted = True
+        merged.stop_reason = (f"interrupted (Ctrl-C) after {done} of {walks} random walks of at most "
+                              f"{max_depth} steps (seed {seed}): not exhaustive")
+    return merged
 
 
 def _run(
     factory: ModelFactory, batches: list[tuple[int, int]], seed: int, max_depth: int, workers: int, cluster: str | None
-) -> Iterator[SearchResult]:
+) -> Generator[SearchResult, None, None]:
     if cluster and cluster.startswith("ray"):
-        import ray
-
-        ray.init(address="auto" if cluster == "ray:auto" else cluster, ignore_reinit_error=True, log_to_driver=False)
+        ray = ray_init(cluster)
         task = ray.remote(_batch)
-        yield from ray.get([task.remote(factory, f, c, seed, max_depth) for f, c in batches])
+        refs = [task.remote(factory, f, c, seed, max_depth) for f, c in batches]
+        for ref in refs:
+            yield ray.get(ref)
         return
     if cluster:
-        from dask.distributed import Client
-
-        with Client(cluster.removeprefix("dask://"), set_as_default=False) as client:
+        with dask_client(cluster) as client:
             futures = [client.submit(_batch, factory, f, c, seed, max_depth, pure=False) for f, c in batches]
-            yield from client.gather(futures)
+            for future in futures:
+                yield future.result()
         return
     if workers > 1 and len(batches) > 1:
         method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method)) as pool:
-            yield from pool.map(_batch, *zip(*[(factory, f, c, seed, max_depth) for f, c in batches], strict=True))
+        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method),
+                                   initializer=ignore_interrupts)
+        try:
+            pending = [pool.submit(_batch, factory, f, c, seed, max_depth) for f, c in batches]
+            for future in pending:
+                yield future.result()
+        finally:
+            pool.shutdown(cancel_futures=True)
         return
     for f, c in batches:
         yield _batch(factory, f, c, seed, max_depth)

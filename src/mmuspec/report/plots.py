@@ -1,8 +1,17 @@
-"""PNG plots of simulations and sweeps (matplotlib, no screen needed)."""
+"""PNG plots of simulations, sweeps and traces (matplotlib, no screen needed).
+
+A plot should not need checking against the numbers: lines that coincide are drawn
+once and the legend says so ("5.13 = 6.10 (identical)"), since otherwise the line
+drawn last hides the others; the time axis says whose clock it is; heat maps have
+labelled colour bars with units and share one scale across eras, so that equal
+colours mean equal values in every map.
+"""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -10,25 +19,102 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+from matplotlib.axes import Axes
+from matplotlib.colors import Normalize
+
+SIMULATED_TIME = "simulated time (s)"
+
+
+@dataclass(frozen=True)
+class Drawn:
+    """What a plot shows, for callers (and tests) that do not look at the PNG."""
+
+    path: Path
+    legend: tuple[str, ...] = ()
+    panels: tuple[str, ...] = ()
+    xlabel: str = ""
+    yscale: str = "linear"
+    limits: tuple[float, float] | None = None
+    colorbar: str = ""
+
+
+def smoothed(y: Sequence[float], window: int) -> list[float]:
+    """Trailing moving average over ``window`` points (the first points average fewer)."""
+    if window <= 1:
+        return list(y)
+    out = []
+    for i in range(len(y)):
+        part = y[max(0, i - window + 1) : i + 1]
+        out.append(sum(part) / len(part))
+    return out
+
+
+def coinciding(lines: dict[str, tuple[Sequence[float], Sequence[float]]]) -> dict[str, tuple[Sequence[float], Sequence[float]]]:
+    """Merge lines with the same points into one, labelled ``"a = b (identical)"``.
+    Labels keep their first-seen order."""
+    groups: dict[tuple[tuple[float, ...], tuple[float, ...]], list[str]] = {}
+    for label, (x, y) in lines.items():
+        groups.setdefault((tuple(x), tuple(y)), []).append(label)
+    out: dict[str, tuple[Sequence[float], Sequence[float]]] = {}
+    for (x, y), labels in groups.items():
+        name = labels[0] if len(labels) == 1 else " = ".join(labels) + " (identical)"
+        out[name] = (x, y)
+    return out
+
+
+def _draw_lines(ax: Axes, lines: dict[str, tuple[Sequence[float], Sequence[float]]], log: bool) -> list[str]:
+    merged = coinciding(lines)
+    for label, (x, y) in merged.items():
+        ax.plot(x, y, label=label, linewidth=1.4)
+    if log and any(v > 0 for _, y in lines.values() for v in y):
+        ax.set_yscale("log", nonpositive="mask")
+    ax.grid(True, alpha=0.3)
+    return list(merged)
 
 
 def series_plot(series: dict[str, dict[str, list[float]]], key: str, ylabel: str, title: str, path: Path,
-                *, smooth: int = 1) -> None:
-    """One line per era of ``series[era][key]`` over time."""
+                *, smooth: int = 1, xlabel: str = SIMULATED_TIME, log: bool = False) -> Drawn:
+    """One line per era of ``series[era][key]`` over ``series[era]["t"]``."""
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
-    for label, data in series.items():
-        y = data[key]
-        if smooth > 1:
-            y = [sum(y[max(0, i - smooth + 1) : i + 1]) / len(y[max(0, i - smooth + 1) : i + 1]) for i in range(len(y))]
-        ax.plot(data["t"], y, label=label, linewidth=1.4)
-    ax.set_xlabel("simulated time (s)")
-    ax.set_ylabel(ylabel)
+    legend = _draw_lines(ax, {label: (data["t"], smoothed(data[key], smooth)) for label, data in series.items()}, log)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel + (" (log scale)" if log else ""))
     ax.set_title(title)
-    ax.grid(True, alpha=0.3)
     ax.legend()
     fig.tight_layout()
     fig.savefig(path)
+    scale = ax.get_yscale()
     plt.close(fig)
+    return Drawn(path, legend=tuple(legend), xlabel=xlabel, yscale=scale)
+
+
+def causes_plot(series: dict[str, dict[str, list[float]]], prefix: str, causes: Sequence[str], ylabel: str,
+                title: str, path: Path, *, smooth: int = 1, log: bool = False) -> Drawn:
+    """One panel per cause (``series[era][prefix + cause]``), one line per era in each.
+    Causes that are zero in every era get no panel; the title names them."""
+    shown = [c for c in causes if any(v for data in series.values() for v in data[prefix + c])]
+    empty = [c for c in causes if c not in shown]
+    cols = 2 if len(shown) > 1 else 1
+    rows = max(1, math.ceil(len(shown) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(6.5 * cols, 3.2 * rows + 0.8), dpi=110, squeeze=False,
+                             sharex=True)
+    legend: list[str] = []
+    for ax, cause in zip(axes.flat, shown, strict=False):
+        legend += _draw_lines(ax, {label: (data["t"], smoothed(data[prefix + cause], smooth))
+                                   for label, data in series.items()}, log)
+        ax.set_title(cause, fontsize=10)
+        ax.set_ylabel(ylabel + (" (log)" if log else ""), fontsize=9)
+        ax.legend(fontsize=8)
+    for ax in list(axes.flat)[len(shown):]:
+        ax.set_visible(False)
+    for ax in axes[-1]:
+        ax.set_xlabel(SIMULATED_TIME)
+    fig.suptitle(title + (f"\n(no exits at all: {', '.join(empty)})" if empty else ""))
+    fig.tight_layout()
+    fig.savefig(path)
+    scale = axes.flat[0].get_yscale()
+    plt.close(fig)
+    return Drawn(path, legend=tuple(dict.fromkeys(legend)), panels=tuple(shown), xlabel=SIMULATED_TIME, yscale=scale)
 
 
 def bar_plot(labels: Sequence[str], groups: dict[str, Sequence[float]], ylabel: str, title: str, path: Path) -> None:
@@ -48,18 +134,35 @@ def bar_plot(labels: Sequence[str], groups: dict[str, Sequence[float]], ylabel: 
 
 
 def heat_map(rows: Sequence[Any], cols: Sequence[Any], values: Sequence[Sequence[float]], row_label: str,
-             col_label: str, title: str, path: Path) -> None:
-    fig, ax = plt.subplots(figsize=(1.2 * len(cols) + 3, 0.6 * len(rows) + 2.5), dpi=110)
-    image = ax.imshow(values, aspect="auto", cmap="viridis")
+             col_label: str, title: str, path: Path, *, colorbar_label: str, limits: tuple[float, float] | None = None,
+             difference: bool = False) -> Drawn:
+    """A grid of values with each cell's number written in it.  ``limits`` fixes the
+    colour scale (to share it between maps); a ``difference`` map uses a diverging
+    scale centred on zero, so that the sign reads at a glance."""
+    fig, ax = plt.subplots(figsize=(1.2 * len(cols) + 3.5, 0.6 * len(rows) + 2.5), dpi=110)
+    flat = [v for row in values for v in row]
+    lo, hi = limits if limits is not None else (min(flat), max(flat))
+    if difference:
+        bound = max(abs(lo), abs(hi)) or 1.0
+        lo, hi, cmap = -bound, bound, "RdBu_r"
+    else:
+        cmap = "viridis"
+        if lo == hi:
+            lo, hi = lo - 0.5, hi + 0.5
+    norm = Normalize(vmin=lo, vmax=hi)
+    image = ax.imshow(values, aspect="auto", cmap=cmap, norm=norm)
     ax.set_xticks(range(len(cols)), [str(c) for c in cols])
     ax.set_yticks(range(len(rows)), [str(r) for r in rows])
     ax.set_xlabel(col_label)
     ax.set_ylabel(row_label)
     for i, row in enumerate(values):
         for j, v in enumerate(row):
-            ax.text(j, i, f"{v:.3g}", ha="center", va="center", color="white", fontsize=8)
+            r, g, b, _ = image.cmap(norm(v))
+            ink = "black" if 0.299 * r + 0.587 * g + 0.114 * b > 0.5 else "white"
+            ax.text(j, i, f"{v:+.3g}" if difference else f"{v:.3g}", ha="center", va="center", color=ink, fontsize=8)
     ax.set_title(title)
-    fig.colorbar(image, ax=ax)
+    fig.colorbar(image, ax=ax, label=colorbar_label)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+    return Drawn(path, xlabel=col_label, limits=(lo, hi), colorbar=colorbar_label)

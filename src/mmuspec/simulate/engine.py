@@ -23,6 +23,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -52,7 +53,9 @@ class Counters:
     cow_ksm: int = 0
     merges: int = 0
     change_pte_calls: int = 0
-    change_pte_changed: int = 0
+    change_pte_installed: int = 0
+    change_pte_repointed: int = 0
+    change_pte_removed: int = 0
     zaps: int = 0
     flushes: int = 0
     invalidations: int = 0
@@ -70,7 +73,9 @@ class Counters:
         self.retries += n * outcome.retries
         self.cow += n * outcome.cow
         self.change_pte_calls += n * outcome.change_pte_calls
-        self.change_pte_changed += n * outcome.change_pte_changed
+        self.change_pte_installed += n * outcome.change_pte_installed
+        self.change_pte_repointed += n * outcome.change_pte_repointed
+        self.change_pte_removed += n * outcome.change_pte_removed
         self.zaps += n * outcome.zaps
         self.flushes += n * outcome.flushes
         self.invalidations += n * outcome.invalidations
@@ -489,7 +494,9 @@ class Engine:
 
     # -- time ------------------------------------------------------------------------------
 
-    def run(self) -> Counters:
+    def run(self, progress: Callable[[float], None] | None = None) -> Counters:
+        """Simulate the whole workload; ``progress(t)`` is told each simulated second
+        ``t`` that a batch reaches."""
         w = self.w
         first = self.next_time(np.arange(self.n, dtype=np.int64), 0.0, writes=False, rng=self.rng_touch)
         first_write = self.rng_touch.random(self.n) < self.write_fraction_at(np.minimum(first, w.duration))
@@ -516,6 +523,8 @@ class Engine:
             self.reclaim(start, end)
             b = min(int(end / self.bin_seconds - 1e-9), self.bins - 1)
             self.saved_series[b] = self.pages_sharing() * PAGE / 2**20
+            if progress is not None:
+                progress(end)
         return self.c
 
     def reclaim(self, start: float, end: float) -> None:

@@ -14,12 +14,14 @@ from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 from mmuspec.errors import UsageError
+from mmuspec.explore.cluster import dask_client, ray_init
+from mmuspec.explore.interrupt import ignore_interrupts
 from mmuspec.model import Config
 from mmuspec.simulate.engine import PAGE
 from mmuspec.simulate.run import simulate_era
 from mmuspec.simulate.workload import Workload
 
-METRICS = ("exits_total", "exits_per_s", "change_pte_changed_spte", "cow_faults", "saved_mib",
+METRICS = ("exits_total", "exits_per_s", "change_pte_installed_spte", "change_pte_repointed_spte", "change_pte_removed_spte", "cow_faults", "saved_mib",
            "guest_time_lost_s", "host_cpu_s")
 
 
@@ -57,7 +59,9 @@ def _one(job: tuple[dict[str, float], Workload, str, str, Config, int]) -> dict[
         "era": label,
         "exits_total": r.exits_total,
         "exits_per_s": r.exits_total / workload.duration,
-        "change_pte_changed_spte": r.change_pte_changed_spte,
+        "change_pte_installed_spte": r.change_pte_installed_spte,
+        "change_pte_repointed_spte": r.change_pte_repointed_spte,
+        "change_pte_removed_spte": r.change_pte_removed_spte,
         "cow_faults": r.cow_faults,
         "saved_mib": r.ksm["pages_sharing"] * PAGE / 2**20,
         "guest_time_lost_s": r.guest_time_lost_s,
@@ -87,26 +91,28 @@ def sweep(
 
 def _run(jobs: list[Any], workers: int, cluster: str | None) -> Iterator[dict[str, Any]]:
     if cluster and cluster.startswith("ray"):
-        import ray
-
-        ray.init(address="auto" if cluster == "ray:auto" else cluster, ignore_reinit_error=True, log_to_driver=False)
+        ray = ray_init(cluster)
         task = ray.remote(_one)
         refs = [task.remote(job) for job in jobs]
         for ref in refs:
             yield ray.get(ref)
         return
     if cluster:
-        from dask.distributed import Client
-
-        with Client(cluster.removeprefix("dask://"), set_as_default=False) as client:
+        with dask_client(cluster) as client:
             futures = [client.submit(_one, job, pure=False) for job in jobs]
             for future in futures:
                 yield future.result()
         return
     if workers > 1 and len(jobs) > 1:
         method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method)) as pool:
-            yield from pool.map(_one, jobs)
+        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method),
+                                   initializer=ignore_interrupts)
+        try:
+            pending = [pool.submit(_one, job) for job in jobs]
+            for future in pending:
+                yield future.result()
+        finally:
+            pool.shutdown(cancel_futures=True)  # on Ctrl-C or an error: start no more points
         return
     for job in jobs:
         yield _one(job)
