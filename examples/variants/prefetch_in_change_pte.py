@@ -8,8 +8,8 @@ so the guest does not take a second fault after KSM or a COW break.
 Try it:  mmuspec check ksm-merge --variant examples/variants/prefetch_in_change_pte.py
 """
 
+from mmuspec.model.arch import change_pte_outcome as _outcome
 from mmuspec.model.arch import kvm_set_spte_gfn as _upstream
-from mmuspec.model.events import CHANGE_PTE_CHANGED_SPTE
 
 
 def kvm_set_spte_gfn(k, s, gfn, pfn, writable):
@@ -21,5 +21,7 @@ def kvm_set_spte_gfn(k, s, gfn, pfn, writable):
     s[L.SPTE_PFN[gfn]] = pfn
     s[L.SPTE_W[gfn]] = 1 if writable else 0
     after = (s[L.SPTE_PFN[gfn]], s[L.SPTE_W[gfn]])
-    if after != before:
-        k.fire(CHANGE_PTE_CHANGED_SPTE, lambda: f"prefetched spte[{gfn}] -> {k.spte_text(*after)}")
+    if after == before:
+        return False
+    k.fire(_outcome(before[0], after[0]), lambda: f"prefetched spte[{gfn}] -> {k.spte_text(*after)}")
+    return True

@@ -15,8 +15,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from mmuspec.errors import InputError
-from mmuspec.explore import Progress, SearchResult, bfs, concretize
+from mmuspec.explore import Progress, SearchResult, Witness, bfs, concretize
 from mmuspec.explore.bounded import PreemptionBounded, bounded_factory
+from mmuspec.explore.liveness import check_progress
 from mmuspec.explore.minimize import minimize as explore_minimize
 from mmuspec.explore.por import persistent_sets
 from mmuspec.explore.swarm import swarm
@@ -178,20 +179,39 @@ def run_check(
         if preemptions is not None:
             result.stop_reason = result.stop_reason or f"at most {preemptions} preemptions: not exhaustive"
             result.complete = False
-        elif reductions.por and persistent_sets(kernel) is not None:
+        elif reductions.por and not result.interrupted and persistent_sets(kernel) is not None:
             _shortest_failures(result, kernel, factory, reductions.quotient, workers, cluster)
         if reductions.quotient:
             result.witnesses = {
                 event: replace(w, actions=tuple(concretize(kernel, w.actions, kernel.representative)))
                 for event, w in result.witnesses.items()
             }
-    if minimize:
+    if kernel.scenario.quiescence and walks is None and preemptions is None and result.complete:
+        _check_progress(spec, result)
+    if minimize and not result.interrupted:
         bits = {e.id: 1 << i for i, e in enumerate(kernel.events)}
         for event, w in list(result.witnesses.items()):
-            if w.kind != "observation":
+            if w.kind != "observation" and w.loop_start is None:
                 shorter = explore_minimize(kernel, w.actions, bits[event], kernel.thread_of)
                 result.witnesses[event] = replace(w, actions=tuple(shorter))
     return kernel, result
+
+
+PROGRESS_MAX_STATES = 2_000_000
+
+
+def _check_progress(spec: CheckSpec, result: SearchResult) -> None:
+    """The liveness half of ``quiescence``: search the concrete state graph for a state from
+    which the threads can never all finish, and report it as a lasso."""
+    kernel = spec.kernel()
+    found = check_progress(kernel, kernel.quiescent, max_states=PROGRESS_MAX_STATES)
+    result.progress_states = found.states
+    if not found.complete:
+        result.stop_reason = f"progress not checked: over {PROGRESS_MAX_STATES:,} concrete states"
+        result.complete = False
+    elif found.lasso is not None and "quiescence" not in result.witnesses:
+        lasso = found.lasso
+        result.witnesses["quiescence"] = Witness("quiescence", "property", lasso.actions, loop_start=len(lasso.stem))
 
 
 def _shortest_failures(
@@ -206,6 +226,7 @@ def _shortest_failures(
         return
     again = bfs(kernel, factory=factory, symmetry=symmetry, max_depth=max(len(w.actions) for w in failures.values()),
                 workers=workers, cluster=cluster)
+    result.interrupted = again.interrupted  # Ctrl-C here still ends the command (status 130)
     for event, w in again.witnesses.items():
         if event in failures and len(w.actions) < len(failures[event].actions):
             result.witnesses[event] = w
@@ -220,7 +241,8 @@ class MatrixCell:
     property: str | None
     warnings: tuple[str, ...]
     change_pte_called: bool
-    change_pte_changed_spte: bool | None
+    change_pte_useful: bool | None  # installed or re-pointed an SPTE
+    change_pte_removed: bool | None
     states: int
     seconds: float
 
@@ -228,6 +250,8 @@ class MatrixCell:
 def matrix_cell(spec: CheckSpec, reductions: Reductions = NO_REDUCTIONS) -> MatrixCell:
     """Run one check of the matrix and keep what the table shows."""
     _, result = run_check(spec, reductions=reductions)
+    if result.interrupted:
+        raise KeyboardInterrupt  # Ctrl-C ends the whole matrix, not only this cell
     return MatrixCell(
         scenario=spec.scenario.name,
         era=spec.era,
@@ -236,10 +260,19 @@ def matrix_cell(spec: CheckSpec, reductions: Reductions = NO_REDUCTIONS) -> Matr
         property=result.violation.event if result.violation else None,
         warnings=tuple(w.event for w in result.warnings),
         change_pte_called=bool(result.reachable("change_pte_called")),
-        change_pte_changed_spte=result.reachable("change_pte_changed_spte"),
+        change_pte_useful=_either(result.reachable("change_pte_installed_spte"),
+                                  result.reachable("change_pte_repointed_spte")),
+        change_pte_removed=result.reachable("change_pte_removed_spte"),
         states=result.states,
         seconds=result.seconds,
     )
+
+
+def _either(a: bool | None, b: bool | None) -> bool | None:
+    """Three-valued or: True if either is, False if both are, else undetermined."""
+    if a or b:
+        return True
+    return False if a is False and b is False else None
 
 
 def run_matrix(

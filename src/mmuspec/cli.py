@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import json
 import os
 import sys
@@ -12,9 +14,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from mmuspec import __version__, failures
 from mmuspec.checking import NO_REDUCTIONS, CheckSpec, Reductions, run_check, run_matrix
-from mmuspec.errors import InputError, MmuspecError, UsageError
+from mmuspec.cliparser import Parser, add_everywhere
+from mmuspec.errors import EXIT_INTERRUPTED, EXIT_USAGE, InputError, UsageError
 from mmuspec.explore import ReplayError
+from mmuspec.explore.cluster import check_reachable
 from mmuspec.explore.runners import default_workers
 from mmuspec.model import (
     DEFAULT_ERA,
@@ -29,32 +34,49 @@ from mmuspec.model import (
     parse_assignments,
 )
 from mmuspec.model.registry import FUNCTIONS, STEPS
+from mmuspec.model.scenario import scenario_names
 from mmuspec.report.check_report import exit_status, json_report, text_report, trace_file
 from mmuspec.report.matrix import LEGEND, matrix_text
-from mmuspec.report.progress import search_progress
+from mmuspec.report.progress import job_progress, search_progress, simulation_progress
 from mmuspec.report.trace_text import format_trace, trace_lines
+from mmuspec.staging import staged_dir
+from mmuspec.suggest import check_builtin, did_you_mean
 
 ARCHES = [str(c) for c in SWITCHES["arch"].choices]
+# The eras of the change_pte story, which the matrix shows unless told otherwise; the
+# others exist for the real-bugs corpus (mmuspec bugs).
+MATRIX_ERAS = ("2.6.32", "3.7", "5.13", "6.10", "glisse-2019")
 
 CHECK_EPILOG = """\
 examples:
   mmuspec check ksm-merge                         the seed's era (5.13) on x86
-  mmuspec check ksm-merge --era 2.6.32 --set kvm.change_pte=none
-                                                  KVM without its 2009 change_pte: finds the race
+  mmuspec check ksm-merge --era 2.6.32 --set kvm.change_pte=none --set mm.change_pte_fallback=none
+                                                  2.6.32 with no notification at all: finds the race
+  mmuspec check seq-wrap --era 6.1                a vCPU that can never finish: a lasso trace
   mmuspec check cow-break --era 5.13 --arch arm64 --vcpus 2 --accesses 3
   mmuspec check zap --set kvm.fault_retry_checks=seq_only --trace-out race.json
   mmuspec replay race.json                        re-run the saved counterexample
   mmuspec check ksm-merge --variant examples/variants/prefetch_in_change_pte.py
   mmuspec check --matrix                          every scenario x era x arch
 
-exit status: 0 every property holds and no WARN fired; 1 a violation or a WARN was
-found; 2 bad usage or input.  SCENARIO is a built-in name (mmuspec scenarios) or a
-path to a TOML file.  Switches: mmuspec switches.  Eras: mmuspec eras.
+exit status:
+  0    every property holds in every interleaving and no WARN fired (a proof)
+  1    a property was violated or a WARN fired (every one is reported)
+  2    bad usage or input, or a --cluster that cannot be reached
+  3    an internal error in mmuspec (mmuspec --debug ... shows the traceback)
+  4    nothing found, but the search was bounded (--max-states, --max-depth,
+       --preemptions) or random (--random): not a proof
+  130  interrupted by Ctrl-C: the figures so far are printed and, with
+       --checkpoint, a final checkpoint is written (--resume continues it)
+
+SCENARIO is a built-in name (mmuspec scenarios) or a path to a TOML file.
+Switches: mmuspec switches.  Eras: mmuspec eras.  The --json object is
+documented field by field in docs/json.md (schema "mmuspec.check/1").
 """
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="mmuspec",
         description="An executable specification of the Linux MMU-notifier protocol between the "
         "primary MMU, KVM's secondary MMU and KSM, across kernel history, with an exhaustive "
@@ -117,7 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--trace-format", choices=("text", "ftrace"), default="text",
                        help="print counterexamples as mmuspec text (default) or as the kernel's tracepoint lines")
     check.add_argument("--matrix", action="store_true", help="check every scenario x era x arch and print a table")
-    check.add_argument("--eras", metavar="E1,E2", help="with --matrix: the eras (default all)")
+    check.add_argument("--eras", metavar="E1,E2",
+                       help="with --matrix: the eras, or all (default: the change_pte story, "
+                       + ", ".join(MATRIX_ERAS) + ")")
     check.add_argument("--arches", metavar="A1,A2", help="with --matrix: the arches (default all)")
     check.add_argument("--quiet", action="store_true", help="no progress line on stderr")
 
@@ -137,7 +161,9 @@ def build_parser() -> argparse.ArgumentParser:
         "  mmuspec simulate ltp-ksm02 --era 5.13 --era glisse-2019 --arch arm64 --out out/ksm02\n"
         "  mmuspec simulate my-fleet.toml --duration 120 --seed 7 --out out/fleet\n\n"
         "WORKLOAD is a built-in name (mmuspec workloads) or a TOML path.  Writes DIR/results.json,\n"
-        "DIR/memory_saved.png and DIR/exits_per_second.png; nothing is written on bad input.",
+        "DIR/memory_saved.png and DIR/exits_per_second.png (DIR and its parents are created at the\n"
+        "end); nothing is written when the run fails or is interrupted.  Progress goes to stderr: a\n"
+        "bar with the rate and time left on a terminal, a line per phase otherwise.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     simulate.add_argument("workload", metavar="WORKLOAD")
@@ -152,6 +178,10 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--duration", type=float, metavar="SECONDS", help="simulated time (default: the workload's)")
     simulate.add_argument("--out", required=True, metavar="DIR", help="where results.json and the plots go")
     simulate.add_argument("--json", action="store_true", help="print results.json instead of the table")
+    simulate.add_argument("--plot-exits", choices=("total", "by-cause"), default="total",
+                          help="exits_per_second.png: all exits (total, the default) or a panel per cause (by-cause)")
+    simulate.add_argument("--log", action="store_true", help="plot exits per second on a log scale")
+    simulate.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
     sweep = sub.add_parser(
         "sweep",
@@ -173,8 +203,9 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--duration", type=float, metavar="SECONDS")
     sweep.add_argument("--workers", type=int, metavar="N", help="local processes (default: all cores)")
     sweep.add_argument("--cluster", metavar="ADDRESS", help="an existing Dask (tcp://...) or Ray (ray://..., ray:auto) cluster")
-    sweep.add_argument("--out", required=True, metavar="DIR")
-    sweep.add_argument("--quiet", action="store_true", help="no progress bar")
+    sweep.add_argument("--out", required=True, metavar="DIR",
+                       help="where sweep.csv and the heat maps go (created with its parents at the end)")
+    sweep.add_argument("--quiet", action="store_true", help="no progress (a bar with the time left, or a line per point)")
 
     reeval = sub.add_parser("reevaluate", help="write the change_pte reevaluation report (make reevaluation)",
                             description="Simulate every ready workload in the eras with a dead, absent and "
@@ -206,16 +237,39 @@ def build_parser() -> argparse.ArgumentParser:
         "kvm_unmap_hva_range and kvmmmu:kvm_tdp_mmu_spte_changed in the trace).")
     twhat.add_argument("file", metavar="FILE")
     twhat.add_argument("--era", action="append", choices=list(ERAS), metavar="ERA", help="default all")
+    twhat.add_argument("--recorded-era", choices=list(ERAS), metavar="ERA",
+                       help="the era the trace was recorded under (default: inferred from its event formats)")
     twhat.add_argument("--arch", choices=ARCHES)
     twhat.add_argument("--set", dest="sets", action="append", default=[], metavar="NAME=VALUE")
     twhat.add_argument("--json", action="store_true")
 
+    bugs = sub.add_parser(
+        "bugs", help="rediscover real kernel bugs: search each before its fix and after it",
+        description="Search every entry of the real-bugs corpus (bugs/*.toml) twice, exhaustively: in the "
+        "kernel before the fix, where the file expects a violated property or a kernel warning, and after it, "
+        "where it expects safe.  Nothing is stored as an answer: each verdict comes from the search.  Exit 0 "
+        "when every entry is as expected, 1 when one is not.",
+        epilog="examples:\n  mmuspec bugs                       the whole corpus as a table\n"
+        "  mmuspec bugs B2 B6 --json          two entries, as JSON\n"
+        "  mmuspec bugs B1 --trace            the unfixed kernel's counterexample\n"
+        "  mmuspec bugs B4 --trace --trace-format ftrace\n  mmuspec bugs --list",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    bugs.add_argument("ids", nargs="*", metavar="ID", help="entries to run (default: all), e.g. B2 H1")
+    bugs.add_argument("--json", action="store_true", help="print one JSON object")
+    bugs.add_argument("--trace", action="store_true", help="print the counterexample found before each fix")
+    bugs.add_argument("--trace-format", choices=("text", "ftrace"), default="text",
+                      help="with --trace: mmuspec text (default) or the kernel's tracepoint lines")
+    bugs.add_argument("--list", action="store_true", help="list the entries and what each is, without searching")
+    bugs.add_argument("--quiet", action="store_true", help="no progress line on stderr")
     sub.add_parser("workloads", help="list the built-in workloads")
     sub.add_parser("eras", help="list the kernel eras and their switches")
     sub.add_parser("switches", help="list every switch, its values and the kernel code it selects")
     sub.add_parser("scenarios", help="list the built-in scenarios")
     sub.add_parser("steps", help="list the model's steps and helpers (what a --variant can replace)")
     sub.add_parser("events", help="list the properties, warnings and observations")
+    parser.add_argument("--version", action="version", version=f"mmuspec {__version__}")
+    add_everywhere(parser, "--debug", action="store_true",
+                   help="on an internal error (exit status 3), print the whole traceback")
     return parser
 
 
@@ -231,16 +285,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_simulate(args)
         if args.command == "sweep":
             return cmd_sweep(args)
+        if args.command == "bugs":
+            return cmd_bugs(args)
         if args.command == "workloads":
             return cmd_workloads()
         if args.command == "trace":
             return cmd_trace(args, parser)
         if args.command == "reevaluate":
-            from mmuspec.report.reevaluation import write_report
-
-            path = write_report(Path(args.out), duration=args.duration, seed=args.seed)
-            print(f"wrote {path}")
-            return 0
+            return cmd_reevaluate(args)
         if args.command == "eras":
             return cmd_eras()
         if args.command == "switches":
@@ -252,15 +304,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "events":
             return cmd_events()
         parser.print_help()
-        return 2
-    except MmuspecError as exc:
-        print(f"mmuspec: error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("mmuspec: interrupted (Ctrl-C)", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
         return 0
+    except Exception as exc:
+        return failures.report(exc, debug=args.debug, variant=getattr(args, "variant", None),
+                               cluster=getattr(args, "cluster", None))
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    for text in args.sets:  # names and choices first, to offer the closest ones
+        name, _, raw = (x.strip() for x in text.partition("="))
+        switch = SWITCHES.get(name)
+        if "=" in text and switch is None:
+            raise UsageError(f"--set {text!r}: unknown switch {name!r}{did_you_mean(name, SWITCHES)} "
+                             "(see 'mmuspec switches')")
+        if switch is not None and not isinstance(switch.default, bool) and raw not in switch.choices:
+            choices = [str(c) for c in switch.choices]
+            raise UsageError(f"switch {name}: {raw!r} is not one of {' | '.join(choices)}{did_you_mean(raw, choices)}")
     overrides = parse_assignments(args.sets)
     if args.arch:
         if "arch" in overrides and overrides["arch"] != args.arch:
@@ -285,12 +349,14 @@ def _csv(text: str | None, allowed: Sequence[str], what: str) -> list[str]:
     items = [x.strip() for x in text.split(",") if x.strip()]
     for item in items:
         if item not in allowed:
-            raise UsageError(f"unknown {what} {item!r}; known: {', '.join(allowed)}")
+            raise UsageError(f"unknown {what} {item!r}{did_you_mean(item, allowed)}; known: {', '.join(allowed)}")
     return items
 
 
 def cmd_check(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     overrides = _overrides(args)
+    if args.scenario:
+        check_builtin("scenario", args.scenario, scenario_names())
     variant = load_variant(args.variant) if args.variant else None
     if args.matrix:
         return cmd_matrix(args, overrides, variant)
@@ -308,6 +374,10 @@ def cmd_check(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     spec = CheckSpec(scenario, args.era, overrides, variant)
     _ = spec.config  # validates the era before any work
     reductions = parse_reductions(args.reduce)
+    if args.trace_out and not Path(args.trace_out).resolve().parent.is_dir():
+        raise UsageError(f"--trace-out {args.trace_out}: directory {Path(args.trace_out).parent} does not exist")
+    if args.cluster:
+        check_reachable(args.cluster)
     with search_progress(spec.label(), enabled=not args.quiet and not args.json) as progress:
         kernel, result = run_check(
             spec,
@@ -330,7 +400,7 @@ def cmd_check(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if args.trace_out:
         _write_trace(args.trace_out, spec, kernel, result)
     if args.json:
-        print(json.dumps(json_report(spec, kernel, result), indent=2))
+        print(json.dumps(json_report(spec, kernel, result, all_observations=args.witnesses), indent=2))
     elif args.trace_format == "ftrace":
         from mmuspec.report.check_report import headline_witness, verdict_text
         from mmuspec.report.ftrace import ftrace_lines
@@ -342,6 +412,9 @@ def cmd_check(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             print(f"# tracer: nop (counterexample for {witness.event}, {witness.length} steps; "
                   "lines starting with '# mmuspec' are model-only)")
             print("\n".join(ftrace_lines(kernel, witness.actions)))
+            others = [f"{w.event} ({w.length} steps)" for w in result.failures if w is not witness]
+            if others:
+                print(f"# also found {', '.join(others)}; --trace-format text or --json shows their traces")
     else:
         print(text_report(spec, kernel, result, all_observations=args.witnesses))
     return exit_status(result)
@@ -372,7 +445,7 @@ def _atomic_write(path: str, text: str) -> None:
 def cmd_matrix(args: argparse.Namespace, overrides: dict[str, Any], variant: Any) -> int:
     if "arch" in overrides:
         raise UsageError("--matrix covers every arch; use --arches to choose some")
-    eras = _csv(args.eras, list(ERAS), "era")
+    eras = list(ERAS) if args.eras == "all" else _csv(args.eras or ",".join(MATRIX_ERAS), list(ERAS), "era")
     arches = _csv(args.arches, ARCHES, "arch")
     names = [args.scenario] if args.scenario else builtin_names()
     scenarios = [load_scenario(n).scaled(args.vcpus, args.accesses) for n in names]
@@ -443,8 +516,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 def _sim_inputs(args: argparse.Namespace, default_eras: list[str]) -> tuple[Any, list[tuple[str, str, Any]], int]:
     """Workload, (label, era, config) per era, and seed; all validated before any work."""
-    from mmuspec.simulate.workload import load_workload
+    from mmuspec.simulate.workload import builtin_workloads, load_workload
 
+    check_builtin("workload", args.workload, builtin_workloads())
     workload = load_workload(args.workload)
     if args.duration is not None:
         workload = workload.with_duration(args.duration)
@@ -453,17 +527,8 @@ def _sim_inputs(args: argparse.Namespace, default_eras: list[str]) -> tuple[Any,
     return workload, eras, workload.seed if args.seed is None else args.seed
 
 
-def _prepare_out(path: str) -> Path:
-    out = Path(path)
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {path}: exists and is not a directory")
-    if not out.parent.exists():
-        raise UsageError(f"--out {path}: directory {out.parent} does not exist")
-    return out
-
-
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from mmuspec.report.plots import series_plot
+    from mmuspec.report.figures import simulation_figures
     from mmuspec.report.simulation import table_text
     from mmuspec.simulate.run import results_json, simulate_era
 
@@ -472,75 +537,49 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     runs: list[tuple[str, str, Any, Variant | None]] = [(label, era, config, None) for label, era, config in eras]
     if variant is not None:
         runs += [(f"{label}+variant", era, config, variant) for label, era, config in eras]
-    out = _prepare_out(args.out)
-    results = []
-    with search_progress(f"simulate {workload.name}", enabled=not args.json) as progress:
-        for i, (label, era, config, var) in enumerate(runs):
-            if progress is not None:
-                from mmuspec.explore import Progress
-
-                progress(Progress(i, 0, 0, len(runs) - i, 0.0))  # type: ignore[operator]
-            results.append(simulate_era(workload, label, era, config, seed, var))
-    data = results_json(workload, seed, results)
-    staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
-    try:
+    phases = [(p.name, p.duration) for p in workload.phases]
+    with staged_dir(args.out) as staging:
+        results = []
+        with simulation_progress(f"simulate {workload.name}", [r[0] for r in runs], phases,
+                                 enabled=not args.quiet) as progress:
+            for label, era, config, var in runs:
+                tick = None if progress is None else functools.partial(progress, label)
+                results.append(simulate_era(workload, label, era, config, seed, var, tick))
+        data = results_json(workload, seed, results)
         (staging / "results.json").write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-        series = data["series"]
-        series_plot(series, "saved_mib", "memory saved by KSM (MiB)", f"{workload.name}: memory saved",
-                    staging / "memory_saved.png")
-        series_plot(series, "exits_per_s", "VM exits per second", f"{workload.name}: VM exits per second",
-                    staging / "exits_per_second.png", smooth=5)
-        out.mkdir(exist_ok=True)
-        for item in staging.iterdir():
-            os.replace(item, out / item.name)
-    finally:
-        for item in staging.iterdir():
-            item.unlink()
-        staging.rmdir()
+        plots = simulation_figures(workload.name, data["series"], staging, exits=args.plot_exits, log=args.log)
+    out = Path(args.out)
     if args.json:
         print(json.dumps(data, indent=2))
     else:
         print(table_text(workload, seed, results))
-        print(f"\nwrote {out / 'results.json'}, {out / 'memory_saved.png'}, {out / 'exits_per_second.png'}")
+        print(f"\nwrote {', '.join(str(out / name) for name in ['results.json', *(p.path.name for p in plots)])}")
     return 0
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     import csv
 
-    from mmuspec.report.plots import heat_map
+    from mmuspec.report.figures import sweep_figures
     from mmuspec.simulate.sweep import parse_grid, points, sweep
 
     workload, eras, seed = _sim_inputs(args, ["5.13", "glisse-2019"])
     grid = parse_grid(args.grid)
     jobs = len(points(workload, grid)) * len(eras)  # validates every grid value first
-    out = _prepare_out(args.out)
-    from rich.progress import Progress as Bar
-
-    rows: list[dict[str, Any]] = []
-    with Bar(disable=args.quiet, transient=True) as bar:
-        task = bar.add_task(f"sweep {workload.name}", total=jobs)
-        rows = sweep(workload, grid, eras, seed, workers=args.workers or default_workers(), cluster=args.cluster,
-                     on_row=lambda _row: bar.advance(task))
-    out.mkdir(exist_ok=True)
-    with open(out / "sweep.csv", "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    keys = list(grid)
-    plots = []
-    for label, _, _ in eras:
-        mine = [r for r in rows if r["era"] == label]
-        row_key, col_key = (keys[0], keys[1]) if len(keys) > 1 else (keys[0], None)
-        row_values = grid[row_key]
-        col_values = grid[col_key] if col_key else [""]
-        for metric in ("exits_per_s", "saved_mib", "guest_time_lost_s"):
-            values = [[next(r[metric] for r in mine if r[row_key] == rv and (col_key is None or r[col_key] == cv))
-                       for cv in col_values] for rv in row_values]
-            path = out / f"heatmap_{label}_{metric}.png"
-            heat_map(row_values, col_values, values, row_key, col_key or "", f"{workload.name}, {label}: {metric}", path)
-            plots.append(path.name)
+    if args.cluster:
+        check_reachable(args.cluster)
+    with staged_dir(args.out) as staging:
+        with job_progress(f"sweep {workload.name}", jobs, enabled=not args.quiet) as advance:
+            rows = sweep(workload, grid, eras, seed, workers=args.workers or default_workers(), cluster=args.cluster,
+                         on_row=lambda _row: advance())
+        with open(staging / "sweep.csv", "w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+        plots = sweep_figures(workload.name, grid, [label for label, _, _ in eras], rows, staging)
+    out = Path(args.out)
     print(f"{len(rows)} simulations; wrote {out / 'sweep.csv'} and {len(plots)} heat maps in {out}")
+    keys = list(grid)
     for row in rows:
         cells = ", ".join(f"{k}={row[k]:g}" for k in keys)
         print(f"  {cells}, {row['era']}: {row['exits_per_s']:,.1f} exits/s, {row['saved_mib']:,.1f} MiB saved, "
@@ -548,45 +587,99 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reevaluate(args: argparse.Namespace) -> int:
+    from mmuspec.report.reevaluation import write_report
+
+    with staged_dir(args.out) as staging:
+        name = write_report(staging, duration=args.duration, seed=args.seed).name
+    print(f"wrote {Path(args.out) / name}")
+    return 0
+
+
 def cmd_trace(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from mmuspec.traces.reader import open_trace
 
     if args.trace_command == "stats":
-        from mmuspec.report.trace_stats import stats_plots, stats_text
+        from mmuspec.report.trace_stats import stats_json, stats_plots, stats_text
         from mmuspec.traces.stats import trace_stats
 
         if args.window <= 0:
             raise UsageError("--window must be positive")
-        plots = _prepare_out(args.plots) if args.plots else None
-        with open_trace(args.file) as stream:
-            stats = trace_stats(stream, window=args.window)
-        for m in stats.malformed[:20]:
-            print(f"{args.file}:{m.line}: malformed: {m.reason}", file=sys.stderr)
-        if stats.unparsed > 20:
-            print(f"{args.file}: ... and {stats.unparsed - 20} more malformed lines", file=sys.stderr)
-        if plots is not None:
-            plots.mkdir(exist_ok=True)
-            stats_plots(stats, args.window, plots)
-        print(json.dumps(stats.to_json(args.window), indent=2) if args.json else stats_text(args.file, stats, args.window))
+        with staged_dir(args.plots, "--plots") if args.plots else contextlib.nullcontext() as plots:
+            with open_trace(args.file) as stream:
+                stats = trace_stats(stream, window=args.window)
+            for m in stats.malformed[:20]:
+                print(f"{args.file}:{m.line}: malformed: {m.reason}", file=sys.stderr)
+            if stats.unparsed > 20:
+                print(f"{args.file}: ... and {stats.unparsed - 20} more malformed lines", file=sys.stderr)
+            if plots is not None:
+                stats_plots(stats, args.window, plots)
+        print(json.dumps(stats_json(stats, args.window), indent=2) if args.json
+              else stats_text(args.file, stats, args.window))
         return 0
     if args.trace_command == "whatif":
         from mmuspec.report.trace_stats import whatif_text
-        from mmuspec.traces.whatif import whatif, workload_from_trace
+        from mmuspec.traces import whatif as trace_whatif
 
         overrides = _overrides(args)
-        eras = [(name, era_config(name, overrides)) for name in (args.era or list(ERAS))]
         with open_trace(args.file) as stream:
-            recorded = workload_from_trace(stream)
-        results = whatif(recorded, eras)
-        if args.json:
-            print(json.dumps({"recorded": {"page_faults": recorded.faults, "exits": recorded.exits,
-                                           "ksm_invalidations": recorded.merges, "other_invalidations": recorded.zaps,
-                                           "pages": recorded.pages}, "eras": results}, indent=2))
-        else:
-            print(whatif_text(args.file, recorded, results))
+            recorded = trace_whatif.workload_from_trace(stream)
+        if args.recorded_era:
+            recorded = trace_whatif.with_recorded_era(recorded, args.recorded_era)
+        if "arch" not in overrides and recorded.arch:
+            overrides["arch"] = recorded.arch  # the recorded host's architecture, in every era
+        eras = [(name, era_config(name, overrides)) for name in (args.era or list(ERAS))]
+        result = trace_whatif.whatif(recorded, eras, trace_whatif.recorded_config(recorded, overrides.get("arch")))
+        print(json.dumps(result.to_json(), indent=2) if args.json else whatif_text(args.file, result))
         return 0
     parser.parse_args(["trace", "--help"])
     return 2
+
+
+def cmd_bugs(args: argparse.Namespace) -> int:
+    from mmuspec.rediscover import load_corpus, rediscover, select
+    from mmuspec.report import bugs as table
+
+    chosen = select(load_corpus(), args.ids)
+    if args.list:
+        for bug in chosen:
+            print(f"{bug.id:<4} {bug.kind:<8} {bug.commit:<14} {bug.title}")
+            print(f"     {bug.scenario}: before {bug.before.label} -> {bug.before.expect}; "
+                  f"after {bug.after.label} -> {bug.after.expect}")
+        return 0
+    results = []
+    with search_progress("bugs", enabled=not args.quiet and not args.json) as progress:
+        for done, bug in enumerate(chosen):
+            if progress is not None:
+                from mmuspec.explore import Progress
+
+                progress(Progress(done, 0, 0, len(chosen) - done, 0.0))  # type: ignore[operator]
+            results.append((bug, *rediscover(bug)))
+    if args.json:
+        print(json.dumps(table.bugs_json(results), indent=2))
+    else:
+        print(table.table_text([table.row(r) for r in results]))
+        print()
+        print(table.summary(results))
+    if args.trace:
+        for bug, before, *_ in results:
+            witness = before.result.witnesses.get(before.found)
+            if witness is None:
+                print(f"\n{bug.id}: no counterexample before the fix ({before.found})")
+                continue
+            print(f"\n{bug.id} {bug.commit} {bug.title}\n{before.side.spec.label()}: {witness.event}, "
+                  f"{witness.length} steps")
+            if args.trace_format == "ftrace":
+                from mmuspec.report.ftrace import ftrace_lines
+
+                print("\n".join(ftrace_lines(before.kernel, witness.actions)))
+            else:
+                print(format_trace(trace_lines(before.kernel, witness.actions)))
+            if witness.loop_start is not None:
+                from mmuspec.report.check_report import loop_text
+
+                print(loop_text(witness))
+    return 0 if all(table.as_expected(r) for r in results) else 1
 
 
 def cmd_workloads() -> int:
@@ -621,9 +714,14 @@ def cmd_switches() -> int:
 
 
 def cmd_scenarios() -> int:
-    for name in builtin_names():
-        scenario = load_scenario(name)
-        print(f"{name:<10} {scenario.vcpus} vCPU x {scenario.accesses}: {scenario.description}")
+    from mmuspec.model.scenario import bug_scenario_names
+
+    for title, names in (("General (the matrix checks these):", builtin_names()),
+                         ("For the real-bugs corpus (mmuspec bugs):", bug_scenario_names())):
+        print(title)
+        for name in names:
+            scenario = load_scenario(name)
+            print(f"  {name:<18} {scenario.vcpus} vCPU x {scenario.accesses}: {scenario.description}")
     return 0
 
 

@@ -123,3 +123,39 @@ class Spinner:
 
     def footprints(self) -> tuple[list[int], list[int], list[list[tuple[int, int]]], list[tuple[int, int]]]:
         return [0, 1], [2, 1], [[(0, 0), (0, 0), (0, 0)], [(1, 1), (0, 0)]], [(0, 0), (1, 1)]
+
+
+class GiveUp:
+    """A waiter spins until a setter sets a flag; the setter may instead give up.
+
+    State bytes: waiter pc (0 spin, 1 done), setter pc (0 choose, 1 done), flag.  The
+    waiter's spin is a self-loop while the flag is clear.  If the setter gives up, the
+    waiter can never finish: states {(0, 1, 0)} are doomed, reached in 1 step, and their
+    bottom cycle is the spin.  Reachable: 4 states.
+    """
+
+    events = (Ev("stuck", "property"),)
+
+    def initial(self) -> bytes:
+        return bytes(3)
+
+    def successors(self, s: bytes) -> list[tuple[int, bytes, int]]:
+        out = []
+        if s[0] == 0:
+            out.append((0, bytes([1, s[1], s[2]]) if s[2] else s, 0))
+        if s[1] == 0:
+            out.append((1, bytes([s[0], 1, 1]), 0))  # set the flag
+            out.append((2, bytes([s[0], 1, 0]), 0))  # give up
+        return out
+
+    @staticmethod
+    def done(s: bytes) -> bool:
+        return s[0] == 1 and s[1] == 1
+
+
+class Patient(GiveUp):
+    """The same without the choice to give up: the waiter always finishes eventually,
+    though it may spin any number of times first."""
+
+    def successors(self, s: bytes) -> list[tuple[int, bytes, int]]:
+        return [x for x in super().successors(s) if x[0] != 2]

@@ -2,7 +2,11 @@
 
 import pytest
 
-from mmuspec.model.events import CHANGE_PTE_CHANGED_SPTE
+from mmuspec.model.events import (
+    CHANGE_PTE_INSTALLED_SPTE,
+    CHANGE_PTE_REMOVED_SPTE,
+    CHANGE_PTE_REPOINTED_SPTE,
+)
 from tests.helpers import kernel
 
 
@@ -24,36 +28,37 @@ def spte(k, s):
 @pytest.mark.parametrize("arch", ["x86", "ppc"])
 def test_x86_and_ppc_change_pte_is_a_nop_on_an_absent_spte(arch):
     k, s = setup(arch)
-    k.kvm_set_spte_gfn(s, 0, 2, False)
+    assert k.kvm_set_spte_gfn(s, 0, 2, False) is False
     assert spte(k, s) == (0, 0)
-    assert not k.ev & CHANGE_PTE_CHANGED_SPTE
+    assert not k.ev
 
 
 def test_x86_repoints_a_present_spte_read_only_for_a_read_only_pte():
     k, s = setup("x86", spte=(3, 1))
-    k.kvm_set_spte_gfn(s, 0, 2, False)
+    assert k.kvm_set_spte_gfn(s, 0, 2, False) is True
     assert spte(k, s) == (2, 0)
-    assert k.ev & CHANGE_PTE_CHANGED_SPTE
+    assert k.ev & CHANGE_PTE_REPOINTED_SPTE
 
 
 def test_x86_zaps_a_present_spte_for_a_writable_pte():
     k, s = setup("x86", spte=(2, 0))
     k.kvm_set_spte_gfn(s, 0, 4, True)
     assert spte(k, s) == (0, 0)
+    assert k.ev & CHANGE_PTE_REMOVED_SPTE and not k.ev & CHANGE_PTE_REPOINTED_SPTE
 
 
 def test_ppc_unmaps_a_present_spte():
     k, s = setup("ppc", spte=(3, 1))
     k.kvm_set_spte_gfn(s, 0, 2, False)
     assert spte(k, s) == (0, 0)
-    assert k.ev & CHANGE_PTE_CHANGED_SPTE
+    assert k.ev & CHANGE_PTE_REMOVED_SPTE
 
 
 def test_arm64_maps_read_only_wherever_the_table_exists_even_over_nothing():
     k, s = setup("arm64")
     k.kvm_set_spte_gfn(s, 0, 4, True)
     assert spte(k, s) == (4, 0)
-    assert k.ev & CHANGE_PTE_CHANGED_SPTE
+    assert k.ev & CHANGE_PTE_INSTALLED_SPTE
 
 
 def test_arm64_cannot_map_without_a_table_because_it_has_no_memory_cache():

@@ -96,3 +96,19 @@ def test_the_glisse_proposal_lets_ksmd_step_alone_through_its_notifier_calls():
     assert run_check(the_spec, reductions=Reductions())[1].states == 2_419
     assert run_check(the_spec, reductions=Reductions(False, False, False, True))[1].states == 10_131
     assert run_check(the_spec, reductions=NO_REDUCTIONS)[1].states == 14_894
+
+
+@pytest.mark.parametrize("arch", ["x86", "arm64"])
+@pytest.mark.parametrize("era", ["2.6.32", "5.10", "5.15", "6.1", "6.3", "6.10", "glisse-2019"])
+@pytest.mark.parametrize("scenario", ["ksm-unstable", "host-cow", "oom-reaper", "zap-gfn-range", "seq-wrap",
+                                      "vma-remap"])
+def test_the_new_capabilities_steps_touch_only_what_they_declare(scenario, era, arch):
+    k = spec(scenario, era, f"arch={arch}", vcpus=1, accesses=1).kernel()
+    assert k.footprints() is not None
+    assert undeclared(k) == set()
+
+
+@pytest.mark.parametrize("scenario", ["tlbs-dirty", "memslot-create"])
+def test_a_tlb_or_a_memslot_updater_turns_partial_order_reduction_off(scenario):
+    # TLB flushes write every vCPU's block; the memslot updater waits on the vCPUs' pcs.
+    assert kernel(scenario, "5.15").footprints() is None

@@ -12,7 +12,9 @@ from tests.helpers import check, kernel
 PINNED = {
     ("ksm-merge", "2.6.32"): (365, 522),
     ("ksm-merge", "5.13"): (1215, 2017),
-    ("ksm-merge", "6.10"): (1107, 1844),
+    # v6.8's lockless pre-check (d02c357e5bfa) retries a fault before its lookup: fewer states
+    # than the 1107 / 1844 of 6.10 without it.
+    ("ksm-merge", "6.10"): (683, 1132),
     ("ksm-merge", "glisse-2019"): (519, 835),
     ("cow-break", "5.13"): (4485, 8752),
     ("zap", "5.13"): (347, 541),

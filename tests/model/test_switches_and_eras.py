@@ -33,7 +33,7 @@ def test_the_seed_era_warns_instead_of_bumping():
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("kvm.change_pte=sometimes", "is not one of bump_seq | warn_count | update_in_place | none"),
+        ("kvm.change_pte=sometimes", "is not one of bump_seq | warn_count | check_count | update_in_place | none"),
         ("kvm.bogus=1", "unknown switch 'kvm.bogus'"),
         ("mm.wrap_change_pte=maybe", "is not a boolean"),
         ("arch", "expected NAME=VALUE"),
@@ -52,3 +52,12 @@ def test_booleans_accept_the_usual_spellings():
 def test_an_unknown_era_is_a_usage_error():
     with pytest.raises(UsageError, match=r"unknown era '5\.14'"):
         era_config("5.14")
+
+
+def test_3_7_calls_change_pte_before_set_pte_at_as_48af0d7cb3c8_made_it():
+    assert era_config("2.6.32")["mm.change_pte_order"] == "set_then_notify"
+    assert era_config("3.7")["mm.change_pte_order"] == "notify_then_set"
+
+
+def test_only_2_6_32_falls_back_to_invalidate_page_for_a_subscriber_without_change_pte():
+    assert [name for name in ERAS if era_config(name)["mm.change_pte_fallback"] == "invalidate_page"] == ["2.6.32"]

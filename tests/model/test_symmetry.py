@@ -33,7 +33,8 @@ def test_each_reduction_keeps_the_verdict_and_every_reachability_answer(scenario
 
 @pytest.mark.parametrize(
     ("scenario", "era", "sets"),
-    [("ksm-merge", "2.6.32", ("kvm.change_pte=none",)), ("zap", "5.13", ("kvm.fault_retry_checks=seq_only",))],
+    [("ksm-merge", "2.6.32", ("kvm.change_pte=none", "mm.change_pte_fallback=none")),
+     ("zap", "5.13", ("kvm.fault_retry_checks=seq_only",))],
 )
 def test_a_violation_found_over_representatives_replays_on_the_model_itself(scenario, era, sets):
     kernel, result = run_check(spec(scenario, era, *sets, vcpus=2), reductions=EACH["all"])
@@ -69,3 +70,26 @@ def test_permuting_the_vcpus_does_not_change_the_representative():
             assert kernel.representative(permuted) == s
             checked += 1
     assert checked == 3000 * 6
+
+
+CAPABILITIES = [
+    ("ksm-unstable", "5.13", ()), ("ksm-unstable", "glisse-2019", ("kvm.change_pte=update_in_place",)),
+    ("host-cow", "2.6.32", ()), ("host-cow", "3.7", ()),
+    ("oom-reaper", "5.10", ()), ("oom-reaper", "5.12", ()),
+    ("memslot-create", "5.15", ("kvm.memslot_update_waits=false",)), ("memslot-create", "5.15", ()),
+    ("memslot-delete-ksm", "6.3", ("arch=arm64",)), ("memslot-delete-ksm", "6.4", ("arch=arm64",)),
+    ("zap-gfn-range", "5.15", ()), ("zap-gfn-range", "6.8", ()),
+    ("seq-wrap", "6.1", ()), ("seq-wrap", "6.3", ()),
+    ("vma-remap", "6.1", ("arch=arm64",)), ("vma-remap", "6.3", ("arch=arm64",)),
+    ("tlbs-dirty", "5.10", ()), ("tlbs-dirty", "5.12", ()),
+]
+
+
+@pytest.mark.parametrize(("scenario", "era", "sets"), CAPABILITIES)
+def test_each_reduction_keeps_every_answer_with_the_new_capabilities(scenario, era, sets):
+    the_spec = spec(scenario, era, *sets, vcpus=2, accesses=1)
+    _, plain = run_check(the_spec, reductions=NO_REDUCTIONS)
+    for name, reductions in EACH.items():
+        _, reduced = run_check(the_spec, reductions=reductions)
+        assert outcome(reduced) == outcome(plain), name
+        assert reduced.states <= plain.states, name

@@ -11,7 +11,11 @@ from tests.helpers import check
 
 CASES = [
     # (scenario, era, sets, vcpus, property, longest acceptable trace)
-    ("ksm-merge", "2.6.32", ("kvm.change_pte=none",), None, "data_integrity", 9),
+    # 2.6.32 with no notification at all: no change_pte and no ->invalidate_page fallback.
+    ("ksm-merge", "2.6.32", ("kvm.change_pte=none", "mm.change_pte_fallback=none"), None, "data_integrity", 9),
+    # The seq bump became necessary once read faults could map read-only pages (v2.6.38 [I]).
+    ("ksm-merge", "2.6.32", ("kvm.change_pte=update_in_place", "kvm.gup_write_always=false"), None,
+     "data_integrity", 12),
     ("ksm-merge", "5.13", ("kvm.end_bumps_seq=false",), None, "data_integrity", 16),
     ("ksm-merge", "glisse-2019", ("kvm.change_pte=update_in_place",), None, "no_use_after_free", 16),
     ("ksm-merge", "5.13", ("kvm.change_pte=warn_count", "kvm.start_zaps_change_pte_events=false"), None,
@@ -20,7 +24,8 @@ CASES = [
     ("zap", "5.13", ("kvm.fault_retry_checks=count_only",), None, "data_integrity", 10),
     # SPIN's observation 7: the 2009 COW break races a read fault when change_pte does
     # not bump the sequence (needs read faults that may map read-only pages).
-    ("cow-break", "2.6.32", ("kvm.change_pte=none", "kvm.gup_write_always=false"), 2, "data_integrity", 12),
+    ("cow-break", "2.6.32", ("kvm.change_pte=update_in_place", "kvm.gup_write_always=false"), 2,
+     "data_integrity", 12),
     # Seq-only fault checks, masked by the pre-2021 bump, exposed without it (3 vCPUs).
     ("cow-break", "5.13", ("kvm.fault_retry_checks=seq_only",), 3, "data_integrity", 14),
 ]
@@ -35,8 +40,8 @@ def test_the_race_is_found_with_a_short_trace(scenario, era, sets, vcpus, prop, 
     assert witness.length <= bound, f"{witness.event} found in {witness.length} steps"
 
 
-def test_the_uaf_and_the_lost_write_of_2_6_32_without_change_pte_are_both_found():
-    result = check("ksm-merge", "2.6.32", "kvm.change_pte=none")
+def test_the_uaf_and_the_lost_write_of_2_6_32_without_any_notification_are_both_found():
+    result = check("ksm-merge", "2.6.32", "kvm.change_pte=none", "mm.change_pte_fallback=none")
     assert {"data_integrity", "no_use_after_free"} <= set(result.witnesses)
 
 

@@ -7,11 +7,13 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class Witness:
-    """The shortest path the search found to a transition carrying ``event``."""
+    """The shortest path the search found to a transition carrying ``event``; for a
+    progress violation, a lasso whose steps from ``loop_start`` on repeat forever."""
 
     event: str
     kind: str
     actions: tuple[int, ...]
+    loop_start: int | None = None
 
     @property
     def length(self) -> int:
@@ -31,6 +33,8 @@ class SearchResult:
     bytes_per_state: float | None = None
     collision_probability: float | None = None
     mode: str = "bfs"
+    progress_states: int | None = None  # states of the progress (liveness) search, if one ran
+    interrupted: bool = False  # stopped by Ctrl-C: the figures are those reached so far
     covered: set[int] = field(default_factory=set, repr=False)
 
     def found(self, kind: str) -> list[Witness]:
@@ -45,6 +49,15 @@ class SearchResult:
     @property
     def warnings(self) -> list[Witness]:
         return sorted(self.found("warning"), key=lambda w: w.event)
+
+    @property
+    def failures(self) -> list[Witness]:
+        """Every violated property, then every WARN that fired, each with its own shortest
+        witness: the properties shortest first (so ``failures[0]`` is ``violation``), then
+        the warnings in the same order."""
+        order = {"property": 0, "warning": 1}
+        found = [w for w in self.witnesses.values() if w.kind in order]
+        return sorted(found, key=lambda w: (order[w.kind], w.length, w.event))
 
     def reachable(self, event: str) -> bool | None:
         """True if seen; False if not seen in a complete search; None if the search

@@ -14,7 +14,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from mmuspec.model.events import CHANGE_PTE_CHANGED_SPTE
+from mmuspec.model.events import (
+    CHANGE_PTE_INSTALLED_SPTE,
+    CHANGE_PTE_REMOVED_SPTE,
+    CHANGE_PTE_REPOINTED_SPTE,
+)
 from mmuspec.model.registry import helper
 
 if TYPE_CHECKING:
@@ -22,21 +26,26 @@ if TYPE_CHECKING:
 
 
 @helper
-def kvm_unmap_gfn_range(k: Kernel, s: bytearray, gfn: int) -> None:
-    """kvm_unmap_gfn_range(): zap the leaf SPTE and flush (synchronously, in this model).
-    arm64 (__unmap_stage2_range) also frees the last-level table once it is empty."""
+def kvm_unmap_gfn_range(k: Kernel, s: bytearray, gfn: int) -> bool:
+    """kvm_unmap_gfn_range(): zap the leaf SPTE; true if there was one, so the caller
+    flushes the TLBs (at once in every caller modelled, except the shadow-paging sync_page
+    path of ``kvm_mmu.py``).  arm64 (__unmap_stage2_range) also frees the last-level table
+    once it is empty."""
     L = k.L
+    zapped = bool(s[L.SPTE_PFN[gfn]])
     s[L.SPTE_PFN[gfn]] = 0
     s[L.SPTE_W[gfn]] = 0
     if L.track_young:
         s[L.SPTE_YOUNG[gfn]] = 0
     if k.arch == "arm64" and not k.table_kept_alive and not any(s[i] for i in L.SPTE_PFN):
         s[L.SPT_TABLE] = 0
+    return zapped
 
 
 @helper
-def kvm_set_spte_gfn(k: Kernel, s: bytearray, gfn: int, pfn: int, writable: bool) -> None:
-    """The arch change_pte handler, and the observation that it changed the SPTE.
+def kvm_set_spte_gfn(k: Kernel, s: bytearray, gfn: int, pfn: int, writable: bool) -> bool:
+    """The arch change_pte handler, and the observation of what it did to the SPTE; true
+    when it changed the SPTE, so the caller flushes.
 
     * x86 (``kvm_set_pte_rmap`` for the rmap MMU, ``set_spte_gfn`` for the TDP MMU): acts
       only on a present SPTE: a writable new host pte zaps it, a read-only one re-points
@@ -74,12 +83,23 @@ def kvm_set_spte_gfn(k: Kernel, s: bytearray, gfn: int, pfn: int, writable: bool
     after = (s[L.SPTE_PFN[gfn]], s[L.SPTE_W[gfn]])
     if L.track_young and after[0] != before[0]:
         s[L.SPTE_YOUNG[gfn]] = 0
-    if after != before:
-        k.fire(
-            CHANGE_PTE_CHANGED_SPTE,
-            lambda: f"{arch} kvm_set_spte_gfn changed spte[{gfn}]: "
-            f"{k.spte_text(*before)} -> {k.spte_text(*after)}",
-        )
+    if after == before:
+        return False
+    if L.track_attrs and after[0]:
+        # Built from the primary pte under mmu_lock: what it derives is current.
+        s[L.SPTE_ATTR[gfn]] = s[L.ATTR[gfn]]
+    k.fire(change_pte_outcome(before[0], after[0]),
+           lambda: f"{arch} kvm_set_spte_gfn changed spte[{gfn}]: "
+           f"{k.spte_text(*before)} -> {k.spte_text(*after)}")
+    return True
+
+
+def change_pte_outcome(before_pfn: int, after_pfn: int) -> int:
+    """Which observation a change of the SPTE by change_pte is: only an installed or a
+    re-pointed SPTE can save the guest an exit; a removed one costs the next access a fault."""
+    if not before_pfn:
+        return CHANGE_PTE_INSTALLED_SPTE
+    return CHANGE_PTE_REPOINTED_SPTE if after_pfn else CHANGE_PTE_REMOVED_SPTE
 
 
 @helper

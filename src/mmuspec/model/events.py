@@ -40,6 +40,28 @@ EVENTS: tuple[EventSpec, ...] = (
         "Some thread can always move until every thread has finished.",
     ),
     EventSpec(
+        "quiescence",
+        "property",
+        "When every thread has finished, mmu_notifier_count (and mn_active_invalidate_count) is "
+        "back to 0; with [check] quiescence, also: from every reachable state every vCPU can "
+        "still finish its accesses (a state from which one never can is reported with a lasso "
+        "trace: the steps to it, then a cycle that repeats forever).",
+    ),
+    EventSpec(
+        "no_stale_spte",
+        "property",
+        "Once an operation that changes what a fault derives besides the pfn (the memory type "
+        "or APIC-access mapping kvm_zap_gfn_range() zaps for, the page size vma_lookup() "
+        "reads) has completed, no guest access goes through an SPTE built from the old "
+        "information.",
+    ),
+    EventSpec(
+        "no_spte_outside_memslot",
+        "property",
+        "No SPTE maps a gfn that has no valid memslot once the slot is deleted: a guest access "
+        "there must exit to userspace (MMIO), not reach RAM.",
+    ),
+    EventSpec(
         "change_pte_without_invalidation",
         "warning",
         "WARN_ON_ONCE(!kvm->mmu_notifier_count) in kvm_mmu_notifier_change_pte() (c13fda237f08).",
@@ -55,10 +77,29 @@ EVENTS: tuple[EventSpec, ...] = (
         "VM_BUG_ON_PAGE(page_ref_count(page) == 0) in put_page(): a reference dropped twice.",
     ),
     EventSpec(
-        "change_pte_changed_spte",
+        "get_page_on_freed_page",
+        "warning",
+        "VM_BUG_ON_PAGE(page_ref_zero_or_close_to_overflow(page)) in get_page(): a reference "
+        "taken on a freed frame.  Also the model's own consistency check: a step that does this "
+        "holds a page it should have kept a reference on.",
+    ),
+    EventSpec(
+        "change_pte_installed_spte",
         "observation",
-        "A change_pte call left the SPTE of the page different from before: installed, "
-        "re-pointed or removed it.",
+        "A change_pte call made an SPTE present where there was none (arm64 and MIPS, when the "
+        "last-level table survived): the next guest access needs no exit.",
+    ),
+    EventSpec(
+        "change_pte_repointed_spte",
+        "observation",
+        "A change_pte call re-pointed or re-protected a present SPTE (x86 to a read-only pte, "
+        "arm64, MIPS): the guest keeps running without an exit.",
+    ),
+    EventSpec(
+        "change_pte_removed_spte",
+        "observation",
+        "A change_pte call removed a present SPTE (x86 to a writable pte, PPC): it saves no exit, "
+        "the next access faults.",
     ),
     EventSpec("change_pte_called", "observation", "KVM's .change_pte() callback ran."),
     EventSpec("fault_retried", "observation", "A page fault saw mmu_notifier_retry() and returned to the guest."),
@@ -74,6 +115,11 @@ EVENTS: tuple[EventSpec, ...] = (
     EventSpec("page_freed", "observation", "A page frame's last reference went and it was freed."),
     EventSpec("aging_found_young", "observation", "Page aging found the page young in the primary or secondary MMU."),
     EventSpec("page_reclaimed", "observation", "Reclaim unmapped the page to swap."),
+    EventSpec("mmio_exit", "observation",
+              "A guest access found no usable memslot and went to userspace as MMIO."),
+    EventSpec("invalidation_failed", "observation",
+              "A subscriber failed a non-blockable invalidate_range_start() with -EAGAIN."),
+    EventSpec("memslot_changed", "observation", "A memslot was created, invalidated or deleted."),
 )
 
 BIT: dict[str, int] = {e.id: 1 << i for i, e in enumerate(EVENTS)}
@@ -81,10 +127,19 @@ BIT: dict[str, int] = {e.id: 1 << i for i, e in enumerate(EVENTS)}
 DATA_INTEGRITY = BIT["data_integrity"]
 USE_AFTER_FREE = BIT["no_use_after_free"]
 DEADLOCK = BIT["no_deadlock"]
+QUIESCENCE = BIT["quiescence"]
+STALE_SPTE = BIT["no_stale_spte"]
+SPTE_OUTSIDE_MEMSLOT = BIT["no_spte_outside_memslot"]
+BUG_GET_FREED = BIT["get_page_on_freed_page"]
+MMIO_EXIT = BIT["mmio_exit"]
+INVALIDATION_FAILED = BIT["invalidation_failed"]
+MEMSLOT_CHANGED = BIT["memslot_changed"]
 WARN_CHANGE_PTE = BIT["change_pte_without_invalidation"]
 BUG_COUNT_NEGATIVE = BIT["mmu_notifier_count_negative"]
 BUG_REFCOUNT = BIT["page_refcount_underflow"]
-CHANGE_PTE_CHANGED_SPTE = BIT["change_pte_changed_spte"]
+CHANGE_PTE_INSTALLED_SPTE = BIT["change_pte_installed_spte"]
+CHANGE_PTE_REPOINTED_SPTE = BIT["change_pte_repointed_spte"]
+CHANGE_PTE_REMOVED_SPTE = BIT["change_pte_removed_spte"]
 CHANGE_PTE_CALLED = BIT["change_pte_called"]
 FAULT_RETRIED = BIT["fault_retried"]
 KSM_MERGED = BIT["ksm_merged"]

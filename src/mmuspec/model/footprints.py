@@ -26,7 +26,7 @@ from mmuspec.model.registry import STEPS
 if TYPE_CHECKING:
     from mmuspec.model.kernel import Kernel
 
-GROUPS = ("seq", "count", "ptl", "spt_table", "pte", "spte", "page", "data")
+GROUPS = ("seq", "count", "ptl", "spt_table", "pte", "spte", "page", "data", "slot", "attr", "mmap", "tlb")
 BIT = {name: 1 << i for i, name in enumerate(GROUPS)}
 
 Masks = tuple[int, int]
@@ -35,15 +35,22 @@ Declaration = tuple[list[int], list[int], list[list[Masks]], list[Masks]]
 
 def group_fields(L: Layout) -> dict[str, tuple[int, ...]]:
     """The shared fields of each group, for one layout."""
+    def present(*fields: int) -> tuple[int, ...]:
+        return tuple(f for f in fields if f >= 0)
+
     return {
         "seq": (L.SEQ,),
-        "count": (L.COUNT,),
+        "count": (L.COUNT, *present(L.RANGE_START, L.RANGE_END, L.MN_ACTIVE)),
         "ptl": (L.PTL,),
         "spt_table": (L.SPT_TABLE,),
         "pte": (*L.PTE_PFN, *L.PTE_PROT, *L.PTE_YOUNG),
-        "spte": (*L.SPTE_PFN, *L.SPTE_W, *L.SPTE_YOUNG),
+        "spte": (*L.SPTE_PFN, *L.SPTE_W, *L.SPTE_YOUNG, *L.SPTE_ATTR),
         "page": (*L.REF, *L.MAP, *L.FLAGS),
         "data": (*L.EXPECT, *L.SWAP_VAL, *L.VAL, L.LAST_WRITTEN),
+        "slot": present(L.SLOT),
+        "attr": (*L.ATTR, *present(L.ATTR_PENDING)),
+        "mmap": present(L.MMAP_LOCK),
+        "tlb": present(L.TLBS_DIRTY),
     }
 
 
@@ -62,9 +69,12 @@ def step_masks(k: Kernel, name: str) -> Masks:
     return mask(info.reads), mask(info.writes)
 
 
-def declaration(k: Kernel) -> Declaration:
+def declaration(k: Kernel) -> Declaration | None:
     """(pc offsets, finished pcs, masks per thread and pc, masks per thread's program),
-    the form ``explore.por`` reads."""
+    the form ``explore.por`` reads; None with a per-vCPU TLB, whose flushes write every
+    vCPU's own block (no reduction then)."""
+    if k.L.track_tlb:
+        return None
     now: list[list[Masks]] = []
     program: list[Masks] = []
     for _t, _base, table in k._tables:

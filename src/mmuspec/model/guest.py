@@ -3,22 +3,39 @@
 The fault path is x86's ``direct_page_fault()`` (arm64's ``user_mem_abort()`` has
 the same shape): snapshot ``mmu_notifier_seq``, look the page up with
 ``hva_to_pfn()`` (which may fault the page in or break COW, and takes a page
-reference), take ``mmu_lock``, retry if ``mmu_notifier_retry()`` says so, else
-map the pfn; drop the reference; return to the guest, which re-executes the
-access (a retried fault returns to the guest too).
+reference), take ``mmu_lock``, retry if the era's retry test says so, else map the
+pfn; drop the reference; return to the guest, which re-executes the access (a retried
+fault returns to the guest too).
+
+Opt-in parts, each only where the scenario asks for it: a memslot that may be absent
+(the access exits to userspace as MMIO) or being deleted; arm64's ``vma_lookup()`` and
+the order of the snapshot and ``mmap_read_unlock()``; what the fault derives besides the
+pfn (``attr``); a per-vCPU TLB in front of the SPTE.
+
+The COW steps (``wp_page_copy_*``) and ``wait_on_page_locked`` are the primary MMU's
+fault handling; the host accessor thread (``accessor.py``) runs them too.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from mmuspec.model.events import COW_BROKEN, DATA_INTEGRITY, FAULT_RETRIED, USE_AFTER_FREE
+from mmuspec.model.events import (
+    COW_BROKEN,
+    DATA_INTEGRITY,
+    FAULT_RETRIED,
+    MMIO_EXIT,
+    STALE_SPTE,
+    USE_AFTER_FREE,
+)
 from mmuspec.model.layout import (
     PC,
     PG_KSM,
     PTE_RO,
     PTE_RW,
     PTE_SWAP,
+    SLOT_ABSENT,
+    SLOT_VALID,
     V_DONE,
     V_GFN,
     V_NEW,
@@ -29,6 +46,7 @@ from mmuspec.model.layout import (
     V_WRITE,
     ZERO_PFN,
 )
+from mmuspec.model.kvm import snapshot_as_compared
 from mmuspec.model.pages import page_locked
 from mmuspec.model.primary import gup_fast_pfn, pte_maps, pte_present
 from mmuspec.model.registry import helper, step
@@ -36,46 +54,65 @@ from mmuspec.model.registry import helper, step
 if TYPE_CHECKING:
     from mmuspec.model.kernel import Kernel
 
-# Program counters of a vCPU.
+# Program counters of a vCPU.  VMA_LOOKUP and SNAPSHOT exist only in scenarios that
+# change VMAs (arm64's vma_lookup() before the snapshot); they come after DONE so that
+# the numbering of every other scenario stays as it was.
 NEW, RETRY, GUP, WAIT_PAGE_LOCK, COW_START, COW_LOCK, COW_NOTIFY, COW_END, MAP, RELEASE, DONE = range(11)
+VMA_LOOKUP, SNAPSHOT = 11, 12
 PC_NAMES = (
     "guest", "retry", "hva_to_pfn", "lock_page", "cow_start", "cow_lock", "cow_notify",
-    "cow_end", "mmu_lock", "release", "done",
+    "cow_end", "mmu_lock", "release", "done", "vma_lookup", "snapshot",
 )
+# Program counters between a fault's start and its end, inside kvm->srcu: a memslot
+# update waits for every fault here that saw the old memslots (synchronize_srcu()).
+IN_FAULT = frozenset({GUP, WAIT_PAGE_LOCK, COW_START, COW_LOCK, COW_NOTIFY, COW_END, MAP, RELEASE, SNAPSHOT})
+
+COW_STEPS: dict[int, list[tuple[str, int]]] = {
+    WAIT_PAGE_LOCK: [("wait_on_page_locked", 0)],
+    COW_START: [("wp_page_copy_start", 0)],
+    COW_LOCK: [("wp_page_copy_lock", 0)],
+    COW_NOTIFY: [("wp_page_copy_notify", 0)],
+    COW_END: [("wp_page_copy_end", 0)],
+}
+
+
+def access_choices(k: Kernel, gfns: tuple[int, ...], ops: tuple[str, ...]) -> list[tuple[str, int]]:
+    return [("guest_access", gfn * 2 + (op == "write")) for gfn in gfns for op in ops]
 
 
 def program(k: Kernel) -> dict[int, list[tuple[str, int]]]:
     """Which steps a vCPU may take at each pc; the access choices come from the scenario."""
-    choices = [
-        ("guest_access", gfn * 2 + (op == "write"))
-        for gfn in k.scenario.guest_gfns
-        for op in k.scenario.ops
-    ]
-    return {
-        NEW: choices,
+    table = {
+        NEW: access_choices(k, k.scenario.guest_gfns, k.scenario.ops),
         RETRY: [("guest_retry", 0)],
         GUP: [("hva_to_pfn", 0)],
-        WAIT_PAGE_LOCK: [("wait_on_page_locked", 0)],
-        COW_START: [("wp_page_copy_start", 0)],
-        COW_LOCK: [("wp_page_copy_lock", 0)],
-        COW_NOTIFY: [("wp_page_copy_notify", 0)],
-        COW_END: [("wp_page_copy_end", 0)],
+        **COW_STEPS,
         MAP: [("direct_page_fault", 0)],
         RELEASE: [("kvm_release_pfn_clean", 0)],
         DONE: [],
     }
+    if k.vma_lookup_step:
+        table[VMA_LOOKUP] = [("vma_lookup", 0)]
+        table[SNAPSHOT] = [("fault_snapshot", 0)]
+    return table
 
 
 def ptl_free(k: Kernel, s: bytes, t: int, arg: int) -> bool:
     return not s[k.L.PTL]
 
 
+def mmap_free(k: Kernel, s: bytes, t: int, arg: int) -> bool:
+    """mmap_read_lock() waits while munmap holds the lock for write."""
+    return not k.L.track_mmap or not s[k.L.MMAP_LOCK]
+
+
 def hva_to_pfn_can_run(k: Kernel, s: bytes, t: int, arg: int) -> bool:
-    """get_user_pages_fast() needs no lock; the slow path waits for the PTL."""
-    if not s[k.L.PTL]:
-        return True
+    """get_user_pages_fast() needs no lock; the slow path waits for the PTL (and for
+    mmap_lock, when a thread may hold it for write)."""
     b = k.base[t]
-    return bool(gup_fast_pfn(k, s, s[b + V_GFN], bool(s[b + V_WRITE]) or k.gup_write_always))
+    if gup_fast_pfn(k, s, s[b + V_GFN], bool(s[b + V_WRITE]) or k.gup_write_always):
+        return True
+    return not s[k.L.PTL] and mmap_free(k, s, t, arg)
 
 
 def page_unlocked_and_ptl_free(k: Kernel, s: bytes, t: int, arg: int) -> bool:
@@ -84,7 +121,7 @@ def page_unlocked_and_ptl_free(k: Kernel, s: bytes, t: int, arg: int) -> bool:
 
 @step("vcpu", "guest load/store through the SPTE; on a missing or read-only SPTE: VM exit, "
       "kvm_mmu_page_fault(): mmu_seq = kvm->mmu_notifier_seq; smp_rmb()",
-      reads="data page pte seq spte", writes="data spte")
+      reads="data page pte seq spte slot attr", writes="data spte")
 def guest_access(k: Kernel, s: bytearray, t: int, arg: int) -> None:
     b = k.base[t]
     s[b + V_GFN], s[b + V_WRITE] = divmod(arg, 2)
@@ -92,31 +129,93 @@ def guest_access(k: Kernel, s: bytearray, t: int, arg: int) -> None:
 
 
 @step("vcpu", "return to the guest (after mapping, or RET_PF_RETRY): the access re-executes",
-      reads="data page pte seq spte", writes="data spte")
+      reads="data page pte seq spte slot attr", writes="data spte")
 def guest_retry(k: Kernel, s: bytearray, t: int, arg: int) -> None:
     k.guest_attempt(s, t)
 
 
 @helper
 def guest_attempt(k: Kernel, s: bytearray, t: int) -> None:
+    """The access through the vCPU's TLB (when modelled) and the SPTE, or a VM exit."""
     L = k.L
     b = k.base[t]
     gfn, write = s[b + V_GFN], s[b + V_WRITE]
+    if L.track_tlb:
+        tlb_pfn = s[b + L.V_TLB_PFN[gfn]]
+        if tlb_pfn and (not write or s[b + L.V_TLB_W[gfn]]):
+            k.guest_touch(s, gfn, write, tlb_pfn, t)
+            k.access_done(s, t)
+            return
     pfn = s[L.SPTE_PFN[gfn]]
     if pfn and (not write or s[L.SPTE_W[gfn]]):
+        if L.track_tlb:
+            s[b + L.V_TLB_PFN[gfn]], s[b + L.V_TLB_W[gfn]] = pfn, s[L.SPTE_W[gfn]]
         k.guest_touch(s, gfn, write, pfn, t)
-        done = s[b + V_DONE] + 1
-        s[b + V_DONE] = done
-        s[b + V_GFN] = s[b + V_WRITE] = 0
-        if done == k.scenario.accesses:
-            k.thread_finished(s, t)
+        k.access_done(s, t)
+        return
+    k.kvm_mmu_page_fault(s, t)
+
+
+@helper
+def access_done(k: Kernel, s: bytearray, t: int) -> None:
+    b = k.base[t]
+    done = s[b + V_DONE] + 1
+    s[b + V_DONE] = done
+    s[b + V_GFN] = s[b + V_WRITE] = 0
+    if done == k.accesses[t]:
+        k.thread_finished(s, t)
+    else:
+        s[b + PC] = NEW
+
+
+@helper
+def kvm_mmu_page_fault(k: Kernel, s: bytearray, t: int) -> None:
+    """The VM exit: find the memslot (kvm_vcpu_gfn_to_memslot()), then snapshot the sequence
+    and look the page up.  No memslot: the access is MMIO and exits to userspace.  A memslot
+    being deleted (KVM_MEMSLOT_INVALID): x86 retries the fault (kvm_faultin_pfn()), the other
+    arches see a bad hva and exit to userspace too."""
+    L = k.L
+    b = k.base[t]
+    gfn, write = s[b + V_GFN], s[b + V_WRITE]
+    if L.track_slot and s[L.SLOT] != SLOT_VALID:
+        if s[L.SLOT] == SLOT_ABSENT or k.arch != "x86":
+            k.fire(MMIO_EXIT, lambda: f"{k.threads[t].name} accesses gfn {gfn}: no usable memslot, MMIO exit")
+            k.access_done(s, t)
         else:
-            s[b + PC] = NEW
+            k.fire(FAULT_RETRIED, lambda: f"{k.threads[t].name} fault on gfn {gfn}: memslot being deleted, retry")
+            s[b + PC] = RETRY
+        return
+    if k.vma_lookup_step:
+        s[b + PC] = VMA_LOOKUP
         return
     s[b + V_SNAP] = s[L.SEQ]
     s[b + PC] = GUP
     k.say(lambda: f"{'write' if write else 'read'} fault on gfn {gfn} (spte "
-          f"{k.spte_text(pfn, s[L.SPTE_W[gfn]])}): mmu_seq = {s[L.SEQ]}")
+          f"{k.spte_text(s[L.SPTE_PFN[gfn]], s[L.SPTE_W[gfn]])}): mmu_seq = {s[L.SEQ]}")
+
+
+@step("vcpu", "user_mem_abort(): mmap_read_lock(); vma_lookup() sizes the mapping (vma_shift); "
+      "mmu_seq = kvm->mmu_invalidate_seq here since 13ec9308a857 (v6.3); mmap_read_unlock()",
+      lock="mmap_lock (read)", guard=mmap_free,
+      reads="seq attr mmap", writes="")
+def vma_lookup(k: Kernel, s: bytearray, t: int, arg: int) -> None:
+    L = k.L
+    b = k.base[t]
+    s[b + L.V_ATTR] = s[L.ATTR[s[b + V_GFN]]]
+    if k.snapshot_before_unlock:
+        s[b + V_SNAP] = s[L.SEQ]
+        s[b + PC] = GUP
+    else:
+        s[b + PC] = SNAPSHOT
+
+
+@step("vcpu", "user_mem_abort() before 13ec9308a857: mmu_seq = kvm->mmu_notifier_seq; smp_rmb(), "
+      "after mmap_read_unlock()",
+      reads="seq", writes="")
+def fault_snapshot(k: Kernel, s: bytearray, t: int, arg: int) -> None:
+    b = k.base[t]
+    s[b + V_SNAP] = s[k.L.SEQ]
+    s[b + PC] = GUP
 
 
 @helper
@@ -127,6 +226,9 @@ def guest_touch(k: Kernel, s: bytearray, gfn: int, write: int, pfn: int, t: int)
     if not s[L.REF[pfn]]:
         k.fire(USE_AFTER_FREE, lambda: f"{who} {'writes' if write else 'reads'} gfn {gfn} through "
                f"spte -> {k.page_name(pfn)}, a freed frame")
+    if L.track_attrs and s[L.SPTE_ATTR[gfn]] != s[L.ATTR[gfn]] and not s[L.ATTR_PENDING]:
+        k.fire(STALE_SPTE, lambda: f"{who} accesses gfn {gfn} through an spte built with attr "
+               f"{s[L.SPTE_ATTR[gfn]]}, but the completed change made it {s[L.ATTR[gfn]]}")
     if write:
         target = s[L.PTE_PFN[gfn]]
         if pfn != target or s[L.PTE_PROT[gfn]] == PTE_SWAP or pfn == ZERO_PFN:
@@ -138,19 +240,25 @@ def guest_touch(k: Kernel, s: bytearray, gfn: int, write: int, pfn: int, t: int)
         s[L.EXPECT[gfn]] = value
     elif s[L.VAL[pfn]] != s[L.EXPECT[gfn]]:
         got, want = s[L.VAL[pfn]], s[L.EXPECT[gfn]]
+        last = "the last write to it wrote" if k.scenario.accessors else "the guest last wrote"
         k.fire(DATA_INTEGRITY, lambda: f"{who} reads gfn {gfn} through spte -> {k.page_name(pfn)} "
-               f"and gets {got}, but the guest last wrote {want}")
+               f"and gets {got}, but {last} {want}")
     if L.track_young:
         s[L.SPTE_YOUNG[gfn]] = 1
 
 
 @step("vcpu", "hva_to_pfn(): get_user_pages_fast(), else get_user_pages() -> follow_page() "
       "and handle_mm_fault() under the PTL", lock="none (fast path) or ptl", guard=hva_to_pfn_can_run,
-      reads="data page pte ptl", writes="data page pte")
+      reads="data page pte ptl count seq attr mmap", writes="data page pte")
 def hva_to_pfn(k: Kernel, s: bytearray, t: int, arg: int) -> None:
     L = k.L
     b = k.base[t]
     gfn = s[b + V_GFN]
+    if k.lockless_precheck and k.mmu_invalidate_retry_gfn_unsafe(s, s[b + V_SNAP], gfn):
+        k.fire(FAULT_RETRIED, lambda: f"{k.threads[t].name} fault on gfn {gfn}: "
+               "mmu_invalidate_retry_gfn_unsafe() says retry before the lookup")
+        s[b + PC] = RETRY
+        return
     write = bool(s[b + V_WRITE]) or k.gup_write_always
     prot = s[L.PTE_PROT[gfn]]
     # get_user_pages_fast() succeeds without the PTL on any present entry that allows
@@ -162,9 +270,21 @@ def hva_to_pfn(k: Kernel, s: bytearray, t: int, arg: int) -> None:
         k.pte_mkyoung(s, gfn)
         s[b + V_PFN] = pfn
         s[b + V_PFN_W] = 1 if prot == PTE_RW else 0
+        if L.track_attrs and not k.vma_lookup_step:
+            # What kvm_faultin_pfn() derives before mmu_lock (the APIC-access page, the
+            # memory type inputs); arm64 read it in vma_lookup().
+            s[b + L.V_ATTR] = s[L.ATTR[gfn]]
         s[b + PC] = MAP
         return
-    # Slow path: follow_page() failed, so handle_mm_fault() and look again.
+    k.handle_mm_fault(s, t, gfn, write)
+
+
+@helper
+def handle_mm_fault(k: Kernel, s: bytearray, t: int, gfn: int, write: bool) -> None:
+    """handle_mm_fault() under the PTL: swap in, map the zero page or a new page, or
+    do_wp_page(); the caller looks the page up again afterwards."""
+    L = k.L
+    prot = s[L.PTE_PROT[gfn]]
     if prot == PTE_SWAP:
         k.do_swap_page(s, gfn, write)
     elif not pte_present(k, s, gfn):
@@ -177,7 +297,9 @@ def hva_to_pfn(k: Kernel, s: bytearray, t: int, arg: int) -> None:
 def do_wp_page(k: Kernel, s: bytearray, t: int, gfn: int) -> None:
     """do_wp_page(): a write to a read-only present PTE.  The zero page and KSM pages are
     always copied; other anonymous pages are reused in place when nobody else can see
-    them (mapcount before v5.9, page_count() == 1 and trylock_page() since)."""
+    them (mapcount before v5.9, page_count() == 1 and trylock_page() since).  6.x's
+    PageAnonExclusive shortcut is not modelled: KSM's write_protect_page() clears it
+    (folio_try_share_anon_rmap_pte()), so the pages this model merges take the same path."""
     L = k.L
     b = k.base[t]
     old = s[L.PTE_PFN[gfn]]
@@ -215,26 +337,33 @@ def wp_page_prepare_copy(k: Kernel, s: bytearray, t: int, old: int) -> None:
     s[b + PC] = COW_START if k.wrap_change_pte else COW_LOCK
 
 
-@step("vcpu", "do_wp_page(): lock_page(old_page); pte_offset_map_lock(); pte_same()",
+@step("vcpu", "do_wp_page(): lock_page(old_page); pte_offset_map_lock(); pte_same(); "
+      "reuse_swap_page() (false for a PageKsm page)",
       lock="page lock, ptl", guard=page_unlocked_and_ptl_free,
-      reads="page pte ptl", writes="data page pte")
+      reads="data page pte ptl", writes="data page pte")
 def wait_on_page_locked(k: Kernel, s: bytearray, t: int, arg: int) -> None:
     L = k.L
     b = k.base[t]
     gfn, old = s[b + V_GFN], s[b + V_OLD]
-    if pte_maps(k, s, gfn, old, PTE_RO) and s[L.MAP[old]] == 1:
-        k.wp_page_reuse(s, gfn)
-    elif pte_maps(k, s, gfn, old, PTE_RO):
-        k.wp_page_prepare_copy(s, t, old)
+    if not pte_maps(k, s, gfn, old, PTE_RO):
+        k.put_page(s, old)
+        s[b + V_OLD] = 0
+        s[b + PC] = GUP
         return
-    k.put_page(s, old)
-    s[b + V_OLD] = 0
-    s[b + PC] = GUP
+    if s[L.MAP[old]] == 1 and not s[L.FLAGS[old]] & PG_KSM:
+        k.wp_page_reuse(s, gfn)
+        k.put_page(s, old)
+        s[b + V_OLD] = 0
+        s[b + PC] = GUP
+        return
+    # reuse_swap_page() said no: the page became a KSM page (or gained a mapping) while the
+    # fault waited for its lock, so copy it.
+    k.wp_page_prepare_copy(s, t, old)
 
 
 @step("vcpu", "wp_page_copy(): mmu_notifier_invalidate_range_start(MMU_NOTIFY_CLEAR, one page)",
       lock="mmu_lock",
-      reads="count spte", writes="count spte", shared_if="start_zaps_change_pte_events")
+      reads="count spte slot", writes="count spte", shared_if="start_zaps_change_pte_events")
 def wp_page_copy_start(k: Kernel, s: bytearray, t: int, arg: int) -> None:
     b = k.base[t]
     k.mmu_notifier_invalidate_range_start(s, s[b + V_GFN], True)
@@ -255,7 +384,7 @@ def wp_page_copy_lock(k: Kernel, s: bytearray, t: int, arg: int) -> None:
         return
     k.ptep_clear_flush(s, gfn, new)
     k.page_add_rmap(s, new)
-    if k.has_change_pte:
+    if k.notifies_change_pte:
         if k.change_pte_order == "set_then_notify":
             k.set_pte_at(s, gfn, new, PTE_RW)
         s[L.PTL] = 1
@@ -267,7 +396,7 @@ def wp_page_copy_lock(k: Kernel, s: bytearray, t: int, arg: int) -> None:
 
 @step("vcpu", "set_pte_at_notify() -> mmu_notifier_change_pte(); page_remove_rmap(old); "
       "pte_unmap_unlock()", lock="ptl, mmu_lock",
-      reads="count page seq spt_table spte", writes="data page pte ptl seq spte")
+      reads="count page seq spt_table spte slot attr", writes="data page pte ptl seq spte spt_table")
 def wp_page_copy_notify(k: Kernel, s: bytearray, t: int, arg: int) -> None:
     b = k.base[t]
     gfn, new = s[b + V_GFN], s[b + V_NEW]
@@ -306,7 +435,7 @@ def wp_page_copy_leave(k: Kernel, s: bytearray, t: int) -> None:
 
 @step("vcpu", "wp_page_copy(): mmu_notifier_invalidate_range_end(); put_page(old_page)",
       lock="mmu_lock",
-      reads="count page seq", writes="count data page seq")
+      reads="count page seq slot", writes="count data page seq")
 def wp_page_copy_end(k: Kernel, s: bytearray, t: int, arg: int) -> None:
     b = k.base[t]
     k.mmu_notifier_invalidate_range_end(s, s[b + V_GFN], True)
@@ -315,17 +444,27 @@ def wp_page_copy_end(k: Kernel, s: bytearray, t: int, arg: int) -> None:
     s[b + PC] = GUP
 
 
-@step("vcpu", "direct_page_fault(): spin_lock(mmu_lock); mmu_notifier_retry(); "
-      "__direct_map() / kvm_tdp_mmu_map(); spin_unlock(mmu_lock)", lock="mmu_lock",
+# Not modelled, on purpose: x86's fast_page_fault() (a lockless cmpxchg on a present SPTE
+# before the snapshot), which matters only to designs that keep SPTEs across KSM or COW;
+# the obsolete-root test of is_page_fault_stale() (a955cad84cda), which needs several roots;
+# and arm64's kvm_pgtable_stage2_relax_perms() for a permission fault at the same granule,
+# which keeps the pfn instead of installing the looked-up one (equivalent here, since the
+# retry test guards both).
+@step("vcpu", "direct_page_fault(): spin_lock(mmu_lock); is_page_fault_stale() / "
+      "mmu_notifier_retry(); __direct_map() / kvm_tdp_mmu_map(); spin_unlock(mmu_lock)", lock="mmu_lock",
       reads="count seq", writes="spt_table spte")
 def direct_page_fault(k: Kernel, s: bytearray, t: int, arg: int) -> None:
+    L = k.L
     b = k.base[t]
-    if k.mmu_notifier_retry(s, s[b + V_SNAP]):
-        L = k.L
-        k.fire(FAULT_RETRIED, lambda: f"{k.threads[t].name} fault on gfn {s[b + V_GFN]} retried: count "
+    gfn = s[b + V_GFN]
+    if k.is_page_fault_stale(s, gfn, s[b + V_SNAP]):
+        k.fire(FAULT_RETRIED, lambda: f"{k.threads[t].name} fault on gfn {gfn} retried: count "
                f"{s[L.COUNT]}, seq {s[L.SEQ]} vs mmu_seq {s[b + V_SNAP]}")
+        k.say(lambda: f"retry: count {s[L.COUNT]}, seq {s[L.SEQ]} vs mmu_seq "
+              f"{snapshot_as_compared(k, s[b + V_SNAP])}")
     else:
-        k.kvm_install_spte(s, s[b + V_GFN], s[b + V_PFN], bool(s[b + V_PFN_W]))
+        attr = s[b + L.V_ATTR] if L.track_attrs else 0
+        k.kvm_install_spte(s, gfn, s[b + V_PFN], bool(s[b + V_PFN_W]), attr)
     s[b + PC] = RELEASE
 
 
@@ -335,4 +474,6 @@ def kvm_release_pfn_clean(k: Kernel, s: bytearray, t: int, arg: int) -> None:
     b = k.base[t]
     k.put_page(s, s[b + V_PFN])
     s[b + V_SNAP] = s[b + V_PFN] = s[b + V_PFN_W] = 0
+    if k.L.track_attrs:
+        s[b + k.L.V_ATTR] = 0
     s[b + PC] = RETRY

@@ -3,9 +3,18 @@
 ``madvise`` zaps a gfn's page the way ``zap_page_range()`` does: notifier start,
 clear the PTE under the PTL (the page goes into the TLB gather with its
 reference), notifier end, then ``tlb_finish_mmu()`` frees the gathered page.
-``kswapd`` harvests young bits with the three aging notifiers and, when the
+``kswapd`` harvests young bits with the aging notifiers its era has and, when the
 scenario asks for reclaim, unmaps an old page to swap with ``try_to_unmap_one()``
 (through ``.invalidate_page`` before v4.13, a start/end range since).
+
+Deliberate simplifications: the pages of a zap are freed only after range_end, where
+``zap_pte_range()`` may ``tlb_flush_mmu()`` a full batch before it (harmless: start()
+already zapped the SPTE); ``shrink_page_list()`` isolates and trylocks a page before
+``page_referenced()``, where the model ages first; and 3.7-4.12's ``try_to_unmap_one()``
+called ``.invalidate_page`` after ``pte_unmap_unlock()``, where the model calls it under
+the PTL.  Modelling that window faithfully needs the swap cache, which makes 3.7 safe (the
+racing fault finds the same page in it): without one the model would report a lost write
+that 3.7 did not have.
 """
 
 from __future__ import annotations
@@ -61,20 +70,32 @@ def reclaim_program(k: Kernel) -> dict[int, list[tuple[str, int]]]:
 
 
 @step("madvise", "zap_page_range(): mmu_notifier_invalidate_range_start(MMU_NOTIFY_CLEAR)", lock="mmu_lock",
-      reads="count spte", writes="count spte")
+      reads="count spte slot", writes="count spte spt_table")
 def zap_page_range_start(k: Kernel, s: bytearray, t: int, arg: int) -> None:
     b = k.base[t]
-    k.mmu_notifier_invalidate_range_start(s, k.scenario.zap[s[b + Z_TARGET]], False)
+    k.mmu_notifier_invalidate_range_start(s, zap_target(k, s, t), False)
     s[b + PC] = Z_CLEAR
+
+
+def zap_target(k: Kernel, s: bytes | bytearray, t: int) -> int:
+    """The gfn an unmapping thread (madvise, the OOM reaper, munmap) is working on."""
+    return k.unmap_targets[t][s[k.base[t] + Z_TARGET]]
 
 
 @step("madvise", "zap_pte_range(): ptep_get_and_clear_full(); page_remove_rmap(); "
       "__tlb_remove_page()", lock="ptl", guard=ptl_free,
       reads="page pte ptl", writes="data page pte")
 def zap_pte_range(k: Kernel, s: bytearray, t: int, arg: int) -> None:
+    k.zap_pte(s, t, zap_target(k, s, t))
+    s[k.base[t] + PC] = Z_END
+
+
+@helper
+def zap_pte(k: Kernel, s: bytearray, t: int, gfn: int) -> None:
+    """zap_pte_range() for one entry: clear it, drop the mapping, and keep the page in the
+    TLB gather (its reference goes in tlb_finish_mmu()); a swap entry is freed."""
     L = k.L
     b = k.base[t]
-    gfn = k.scenario.zap[s[b + Z_TARGET]]
     prot = s[L.PTE_PROT[gfn]]
     if pte_present(k, s, gfn):
         page = s[L.PTE_PFN[gfn]]
@@ -86,14 +107,13 @@ def zap_pte_range(k: Kernel, s: bytearray, t: int, arg: int) -> None:
         s[L.PTE_PROT[gfn]] = PTE_NONE
     # MADV_DONTNEED: the next access sees a zero-filled page.
     s[L.EXPECT[gfn]] = 0
-    s[b + PC] = Z_END
 
 
 @step("madvise", "zap_page_range(): mmu_notifier_invalidate_range_end()", lock="mmu_lock",
-      reads="count seq", writes="count seq")
+      reads="count seq slot", writes="count seq")
 def zap_page_range_end(k: Kernel, s: bytearray, t: int, arg: int) -> None:
     b = k.base[t]
-    k.mmu_notifier_invalidate_range_end(s, k.scenario.zap[s[b + Z_TARGET]], False)
+    k.mmu_notifier_invalidate_range_end(s, zap_target(k, s, t), False)
     s[b + PC] = Z_FREE
 
 
@@ -106,7 +126,7 @@ def tlb_finish_mmu(k: Kernel, s: bytearray, t: int, arg: int) -> None:
         k.put_page(s, page)
     s[b + Z_PAGE] = 0
     nxt = s[b + Z_TARGET] + 1
-    if nxt >= len(k.scenario.zap):
+    if nxt >= len(k.unmap_targets[t]):
         s[b + Z_TARGET] = 0
         k.thread_finished(s, t)
     else:
@@ -133,7 +153,7 @@ def page_idle_clear_pte_refs(k: Kernel, s: bytearray, t: int, arg: int) -> None:
     if pte_present(k, s, gfn):
         s[L.PTE_YOUNG[gfn]] = 0
         k.mmu_notifier_clear_young(s, gfn)
-    s[b + PC] = R_TEST_YOUNG
+    s[b + PC] = R_TEST_YOUNG if k.aging_notifiers != "clear_flush_young" else R_REFERENCED
 
 
 @step("kswapd", "mmu_notifier_test_young() (as khugepaged and MGLRU's look-around call it)",
@@ -176,7 +196,7 @@ def page_referenced(k: Kernel, s: bytearray, t: int, arg: int) -> None:
 
 
 @step("kswapd", "try_to_unmap(): mmu_notifier_invalidate_range_start(MMU_NOTIFY_CLEAR)", lock="mmu_lock",
-      reads="count spte", writes="count spte")
+      reads="count spte slot", writes="count spte spt_table")
 def try_to_unmap_start(k: Kernel, s: bytearray, t: int, arg: int) -> None:
     b = k.base[t]
     k.mmu_notifier_invalidate_range_start(s, k.scenario.aging[s[b + R_TARGET]], False)
@@ -186,7 +206,7 @@ def try_to_unmap_start(k: Kernel, s: bytearray, t: int, arg: int) -> None:
 @step("kswapd", "try_to_unmap_one(): ptep_clear_flush() (ptep_clear_flush_notify() -> "
       ".invalidate_page before v4.13); swap entry; page_remove_rmap(); put_page()",
       lock="ptl", guard=ptl_free,
-      reads="data page pte ptl seq spte", writes="data page pte seq spte")
+      reads="data page pte ptl seq spte slot", writes="data page pte seq spte spt_table")
 def try_to_unmap_one(k: Kernel, s: bytearray, t: int, arg: int) -> None:
     L = k.L
     b = k.base[t]
@@ -205,7 +225,7 @@ def try_to_unmap_one(k: Kernel, s: bytearray, t: int, arg: int) -> None:
 
 
 @step("kswapd", "try_to_unmap(): mmu_notifier_invalidate_range_end()", lock="mmu_lock",
-      reads="count seq", writes="count seq")
+      reads="count seq slot", writes="count seq")
 def try_to_unmap_end(k: Kernel, s: bytearray, t: int, arg: int) -> None:
     b = k.base[t]
     k.mmu_notifier_invalidate_range_end(s, k.scenario.aging[s[b + R_TARGET]], False)
@@ -232,5 +252,12 @@ def reclaim_next_target(k: Kernel, s: bytearray, t: int) -> None:
         k.thread_finished(s, t)
     else:
         s[b + R_TARGET] = nxt
-        s[b + PC] = R_CLEAR_YOUNG
+        s[b + PC] = first_reclaim_pc(k)
+
+
+def first_reclaim_pc(k: Kernel) -> int:
+    """Where kswapd's round starts: the aging notifiers the era has.  test_young came in
+    v2.6.38 (8ee53820edfd, "thp: mmu_notifier_test_young") and clear_young with page idle
+    tracking in v4.3 (1d7715c676a1); 2.6.32 has only clear_flush_young."""
+    return {"clear_young": R_CLEAR_YOUNG, "test_young": R_TEST_YOUNG}.get(k.aging_notifiers, R_REFERENCED)
 

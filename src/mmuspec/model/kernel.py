@@ -13,10 +13,24 @@ from types import MethodType
 from typing import TYPE_CHECKING, Any
 
 from mmuspec.errors import ModelError
-from mmuspec.model import arch, footprints, guest, host, kvm, notifier, pages, primary  # noqa: F401  (registers steps)
+from mmuspec.model import (  # noqa: F401  (registers steps)
+    accessor,
+    arch,
+    footprints,
+    guest,
+    host,
+    kvm,
+    kvm_mmu,
+    memslot,
+    notifier,
+    pages,
+    primary,
+    unmap,
+)
 from mmuspec.model import ksm as ksm_mod
-from mmuspec.model.events import DATA_INTEGRITY, DEADLOCK, EVENTS, EventSpec
+from mmuspec.model.events import DATA_INTEGRITY, DEADLOCK, EVENTS, QUIESCENCE, STALE_SPTE, EventSpec
 from mmuspec.model.layout import (
+    HOST_KINDS,
     K_KPAGE,
     K_TARGET,
     KSM_PFN,
@@ -25,6 +39,8 @@ from mmuspec.model.layout import (
     PTE_NONE,
     PTE_RO,
     PTE_RW,
+    SLOT_ABSENT,
+    SLOT_VALID,
     ZERO_PFN,
     Layout,
 )
@@ -45,15 +61,27 @@ Entry = tuple[int, Callable[..., Any], Callable[..., Any] | None, int]
 
 _PROGRAMS: dict[str, tuple[Callable[[Any], dict[int, list[tuple[str, int]]]], int]] = {
     "vcpu": (guest.program, guest.DONE),
+    "accessor": (accessor.program, guest.DONE),
     "ksmd": (ksm_mod.program, ksm_mod.DONE),
     "madvise": (host.zap_program, host.Z_DONE),
     "kswapd": (host.reclaim_program, host.R_DONE),
+    "oom_reaper": (unmap.reaper_program, host.Z_DONE),
+    "munmap": (unmap.munmap_program, host.Z_DONE),
+    "kvm_zap": (kvm_mmu.kvm_zap_program, kvm_mmu.KZ_DONE),
+    "kvm_sync": (kvm_mmu.kvm_sync_program, kvm_mmu.KS_DONE),
+    "memslot": (memslot.program, memslot.MS_DONE),
 }
 PC_NAMES = {
     "vcpu": guest.PC_NAMES,
+    "accessor": guest.PC_NAMES,
     "ksmd": ksm_mod.PC_NAMES,
     "madvise": host.ZAP_PC_NAMES,
     "kswapd": host.RECLAIM_PC_NAMES,
+    "oom_reaper": unmap.PC_NAMES,
+    "munmap": unmap.PC_NAMES,
+    "kvm_zap": kvm_mmu.KVM_ZAP_PC_NAMES,
+    "kvm_sync": kvm_mmu.KVM_SYNC_PC_NAMES,
+    "memslot": memslot.PC_NAMES,
 }
 
 
@@ -73,26 +101,59 @@ class Kernel(Renderer):
         self.wrap_change_pte = bool(config["mm.wrap_change_pte"])
         self.change_pte_order = config["mm.change_pte_order"]
         self.rmap_unmap_notifier = config["mm.rmap_unmap_notifier"]
+        self.aging_notifiers = str(config["mm.aging_notifiers"])
         self.wp_reuse = config["mm.wp_reuse"]
         self.change_pte = config["kvm.change_pte"]
         self.has_change_pte = self.change_pte != "none"
+        self.change_pte_fallback = config["mm.change_pte_fallback"]
+        # Whether set_pte_at_notify() calls anything: KVM's change_pte, or the fallback.
+        self.notifies_change_pte = self.has_change_pte or self.change_pte_fallback == "invalidate_page"
+        self.nonblock_end_on_failure = bool(config["mm.nonblock_end_on_failure"])
         self.start_zaps_change_pte_events = bool(config["kvm.start_zaps_change_pte_events"])
         self.end_bumps_seq = bool(config["kvm.end_bumps_seq"])
-        self.fault_retry_checks = config["kvm.fault_retry_checks"]
+        self.fault_retry_checks = str(config["kvm.fault_retry_checks"])
         self.gup_write_always = bool(config["kvm.gup_write_always"])
+        self.change_pte_skips_invalid_slot = bool(config["kvm.change_pte_skips_invalid_slot"])
+        # Only x86 compares ranges; arm64, PPC and MIPS keep mmu_notifier_retry().
+        self.retry_range = str(config["kvm.retry_range"]) if self.arch == "x86" else "global"
+        self.lockless_precheck = bool(config["kvm.lockless_precheck"]) and self.arch == "x86"
+        self.zap_gfn_range_count = str(config["kvm.zap_gfn_range_count"])
+        self.count_only_if_memslot = bool(config["kvm.count_only_if_memslot"])
+        self.memslot_update_waits = bool(config["kvm.memslot_update_waits"])
+        self.int_mmu_seq = config["kvm.mmu_seq_snapshot"] == "int" and self.arch == "x86"
+        self.tlbs_dirty = str(config["kvm.tlbs_dirty"])
+        self.snapshot_before_unlock = config["kvm.fault_snapshot"] == "before_unlock"
+        self.hva_offset = scenario.hva_offset
+        self.vma_lookup_step = bool(scenario.remap) and self.arch == "arm64"
+        self.unstable_merge = bool(scenario.merge) and not scenario.stable_page
         self.table_kept_alive = scenario.table_kept_alive
         self.ev = 0
         self.explain = False
         self.notes: list[tuple[int, str]] = []
         self.ksm_targets = ksm_mod.targets(self) if scenario.merge else []
+        self.vcpu_bases = tuple(t.base for t in self.threads if t.kind == "vcpu")
+        self.accesses = [
+            scenario.accesses if t.kind == "vcpu" else scenario.accessor_accesses for t in self.threads
+        ]
+        unmaps = {"madvise": scenario.zap, "oom_reaper": scenario.oom_reap, "munmap": scenario.remap}
+        self.unmap_targets = [unmaps.get(t.kind, ()) for t in self.threads]
+        self.host_threads = tuple((t.base, t.index) for t in self.threads if t.kind in HOST_KINDS)
 
         functions = dict(FUNCTIONS)
         if variant is not None:
             functions.update(variant.functions)
         for name, fn in functions.items():
+            if name in self.__dict__:
+                raise ModelError(f"the model function {name!r} would hide the attribute of the same name")
             setattr(self, name, MethodType(fn, self))
         self._build_tables()
-        self.symmetry = Symmetry(self, seq=variant is None, values=variant is None)
+        self.symmetry = Symmetry(self, seq=self.seq_quotient_exact, values=variant is None)
+
+    @property
+    def seq_quotient_exact(self) -> bool:
+        """The seq quotient needs the sequence compared only for equality with snapshots: not
+        so for a variant (it may do anything) or a truncated ``int`` snapshot."""
+        return self.variant is None and not self.int_mmu_seq
 
     def representative(self, s: bytes) -> bytes:
         """A canonical member of ``s``'s class (see ``symmetry.py``)."""
@@ -100,7 +161,7 @@ class Kernel(Renderer):
 
     def set_reductions(self, *, vcpus: bool, seq: bool, values: bool = True) -> None:
         exact = self.variant is None
-        self.symmetry = Symmetry(self, vcpus=vcpus, seq=seq and exact, values=values and exact)
+        self.symmetry = Symmetry(self, vcpus=vcpus, seq=seq and self.seq_quotient_exact, values=values and exact)
 
     def __getattr__(self, name: str) -> Any:  # pragma: no cover - only for type checkers
         raise AttributeError(name)
@@ -149,6 +210,11 @@ class Kernel(Renderer):
             s[L.FLAGS[KSM_PFN]] = PG_KSM
             s[L.VAL[KSM_PFN]] = INITIAL_VALUE
         s[L.SPT_TABLE] = 1 if sc.table_kept_alive else 0
+        s[L.SEQ] = sc.initial_seq
+        if L.TLBS_DIRTY >= 0:
+            s[L.TLBS_DIRTY] = sc.initial_tlbs_dirty
+        if L.track_slot:
+            s[L.SLOT] = SLOT_VALID if sc.memslot_initially == "present" else SLOT_ABSENT
         for gfn, kind in enumerate(sc.initial):
             if kind == "anon":
                 page = self.alloc_page(s, INITIAL_VALUE)
@@ -165,10 +231,18 @@ class Kernel(Renderer):
             s[L.EXPECT[gfn]] = INITIAL_VALUE if kind in ("anon", "ksm") else 0
             if L.track_young:
                 s[L.PTE_YOUNG[gfn]] = 0
+        for gfn in sc.faulted_in:
+            # An earlier fault mapped the page as the primary PTE maps it.
+            s[L.SPTE_PFN[gfn]] = s[L.PTE_PFN[gfn]]
+            s[L.SPTE_W[gfn]] = 1 if s[L.PTE_PROT[gfn]] == PTE_RW else 0
         for thread in self.threads:
             if thread.kind == "ksmd":
                 s[thread.base + K_KPAGE] = ksm_mod.initial_kpage(self)
                 s[thread.base + K_TARGET] = 0
+            elif thread.kind == "memslot":
+                s[thread.base + PC] = memslot.first_pc(self)
+            elif thread.kind == "kswapd":
+                s[thread.base + PC] = host.first_reclaim_pc(self)
         return bytes(s)
 
     def successors(self, s: bytes, thread: int | None = None) -> list[tuple[int, bytes, int]]:
@@ -223,8 +297,11 @@ class Kernel(Renderer):
 
     def footprints(self) -> footprints.Declaration | None:
         """What each thread's steps may touch, for partial-order reduction (see
-        ``footprints.py``); None for a variant, whose functions declare nothing."""
-        return None if self.variant is not None else footprints.declaration(self)
+        ``footprints.py``); None for a variant, whose functions declare nothing, and with a
+        memslot updater, whose wait for faults reads the vCPUs' program counters."""
+        if self.variant is not None or self.scenario.memslot_change != "none":
+            return None
+        return footprints.declaration(self)
 
     def explain_action(self, s: bytes, action: int) -> tuple[bytes, int, list[tuple[int, str]]]:
         """Take one action from ``s`` and say what happened: (next, events, notes).
@@ -273,13 +350,31 @@ class Kernel(Renderer):
         if self.all_done(s):
             self.final_data_check(s)
 
+    def host_threads_done(self, s: bytes | bytearray) -> bool:
+        """Whether every thread but the vCPUs has finished (the end state of quiescence)."""
+        return all(s[base] == self.done_pc[t] for base, t in self.host_threads)
+
     def final_data_check(self, s: bytearray) -> None:
         """When every thread has finished, each gfn must still hold the guest's last
-        write: a write that went to a page the mm no longer maps is lost."""
-        for gfn in range(self.L.gfns):
-            got, want = visible_contents(self, s, gfn), s[self.L.EXPECT[gfn]]
+        write (a write that went to a page the mm no longer maps is lost), no SPTE may
+        carry what a completed change made stale, and no invalidation may still count."""
+        L = self.L
+        for gfn in range(L.gfns):
+            got, want = visible_contents(self, s, gfn), s[L.EXPECT[gfn]]
             if got != want:
                 self.fire(DATA_INTEGRITY, _lost_write_text(gfn, got, want))
+            if L.track_attrs and s[L.SPTE_PFN[gfn]] and s[L.SPTE_ATTR[gfn]] != s[L.ATTR[gfn]]:
+                self.fire(STALE_SPTE, _stale_text(gfn, s[L.SPTE_ATTR[gfn]], s[L.ATTR[gfn]]))
+        active = s[L.MN_ACTIVE] if L.track_slot else 0
+        if s[L.COUNT] or active:
+            count = s[L.COUNT]
+            self.fire(QUIESCENCE, lambda: f"every thread has finished, but mmu_notifier_count is {count}"
+                      + (f" and mn_active_invalidate_count {active}" if active else "")
+                      + ": an invalidation never ended")
+
+    def quiescent(self, s: bytes) -> bool:
+        """The goal of the liveness check: every thread has finished."""
+        return self.all_done(s)
 
     # -- naming actions ----------------------------------------------------------------
 
@@ -293,10 +388,12 @@ class Kernel(Renderer):
         pc = s[thread.base]
         held = []
         if s[self.L.PTL] and (
-            (thread.kind == "vcpu" and pc == guest.COW_NOTIFY)
+            (thread.kind in ("vcpu", "accessor") and pc == guest.COW_NOTIFY)
             or (thread.kind == "ksmd" and pc in (ksm_mod.WP_NOTIFY, ksm_mod.RP_NOTIFY))
         ):
             held.append("ptl")
+        if thread.kind == "munmap" and pc in (host.Z_CLEAR, host.Z_END, host.Z_FREE):
+            held.append("mmap_lock (write)")
         if (thread.kind == "ksmd" and pc not in (ksm_mod.SCAN, ksm_mod.DONE)) or (
             thread.kind == "kswapd" and pc in (host.R_UNMAP_START, host.R_UNMAP, host.R_UNMAP_END, host.R_FREE)
         ):
@@ -312,9 +409,11 @@ class Kernel(Renderer):
         return thread.name, name, self.arg_text(name, arg)
 
     def arg_text(self, name: str, arg: int) -> str:
-        if name == "guest_access":
+        if name in ("guest_access", "accessor_access"):
             gfn, write = divmod(arg, 2)
             return f"{'write' if write else 'read'} gfn {gfn}"
+        if name == "oom_reap_range_start":
+            return "-EAGAIN" if arg == unmap.FAILS else "ok"
         return ""
 
     def action_text(self, action: int) -> str:
@@ -350,3 +449,7 @@ class Kernel(Renderer):
 
 def _lost_write_text(gfn: int, got: int, want: int) -> Callable[[], str]:
     return lambda: f"at the end gfn {gfn} holds {got} but the guest last wrote {want}: a write was lost"
+
+
+def _stale_text(gfn: int, built: int, now: int) -> Callable[[], str]:
+    return lambda: f"at the end spte[{gfn}] was built with attr {built}, but the completed change made it {now}"

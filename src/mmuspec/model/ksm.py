@@ -2,12 +2,24 @@
 
 One merge is ``cmp_and_merge_page()`` for one rmap_item: look the page up
 (``follow_page(FOLL_GET)``, a reference), find a page with the same contents (the
-scenario's stable page, or the partner page of the unstable tree, which is then
-made the KSM page in place), then ``try_to_merge_one_page()`` under the page lock:
-``write_protect_page()`` (which refuses when anyone else holds a reference:
-``page_mapcount(page) + 1 + swapped != page_count(page)``), ``pages_identical()``,
-``replace_page()`` (which refuses unless ``pte_same()``), and finally drop the
-reference.  Each PTL section and each notifier call is a step of its own.
+scenario's stable page, or the partner page of the unstable tree), then
+``try_to_merge_one_page()`` under the page lock: ``write_protect_page()`` (which refuses
+when anyone else holds a reference: ``page_mapcount(page) + 1 + swapped !=
+page_count(page)``), ``pages_identical()``, ``replace_page()`` (which refuses unless
+``pte_same()``), and finally drop the reference.  Each PTL section and each notifier
+call is a step of its own.
+
+An unstable-tree hit is ``try_to_merge_two_pages()`` (2.6.33 on): the scanned page is
+made the KSM page in place, then the tree page is merged into it.  ksmd holds a
+reference on both pages from the lookup (``follow_page()`` and ``get_mergeable_page()``)
+until both merges are over, so a COW that unmaps the new KSM page in between cannot free
+it.  Deliberate simplifications: when the second merge fails the kernel's
+``break_cow()`` of the first page is not modelled (the page stays a read-only KSM page
+until the guest's next write copies it, which the model does); 2.6.32 allocated a fresh
+KSM page and replaced both pages by it, where the model converts in place in every era;
+and 2.6.32's failed ``write_protect_page()`` restored the entry with
+``set_pte_at_notify()`` (a change_pte call: a seq bump and an SPTE drop) where the model
+uses ``set_pte_at()`` as later kernels do, which changes reachability only.
 """
 
 from __future__ import annotations
@@ -22,6 +34,7 @@ from mmuspec.model.layout import (
     K_ORIG_PROT,
     K_PAGE,
     K_TARGET,
+    K_TREE,
     KSM_PFN,
     PC,
     PG_KSM,
@@ -76,35 +89,58 @@ def _target(k: Kernel, s: bytes | bytearray, t: int) -> tuple[int, bool]:
     return k.ksm_targets[s[k.base[t] + K_TARGET]]
 
 
+def _mergeable(k: Kernel, s: bytes | bytearray, gfn: int) -> int:
+    """The anonymous, non-KSM page ``gfn`` maps, or 0."""
+    L = k.L
+    page = s[L.PTE_PFN[gfn]]
+    if not pte_present(k, s, gfn) or page < L.first_pool_pfn or s[L.FLAGS[page]] & PG_KSM:
+        return 0
+    return page
+
+
 @step("ksmd", "scan_get_next_rmap_item(): follow_page(FOLL_GET); cmp_and_merge_page(): "
-      "stable/unstable tree search; try_to_merge_one_page(): trylock_page()",
+      "stable tree search, or unstable_tree_search_insert() -> get_mergeable_page() and "
+      "memcmp_pages(); try_to_merge_one_page(): trylock_page()",
       lock="ptl, page lock", guard=ptl_free,
       reads="data page pte ptl", writes="page")
 def ksm_scan_page(k: Kernel, s: bytearray, t: int, arg: int) -> None:
     L = k.L
     b = k.base[t]
     gfn, in_place = _target(k, s, t)
-    page = s[L.PTE_PFN[gfn]]
-    if not pte_present(k, s, gfn) or page < L.first_pool_pfn or s[L.FLAGS[page]] & PG_KSM:
-        k.ksm_next_target(s, t)
+    if k.unstable_merge and s[b + K_TARGET] == 1:
+        # The tree page of try_to_merge_two_pages(): looked up with the scanned page.
+        page = s[b + K_TREE]
+        if not s[b + K_KPAGE] or not k.trylock_page(s, page):
+            k.ksm_put_page_pair(s, t)
+            return
+        s[b + K_PAGE] = page
+        s[b + PC] = WP_START if k.wrap_change_pte else WP_LOCK
+        return
+    page = _mergeable(k, s, gfn)
+    if not page:
+        k.ksm_next_target(s, t, 2 if in_place else 1)
         return
     if in_place:
-        partner = s[L.PTE_PFN[k.scenario.merge[0]]]
+        partner = _mergeable(k, s, k.scenario.merge[0])
         match = bool(partner) and s[L.VAL[partner]] == s[L.VAL[page]]
     else:
+        partner = 0
         kpage = s[b + K_KPAGE]
         match = bool(kpage) and s[L.VAL[kpage]] == s[L.VAL[page]]
     if not match or not k.trylock_page(s, page):
-        k.ksm_next_target(s, t)
+        k.ksm_next_target(s, t, 2 if in_place else 1)
         return
     k.get_page(s, page)
+    if partner:
+        k.get_page(s, partner)
+        s[b + K_TREE] = partner
     s[b + K_PAGE] = page
     s[b + PC] = WP_START if k.wrap_change_pte else WP_LOCK
 
 
 @step("ksmd", "write_protect_page(): mmu_notifier_invalidate_range_start(MMU_NOTIFY_CLEAR)",
       lock="mmu_lock",
-      reads="count spte", writes="count spte", shared_if="start_zaps_change_pte_events")
+      reads="count spte slot", writes="count spte spt_table", shared_if="start_zaps_change_pte_events")
 def write_protect_page_start(k: Kernel, s: bytearray, t: int, arg: int) -> None:
     gfn, _ = _target(k, s, t)
     k.mmu_notifier_invalidate_range_start(s, gfn, True)
@@ -115,6 +151,10 @@ def write_protect_page_start(k: Kernel, s: bytearray, t: int, arg: int) -> None:
       "page_mapcount(page) + 1 + swapped != page_count(page)?", lock="ptl", guard=ptl_free,
       reads="page pte ptl", writes="pte ptl")
 def write_protect_page_lock(k: Kernel, s: bytearray, t: int, arg: int) -> None:
+    """The PTL section of write_protect_page().  The kernel write-protects an entry that is
+    writable or dirty (and, later, savedwrite, under a pending TLB flush, or
+    PageAnonExclusive); the model has no dirty bit and no PAE, so it acts on writable
+    entries and treats a read-only one as already done."""
     L = k.L
     b = k.base[t]
     gfn, _ = _target(k, s, t)
@@ -134,7 +174,7 @@ def write_protect_page_lock(k: Kernel, s: bytearray, t: int, arg: int) -> None:
                f"but mapcount {maps} + 1: someone else holds a reference")
         k.write_protect_page_leave(s, t, False)
         return
-    if k.has_change_pte:
+    if k.notifies_change_pte:
         if k.change_pte_order == "set_then_notify":
             k.set_pte_at(s, gfn, page, PTE_RO)
         s[L.PTL] = 1
@@ -146,7 +186,7 @@ def write_protect_page_lock(k: Kernel, s: bytearray, t: int, arg: int) -> None:
 
 @step("ksmd", "write_protect_page(): set_pte_at_notify(pte_wrprotect(entry)) -> "
       "mmu_notifier_change_pte(); pte_unmap_unlock()", lock="ptl, mmu_lock",
-      reads="count seq spt_table spte", writes="pte ptl seq spte")
+      reads="count seq spt_table spte slot attr", writes="pte ptl seq spte spt_table")
 def write_protect_page_notify(k: Kernel, s: bytearray, t: int, arg: int) -> None:
     gfn, _ = _target(k, s, t)
     page = s[k.base[t] + K_PAGE]
@@ -172,7 +212,7 @@ def write_protect_page_leave(k: Kernel, s: bytearray, t: int, ok: bool) -> None:
 
 
 @step("ksmd", "write_protect_page(): mmu_notifier_invalidate_range_end()", lock="mmu_lock",
-      reads="count seq", writes="count seq", shared_if="start_zaps_change_pte_events")
+      reads="count seq slot", writes="count seq", shared_if="start_zaps_change_pte_events")
 def write_protect_page_end(k: Kernel, s: bytearray, t: int, arg: int) -> None:
     b = k.base[t]
     gfn, _ = _target(k, s, t)
@@ -182,7 +222,7 @@ def write_protect_page_end(k: Kernel, s: bytearray, t: int, arg: int) -> None:
 
 @step("ksmd", "try_to_merge_one_page(): pages_identical(page, kpage), or set_page_stable_node() "
       "for the first page of an unstable-tree pair", lock="page lock",
-      reads="data", writes="")
+      reads="data page", writes="page")
 def try_to_merge_one_page_compare(k: Kernel, s: bytearray, t: int, arg: int) -> None:
     L = k.L
     b = k.base[t]
@@ -202,7 +242,7 @@ def try_to_merge_one_page_compare(k: Kernel, s: bytearray, t: int, arg: int) -> 
 
 
 @step("ksmd", "replace_page(): mmu_notifier_invalidate_range_start(MMU_NOTIFY_CLEAR)", lock="mmu_lock",
-      reads="count spte", writes="count spte", shared_if="start_zaps_change_pte_events")
+      reads="count spte slot", writes="count spte spt_table", shared_if="start_zaps_change_pte_events")
 def replace_page_start(k: Kernel, s: bytearray, t: int, arg: int) -> None:
     gfn, _ = _target(k, s, t)
     k.mmu_notifier_invalidate_range_start(s, gfn, True)
@@ -225,7 +265,7 @@ def replace_page_lock(k: Kernel, s: bytearray, t: int, arg: int) -> None:
     k.get_page(s, kpage)
     k.page_add_rmap(s, kpage)
     k.ptep_clear_flush(s, gfn, kpage)
-    if k.has_change_pte:
+    if k.notifies_change_pte:
         if k.change_pte_order == "set_then_notify":
             k.set_pte_at(s, gfn, kpage, PTE_RO)
         s[L.PTL] = 1
@@ -237,7 +277,7 @@ def replace_page_lock(k: Kernel, s: bytearray, t: int, arg: int) -> None:
 
 @step("ksmd", "replace_page(): set_pte_at_notify(mk_pte(kpage)) -> mmu_notifier_change_pte(); "
       "page_remove_rmap(page); put_page(page); pte_unmap_unlock()", lock="ptl, mmu_lock",
-      reads="count page seq spt_table spte", writes="page pte ptl seq spte")
+      reads="count page seq spt_table spte slot attr", writes="page pte ptl seq spte spt_table")
 def replace_page_notify(k: Kernel, s: bytearray, t: int, arg: int) -> None:
     gfn, _ = _target(k, s, t)
     kpage = s[k.base[t] + K_KPAGE]
@@ -262,29 +302,49 @@ def replace_page_done(k: Kernel, s: bytearray, t: int) -> None:
 
 
 @step("ksmd", "replace_page(): mmu_notifier_invalidate_range_end()", lock="mmu_lock",
-      reads="count seq", writes="count seq", shared_if="start_zaps_change_pte_events")
+      reads="count seq slot", writes="count seq", shared_if="start_zaps_change_pte_events")
 def replace_page_end(k: Kernel, s: bytearray, t: int, arg: int) -> None:
     gfn, _ = _target(k, s, t)
     k.mmu_notifier_invalidate_range_end(s, gfn, True)
     s[k.base[t] + PC] = FINISH
 
 
-@step("ksmd", "try_to_merge_one_page(): unlock_page(); cmp_and_merge_page() caller: put_page(page)",
+@step("ksmd", "try_to_merge_one_page(): unlock_page(); cmp_and_merge_page() caller: put_page(page); "
+      "after try_to_merge_two_pages(): put_page(tree_page)",
       lock="page lock",
       reads="page", writes="data page")
 def ksm_put_page(k: Kernel, s: bytearray, t: int, arg: int) -> None:
     b = k.base[t]
     page = s[b + K_PAGE]
     k.unlock_page(s, page)
+    if k.unstable_merge and s[b + K_TARGET] == 0 and s[b + K_KPAGE] == page:
+        # The scanned page is now the KSM page: keep both references for the second merge.
+        k.ksm_next_target(s, t)
+        return
+    if k.unstable_merge and s[b + K_TARGET] < 2:
+        k.ksm_put_page_pair(s, t)
+        return
     k.put_page(s, page)
     k.ksm_next_target(s, t)
 
 
 @helper
-def ksm_next_target(k: Kernel, s: bytearray, t: int) -> None:
+def ksm_put_page_pair(k: Kernel, s: bytearray, t: int) -> None:
+    """The end of try_to_merge_two_pages(), merged or not: put_page(tree_page), then the
+    caller's put_page(page) of the scanned page (the KSM page, if the first merge took)."""
+    b = k.base[t]
+    k.put_page(s, s[b + K_TREE])
+    scanned = s[b + K_KPAGE] or s[b + K_PAGE]
+    k.put_page(s, scanned)
+    s[b + K_TREE] = 0
+    k.ksm_next_target(s, t, 2 - s[b + K_TARGET])
+
+
+@helper
+def ksm_next_target(k: Kernel, s: bytearray, t: int, skip: int = 1) -> None:
     b = k.base[t]
     s[b + K_PAGE] = s[b + K_ORIG_PFN] = s[b + K_ORIG_PROT] = 0
-    nxt = s[b + K_TARGET] + 1
+    nxt = s[b + K_TARGET] + skip
     if nxt >= len(k.ksm_targets):
         s[b + K_TARGET] = 0
         k.thread_finished(s, t)

@@ -30,15 +30,23 @@ PTE_SWAP = 3  # a swap entry: the contents are in the swap slot
 PG_KSM = 1  # PageKsm(): a stable KSM page
 PG_LOCKED = 2  # PG_locked: lock_page()/trylock_page()
 
+# Memslot states (``Layout.SLOT``), when the scenario makes the memslot come or go.
+SLOT_ABSENT, SLOT_VALID, SLOT_INVALID = range(3)
+
+# The end of an invalidation range that blocks every address (``0 ... ALL_ONES``).
+ALL_ONES = 255
+
 # Fixed fields of every thread block.
 PC = 0
 
-# vCPU block.
+# vCPU block (a host accessor thread has the same fields: it faults the same way, on the
+# primary PTE instead of the SPTE).  V_ATTR and the per-vCPU TLB follow when the scenario
+# asks for them (``Layout.V_ATTR``, ``Layout.V_TLB_PFN``).
 V_DONE, V_GFN, V_WRITE, V_SNAP, V_PFN, V_PFN_W, V_NEW, V_OLD = range(1, 9)
 VCPU_FIELDS = ("pc", "done", "gfn", "write", "mmu_seq", "pfn", "writable", "new_page", "old_page")
 
-# ksmd block.
-K_TARGET, K_PAGE, K_KPAGE, K_ORIG_PFN, K_ORIG_PROT = range(1, 6)
+# ksmd block; K_TREE (the unstable tree's page) follows when ksmd merges two pages.
+K_TARGET, K_PAGE, K_KPAGE, K_ORIG_PFN, K_ORIG_PROT, K_TREE = range(1, 7)
 KSMD_FIELDS = ("pc", "target", "page", "kpage", "orig_pfn", "orig_prot")
 
 # madvise(MADV_DONTNEED) block.
@@ -49,7 +57,17 @@ ZAP_FIELDS = ("pc", "target", "page")
 R_TARGET, R_PAGE = range(1, 3)
 RECLAIM_FIELDS = ("pc", "target", "page")
 
-THREAD_FIELDS = {"vcpu": VCPU_FIELDS, "ksmd": KSMD_FIELDS, "madvise": ZAP_FIELDS, "kswapd": RECLAIM_FIELDS}
+# Threads that walk a list of gfns and hold at most one page: the OOM reaper, munmap+mmap,
+# kvm_zap_gfn_range(), the shadow-paging sync_page path, the memslot updater.
+T_TARGET, T_PAGE = range(1, 3)
+TARGET_FIELDS = ("pc", "target", "page")
+
+THREAD_FIELDS = {
+    "vcpu": VCPU_FIELDS, "accessor": VCPU_FIELDS, "ksmd": KSMD_FIELDS, "madvise": ZAP_FIELDS,
+    "kswapd": RECLAIM_FIELDS, "oom_reaper": TARGET_FIELDS, "munmap": TARGET_FIELDS,
+    "kvm_zap": TARGET_FIELDS, "kvm_sync": TARGET_FIELDS, "memslot": TARGET_FIELDS,
+}
+HOST_KINDS = frozenset(THREAD_FIELDS) - {"vcpu"}
 
 
 @dataclass(frozen=True)
@@ -58,6 +76,7 @@ class Thread:
     name: str
     kind: str
     base: int
+    fields: tuple[str, ...] = ()
 
 
 class Layout:
@@ -71,7 +90,7 @@ class Layout:
         self.first_pool_pfn = KSM_PFN + 1 if scenario.stable_page else KSM_PFN
         # Enough frames for every gfn's page, each vCPU's COW copy and GUP'd page,
         # plus pages on their way to being freed; allocation fails loudly if not.
-        self.frames = self.first_pool_pfn + scenario.gfns + 2 * scenario.vcpus + 2
+        self.frames = self.first_pool_pfn + scenario.gfns + 2 * (scenario.vcpus + scenario.accessors) + 2
 
         self.SEQ = self._add("mmu_notifier_seq")
         self.COUNT = self._add("mmu_notifier_count")
@@ -81,6 +100,25 @@ class Layout:
         self.PTE_PROT = tuple(self._add(f"pte[{g}].prot") for g in range(self.gfns))
         self.SPTE_PFN = tuple(self._add(f"spte[{g}].pfn") for g in range(self.gfns))
         self.SPTE_W = tuple(self._add(f"spte[{g}].w") for g in range(self.gfns))
+        # Opt-in fields: each exists only in scenarios that can observe it.
+        self.track_ranges = scenario.ranges
+        self.RANGE_START = self._add("mmu_notifier_range_start") if self.track_ranges else -1
+        self.RANGE_END = self._add("mmu_notifier_range_end") if self.track_ranges else -1
+        self.track_slot = scenario.memslots
+        self.SLOT = self._add("memslot") if self.track_slot else -1
+        self.MN_ACTIVE = self._add("mn_active_invalidate_count") if self.track_slot else -1
+        self.track_attrs = scenario.attributes
+        if self.track_attrs:
+            self.ATTR = tuple(self._add(f"attr[{g}]") for g in range(self.gfns))
+            self.SPTE_ATTR = tuple(self._add(f"spte[{g}].attr") for g in range(self.gfns))
+            self.ATTR_PENDING = self._add("attr_change_in_progress")
+        else:
+            self.ATTR = self.SPTE_ATTR = ()
+            self.ATTR_PENDING = -1
+        self.track_mmap = bool(scenario.remap)
+        self.MMAP_LOCK = self._add("mmap_lock") if self.track_mmap else -1
+        self.track_tlb = scenario.tlb
+        self.TLBS_DIRTY = self._add("tlbs_dirty") if scenario.sync_page else -1
         if self.track_young:
             self.PTE_YOUNG = tuple(self._add(f"pte[{g}].young") for g in range(self.gfns))
             self.SPTE_YOUNG = tuple(self._add(f"spte[{g}].young") for g in range(self.gfns))
@@ -97,15 +135,43 @@ class Layout:
         self.LAST_WRITTEN = self._add("last_written")
         self.VALUES_END = len(self.names)
 
+        # vCPU fields past VCPU_FIELDS, as offsets in the block.
+        vcpu_extra: list[str] = []
+        self.V_ATTR = -1
+        if self.track_attrs:
+            self.V_ATTR = len(VCPU_FIELDS) + len(vcpu_extra)
+            vcpu_extra.append("attr")
+        self.V_TLB_PFN: tuple[int, ...] = ()
+        self.V_TLB_W: tuple[int, ...] = ()
+        if self.track_tlb:
+            first = len(VCPU_FIELDS) + len(vcpu_extra)
+            self.V_TLB_PFN = tuple(first + g for g in range(self.gfns))
+            self.V_TLB_W = tuple(first + self.gfns + g for g in range(self.gfns))
+            vcpu_extra += [f"tlb[{g}].pfn" for g in range(self.gfns)] + [f"tlb[{g}].w" for g in range(self.gfns)]
+        self.vcpu_fields = VCPU_FIELDS + tuple(vcpu_extra)
+
         self.threads: list[Thread] = []
         for v in range(scenario.vcpus):
-            self._thread(f"vcpu{v}", "vcpu")
+            self._thread(f"vcpu{v}", "vcpu", self.vcpu_fields)
+        for a in range(scenario.accessors):
+            self._thread(f"qemu{a}", "accessor")
         if scenario.merge:
-            self._thread("ksmd", "ksmd")
+            unstable = not scenario.stable_page
+            self._thread("ksmd", "ksmd", KSMD_FIELDS + (("tree_page",) if unstable else ()))
         if scenario.zap:
             self._thread("madvise", "madvise")
         if scenario.aging:
             self._thread("kswapd", "kswapd")
+        if scenario.remap:
+            self._thread("munmap", "munmap")
+        if scenario.oom_reap:
+            self._thread("oom_reaper", "oom_reaper")
+        if scenario.zap_gfn_range:
+            self._thread("kvm_zap", "kvm_zap")
+        if scenario.sync_page:
+            self._thread("kvm_sync", "kvm_sync")
+        if scenario.memslot_change != "none":
+            self._thread("memslot", "memslot")
         self.size = len(self.names)
 
     def _add(self, name: str) -> int:
@@ -119,11 +185,12 @@ class Layout:
             self._add(f"{page_name(f)}.{what}")
         return tuple(range(first, first + self.frames))
 
-    def _thread(self, name: str, kind: str) -> None:
+    def _thread(self, name: str, kind: str, fields: tuple[str, ...] | None = None) -> None:
         base = len(self.names)
-        for field in THREAD_FIELDS[kind]:
+        fields = fields or THREAD_FIELDS[kind]
+        for field in fields:
             self._add(f"{name}.{field}")
-        self.threads.append(Thread(len(self.threads), name, kind, base))
+        self.threads.append(Thread(len(self.threads), name, kind, base, fields))
 
     def vcpus(self) -> list[Thread]:
         return [t for t in self.threads if t.kind == "vcpu"]

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from mmuspec.errors import ModelError
-from mmuspec.model.events import BUG_REFCOUNT, PAGE_FREED
+from mmuspec.model.events import BUG_GET_FREED, BUG_REFCOUNT, PAGE_FREED
 from mmuspec.model.layout import PG_LOCKED, ZERO_PFN
 from mmuspec.model.registry import helper
 
@@ -36,9 +36,13 @@ def alloc_page(k: Kernel, s: bytearray, contents: int) -> int:
 
 @helper
 def get_page(k: Kernel, s: bytearray, pfn: int) -> None:
-    """get_page(): one more reference."""
-    if pfn != ZERO_PFN:
-        s[k.L.REF[pfn]] += 1
+    """get_page(): one more reference; VM_BUG_ON_PAGE() on a frame whose last one is gone."""
+    if pfn == ZERO_PFN:
+        return
+    ref = k.L.REF[pfn]
+    if not s[ref]:
+        k.fire(BUG_GET_FREED, lambda: f"get_page({k.page_name(pfn)}) on a freed frame")
+    s[ref] += 1
 
 
 @helper

@@ -110,7 +110,7 @@ class Renderer:
                         parts.append(f"{self.page_name(pfn)}.{what} {a} -> {b}")
         short = {L.SEQ: "seq", L.COUNT: "count", L.PTL: "ptl", L.SPT_TABLE: "spt_table"}
         for th in self.threads:
-            fields = THREAD_FIELDS[th.kind]
+            fields = th.fields or THREAD_FIELDS[th.kind]
             for offset, field in enumerate(fields):
                 i = th.base + offset
                 seen.add(i)

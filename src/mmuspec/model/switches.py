@@ -72,8 +72,27 @@ SWITCHES: dict[str, Switch] = {
             "Inside set_pte_at_notify(): set the primary PTE and then call change_pte "
             "(2009 macro), or call change_pte first and then set the PTE (the order "
             "documented in include/linux/mmu_notifier.h by v4.15).",
-            "828502d30073 (v2.6.32) introduced set_pte_at() then notify; the commit that "
-            "reversed the order was not identified [U]",
+            "828502d30073 (v2.6.32) introduced set_pte_at() then notify; 48af0d7cb3c8 (Xiao "
+            "Guangrong, 'mm: mmu_notifier: fix inconsistent memory between secondary MMU and host', "
+            "posted 2012-08-21; id per a mirror, in v3.7 [I]) reversed it",
+        ),
+        Switch(
+            "mm.change_pte_fallback",
+            ("invalidate_page", "none"),
+            "none",
+            "What __mmu_notifier_change_pte() does for a subscriber without ->change_pte: call "
+            "its ->invalidate_page instead (under the PTL, after the PTE was set), or nothing.",
+            "mm/mmu_notifier.c __mmu_notifier_change_pte (2.6.32-3.6: 'Some drivers don't have "
+            "change_pte, so we must call invalidate_page in that case'); removed by 6bdb913f0a70 (v3.7)",
+        ),
+        Switch(
+            "mm.nonblock_end_on_failure",
+            (True, False),
+            True,
+            "When a subscriber fails a non-blockable invalidate_range_start() with -EAGAIN (OOM "
+            "reaper), the core calls invalidate_range_end() on every subscriber before returning; "
+            "false = it returns at once and the callers skip end() (93065ac753e4, v4.19).",
+            "c2655835fd8c (v5.12) mm/mmu_notifiers: ensure range_end() is paired with range_start()",
         ),
         Switch(
             "mm.rmap_unmap_notifier",
@@ -82,6 +101,15 @@ SWITCHES: dict[str, Switch] = {
             "How try_to_unmap_one() (reclaim) tells secondary MMUs: ptep_clear_flush_notify() "
             "-> .invalidate_page() under the PTL, or invalidate_range_start/end around it.",
             "369ea8242c0f (v4.13) mm/rmap: update to new mmu_notifier semantic v2",
+        ),
+        Switch(
+            "mm.aging_notifiers",
+            ("clear_flush_young", "test_young", "clear_young"),
+            "clear_young",
+            "Which aging notifiers the mm calls: clear_flush_young() only (2.6.32), plus "
+            "test_young() (v2.6.38), plus clear_young() for page idle tracking (v4.3).",
+            "8ee53820edfd (v2.6.38) thp: mmu_notifier_test_young; 1d7715c676a1 (v4.3) "
+            "mmu-notifier: add clear_young callback",
         ),
         Switch(
             "mm.wp_reuse",
@@ -96,14 +124,16 @@ SWITCHES: dict[str, Switch] = {
         ),
         Switch(
             "kvm.change_pte",
-            ("bump_seq", "warn_count", "update_in_place", "none"),
+            ("bump_seq", "warn_count", "check_count", "update_in_place", "none"),
             "warn_count",
             "KVM's .change_pte(): bump_seq = mmu_notifier_seq++ then kvm_set_spte_gfn() "
             "(2009-v5.12); warn_count = WARN_ON_ONCE(!mmu_notifier_count) then "
-            "kvm_set_spte_gfn() (v5.13-v6.9); update_in_place = kvm_set_spte_gfn() alone, "
+            "kvm_set_spte_gfn() (v5.13-v5.14); check_count = "
+            "WARN_ON_ONCE(!mn_active_invalidate_count), return if !mmu_notifier_count, then "
+            "kvm_set_spte_gfn() (v5.15-v6.9); update_in_place = kvm_set_spte_gfn() alone, "
             "relying on the PTL ordering instead of the sequence count; none = no callback "
             "(v6.10 removed it).",
-            "2009 KVM change_pte patch; c13fda237f08 (v5.13); f3b65bbaed7c (v6.10)",
+            "2009 KVM change_pte patch; c13fda237f08 (v5.13); 52ac8b358b0c (v5.15); f3b65bbaed7c (v6.10)",
         ),
         Switch(
             "kvm.start_zaps_change_pte_events",
@@ -126,10 +156,11 @@ SWITCHES: dict[str, Switch] = {
         ),
         Switch(
             "kvm.fault_retry_checks",
-            ("seq_and_count", "seq_only", "count_only"),
+            ("seq_and_count", "seq_only", "count_only", "none"),
             "seq_and_count",
             "What the fault path tests under mmu_lock before installing an SPTE: "
-            "mmu_notifier_retry() checks count then seq.",
+            "mmu_notifier_retry() checks count then seq; none = no locked check at all (with "
+            "kvm.lockless_precheck, the unsafe pre-check alone).",
             "include/linux/kvm_host.h mmu_notifier_retry / mmu_invalidate_retry",
         ),
         Switch(
@@ -142,6 +173,92 @@ SWITCHES: dict[str, Switch] = {
             "2.6.32 virt/kvm/kvm_main.c gfn_to_pfn(): get_user_pages_fast(addr, 1, 1, page); "
             "changed by 'KVM: propagate fault r/w information to gup(), allow read-only "
             "memory' (v2.6.38 [I])",
+        ),
+        Switch(
+            "kvm.change_pte_skips_invalid_slot",
+            (True, False),
+            False,
+            "change_pte goes through kvm_change_spte_gfn(), which skips a memslot flagged "
+            "KVM_MEMSLOT_INVALID (being deleted) instead of mapping into it.",
+            "2230f9e1171a (v6.4) KVM: Avoid illegal stage2 mapping on invalid memory slot",
+        ),
+        Switch(
+            "kvm.retry_range",
+            ("global", "hva", "gfn"),
+            "global",
+            "What the x86 fault compares with the in-progress invalidations under mmu_lock: "
+            "global = any elevated count retries (mmu_notifier_retry); hva = only a count whose "
+            "accumulated hva range holds the fault's hva (mmu_notifier_retry_hva); gfn = the same "
+            "on gfns (mmu_invalidate_retry_gfn).  Other arches always use global.",
+            "4a42d848db95 (v5.12) KVM: x86/mmu: Consider the hva in mmu_notifier retry; "
+            "8569992d64b8 (v6.8) KVM: Use gfn instead of hva for mmu_notifier_retry",
+        ),
+        Switch(
+            "kvm.lockless_precheck",
+            (True, False),
+            False,
+            "kvm_faultin_pfn() first checks mmu_invalidate_retry_gfn_unsafe() without mmu_lock and "
+            "retries early; it must be paired with the locked check.",
+            "d02c357e5bfa (v6.8) KVM: x86/mmu: Retry fault before acquiring mmu_lock if mapping is "
+            "changing",
+        ),
+        Switch(
+            "kvm.zap_gfn_range_count",
+            ("none", "gfn_range", "all"),
+            "none",
+            "How kvm_zap_gfn_range() (MTRR, APICv inhibit, memory attributes) makes racing faults "
+            "retry: none = it does not touch the count or the sequence; gfn_range = count++ with "
+            "its gfn range (compared with hvas until v6.8, kvm.retry_range=hva: the units do not "
+            "match); all = count++ with 0..ALL_ONES, blocking every fault.",
+            "edb298c663fc KVM: x86/mmu: bump mmu notifier count in kvm_zap_gfn_range; "
+            "6d3085e4d89a (v6.1) Block all page faults during kvm_zap_gfn_range(); 8569992d64b8 (v6.8)",
+        ),
+        Switch(
+            "kvm.count_only_if_memslot",
+            (True, False),
+            False,
+            "invalidate_range_start/end() take mmu_lock and adjust the count and seq only when the "
+            "hva range hits a memslot (on_lock hooks); false = always.",
+            "071064f14d87 (v5.15) KVM: Don't take mmu_lock for range invalidation unless necessary",
+        ),
+        Switch(
+            "kvm.memslot_update_waits",
+            (True, False),
+            False,
+            "start() raises mn_active_invalidate_count and end() drops it; installing new memslots "
+            "waits until it is 0, so start() and end() see the same memslots.",
+            "52ac8b358b0c (v5.15) KVM: Block memslot updates across range_start() and range_end()",
+        ),
+        Switch(
+            "kvm.mmu_seq_snapshot",
+            ("unsigned_long", "int"),
+            "unsigned_long",
+            "The type the x86 fault keeps its mmu_notifier_seq snapshot in: int is truncated and "
+            "sign-extended when compared with the unsigned long sequence.  The model scales the "
+            "sequence to 8 bits and int to 4: from seq 8 on (2^31 in the kernel) every fault "
+            "looks stale.",
+            "a955cad84cda (v5.16) is_page_fault_stale(..., int mmu_seq); fixed in mainline by "
+            "ba6e3fe25543 (v6.3), in 6.1.y by 'KVM: x86/mmu: Fix an sign-extension bug with mmu_seq "
+            "that hangs vCPUs'",
+        ),
+        Switch(
+            "kvm.tlbs_dirty",
+            ("none", "truncated", "long"),
+            "long",
+            "How invalidate_range_start() accounts SPTEs the shadow-paging sync_page path dropped "
+            "without a TLB flush: none = sync_page flushes at once; truncated = "
+            "need_tlb_flush |= kvm->tlbs_dirty into an int (the model keeps 4 bits of it: 16 reads "
+            "as 0, as 2^32 did); long = the whole count.",
+            "a4ee1ca4a36e KVM: MMU: delay flush all tlbs on sync_page path; 88bf56d04bc3 (2020-12-17, "
+            "v5.11 [I]) kvm: check tlbs_dirty directly",
+        ),
+        Switch(
+            "kvm.fault_snapshot",
+            ("after_unlock", "before_unlock"),
+            "before_unlock",
+            "Where arm64's user_mem_abort() reads mmu_invalidate_seq: after mmap_read_unlock(), "
+            "so a VMA change after vma_lookup() goes unseen, or before it.",
+            "13ec9308a857 (v6.3) KVM: arm64: Retry fault if vma_lookup() results become invalid",
         ),
     )
 }

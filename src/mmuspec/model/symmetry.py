@@ -29,7 +29,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from mmuspec.model import guest
-from mmuspec.model.layout import V_SNAP, VCPU_FIELDS
+from mmuspec.model.layout import V_SNAP
 
 if TYPE_CHECKING:
     from mmuspec.model.kernel import Kernel
@@ -49,7 +49,7 @@ class Symmetry:
         L = kernel.L
         self.seq_index = L.SEQ
         self.bases = tuple(t.base for t in kernel.threads if t.kind == "vcpu")
-        self.width = len(VCPU_FIELDS)
+        self.width = len(L.vcpu_fields)
         self.index_of = {t.index: i for i, t in enumerate(kernel.threads) if t.kind == "vcpu"}
         self.first = self.bases[0] if self.bases else 0
         self.end = self.bases[-1] + self.width if self.bases else 0

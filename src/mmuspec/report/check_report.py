@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from mmuspec.checking import CheckSpec
+from mmuspec.errors import EXIT_BOUNDED, EXIT_FOUND, EXIT_INTERRUPTED, EXIT_SAFE
 from mmuspec.explore import SearchResult, Witness
 from mmuspec.model import EVENTS, Kernel
 from mmuspec.report.trace_text import TraceLine, format_trace, trace_lines
@@ -12,9 +13,18 @@ from mmuspec.report.trace_text import TraceLine, format_trace, trace_lines
 OBSERVATIONS = [e.id for e in EVENTS if e.kind == "observation"]
 
 
+SCHEMA = "mmuspec.check/1"
+
+
 def exit_status(result: SearchResult) -> int:
-    """0 when every property holds and no WARN fired, 1 when something was found."""
-    return 0 if result.verdict in ("safe", "unknown") else 1
+    """What ``mmuspec check`` exits with: 1 when something was found, 0 when an exhaustive
+    search found nothing, 4 when a bounded, random or stopped one found nothing (not a
+    proof), 130 when Ctrl-C stopped it (whatever it had found by then)."""
+    if result.interrupted:
+        return EXIT_INTERRUPTED
+    if result.failures:
+        return EXIT_FOUND
+    return EXIT_SAFE if result.complete else EXIT_BOUNDED
 
 
 def headline_witness(result: SearchResult) -> Witness | None:
@@ -44,12 +54,20 @@ def figures_text(result: SearchResult) -> str:
 
 
 def verdict_text(result: SearchResult) -> str:
+    """One line that names every violated property and every WARN that fired."""
     violation = result.violation
+    warned = ", ".join(f"{w.event} ({w.length} steps)" for w in result.warnings)
     if violation is not None:
-        return f"verdict: VIOLATION of {violation.event} (shortest trace: {violation.length} steps)"
+        text = f"verdict: VIOLATION of {violation.event} (shortest trace: {violation.length} steps)"
+        others = [w for w in result.failures if w.kind == "property" and w is not violation]
+        if others:
+            text += "; also " + ", ".join(f"{w.event} ({w.length} steps)" for w in others)
+        return text + (f"; WARN fired: {warned}" if warned else "")
     if result.warnings:
         names = ", ".join(w.event for w in result.warnings)
         return f"verdict: WARNING: the kernel's assertion fired: {names}"
+    if result.interrupted:
+        return "verdict: interrupted (Ctrl-C) before any violation was found (not a proof)"
     if not result.complete:
         return "verdict: no violation found before the search stopped (not a proof)"
     return "verdict: safe: every property holds in every interleaving, and no WARN fired"
@@ -58,15 +76,16 @@ def verdict_text(result: SearchResult) -> str:
 def text_report(spec: CheckSpec, kernel: Kernel, result: SearchResult, *, all_observations: bool = False) -> str:
     out = [f"mmuspec check: {spec.label()}", verdict_text(result), figures_text(result), ""]
     shown: set[str] = set()
-    violation = result.violation
-    if violation is not None:
-        out += [f"counterexample ({violation.event}, {violation.length} steps):",
-                format_trace(trace_lines(kernel, violation.actions)), ""]
-        shown.add(violation.event)
-    for warning in result.warnings:
-        out += [f"warning {warning.event} fired; shortest trace ({warning.length} steps):",
-                format_trace(trace_lines(kernel, warning.actions)), ""]
-        shown.add(warning.event)
+    for witness in result.failures:
+        if witness.kind == "property":
+            out.append(f"counterexample ({witness.event}, {witness.length} steps):")
+        else:
+            out.append(f"warning {witness.event} fired; shortest trace ({witness.length} steps):")
+        out += [format_trace(trace_lines(kernel, witness.actions))]
+        if witness.loop_start is not None:
+            out.append(loop_text(witness))
+        out.append("")
+        shown.add(witness.event)
     out.append("reachability:")
     for event in OBSERVATIONS:
         reach = result.reachable(event)
@@ -86,17 +105,39 @@ def text_report(spec: CheckSpec, kernel: Kernel, result: SearchResult, *, all_ob
     return "\n".join(out)
 
 
-def json_report(spec: CheckSpec, kernel: Kernel, result: SearchResult) -> dict[str, Any]:
+def loop_text(witness: Witness) -> str:
+    """What a lasso's steps mean: from its loop on, the threads cycle and never all finish."""
+    first = (witness.loop_start or 0) + 1
+    return (f"  ^ steps {first}-{witness.length} repeat forever: from the state before step {first}, no schedule "
+            f"lets every thread finish ({witness.event})")
+
+
+def witness_json(kernel: Kernel, witness: Witness) -> dict[str, Any]:
+    return {"event": witness.event, "kind": witness.kind, "length": witness.length,
+            "loop_start": witness.loop_start,
+            "trace": [line.to_json() for line in trace_lines(kernel, witness.actions)]}
+
+
+def json_report(spec: CheckSpec, kernel: Kernel, result: SearchResult, *,
+                all_observations: bool = False) -> dict[str, Any]:
+    """The check as one JSON object; docs/json.md documents every field."""
     headline = headline_witness(result)
     trace: list[TraceLine] = trace_lines(kernel, headline.actions) if headline else []
+    extra: dict[str, Any] = {}
+    if all_observations:
+        extra["observation_witnesses"] = [witness_json(kernel, result.witnesses[e]) for e in OBSERVATIONS
+                                          if e in result.witnesses]
     return {
+        "schema": SCHEMA,
         "verdict": result.verdict,
         "property": result.violation.event if result.violation else None,
+        "violations": [witness_json(kernel, w) for w in result.failures],
         "states": result.states,
         "transitions": result.transitions,
         "depth": result.depth,
         "seconds": round(result.seconds, 4),
         "complete": result.complete,
+        "interrupted": result.interrupted,
         "stop_reason": result.stop_reason or None,
         "collision_probability": result.collision_probability,
         "bytes_per_state": round(result.bytes_per_state, 1) if result.bytes_per_state else None,
@@ -105,9 +146,7 @@ def json_report(spec: CheckSpec, kernel: Kernel, result: SearchResult) -> dict[s
         "reachable": {event: result.reachable(event) for event in OBSERVATIONS},
         "trace_event": headline.event if headline else None,
         "trace": [line.to_json() for line in trace],
-        "warning_traces": {
-            w.event: [line.to_json() for line in trace_lines(kernel, w.actions)] for w in result.warnings
-        },
+        **extra,
         "config": {**spec.to_json(), "switches": spec.config.as_dict()},
     }
 

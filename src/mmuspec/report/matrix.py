@@ -20,10 +20,12 @@ def cell_text(cell: MatrixCell) -> str:
         head = "safe"
     if not cell.change_pte_called:
         live = "-"
-    elif cell.change_pte_changed_spte is None:
+    elif cell.change_pte_useful:
+        live = "live"
+    elif cell.change_pte_useful is None or cell.change_pte_removed is None:
         live = "?"
     else:
-        live = "live" if cell.change_pte_changed_spte else "dead"
+        live = "removes" if cell.change_pte_removed else "dead"
     return f"{head}, {live}"
 
 
@@ -48,6 +50,8 @@ def matrix_text(cells: Sequence[MatrixCell], arches: Sequence[str]) -> str:
 LEGEND = (
     "safe: every property holds in every interleaving; WARN: a kernel assertion fired; "
     "UNSAFE data/uaf: data_integrity / no_use_after_free violated.\n"
-    "live: some change_pte call changed the SPTE (change_pte_changed_spte reachable); "
-    "dead: change_pte ran but never changed it; -: change_pte never ran."
+    "live: some change_pte call installed or re-pointed an SPTE (change_pte_installed_spte or "
+    "change_pte_repointed_spte reachable), which saves an exit; removes: change_pte only ever removed "
+    "an SPTE (change_pte_removed_spte), which saves nothing; dead: change_pte ran but never changed "
+    "the SPTE; -: change_pte never ran."
 )

@@ -20,7 +20,9 @@ def _rows(results: Sequence[EraResult], duration: float) -> list[tuple[str, list
              if reclaiming or cause != "refault_after_reclaim"]
     rows += [
         ("change_pte calls", col(lambda r: f"{r.change_pte_calls:,}")),
-        ("  that changed an SPTE", col(lambda r: f"{r.change_pte_changed_spte:,}")),
+        ("  that installed an SPTE", col(lambda r: f"{r.change_pte_installed_spte:,}")),
+        ("  that re-pointed an SPTE", col(lambda r: f"{r.change_pte_repointed_spte:,}")),
+        ("  that removed an SPTE", col(lambda r: f"{r.change_pte_removed_spte:,}")),
         ("SPTE zaps", col(lambda r: f"{r.spte_zaps:,}")),
         ("TLB flushes", col(lambda r: f"{r.tlb_flushes:,}")),
         ("faults that broke COW", col(lambda r: f"{r.cow_faults:,}")),

@@ -37,7 +37,9 @@ class Outcome:
     cow: int = 0  # COW breaks (wp_page_copy)
     merged: int = 0  # replace_page() mapped the KSM page
     change_pte_calls: int = 0
-    change_pte_changed: int = 0
+    change_pte_installed: int = 0
+    change_pte_repointed: int = 0
+    change_pte_removed: int = 0
     zaps: int = 0  # present SPTEs removed by an invalidation
     flushes: int = 0  # remote TLB flushes (zap or change of a present SPTE)
     invalidations: int = 0  # invalidate_range_start/end pairs the mm issued
@@ -91,18 +93,22 @@ def _kind_of(kernel: Kernel, s: bytes) -> tuple[int, int]:
 
 
 def _tally(kernel: Kernel, s: bytes, action: int, out: Outcome) -> tuple[bytes, Outcome]:
-    nxt, ev, notes = kernel.explain_action(s, action)
+    nxt, ev, _ = kernel.explain_action(s, action)
     step = kernel.action_parts(action)[1]
-    changed = sum(1 for bit, text in notes if bit == BIT["change_pte_changed_spte"] and "none ->" not in text)
+    # A change to a present SPTE needs a remote TLB flush; installing one does not.
+    repointed = bool(ev & BIT["change_pte_repointed_spte"])
+    removed = bool(ev & BIT["change_pte_removed_spte"])
     out = replace(
         out,
         retries=out.retries + bool(ev & BIT["fault_retried"]),
         cow=out.cow + bool(ev & BIT["cow_broken"]),
         merged=out.merged + bool(ev & BIT["ksm_merged"]),
         change_pte_calls=out.change_pte_calls + bool(ev & BIT["change_pte_called"]),
-        change_pte_changed=out.change_pte_changed + bool(ev & BIT["change_pte_changed_spte"]),
+        change_pte_installed=out.change_pte_installed + bool(ev & BIT["change_pte_installed_spte"]),
+        change_pte_repointed=out.change_pte_repointed + repointed,
+        change_pte_removed=out.change_pte_removed + removed,
         zaps=out.zaps + bool(ev & BIT["spte_zapped"]),
-        flushes=out.flushes + bool(ev & BIT["spte_zapped"]) + changed,
+        flushes=out.flushes + bool(ev & BIT["spte_zapped"]) + repointed + removed,
         invalidations=out.invalidations + step.endswith("_start"),
     )
     return nxt, out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +26,9 @@ class EraResult:
     cow_faults: int
     merges: int
     change_pte_calls: int
-    change_pte_changed_spte: int
+    change_pte_installed_spte: int
+    change_pte_repointed_spte: int
+    change_pte_removed_spte: int
     spte_zaps: int
     tlb_flushes: int
     pages_reclaimed: int
@@ -59,10 +62,11 @@ def host_cpu_us(c: Counters, costs: CostModel) -> float:
 
 
 def simulate_era(workload: Workload, label: str, era: str, config: Config, seed: int,
-                 variant: Variant | None = None) -> EraResult:
+                 variant: Variant | None = None, progress: Callable[[float], None] | None = None) -> EraResult:
+    """Simulate ``workload`` in one era; ``progress(t)`` hears of each simulated second reached."""
     start = time.perf_counter()
     engine = Engine(workload, config, seed, variant=variant)
-    c = engine.run()
+    c = engine.run(progress)
     costs = engine.costs
     ksm = engine.ksm_counters()
     lost = guest_time_lost_us(c, costs) / 1e6
@@ -82,7 +86,9 @@ def simulate_era(workload: Workload, label: str, era: str, config: Config, seed:
         cow_faults=c.cow,
         merges=c.merges,
         change_pte_calls=c.change_pte_calls,
-        change_pte_changed_spte=c.change_pte_changed,
+        change_pte_installed_spte=c.change_pte_installed,
+        change_pte_repointed_spte=c.change_pte_repointed,
+        change_pte_removed_spte=c.change_pte_removed,
         spte_zaps=c.zaps,
         tlb_flushes=c.flushes,
         pages_reclaimed=c.reclaimed,
@@ -97,8 +103,13 @@ def simulate_era(workload: Workload, label: str, era: str, config: Config, seed:
     )
 
 
+SCHEMA = "mmuspec.simulate/1"
+
+
 def results_json(workload: Workload, seed: int, results: list[EraResult]) -> dict[str, Any]:
+    """``results.json``; docs/json.md documents every field."""
     return {
+        "schema": SCHEMA,
         "workload": {
             "name": workload.name,
             "source": workload.source,

@@ -33,7 +33,9 @@ class Tally:
     cow: int = 0
     merges: int = 0
     change_pte_calls: int = 0
-    change_pte_changed: int = 0
+    change_pte_installed: int = 0
+    change_pte_repointed: int = 0
+    change_pte_removed: int = 0
     zaps: int = 0
 
 
@@ -65,7 +67,8 @@ def _run_schedule(config: Config, pages: int, events: list[Event], *, identical_
 
 def simulate_schedule(config: Config, pages: int, events: list[Event]) -> Tally:
     c = _run_schedule(config, pages, events, identical_on_scan=False).c
-    return Tally(int(c.exits.sum()), c.retries, c.cow, c.merges, c.change_pte_calls, c.change_pte_changed, c.zaps)
+    return Tally(int(c.exits.sum()), c.retries, c.cow, c.merges, c.change_pte_calls, c.change_pte_installed, c.change_pte_repointed,
+                 c.change_pte_removed, c.zaps)
 
 
 def simulate_schedule_detailed(config: Config, pages: int, events: list[Event]) -> dict[str, Any]:
@@ -73,7 +76,8 @@ def simulate_schedule_detailed(config: Config, pages: int, events: list[Event]) 
     c = _run_schedule(config, pages, events, identical_on_scan=True).c
     return {"exits": {cause: int(n) for cause, n in zip(CAUSES, c.exits, strict=True)},
             "exits_total": int(c.exits.sum()), "retries": c.retries, "cow_faults": c.cow, "merges": c.merges,
-            "change_pte_calls": c.change_pte_calls, "change_pte_changed_spte": c.change_pte_changed,
+            "change_pte_calls": c.change_pte_calls, "change_pte_installed_spte": c.change_pte_installed,
+            "change_pte_repointed_spte": c.change_pte_repointed, "change_pte_removed_spte": c.change_pte_removed,
             "spte_zaps": c.zaps, "tlb_flushes": c.flushes}
 
 
@@ -101,4 +105,5 @@ def model_schedule(config: Config, pages: int, events: list[Event]) -> Tally:
         else:
             assert ksmd is not None
             s, out = _run(kernel, s, ksmd, {k.SCAN, k.DONE}, out, skip_first=True)
-    return Tally(out.exits, out.retries, out.cow, out.merged, out.change_pte_calls, out.change_pte_changed, out.zaps)
+    return Tally(out.exits, out.retries, out.cow, out.merged, out.change_pte_calls, out.change_pte_installed,
+                 out.change_pte_repointed, out.change_pte_removed, out.zaps)

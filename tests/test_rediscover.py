@@ -1,0 +1,127 @@
+"""The real-bugs corpus: every bug found before its fix, gone after it and with the fix
+alone; and the corpus files and command behave as a user expects."""
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from mmuspec.cli import main
+from mmuspec.errors import InputError
+from mmuspec.rediscover import load_bug, load_corpus, rediscover, search
+from tests.cli.golden import assert_readme_sample
+
+CORPUS = load_corpus()
+
+
+@pytest.mark.parametrize("bug", CORPUS, ids=[b.id for b in CORPUS])
+def test_each_bug_is_found_before_its_fix_and_gone_after_it_and_with_the_fix_alone(bug):
+    before, after, alone = rediscover(bug)
+    assert before.matches, f"{bug.id}: expected {bug.before.expect} before the fix, found {before.found}"
+    assert after.matches, f"{bug.id}: expected safe after the fix, found {after.found}"
+    assert alone.matches, f"{bug.id}: the fix alone should be safe, found {alone.found}"
+
+
+def test_the_corpus_holds_at_least_eight_real_bugs_each_with_its_commit_and_race():
+    bugs = [b for b in CORPUS if b.kind == "bug"]
+    assert len(bugs) >= 8
+    for bug in CORPUS:
+        assert bug.commit and bug.title and len(bug.race) > 80
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("bug", CORPUS, ids=[b.id for b in CORPUS])
+def test_each_fix_stays_safe_with_two_vcpus(bug):
+    for side in (bug.after, bug.fix_alone):
+        bigger = replace(side, spec=replace(side.spec, scenario=side.spec.scenario.scaled(vcpus=2)))
+        assert search(bigger).matches, f"{bug.id}: {bigger.spec.label()}"
+
+
+def write(tmp_path, text):
+    path = tmp_path / "X1-bug.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+GOOD = """\
+id = "X1"
+commit = "0123456789ab"
+title = "a bug"
+scenario = "zap"
+race = "a race"
+
+[before]
+era = "5.13"
+set = ["kvm.fault_retry_checks=seq_only"]
+expect = "data_integrity"
+
+[after]
+era = "5.13"
+expect = "safe"
+"""
+
+
+def test_a_bug_file_of_ones_own_is_searched_like_the_corpus(tmp_path):
+    before, after, alone = rediscover(load_bug(write(tmp_path, GOOD)))
+    assert (before.found, after.found, alone.found) == ("data_integrity", "safe", "data_integrity")
+    assert before.matches and after.matches and not alone.matches  # no fix given: the before config
+
+
+@pytest.mark.parametrize(
+    ("edit", "where", "problem"),
+    [
+        (('expect = "data_integrity"', 'expect = "lost"'), 10, "before.expect = 'lost': expected"),
+        (('era = "5.13"\nset', 'era = "5.14"\nset'), 8, "before.era = '5.14'"),
+        (('set = ["kvm.fault_retry_checks=seq_only"]', 'set = ["kvm.nope=1"]'), 9, "unknown switch 'kvm.nope'"),
+        (('scenario = "zap"', 'scenario = "zapp"'), 4, "unknown scenario 'zapp'"),
+    ],
+)
+def test_a_bad_bug_file_is_one_error_naming_its_line(tmp_path, edit, where, problem):
+    path = write(tmp_path, GOOD.replace(*edit))
+    with pytest.raises(InputError) as info:
+        load_bug(path)
+    assert str(info.value).startswith(f"{path}:{where}: ") and problem in str(info.value)
+
+
+def test_a_bug_file_without_its_race_is_refused(tmp_path):
+    with pytest.raises(InputError, match="missing key 'race'"):
+        load_bug(write(tmp_path, GOOD.replace('race = "a race"\n', "")))
+
+
+def run(capsys, *argv):
+    status = main(list(argv))
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_mmuspec_bugs_prints_the_table_the_readme_shows_and_exits_0(capsys):
+    status, out, _ = run(capsys, "bugs", "--quiet")
+    assert status == 0
+    assert_readme_sample("mmuspec bugs", out)
+
+
+def test_mmuspec_bugs_json_reports_each_side_of_each_entry(capsys):
+    status, out, _ = run(capsys, "bugs", "B2", "B6", "--json")
+    data = json.loads(out)
+    assert status == 0 and data["schema"] == "mmuspec.bugs/1" and data["all_match"] is True
+    b2, b6 = data["entries"]
+    assert (b2["before"]["found"], b2["after"]["found"], b2["fix_alone"]["found"]) == ("quiescence", "safe", "safe")
+    assert b6["before"]["loop_start"] is not None  # a vCPU that can never finish: a lasso
+
+
+def test_mmuspec_bugs_trace_prints_the_unfixed_kernels_counterexample(capsys):
+    status, out, _ = run(capsys, "bugs", "B1", "--trace", "--quiet")
+    assert status == 0
+    assert "qemu1" in out and "! data_integrity: vcpu0 reads gfn 0 through spte -> K" in out
+    status, out, _ = run(capsys, "bugs", "B6", "--trace", "--trace-format", "ftrace", "--quiet")
+    assert "kvm_page_fault" in out and "repeat forever" in out
+
+
+def test_an_unknown_bug_id_is_a_usage_error_listing_the_corpus(capsys):
+    status, _, err = run(capsys, "bugs", "B99")
+    assert status == 2 and "unknown bug 'B99'" in err and "B1" in err
+
+
+def test_the_corpus_files_are_where_the_readme_says():
+    assert (Path(__file__).resolve().parents[1] / "bugs" / "B1-cow-set-then-notify.toml").is_file()
