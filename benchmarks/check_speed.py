@@ -1,22 +1,24 @@
 """Time to verdict of `mmuspec check`, next to SPIN's, over the standard grid.
 
-For every scenario x era x (vCPUs, accesses) it runs the command as a user would
-(a fresh process, Python start-up included) with the reductions on and off, serial
-and with all workers, and prints one Markdown table.  SPIN's end-to-end time
-(spin -a, gcc, pan) on the matching configuration of the Promela model in
-../shared/anchors/spin/ is measured in the same run: ksm-merge matches the model's
-default, cow-break its START_MERGED=1; zap and aging have no Promela counterpart.
+For every scenario x era x (vCPUs, accesses) it runs the command as a user would (a
+fresh process, Python start-up included), with the reductions on, once with the
+compiled engine (the model translated to C, the default) and once with the interpreted
+one, and prints one Markdown table.  SPIN's end-to-end time (spin -a, gcc, pan) on the
+matching configuration of the Promela model in ../shared/anchors/spin/ is measured in
+the same run: ksm-merge matches the model's default, cow-break its START_MERGED=1; the
+other scenarios have no Promela counterpart.  The compiled engine's library is built
+once per model and cached; the table's times use the cache, and the one-off build is
+measured and printed first (compilation included, from a cold cache).
 
     python benchmarks/check_speed.py                  # the whole grid (long: about an hour on 2 cores)
     python benchmarks/check_speed.py --quick          # 2.6.32 and 5.13, ksm-merge and cow-break
-    python benchmarks/check_speed.py --big            # the >= 10 M-state run, local workers and Dask
+    python benchmarks/check_speed.py --big            # the >= 10 M-state runs, serial and with all workers
     python benchmarks/check_speed.py --close          # medians of 5 alternating runs where SPIN is close
     python benchmarks/check_speed.py --close --config ksm-merge:5.13:3x2 --repeat 3
 
 Figures come from one run on one machine; these machines are noisy, so compare
-ratios within the table rather than with other runs.  ``--close`` is for the
-configurations where the two are near each other: it alternates the two tools and
-reports medians.
+ratios within the table rather than with other runs.  ``--close`` alternates the
+tools and reports medians.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SPIN_DIR = ROOT.parent / "shared" / "anchors" / "spin"
 MMUSPEC = [sys.executable, "-m", "mmuspec", "check"]
 SPIN_ERA = {"2.6.32": ("1", "1"), "5.13": ("2", "2"), "6.10": ("3", "0"), "glisse-2019": ("4", "1")}
-SCENARIOS = ["ksm-merge", "cow-break", "zap", "aging"]
+SCENARIOS = ["ksm-merge", "cow-break", "zap", "aging", "hmm-mirror", "kvm-and-device", "pfncache"]
 ERAS = ["2.6.32", "5.13", "6.10", "glisse-2019"]
 
 
@@ -51,19 +54,25 @@ class Run:
     rss_mb: float = 0.0
     bytes_per_state: float = 0.0
     timed_out: bool = False
+    search_seconds: float = 0.0  # the search alone, as the command reports it
+    engine: str = "-"
+
+    def rate(self) -> str:
+        return f"{self.states / self.search_seconds:,.0f}" if self.search_seconds and not self.timed_out else "-"
 
     def cell(self) -> str:
         return f">{self.seconds:.0f}" if self.timed_out else f"{self.seconds:.2f}"
 
 
-def run_mmuspec(args: list[str], timeout: float) -> Run:
+def run_mmuspec(args: list[str], timeout: float, env: dict[str, str] | None = None) -> Run:
     """One `mmuspec check` process; peak RSS is the main process's (GNU time's %M)."""
     start = time.perf_counter()
     # A session of its own, so that a timeout stops the search and its workers, not only
     # GNU time (an orphaned search would hold the pipes open and load the machine).
     proc = subprocess.Popen(["/usr/bin/time", "-f", "MAXRSS_KB=%M", *MMUSPEC, *args, "--json", "--quiet"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
-                            env={**os.environ, "PYTHONPATH": str(ROOT / "src")}, start_new_session=True)
+                            env={**os.environ, "PYTHONPATH": str(ROOT / "src"), **(env or {})},
+                            start_new_session=True)
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -74,7 +83,8 @@ def run_mmuspec(args: list[str], timeout: float) -> Run:
     data = json.loads(out)
     rss = re.search(r"MAXRSS_KB=(\d+)", err)
     return Run(data["verdict"], data["states"], data["transitions"], seconds,
-               int(rss.group(1)) / 1024 if rss else 0.0, data.get("bytes_per_state") or 0.0)
+               int(rss.group(1)) / 1024 if rss else 0.0, data.get("bytes_per_state") or 0.0, False,
+               data.get("seconds") or 0.0, data.get("engine") or "-")
 
 
 def spin_ready() -> bool:
@@ -107,6 +117,17 @@ def run_spin(scenario: str, era: str, vcpus: int, accesses: int, timeout: float)
     return (f"{float(match.group(1)):.2f}", f"{int(match.group(3)):,}") if match else ("error", "-")
 
 
+def compile_once(timeout: float) -> None:
+    """The one-off build of the compiled engine: from an empty cache, then from the cache."""
+    with tempfile.TemporaryDirectory() as cold:
+        config = ["ksm-merge", "--vcpus", "1", "--accesses", "1"]
+        first = run_mmuspec(config, timeout, env={"XDG_CACHE_HOME": cold})
+        again = run_mmuspec(config, timeout, env={"XDG_CACHE_HOME": cold})
+    print(f"compiled engine: one-off build, {first.seconds:.2f} s end to end from an empty cache "
+          f"(engine {first.engine}); {again.seconds:.2f} s with the build cached")
+    print()
+
+
 def grid(args: argparse.Namespace) -> None:
     scenarios = ["ksm-merge", "cow-break"] if args.quick else SCENARIOS
     eras = ["2.6.32", "5.13"] if args.quick else ERAS
@@ -114,52 +135,54 @@ def grid(args: argparse.Namespace) -> None:
     print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, "
           f"{'spin ' + subprocess.run(['spin', '-V'], capture_output=True, text=True).stdout.strip() if shutil.which('spin') else 'no spin'}")
     print()
-    print("| scenario | era | size | verdict | states (reduced) | states (unreduced) | transitions (reduced) "
-          f"| reduced, 1 worker s | reduced, {workers} workers s | unreduced, 1 worker s | unreduced, {workers} workers s "
-          "| states/s (reduced, all) | B/state | peak MB | SPIN e2e s | SPIN states | ratio |")
-    print("|" + "---|" * 17)
+    compile_once(args.timeout)
+    print("| scenario | era | size | verdict | states | transitions | compiled s | compiled, "
+          f"{workers} workers s | interpreted s | compiled states/s | interpreted states/s | B/state | peak MB "
+          "| SPIN e2e s | SPIN states | ratio |")
+    print("|" + "---|" * 16)
     for scenario in scenarios:
         for era in eras:
             for vcpus in (1, 2, 3):
                 for accesses in (1, 2, 3):
                     base = [scenario, "--era", era, "--vcpus", str(vcpus), "--accesses", str(accesses)]
-                    red1 = run_mmuspec([*base, "--workers", "1"], args.timeout)
-                    redn = run_mmuspec([*base, "--workers", workers], args.timeout)
-                    # Without reductions a configuration is tens of times larger: skip it where the
-                    # reduced search alone took a sizeable share of the time limit.
-                    hopeless = red1.timed_out or red1.seconds * 20 > args.timeout
-                    raw1 = Run(timed_out=True, seconds=args.timeout) if hopeless else run_mmuspec(
-                        [*base, "--workers", "1", "--reduce", "none"], args.timeout)
-                    rawn = Run(timed_out=True, seconds=args.timeout) if hopeless else run_mmuspec(
-                        [*base, "--workers", workers, "--reduce", "none"], args.timeout)
+                    fast = run_mmuspec([*base, "--workers", "1"], args.timeout)
+                    wide = run_mmuspec([*base, "--workers", workers], args.timeout)
+                    slow = run_mmuspec([*base, "--engine", "interpreted", "--workers", "1"], args.timeout)
                     spin_s, spin_states = run_spin(scenario, era, vcpus, accesses, args.timeout)
-                    best = min((r.seconds for r in (red1, redn) if not r.timed_out), default=None)
-                    ratio = f"{best / float(spin_s):.2f}" if best and spin_s not in ("-", "timeout", "error") else "-"
-                    rate = f"{redn.states / redn.seconds:,.0f}" if not redn.timed_out else "-"
-                    raw_states = f"{raw1.states:,}" if not raw1.timed_out else "-"
-                    print(f"| {scenario} | {era} | {vcpus}x{accesses} | {red1.verdict} | {red1.states:,} | {raw_states} "
-                          f"| {red1.transitions:,} | {red1.cell()} | {redn.cell()} | {raw1.cell()} | {rawn.cell()} "
-                          f"| {rate} | {redn.bytes_per_state:.0f} | {redn.rss_mb:.0f} | {spin_s} | {spin_states} "
-                          f"| {ratio} |", flush=True)
+                    ratio = (f"{fast.seconds / float(spin_s):.2f}"
+                             if not fast.timed_out and spin_s not in ("-", "timeout", "error") else "-")
+                    print(f"| {scenario} | {era} | {vcpus}x{accesses} | {fast.verdict} | {fast.states:,} "
+                          f"| {fast.transitions:,} | {fast.cell()} | {wide.cell()} | {slow.cell()} | {fast.rate()} "
+                          f"| {slow.rate()} | {fast.bytes_per_state:.0f} | {fast.rss_mb:.0f} | {spin_s} "
+                          f"| {spin_states} | {ratio} |", flush=True)
+
+
+BIG = [
+    ["ksm-merge", "--era", "5.13", "--vcpus", "3", "--accesses", "6"],  # about 20 M states with the reductions
+    ["ksm-merge", "--era", "6.10", "--vcpus", "3", "--accesses", "3", "--reduce", "none"],  # over 100 M without
+]
 
 
 def big(args: argparse.Namespace) -> None:
-    """The >= 10 M-state configuration: unreduced, local workers; then on a Dask cluster."""
-    config = ["ksm-merge", "--era", "2.6.32", "--vcpus", "3", "--accesses", "4", "--reduce", "none"]
-    for workers in ("1", str(os.cpu_count() or 1)):
-        r = run_mmuspec([*config, "--workers", workers], args.timeout * 20)
-        print(f"{' '.join(config)} --workers {workers}: {r.verdict}, {r.states:,} states, {r.transitions:,} "
-              f"transitions, {r.seconds:.1f} s, {r.states / r.seconds:,.0f} states/s, "
-              f"{r.bytes_per_state:.1f} B/state, peak {r.rss_mb:.0f} MB", flush=True)
+    """The large configurations, with the compiled engine: serially, with all local
+    workers (chunks expanded by the compiled core in worker processes), and for the
+    reduced one on a Dask LocalCluster too."""
+    workers = str(os.cpu_count() or 1)
+    for config in BIG:
+        for extra in (["--workers", "1"], ["--workers", workers]):
+            r = run_mmuspec([*config, *extra], args.timeout * 20)
+            print(f"{' '.join(config)} {' '.join(extra)}: {r.verdict}, {r.states:,} states, {r.transitions:,} "
+                  f"transitions, {r.seconds:.1f} s end to end, {r.rate()} states/s, {r.bytes_per_state:.1f} B/state, "
+                  f"peak {r.rss_mb:.0f} MB, engine {r.engine}", flush=True)
     try:
         from dask.distributed import LocalCluster
     except ImportError:
         print("dask.distributed is not installed: no cluster run")
         return
     with LocalCluster(n_workers=os.cpu_count() or 1, threads_per_worker=1, dashboard_address=None) as cluster:
-        r = run_mmuspec([*config, "--cluster", cluster.scheduler_address], args.timeout * 20)
-        print(f"{' '.join(config)} --cluster {cluster.scheduler_address} (Dask LocalCluster): {r.verdict}, "
-              f"{r.states:,} states, {r.transitions:,} transitions, {r.seconds:.1f} s", flush=True)
+        r = run_mmuspec([*BIG[0], "--cluster", cluster.scheduler_address], args.timeout * 20)
+        print(f"{' '.join(BIG[0])} --cluster {cluster.scheduler_address} (Dask LocalCluster): {r.verdict}, "
+              f"{r.states:,} states, {r.transitions:,} transitions, {r.seconds:.1f} s, engine {r.engine}", flush=True)
 
 
 # The configurations where SPIN's end-to-end time and mmuspec's were within a factor of

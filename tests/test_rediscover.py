@@ -30,11 +30,21 @@ def test_the_corpus_holds_at_least_eight_real_bugs_each_with_its_commit_and_race
         assert bug.commit and bug.title and len(bug.race) > 80
 
 
+def one_more_thread(scenario):
+    """A second vCPU, or where the scenario has none, a second device mirror, or a third
+    access through the pfn cache."""
+    if scenario.vcpus:
+        return scenario.scaled(vcpus=2)
+    if scenario.device_threads:
+        return replace(scenario, device_threads=2, declared_devices=2)
+    return replace(scenario, pfncache_accesses=scenario.pfncache_accesses + 1)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("bug", CORPUS, ids=[b.id for b in CORPUS])
-def test_each_fix_stays_safe_with_two_vcpus(bug):
+def test_each_fix_stays_safe_with_a_second_vcpu_or_device(bug):
     for side in (bug.after, bug.fix_alone):
-        bigger = replace(side, spec=replace(side.spec, scenario=side.spec.scenario.scaled(vcpus=2)))
+        bigger = replace(side, spec=replace(side.spec, scenario=one_more_thread(side.spec.scenario)))
         assert search(bigger).matches, f"{bug.id}: {bigger.spec.label()}"
 
 

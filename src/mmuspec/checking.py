@@ -14,12 +14,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from mmuspec.errors import InputError
+from mmuspec.errors import InputError, UsageError
 from mmuspec.explore import Progress, SearchResult, Witness, bfs, concretize
 from mmuspec.explore.bounded import PreemptionBounded, bounded_factory
+from mmuspec.explore.coverage import CountingModel
 from mmuspec.explore.liveness import check_progress
 from mmuspec.explore.minimize import minimize as explore_minimize
 from mmuspec.explore.por import persistent_sets
+from mmuspec.explore.runners import default_workers
 from mmuspec.explore.swarm import swarm
 from mmuspec.model import (
     Config,
@@ -31,7 +33,17 @@ from mmuspec.model import (
     parse_scenario,
     parse_variant,
 )
+from mmuspec.model.kernel import refuse_missing_subscriber
 from mmuspec.model.switches import Value
+from mmuspec.native.build import NativeUnavailable
+from mmuspec.native.search import (
+    NativeError,
+    NativeKernel,
+    NativeModel,
+    build_native_kernel,
+    native_bfs,
+)
+from mmuspec.native.search import load as load_native
 
 
 @dataclass(frozen=True)
@@ -51,7 +63,7 @@ class CheckSpec:
     def label(self) -> str:
         parts = [self.scenario.name, f"era {self.era}", f"arch {self.config['arch']}"]
         parts += [f"{k}={_text(v)}" for k, v in sorted(self.overrides.items()) if k != "arch"]
-        parts.append(f"{self.scenario.vcpus} vCPU x {self.scenario.accesses} accesses")
+        parts.append(self.scenario.size_text())
         if self.variant:
             parts.append(f"variant {self.variant.path}")
         return ", ".join(parts)
@@ -65,6 +77,7 @@ class CheckSpec:
             },
             "era": self.era,
             "set": {k: _text(v) for k, v in sorted(self.overrides.items())},
+            "subscriber": self.scenario.subscriber,
             "vcpus": self.scenario.vcpus,
             "accesses": self.scenario.accesses,
             "variant": None if self.variant is None else {"path": self.variant.path, "text": self.variant.text},
@@ -75,6 +88,7 @@ class CheckSpec:
         try:
             sc = data["scenario"]
             scenario = parse_scenario(sc["text"], sc.get("source", source), sc["name"])
+            scenario = scenario.with_subscriber(str(data.get("subscriber", scenario.subscriber)))
             scenario = scenario.scaled(int(data["vcpus"]), int(data["accesses"]))
             overrides = parse_assignments(f"{k}={v}" for k, v in data.get("set", {}).items())
             variant_data = data.get("variant")
@@ -134,24 +148,35 @@ def run_check(
     walks: int | None = None,
     seed: int = 0,
     reductions: Reductions = NO_REDUCTIONS,
-    workers: int = 1,
+    workers: int | None = 1,
     cluster: str | None = None,
     checkpoint: str | None = None,
     checkpoint_every: float = 60.0,
     resume: str | None = None,
     minimize: bool = False,
     progress: Callable[[Progress], None] | None = None,
+    max_seconds: float | None = None,
+    coverage: bool = False,
+    engine: str = "auto",
 ) -> tuple[Kernel, SearchResult]:
     """Search ``spec``'s model: exhaustively (BFS), within a preemption bound, or by
-    random walks.  Witnesses in the result are paths of the model itself."""
+    random walks.  Witnesses in the result are paths of the model itself.
+    ``max_seconds`` stops the BFS when the time is spent (a smoke test, not a proof);
+    ``coverage`` counts the transitions per action in this process (one worker), into
+    ``result.action_counts``, with a sample of the states expanded.  ``engine`` is
+    ``auto`` (the compiled core where it can run this search, else the interpreter),
+    ``compiled`` or ``interpreted``; ``result.engine`` says which ran, and why."""
     if preemptions is not None:
         # The bound counts switches between named threads, so vCPUs are not interchangeable,
         # and it prunes by path, which persistent sets do not account for.
         reductions = replace(reductions, symmetry=False, por=False)
     kernel = build_kernel(spec, reductions)
     factory = functools.partial(build_kernel, spec, reductions)
+    native: NativeModel | None = None
+    engine_note = "random walks run in the interpreter"
+    result: SearchResult | None = None
     if walks is not None:
-        result = swarm(factory, walks=walks, seed=seed, max_depth=max_depth or 200, workers=workers,
+        result = swarm(factory, walks=walks, seed=seed, max_depth=max_depth or 200, workers=workers or default_workers(),
                        cluster=cluster)
     else:
         model: Any = kernel
@@ -159,28 +184,65 @@ def run_check(
         if preemptions is not None:
             model = PreemptionBounded(kernel, preemptions)
             model_factory = functools.partial(bounded_factory, factory, preemptions)
-        result = bfs(
-            model,
-            factory=model_factory,
-            stop_on_violation=stop_on_violation,
-            exact=exact,
-            symmetry=reductions.quotient,
-            por=reductions.por,
-            max_states=max_states,
-            max_depth=max_depth,
-            workers=workers,
-            cluster=cluster,
-            checkpoint=checkpoint,
-            checkpoint_every=checkpoint_every,
-            resume=resume,
-            progress=progress,
-            model_key=model_key(spec, reductions) + f"/{preemptions}",
-        )
+        if coverage:
+            model = counter = CountingModel(model)
+            workers, cluster = 1, None
+        native, engine_note = choose_engine(kernel, engine, not (coverage or preemptions is not None))
+    serial = workers is None or workers <= 1
+    if walks is None and native is not None and serial and not (cluster or checkpoint or resume or max_seconds):
+        try:
+            result = native_bfs(native, symmetry=reductions.quotient, por=reductions.por, exact=exact,
+                                max_states=max_states, max_depth=max_depth, stop_on_violation=stop_on_violation,
+                                progress=progress)
+        except NativeError as exc:
+            # The interpreter runs the search again and says what Python says (an exception
+            # with its file and line, or the right answer where C was stricter than Python).
+            native, engine_note = None, f"the compiled core stopped ({exc}); the interpreter ran instead"
+    if walks is None and result is None:
+
+        def run_bfs(model: Any, model_factory: Any, engine_key: str = "") -> SearchResult:
+            return bfs(
+                model,
+                factory=model_factory,
+                stop_on_violation=stop_on_violation,
+                exact=exact,
+                symmetry=reductions.quotient,
+                por=reductions.por,
+                max_states=max_states,
+                max_depth=max_depth,
+                max_seconds=max_seconds,
+                workers=workers or default_workers(),
+                cluster=cluster,
+                checkpoint=checkpoint,
+                checkpoint_every=checkpoint_every,
+                resume=resume,
+                progress=progress,
+                # Fingerprints differ between the engines: a checkpoint resumes with its own.
+                model_key=model_key(spec, reductions) + f"/{preemptions}{engine_key}",
+            )
+
+        if native is not None:
+            # Chunks expanded by the compiled core, in this process or in workers that load it.
+            try:
+                result = run_bfs(NativeKernel(kernel, native),
+                                 functools.partial(build_native_kernel, factory, native.built.path.read_bytes()),
+                                 "/compiled")
+            except NativeError as exc:
+                native, engine_note = None, f"the compiled core stopped ({exc}); the interpreter ran instead"
+        if result is None:
+            result = run_bfs(model, model_factory)
+    assert result is not None
+    if walks is None:
+        result.engine = "compiled" if native is not None else "interpreted"
+        result.engine_note = engine_note
+        if coverage:
+            result.action_counts = dict(counter.counts())
+            result.sampled = counter.sample()
         if preemptions is not None:
             result.stop_reason = result.stop_reason or f"at most {preemptions} preemptions: not exhaustive"
             result.complete = False
         elif reductions.por and not result.interrupted and persistent_sets(kernel) is not None:
-            _shortest_failures(result, kernel, factory, reductions.quotient, workers, cluster)
+            _shortest_failures(result, kernel, factory, reductions.quotient, workers, cluster, native)
         if reductions.quotient:
             result.witnesses = {
                 event: replace(w, actions=tuple(concretize(kernel, w.actions, kernel.representative)))
@@ -195,6 +257,25 @@ def run_check(
                 shorter = explore_minimize(kernel, w.actions, bits[event], kernel.thread_of)
                 result.witnesses[event] = replace(w, actions=tuple(shorter))
     return kernel, result
+
+
+ENGINES = ("auto", "compiled", "interpreted")
+
+
+def choose_engine(kernel: Kernel, engine: str, plain: bool) -> tuple[NativeModel | None, str]:
+    """The compiled core for ``kernel`` if ``engine`` allows it and the search is one it
+    runs (a plain breadth-first search: no checkpoints, bounds on time, preemption bounds,
+    coverage or cluster); else None, and why, in a few words."""
+    if engine == "interpreted":
+        return None, "asked for"
+    if not plain:
+        return None, "coverage counts and preemption bounds run in the interpreter"
+    try:
+        return load_native(kernel), ""
+    except NativeUnavailable as exc:
+        if engine == "compiled":
+            raise UsageError(f"--engine compiled: {exc}") from None
+        return None, str(exc)
 
 
 PROGRESS_MAX_STATES = 2_000_000
@@ -216,7 +297,7 @@ def _check_progress(spec: CheckSpec, result: SearchResult) -> None:
 
 def _shortest_failures(
     result: SearchResult, kernel: Kernel, factory: Callable[[], Kernel], symmetry: bool,
-    workers: int, cluster: str | None,
+    workers: int | None, cluster: str | None, native: NativeModel | None = None,
 ) -> None:
     """Persistent sets can make the first witness of a violation or warning longer than
     the shortest one: search again without them, no deeper than the longest such witness,
@@ -224,8 +305,12 @@ def _shortest_failures(
     failures = {e: w for e, w in result.witnesses.items() if w.kind != "observation"}
     if not failures:
         return
-    again = bfs(kernel, factory=factory, symmetry=symmetry, max_depth=max(len(w.actions) for w in failures.values()),
-                workers=workers, cluster=cluster)
+    depth = max(len(w.actions) for w in failures.values())
+    if native is not None:
+        again = native_bfs(native, symmetry=symmetry, por=False, max_depth=depth)
+    else:
+        again = bfs(kernel, factory=factory, symmetry=symmetry, max_depth=depth, workers=workers or 1,
+                    cluster=cluster)
     result.interrupted = again.interrupted  # Ctrl-C here still ends the command (status 130)
     for event, w in again.witnesses.items():
         if event in failures and len(w.actions) < len(failures[event].actions):
@@ -245,10 +330,18 @@ class MatrixCell:
     change_pte_removed: bool | None
     states: int
     seconds: float
+    note: str = ""  # why a cell is n/a: the era lacks a subscriber the scenario needs
 
 
 def matrix_cell(spec: CheckSpec, reductions: Reductions = NO_REDUCTIONS) -> MatrixCell:
-    """Run one check of the matrix and keep what the table shows."""
+    """Run one check of the matrix and keep what the table shows; a scenario whose
+    subscriber the era's kernel does not have (a device mirror before v5.5, a pfn cache
+    before v5.17) gives an ``n/a`` cell instead of a verdict."""
+    try:
+        refuse_missing_subscriber(spec.scenario, spec.config)
+    except UsageError as exc:
+        return MatrixCell(spec.scenario.name, spec.era, str(spec.config["arch"]), "n/a", None, (), False, None,
+                          None, 0, 0.0, str(exc))
     _, result = run_check(spec, reductions=reductions)
     if result.interrupted:
         raise KeyboardInterrupt  # Ctrl-C ends the whole matrix, not only this cell
@@ -287,9 +380,15 @@ def run_matrix(
     cells: list[MatrixCell] = []
     for scenario in scenarios:
         for era in eras:
+            first: MatrixCell | None = None
             for arch in arches:
                 spec = CheckSpec(scenario, era, {**overrides, "arch": arch}, variant)
-                cell = matrix_cell(spec, reductions)
+                if first is not None and not scenario.kvm and variant is None:
+                    # The arch switch selects KVM's handlers only: without KVM every arch
+                    # explores the same state space.
+                    cell = replace(first, arch=arch)
+                else:
+                    cell = first = matrix_cell(spec, reductions)
                 cells.append(cell)
                 if on_cell is not None:
                     on_cell(cell)

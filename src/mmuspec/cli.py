@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from mmuspec import __version__, failures
+from mmuspec import __version__, cli_review, failures
+from mmuspec.api import finish
 from mmuspec.checking import NO_REDUCTIONS, CheckSpec, Reductions, run_check, run_matrix
 from mmuspec.cliparser import Parser, add_everywhere
 from mmuspec.errors import EXIT_INTERRUPTED, EXIT_USAGE, InputError, UsageError
@@ -35,7 +36,7 @@ from mmuspec.model import (
 )
 from mmuspec.model.registry import FUNCTIONS, STEPS
 from mmuspec.model.scenario import scenario_names
-from mmuspec.report.check_report import exit_status, json_report, text_report, trace_file
+from mmuspec.report.check_report import exit_status, trace_file
 from mmuspec.report.matrix import LEGEND, matrix_text
 from mmuspec.report.progress import job_progress, search_progress, simulation_progress
 from mmuspec.report.trace_text import format_trace, trace_lines
@@ -58,14 +59,20 @@ examples:
   mmuspec replay race.json                        re-run the saved counterexample
   mmuspec check ksm-merge --variant examples/variants/prefetch_in_change_pte.py
   mmuspec check --matrix                          every scenario x era x arch
+  mmuspec check examples/expect/zap.toml          also judge the file's [expect] table
+  mmuspec check ksm-merge --coverage              steps fired, steps never enabled, switches exercised
+  mmuspec check ksm-merge --vcpus 3 --smoke 5 --format tap
+                                                  a 5-second pre-commit check, as kselftest TAP
 
 exit status:
-  0    every property holds in every interleaving and no WARN fired (a proof)
-  1    a property was violated or a WARN fired (every one is reported)
+  0    every property holds in every interleaving and no WARN fired (a proof);
+       with an [expect] table for the era: every expectation holds
+  1    a property was violated or a WARN fired (every one is reported);
+       with an [expect] table for the era: an expectation does not hold
   2    bad usage or input, or a --cluster that cannot be reached
   3    an internal error in mmuspec (mmuspec --debug ... shows the traceback)
   4    nothing found, but the search was bounded (--max-states, --max-depth,
-       --preemptions) or random (--random): not a proof
+       --preemptions, --smoke) or random (--random): not a proof
   130  interrupted by Ctrl-C: the figures so far are printed and, with
        --checkpoint, a final checkpoint is written (--resume continues it)
 
@@ -104,6 +111,10 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--vcpus", type=int, metavar="N", help="number of vCPUs (default: the scenario's, else 1)")
     check.add_argument("--accesses", type=int, metavar="N",
                        help="guest accesses per vCPU (default: the scenario's, else 2)")
+    check.add_argument("--subscriber", choices=("kvm", "hmm", "both"),
+                       help="which secondary MMUs subscribe, in a scenario that declares KVM and a device "
+                       "mirror (kvm-and-device): KVM, the device (mmu_interval_notifier), or both "
+                       "(default: the scenario's); with --matrix, for the scenarios that declare both")
     check.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     check.add_argument("--first", action="store_true",
                        help="stop at the first violation (fastest verdict; reachability left undetermined)")
@@ -124,7 +135,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="run N random walks instead (each replayable; --max-depth bounds them, default 200)")
     search.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the random walks (default 0)")
     search.add_argument("--workers", type=int, metavar="N",
-                        help="local worker processes (default: all cores; same verdict and states as 1)")
+                        help="local worker processes (same verdict and states as 1; default: the compiled core "
+                        "searches in this process, the interpreter on all cores)")
+    search.add_argument("--engine", choices=("auto", "compiled", "interpreted"), default="auto",
+                        help="auto (default): the compiled core (the model translated to C and built with the "
+                        "system compiler, cached) where it can run the search, else the interpreter; the output "
+                        "says which ran")
     search.add_argument("--cluster", metavar="ADDRESS",
                         help="run on an existing Dask scheduler (tcp://host:8786) or Ray cluster (ray://host:10001, "
                         "ray:auto); with --random, a swarm of walks")
@@ -144,6 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
                        + ", ".join(MATRIX_ERAS) + ")")
     check.add_argument("--arches", metavar="A1,A2", help="with --matrix: the arches (default all)")
     check.add_argument("--quiet", action="store_true", help="no progress line on stderr")
+    cli_review.add_check_options(check)
 
     replay = sub.add_parser("replay", help="re-run a trace saved by check --trace-out",
                             description="Rebuild the model a trace was found in and re-execute the trace step "
@@ -261,11 +278,21 @@ def build_parser() -> argparse.ArgumentParser:
                       help="with --trace: mmuspec text (default) or the kernel's tracepoint lines")
     bugs.add_argument("--list", action="store_true", help="list the entries and what each is, without searching")
     bugs.add_argument("--quiet", action="store_true", help="no progress line on stderr")
+    cli_review.add_ci_options(bugs, smoke=False)
+    cli_review.add_check_all(sub)
+    cli_review.add_diff(sub)
     sub.add_parser("workloads", help="list the built-in workloads")
     sub.add_parser("eras", help="list the kernel eras and their switches")
     sub.add_parser("switches", help="list every switch, its values and the kernel code it selects")
     sub.add_parser("scenarios", help="list the built-in scenarios")
-    sub.add_parser("steps", help="list the model's steps and helpers (what a --variant can replace)")
+    steps = sub.add_parser("steps", help="list the model's steps and helpers (what a --variant can replace), "
+                           "with the kernel file and function each mirrors, era by era",
+                           description="List every step and helper of the model with the kernel code it mirrors: "
+                           "file:function for each run of eras (all eras by default, or the --era given).  [I] marks "
+                           "a location inferred from the eras on both sides, [U] one no kernel tree confirmed; "
+                           "'(none)' an era whose kernel had no counterpart.")
+    steps.add_argument("--era", metavar="ERA", help="show the locations of this era only")
+    steps.add_argument("--arch", choices=ARCHES, default="x86", help="the arch whose handlers to show (default x86)")
     sub.add_parser("events", help="list the properties, warnings and observations")
     parser.add_argument("--version", action="version", version=f"mmuspec {__version__}")
     add_everywhere(parser, "--debug", action="store_true",
@@ -300,7 +327,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "scenarios":
             return cmd_scenarios()
         if args.command == "steps":
-            return cmd_steps()
+            return cmd_steps(args)
+        if args.command == "check-all":
+            return cli_review.cmd_check_all(args)
+        if args.command == "diff":
+            return cli_review.cmd_diff(args)
         if args.command == "events":
             return cmd_events()
         parser.print_help()
@@ -370,10 +401,15 @@ def cmd_check(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             raise UsageError(f"--{name.replace('_', '-')} {value}: too small")
     if args.walks is not None and (args.preemptions is not None or args.resume or args.checkpoint):
         raise UsageError("--random cannot be combined with --preemptions, --checkpoint or --resume")
-    scenario = load_scenario(args.scenario).scaled(args.vcpus, args.accesses)
+    if args.coverage and (args.walks is not None or args.cluster):
+        raise UsageError("--coverage counts the steps of a BFS in this process: not with --random or --cluster")
+    smoke = cli_review.check_smoke(args.smoke)
+    scenario = _scenario(args.scenario, args)
     spec = CheckSpec(scenario, args.era, overrides, variant)
     _ = spec.config  # validates the era before any work
     reductions = parse_reductions(args.reduce)
+    if args.estimate is not None:
+        return cli_review.print_estimate(spec, args.estimate, args.seed)
     if args.trace_out and not Path(args.trace_out).resolve().parent.is_dir():
         raise UsageError(f"--trace-out {args.trace_out}: directory {Path(args.trace_out).parent} does not exist")
     if args.cluster:
@@ -389,19 +425,22 @@ def cmd_check(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             walks=args.walks,
             seed=args.seed,
             reductions=reductions,
-            workers=args.workers or default_workers(),
+            workers=args.workers,
+            engine=args.engine,
             cluster=args.cluster,
             checkpoint=args.checkpoint,
             checkpoint_every=args.checkpoint_every,
             resume=args.resume,
             minimize=args.minimize,
             progress=progress,  # type: ignore[arg-type]
+            max_seconds=smoke,
+            coverage=args.coverage,
         )
     if args.trace_out:
         _write_trace(args.trace_out, spec, kernel, result)
-    if args.json:
-        print(json.dumps(json_report(spec, kernel, result, all_observations=args.witnesses), indent=2))
-    elif args.trace_format == "ftrace":
+    if args.json or args.format != "text" or args.trace_format != "ftrace":
+        return cli_review.print_check(args, finish(spec, kernel, result, with_coverage=args.coverage))
+    if args.trace_format == "ftrace":
         from mmuspec.report.check_report import headline_witness, verdict_text
         from mmuspec.report.ftrace import ftrace_lines
 
@@ -415,8 +454,6 @@ def cmd_check(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             others = [f"{w.event} ({w.length} steps)" for w in result.failures if w is not witness]
             if others:
                 print(f"# also found {', '.join(others)}; --trace-format text or --json shows their traces")
-    else:
-        print(text_report(spec, kernel, result, all_observations=args.witnesses))
     return exit_status(result)
 
 
@@ -442,13 +479,24 @@ def _atomic_write(path: str, text: str) -> None:
         raise
 
 
+def _scenario(name: str, args: argparse.Namespace, *, matrix: bool = False) -> Any:
+    """A scenario with --subscriber, --vcpus and --accesses applied; the matrix applies them
+    only where they apply (a scenario that declares both subscribers, one with vCPUs)."""
+    scenario = load_scenario(name)
+    if args.subscriber and (not matrix or args.subscriber in scenario.subscribers):
+        scenario = scenario.with_subscriber(args.subscriber)
+    if matrix and not scenario.vcpus:
+        return scenario
+    return scenario.scaled(args.vcpus, args.accesses)
+
+
 def cmd_matrix(args: argparse.Namespace, overrides: dict[str, Any], variant: Any) -> int:
     if "arch" in overrides:
         raise UsageError("--matrix covers every arch; use --arches to choose some")
     eras = list(ERAS) if args.eras == "all" else _csv(args.eras or ",".join(MATRIX_ERAS), list(ERAS), "era")
     arches = _csv(args.arches, ARCHES, "arch")
     names = [args.scenario] if args.scenario else builtin_names()
-    scenarios = [load_scenario(n).scaled(args.vcpus, args.accesses) for n in names]
+    scenarios = [_scenario(n, args, matrix=True) for n in names]
     started = time.perf_counter()
     total = len(scenarios) * len(eras) * len(arches)
     done = 0
@@ -467,8 +515,8 @@ def cmd_matrix(args: argparse.Namespace, overrides: dict[str, Any], variant: Any
     if args.json:
         print(json.dumps([vars(c) for c in cells], indent=2))
     else:
-        sizes = ", ".join(f"{s.name} {s.vcpus}x{s.accesses}" for s in scenarios)
-        print(f"mmuspec check --matrix ({sizes}; vCPUs x accesses)")
+        sizes = ", ".join(f"{s.name} {s.size_short()}" for s in scenarios)
+        print(f"mmuspec check --matrix ({sizes}; vCPUs x accesses, dev: device mirrors, gpc: pfn cache users)")
         print()
         print(matrix_text(cells, arches))
         print()
@@ -495,7 +543,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     except KeyError as exc:
         raise InputError(path, None, f"step {exc.args[0]!r} does not exist in this model") from None
     try:
-        lines = trace_lines(kernel, actions)
+        lines = trace_lines(kernel, actions, spec.era)
     except ReplayError as exc:
         raise InputError(path, None, f"step {exc.position + 1} ({data['steps'][exc.position]}) is not "
                          "enabled when replayed: the model differs from the one that wrote the trace") from None
@@ -657,6 +705,11 @@ def cmd_bugs(args: argparse.Namespace) -> int:
             results.append((bug, *rediscover(bug)))
     if args.json:
         print(json.dumps(table.bugs_json(results), indent=2))
+    elif args.format != "text":
+        from mmuspec.report.ci import render
+
+        print(render(cli_review.bugs_cases(results), args.format, "mmuspec bugs", "mmuspec.bugs"))
+        return 0 if all(table.as_expected(r) for r in results) else 1
     else:
         print(table.table_text([table.row(r) for r in results]))
         print()
@@ -674,7 +727,7 @@ def cmd_bugs(args: argparse.Namespace) -> int:
 
                 print("\n".join(ftrace_lines(before.kernel, witness.actions)))
             else:
-                print(format_trace(trace_lines(before.kernel, witness.actions)))
+                print(format_trace(trace_lines(before.kernel, witness.actions, before.side.spec.era)))
             if witness.loop_start is not None:
                 from mmuspec.report.check_report import loop_text
 
@@ -721,20 +774,32 @@ def cmd_scenarios() -> int:
         print(title)
         for name in names:
             scenario = load_scenario(name)
-            print(f"  {name:<18} {scenario.vcpus} vCPU x {scenario.accesses}: {scenario.description}")
+            print(f"  {name:<18} {scenario.size_text()}: {scenario.description}")
     return 0
 
 
-def cmd_steps() -> int:
-    print("Atomic steps (thread: name -- kernel function [lock]):")
+def cmd_steps(args: argparse.Namespace) -> int:
+    from mmuspec.model.sources import history_text, location
+
+    era = cli_review.era_name(args.era) if args.era else None
+
+    def where(name: str) -> str:
+        if era is None:
+            return history_text(name, args.arch)
+        here = location(name, era, args.arch)
+        return f"{era} {here.label()}" if here is not None else f"{era} (none: no counterpart in this era)"
+
+    print("Atomic steps (thread: name -- kernel function [lock]), each with where its kernel code is:")
     for info in STEPS.values():
         print(f"  {info.thread:<8} {info.name} -- {info.kernel} [{info.lock}]")
+        print(f"           at {where(info.name)}")
     print("\nHelpers (called inside steps):")
     for name, fn in FUNCTIONS.items():
         if name in STEPS:
             continue
         doc = (fn.__doc__ or "").strip().splitlines()
         print(f"  {name}" + (f" -- {doc[0]}" if doc else ""))
+        print(f"           at {where(name)}")
     return 0
 
 

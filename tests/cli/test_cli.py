@@ -56,7 +56,7 @@ def test_the_matrix_table_is_stable(capsys):
     status, out, err = run(capsys, "check", "--matrix", "--quiet")
     assert status == 0
     assert_golden("matrix.txt", out)
-    assert "100 checks" in err
+    assert "160 checks" in err
 
 
 def test_a_saved_trace_replays_to_the_same_violation(capsys, tmp_path):

@@ -7,7 +7,9 @@ reports, as hypothesis' quality tests bound the size of a shrunk example.
 
 import pytest
 
-from tests.helpers import check
+from mmuspec.checking import Reductions, run_check
+from mmuspec.model.events import BIT
+from tests.helpers import check, spec
 
 CASES = [
     # (scenario, era, sets, vcpus, property, longest acceptable trace)
@@ -50,3 +52,46 @@ def test_the_seq_only_check_is_masked_by_the_2009_bump():
     # for the KSM race; the 2021 change made it the only guard.
     assert check("ksm-merge", "3.7", "kvm.fault_retry_checks=seq_only").verdict == "safe"
     assert check("ksm-merge", "5.13", "kvm.fault_retry_checks=seq_only").verdict == "violation"
+
+
+# The wrong patterns of the other secondary MMUs: a device driver's, the interval-notifier
+# core's and the pfn cache's.  Each must be found with a short trace, which --minimize
+# must not make longer.
+SECONDARY = [
+    # (scenario, era, sets, property, longest acceptable trace)
+    # amdgpu userptr before 1ed3d2567c80: the lock dropped between read_retry and the update.
+    ("hmm-mirror", "6.10", ("hmm.device_update=after_unlock",), "no_use_after_free", 13),
+    ("hmm-mirror", "6.10", ("hmm.device_update=after_unlock",), "data_integrity", 10),
+    # read_retry without the driver lock: in an atomic-step model the same window.
+    ("hmm-mirror", "6.10", ("hmm.device_update=unlocked_retry",), "no_use_after_free", 13),
+    ("kvm-and-device", "6.10", ("hmm.device_update=after_unlock",), "no_use_after_free", 13),
+    # mmu_interval_notifier_remove() before 319561669a59, and one that does not wait at all.
+    ("interval-remove", "5.15", (), "no_use_after_free", 9),
+    ("interval-remove", "6.10", ("mm.interval_remove_wait=none",), "no_use_after_free", 5),
+    # The pfn cache refresh with the fault path's retry rule (before 58cd407ca4c6).
+    ("pfncache", "6.1", ("kvm.pfncache_retry=in_progress",), "no_use_after_free", 10),
+    ("pfncache", "6.1", ("kvm.pfncache_retry=in_progress",), "data_integrity", 8),
+]
+
+
+@pytest.mark.parametrize(("scenario", "era", "sets", "prop", "bound"), SECONDARY)
+def test_a_wrong_secondary_mmu_pattern_is_found_short_and_minimize_does_not_lengthen_it(
+        scenario, era, sets, prop, bound):
+    _, found = run_check(spec(scenario, era, *sets), reductions=Reductions())
+    assert found.verdict == "violation"
+    witness = found.witnesses[prop]
+    assert witness.length <= bound, f"{prop} found in {witness.length} steps"
+    kernel, shrunk = run_check(spec(scenario, era, *sets), reductions=Reductions(), minimize=True)
+    small = shrunk.witnesses[prop]
+    assert small.length <= witness.length
+    state, events = kernel.initial(), 0
+    for action in small.actions:
+        state, step_events, _ = kernel.explain_action(state, action)
+        events |= step_events
+    assert events & BIT[prop]
+
+
+@pytest.mark.parametrize(("scenario", "era"), [("hmm-mirror", "6.10"), ("kvm-and-device", "6.10"),
+                                               ("pfncache", "6.1"), ("interval-remove", "6.1")])
+def test_the_documented_patterns_are_safe(scenario, era):
+    assert check(scenario, era).verdict == "safe"

@@ -14,6 +14,7 @@ from tests.simulate.test_simulate import SMALL
 DOC = Path(__file__).resolve().parents[2] / "docs" / "json.md"
 TRACE = Path(__file__).resolve().parents[1] / "traces" / "data" / "ftrace_kvm.txt"
 VARIANT = Path(__file__).resolve().parents[2] / "examples" / "variants" / "trust_the_sequence.py"
+EXPECT = Path(__file__).resolve().parents[2] / "examples" / "expect"
 
 
 def parse_doc(text):
@@ -105,8 +106,8 @@ def documented():
 @pytest.fixture(scope="module")
 def documents(tmp_path_factory):
     """Runs that between them emit every field: a violation with a warning, a variant,
-    observation witnesses, a bounded run, trace stats with a malformed line, and a
-    simulation."""
+    observation witnesses, a bounded run, trace stats with a malformed line, a
+    simulation, a check with expectations and coverage, a diff and a check-all."""
     tmp = tmp_path_factory.mktemp("json")
     out = []
 
@@ -131,6 +132,9 @@ def documents(tmp_path_factory):
     out.append(run("simulate", str(workload), "--era", "5.13", "--variant", str(VARIANT.parent / "prefetch_in_change_pte.py"),
                    "--duration", "4", "--out", str(tmp / "sim"), "--quiet", "--json"))
     out.append(json.loads((tmp / "sim" / "results.json").read_text()))
+    out.append(run("check", str(EXPECT / "zap.toml"), "--coverage", "--json", "--quiet"))
+    out.append(run("diff", "--era", "5.13", "--variant", str(VARIANT), "--arches", "x86", "--json"))
+    out.append(run("check-all", str(EXPECT), "--era", "5.13", "--json"))
     return out
 
 
@@ -157,7 +161,7 @@ def test_every_field_docs_json_md_documents_is_emitted_with_the_documented_type(
 
 def test_each_json_document_names_its_schema_and_version(documents):
     assert [d["schema"] for d in documents] == ["mmuspec.check/1"] * 3 + ["mmuspec.trace-stats/1"] + \
-        ["mmuspec.simulate/1"] * 2
+        ["mmuspec.simulate/1"] * 2 + ["mmuspec.check/1", "mmuspec.diff/1", "mmuspec.check-all/1"]
 
 
 def test_the_schema_test_catches_an_undocumented_field(documents):

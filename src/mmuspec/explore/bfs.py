@@ -50,6 +50,7 @@ class SearchOptions:
     por: bool = False
     max_states: int | None = None
     max_depth: int | None = None
+    max_seconds: float | None = None  # a time budget (--smoke): stop between chunks once spent
     workers: int = 1
     cluster: str | None = None
     chunk: int = 1024
@@ -150,7 +151,7 @@ def bfs(model: Model, *, factory: ModelFactory | None = None, **options: object)
         if isinstance(store, ExactSet):
             store.add_states([init])
         else:
-            store.add_batch(np.array([fingerprint(init)], dtype=np.uint64))
+            store.add_batch(np.array([getattr(model, "fingerprint", fingerprint)(init)], dtype=np.uint64))
         st = SearchState(len(init), store, GrowArray(np.uint32, 0), GrowArray(np.uint16, 0xFFFF), [init], 0)
     width = st.width
     chunk_bytes = opts.chunk * width
@@ -220,6 +221,8 @@ def bfs(model: Model, *, factory: ModelFactory | None = None, **options: object)
                     st.frontier_base = base
                     if not halt and opts.max_states is not None and st.states >= opts.max_states:
                         stop = f"state bound {opts.max_states} reached"
+                    if not stop and opts.max_seconds is not None and time.perf_counter() - start >= opts.max_seconds:
+                        stop = f"time budget of {opts.max_seconds:g} s spent"
                     if not stop and pressed():
                         stop, interrupted = "interrupted (Ctrl-C)", True
                     now = time.perf_counter()

@@ -53,7 +53,11 @@ def expand(
     representatives and so are their successors: a model may offer
     ``canonical_successors`` to compute them faster than representative(successor).
     With ``por``, a state where one thread's steps form a persistent set is expanded by
-    those steps only."""
+    those steps only.  A model that expands whole chunks itself (a compiled core) offers
+    ``expand_chunk(blob, width, canonical, por)``, and its own ``fingerprint``."""
+    chunked = getattr(model, "expand_chunk", None)
+    if chunked is not None:
+        return chunked(blob, width, representative is not None, por is not None)  # type: ignore[no-any-return]
     sources = array("I")
     actions = array("H")
     events = array("q")

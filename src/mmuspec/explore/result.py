@@ -34,8 +34,14 @@ class SearchResult:
     collision_probability: float | None = None
     mode: str = "bfs"
     progress_states: int | None = None  # states of the progress (liveness) search, if one ran
+    engine: str = "interpreted"  # which engine searched: "compiled" or "interpreted"
+    engine_note: str = ""  # why the interpreter ran when the compiled core could not
     interrupted: bool = False  # stopped by Ctrl-C: the figures are those reached so far
     covered: set[int] = field(default_factory=set, repr=False)
+    # With coverage counting (``coverage.CountingModel``): transitions taken per action
+    # number, and a sample of the states expanded; None and empty otherwise.
+    action_counts: dict[int, int] | None = None
+    sampled: list[bytes] = field(default_factory=list, repr=False)
 
     def found(self, kind: str) -> list[Witness]:
         return [w for w in self.witnesses.values() if w.kind == kind]

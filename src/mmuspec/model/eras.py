@@ -49,10 +49,16 @@ _V5_13: dict[str, Value] = {
     "kvm.mmu_seq_snapshot": "unsigned_long",
     "kvm.tlbs_dirty": "long",
     "kvm.fault_snapshot": "after_unlock",
+    "mm.interval_notifier": True,
+    "mm.interval_remove_wait": "lockless",
+    "hmm.device_update": "under_lock",
+    "kvm.pfncache_retry": "none",
 }
 _V5_15 = {**_V5_13, "kvm.change_pte": "check_count", "kvm.zap_gfn_range_count": "gfn_range",
           "kvm.count_only_if_memslot": True, "kvm.memslot_update_waits": True}
-_V6_1 = {**_V5_15, "kvm.zap_gfn_range_count": "all", "kvm.mmu_seq_snapshot": "int"}
+# 6.1 has the fixes of v5.18-rc4 (319561669a59) and v5.19 (58cd407ca4c6).
+_V6_1 = {**_V5_15, "kvm.zap_gfn_range_count": "all", "kvm.mmu_seq_snapshot": "int",
+         "mm.interval_remove_wait": "locked", "kvm.pfncache_retry": "active_count"}
 _V6_3 = {**_V6_1, "kvm.mmu_seq_snapshot": "unsigned_long", "kvm.fault_snapshot": "before_unlock"}
 _V6_4 = {**_V6_3, "kvm.change_pte_skips_invalid_slot": True}
 _V6_8 = {**_V6_4, "kvm.retry_range": "gfn", "kvm.zap_gfn_range_count": "gfn_range", "kvm.lockless_precheck": True}
@@ -60,7 +66,7 @@ _V6_8 = {**_V6_4, "kvm.retry_range": "gfn", "kvm.zap_gfn_range_count": "gfn_rang
 _V5_10 = {**_V5_13, "kvm.change_pte": "bump_seq", "kvm.retry_range": "global",
           "mm.nonblock_end_on_failure": False, "kvm.tlbs_dirty": "truncated"}
 _V3_7 = {**_V5_10, "mm.rmap_unmap_notifier": "invalidate_page", "mm.wp_reuse": "mapcount",
-         "mm.aging_notifiers": "test_young"}
+         "mm.aging_notifiers": "test_young", "mm.interval_notifier": False}
 _V2_6_32 = {**_V3_7, "mm.wrap_change_pte": False, "mm.change_pte_order": "set_then_notify",
             "mm.change_pte_fallback": "invalidate_page", "kvm.gup_write_always": True, "kvm.tlbs_dirty": "none",
             "mm.aging_notifiers": "clear_flush_young"}
@@ -203,12 +209,15 @@ ERAS: dict[str, Era] = {
             summary="KVM's start/end return early for ranges that carry a change_pte (KSM "
             "and COW), so the SPTE survives and change_pte updates it in place; the "
             "callback still bumps the sequence, as every pre-2021 kernel did.",
-            switches={**_V5_10, "mm.wp_reuse": "mapcount", "kvm.start_zaps_change_pte_events": False},
+            switches={**_V5_10, "mm.wp_reuse": "mapcount", "kvm.start_zaps_change_pte_events": False,
+                      "mm.interval_notifier": False},
             notes=(
                 "Message-ID 20190221012227.13236-1-jglisse@redhat.com; the KVM callback of "
                 "2019 still did mmu_notifier_seq++ (the seed removed that in 2021).",
                 "kvm.change_pte=update_in_place drops that bump; see the README for what "
                 "the checker finds then.",
+                "Against v5.0, before mmu_interval_notifier (v5.5): a scenario with a device mirror "
+                "does not run here unless mm.interval_notifier=true (a what-if).",
             ),
         ),
     )

@@ -27,12 +27,17 @@ EVENTS: tuple[EventSpec, ...] = (
         "data_integrity",
         "property",
         "A guest read returns the last value the guest wrote to that gfn (or the initial "
-        "value), and a guest write lands on the page the primary PTE maps at that moment.",
+        "value), and a guest write lands on the page the primary PTE maps at that moment; the "
+        "same for the reads and writes of a device mirror through its device page table and of "
+        "KVM through a pfn cache.",
     ),
     EventSpec(
         "no_use_after_free",
         "property",
-        "No guest access through an SPTE reaches a page frame the host has freed.",
+        "No guest access through an SPTE reaches a page frame the host has freed, nor a device's "
+        "access through its device page table or KVM's through a pfn cache; and the "
+        "interval-notifier core does not touch a subscription its driver has freed after "
+        "mmu_interval_notifier_remove() returned.",
     ),
     EventSpec(
         "no_deadlock",
@@ -42,8 +47,8 @@ EVENTS: tuple[EventSpec, ...] = (
     EventSpec(
         "quiescence",
         "property",
-        "When every thread has finished, mmu_notifier_count (and mn_active_invalidate_count) is "
-        "back to 0; with [check] quiescence, also: from every reachable state every vCPU can "
+        "When every thread has finished, mmu_notifier_count (and mn_active_invalidate_count, and "
+        "the interval tree's active_invalidate_ranges) is back to 0; with [check] quiescence, also: from every reachable state every vCPU can "
         "still finish its accesses (a state from which one never can is reported with a lasso "
         "trace: the steps to it, then a cycle that repeats forever).",
     ),
@@ -102,7 +107,9 @@ EVENTS: tuple[EventSpec, ...] = (
         "the next access faults.",
     ),
     EventSpec("change_pte_called", "observation", "KVM's .change_pte() callback ran."),
-    EventSpec("fault_retried", "observation", "A page fault saw mmu_notifier_retry() and returned to the guest."),
+    EventSpec("fault_retried", "observation", "A page fault saw mmu_notifier_retry() and returned to the guest "
+              "(or a device's fault saw mmu_interval_read_retry()/check_retry(), or a pfn cache refresh "
+              "mmu_notifier_retry_cache(), and started over)."),
     EventSpec("ksm_merged", "observation", "ksmd's replace_page() mapped the KSM page in place of the guest page."),
     EventSpec(
         "ksm_merge_aborted",
@@ -111,7 +118,8 @@ EVENTS: tuple[EventSpec, ...] = (
         "pte_same check failed.",
     ),
     EventSpec("cow_broken", "observation", "wp_page_copy() replaced a read-only page by a private copy."),
-    EventSpec("spte_zapped", "observation", "An invalidation removed a present SPTE."),
+    EventSpec("spte_zapped", "observation", "An invalidation removed a present SPTE (or a device page-table "
+              "entry, or invalidated a valid pfn cache)."),
     EventSpec("page_freed", "observation", "A page frame's last reference went and it was freed."),
     EventSpec("aging_found_young", "observation", "Page aging found the page young in the primary or secondary MMU."),
     EventSpec("page_reclaimed", "observation", "Reclaim unmapped the page to swap."),

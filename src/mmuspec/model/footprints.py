@@ -26,7 +26,8 @@ from mmuspec.model.registry import STEPS
 if TYPE_CHECKING:
     from mmuspec.model.kernel import Kernel
 
-GROUPS = ("seq", "count", "ptl", "spt_table", "pte", "spte", "page", "data", "slot", "attr", "mmap", "tlb")
+GROUPS = ("seq", "count", "ptl", "spt_table", "pte", "spte", "page", "data", "slot", "attr", "mmap", "tlb",
+          "itree", "dev", "gpc")
 BIT = {name: 1 << i for i, name in enumerate(GROUPS)}
 
 Masks = tuple[int, int]
@@ -51,6 +52,11 @@ def group_fields(L: Layout) -> dict[str, tuple[int, ...]]:
         "attr": (*L.ATTR, *present(L.ATTR_PENDING)),
         "mmap": present(L.MMAP_LOCK),
         "tlb": present(L.TLBS_DIRTY),
+        # The interval tree: its sequence, range count and lock, each subscription's state
+        # and sequence; each device's page table and driver lock; the pfn cache.
+        "itree": (*present(L.ITREE_SEQ, L.ITREE_ACTIVE, L.ITREE_LOCK), *L.DEV_SUB, *L.DEV_SEQ),
+        "dev": (*L.DEV_MUTEX, *L.DEV_PTE_PFN, *L.DEV_PTE_W),
+        "gpc": present(L.GPC_VALID, L.GPC_PFN),
     }
 
 

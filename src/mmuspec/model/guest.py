@@ -28,6 +28,7 @@ from mmuspec.model.events import (
     STALE_SPTE,
     USE_AFTER_FREE,
 )
+from mmuspec.model.kvm import snapshot_as_compared
 from mmuspec.model.layout import (
     PC,
     PG_KSM,
@@ -46,7 +47,7 @@ from mmuspec.model.layout import (
     V_WRITE,
     ZERO_PFN,
 )
-from mmuspec.model.kvm import snapshot_as_compared
+from mmuspec.model.notifier import mn_end_ready, mn_start_ready
 from mmuspec.model.pages import page_locked
 from mmuspec.model.primary import gup_fast_pfn, pte_maps, pte_present
 from mmuspec.model.registry import helper, step
@@ -362,10 +363,11 @@ def wait_on_page_locked(k: Kernel, s: bytearray, t: int, arg: int) -> None:
 
 
 @step("vcpu", "wp_page_copy(): mmu_notifier_invalidate_range_start(MMU_NOTIFY_CLEAR, one page)",
-      lock="mmu_lock",
-      reads="count spte slot", writes="count spte", shared_if="start_zaps_change_pte_events")
+      lock="mmu_lock", guard=mn_start_ready,
+      reads="count spte slot", writes="count spte", shared_if="start_zaps_change_pte_events", notifier="start")
 def wp_page_copy_start(k: Kernel, s: bytearray, t: int, arg: int) -> None:
     b = k.base[t]
+    k.mn_phases_reset(s, t)
     k.mmu_notifier_invalidate_range_start(s, s[b + V_GFN], True)
     s[b + PC] = COW_LOCK
 
@@ -434,10 +436,11 @@ def wp_page_copy_leave(k: Kernel, s: bytearray, t: int) -> None:
 
 
 @step("vcpu", "wp_page_copy(): mmu_notifier_invalidate_range_end(); put_page(old_page)",
-      lock="mmu_lock",
-      reads="count page seq slot", writes="count data page seq")
+      lock="mmu_lock", guard=mn_end_ready,
+      reads="count page seq slot", writes="count data page seq", notifier="end")
 def wp_page_copy_end(k: Kernel, s: bytearray, t: int, arg: int) -> None:
     b = k.base[t]
+    k.mn_phases_reset(s, t)
     k.mmu_notifier_invalidate_range_end(s, s[b + V_GFN], True)
     k.put_page(s, s[b + V_OLD])
     s[b + V_OLD] = 0

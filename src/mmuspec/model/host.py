@@ -33,6 +33,7 @@ from mmuspec.model.layout import (
     Z_PAGE,
     Z_TARGET,
 )
+from mmuspec.model.notifier import mn_end_ready, mn_start_ready
 from mmuspec.model.primary import pte_present
 from mmuspec.model.registry import helper, step
 
@@ -70,9 +71,11 @@ def reclaim_program(k: Kernel) -> dict[int, list[tuple[str, int]]]:
 
 
 @step("madvise", "zap_page_range(): mmu_notifier_invalidate_range_start(MMU_NOTIFY_CLEAR)", lock="mmu_lock",
-      reads="count spte slot", writes="count spte spt_table")
+      guard=mn_start_ready,
+      reads="count spte slot", writes="count spte spt_table", notifier="start")
 def zap_page_range_start(k: Kernel, s: bytearray, t: int, arg: int) -> None:
     b = k.base[t]
+    k.mn_phases_reset(s, t)
     k.mmu_notifier_invalidate_range_start(s, zap_target(k, s, t), False)
     s[b + PC] = Z_CLEAR
 
@@ -110,9 +113,11 @@ def zap_pte(k: Kernel, s: bytearray, t: int, gfn: int) -> None:
 
 
 @step("madvise", "zap_page_range(): mmu_notifier_invalidate_range_end()", lock="mmu_lock",
-      reads="count seq slot", writes="count seq")
+      guard=mn_end_ready,
+      reads="count seq slot", writes="count seq", notifier="end")
 def zap_page_range_end(k: Kernel, s: bytearray, t: int, arg: int) -> None:
     b = k.base[t]
+    k.mn_phases_reset(s, t)
     k.mmu_notifier_invalidate_range_end(s, zap_target(k, s, t), False)
     s[b + PC] = Z_FREE
 
@@ -196,9 +201,11 @@ def page_referenced(k: Kernel, s: bytearray, t: int, arg: int) -> None:
 
 
 @step("kswapd", "try_to_unmap(): mmu_notifier_invalidate_range_start(MMU_NOTIFY_CLEAR)", lock="mmu_lock",
-      reads="count spte slot", writes="count spte spt_table")
+      guard=mn_start_ready,
+      reads="count spte slot", writes="count spte spt_table", notifier="start")
 def try_to_unmap_start(k: Kernel, s: bytearray, t: int, arg: int) -> None:
     b = k.base[t]
+    k.mn_phases_reset(s, t)
     k.mmu_notifier_invalidate_range_start(s, k.scenario.aging[s[b + R_TARGET]], False)
     s[b + PC] = R_UNMAP
 
@@ -225,9 +232,11 @@ def try_to_unmap_one(k: Kernel, s: bytearray, t: int, arg: int) -> None:
 
 
 @step("kswapd", "try_to_unmap(): mmu_notifier_invalidate_range_end()", lock="mmu_lock",
-      reads="count seq slot", writes="count seq")
+      guard=mn_end_ready,
+      reads="count seq slot", writes="count seq", notifier="end")
 def try_to_unmap_end(k: Kernel, s: bytearray, t: int, arg: int) -> None:
     b = k.base[t]
+    k.mn_phases_reset(s, t)
     k.mmu_notifier_invalidate_range_end(s, k.scenario.aging[s[b + R_TARGET]], False)
     s[b + PC] = R_FREE
 

@@ -12,18 +12,21 @@ from collections.abc import Callable, Iterator, Sequence
 from types import MethodType
 from typing import TYPE_CHECKING, Any
 
-from mmuspec.errors import ModelError
+from mmuspec.errors import ModelError, UsageError
 from mmuspec.model import (  # noqa: F401  (registers steps)
     accessor,
     arch,
     footprints,
     guest,
+    hmm,
     host,
+    interval,
     kvm,
     kvm_mmu,
     memslot,
     notifier,
     pages,
+    pfncache,
     primary,
     unmap,
 )
@@ -41,6 +44,7 @@ from mmuspec.model.layout import (
     PTE_RW,
     SLOT_ABSENT,
     SLOT_VALID,
+    SUB_TREE,
     ZERO_PFN,
     Layout,
 )
@@ -70,6 +74,8 @@ _PROGRAMS: dict[str, tuple[Callable[[Any], dict[int, list[tuple[str, int]]]], in
     "kvm_zap": (kvm_mmu.kvm_zap_program, kvm_mmu.KZ_DONE),
     "kvm_sync": (kvm_mmu.kvm_sync_program, kvm_mmu.KS_DONE),
     "memslot": (memslot.program, memslot.MS_DONE),
+    "dmirror": (hmm.program, hmm.DONE),
+    "gpc": (pfncache.program, guest.DONE),
 }
 PC_NAMES = {
     "vcpu": guest.PC_NAMES,
@@ -82,6 +88,8 @@ PC_NAMES = {
     "kvm_zap": kvm_mmu.KVM_ZAP_PC_NAMES,
     "kvm_sync": kvm_mmu.KVM_SYNC_PC_NAMES,
     "memslot": memslot.PC_NAMES,
+    "dmirror": hmm.PC_NAMES,
+    "gpc": pfncache.PC_NAMES,
 }
 
 
@@ -89,6 +97,10 @@ class Kernel(Renderer):
     """The executable model of one configuration."""
 
     events: Sequence[EventSpec] = EVENTS
+    # The element types of lists that may be empty (the compiled core reads them).
+    ksm_targets: list[tuple[int, bool]]
+    unmap_targets: list[tuple[int, ...]]
+    host_threads: tuple[tuple[int, int], ...]
 
     def __init__(self, scenario: Scenario, config: Config, variant: Variant | None = None) -> None:
         self.scenario = scenario
@@ -132,9 +144,10 @@ class Kernel(Renderer):
         self.notes: list[tuple[int, str]] = []
         self.ksm_targets = ksm_mod.targets(self) if scenario.merge else []
         self.vcpu_bases = tuple(t.base for t in self.threads if t.kind == "vcpu")
-        self.accesses = [
-            scenario.accesses if t.kind == "vcpu" else scenario.accessor_accesses for t in self.threads
-        ]
+        accesses = {"vcpu": scenario.accesses, "dmirror": scenario.device_accesses,
+                    "gpc": scenario.pfncache_accesses}
+        self.accesses = [accesses.get(t.kind, scenario.accessor_accesses) for t in self.threads]
+        self._secondary_mmus(scenario, config)
         unmaps = {"madvise": scenario.zap, "oom_reaper": scenario.oom_reap, "munmap": scenario.remap}
         self.unmap_targets = [unmaps.get(t.kind, ()) for t in self.threads]
         self.host_threads = tuple((t.base, t.index) for t in self.threads if t.kind in HOST_KINDS)
@@ -153,7 +166,7 @@ class Kernel(Renderer):
     def seq_quotient_exact(self) -> bool:
         """The seq quotient needs the sequence compared only for equality with snapshots: not
         so for a variant (it may do anything) or a truncated ``int`` snapshot."""
-        return self.variant is None and not self.int_mmu_seq
+        return self.variant is None and not self.int_mmu_seq and not self.L.track_pfncache
 
     def representative(self, s: bytes) -> bytes:
         """A canonical member of ``s``'s class (see ``symmetry.py``)."""
@@ -179,7 +192,7 @@ class Kernel(Renderer):
             table: list[tuple[Entry, ...]] = []
             for pc in range(max(program) + 1):
                 entries: list[Entry] = []
-                for key in program.get(pc, []):
+                for key in self._with_phases(thread.index, pc, program.get(pc, [])):
                     if key not in index:
                         index[key] = len(self.step_keys)
                         self.step_keys.append(key)
@@ -196,6 +209,58 @@ class Kernel(Renderer):
             raise ModelError("too many distinct steps for the action encoding")
 
     # -- the interface the explorer and simulator use --------------------------------
+
+    def _with_phases(self, t: int, pc: int, keys: list[tuple[str, int]]) -> list[tuple[str, int]]:
+        """The steps at ``pc``, preceded by the phase steps of the notifier call they make
+        (``notifier.py``), if it has any in this scenario."""
+        kinds = {STEPS[name].notifier for name, _ in keys}
+        if kinds == {None} or not kinds or not self.L.track_mn:
+            return keys
+        if None in kinds or len(kinds) > 1:
+            raise ModelError(f"{self.threads[t].name}: a notifier call shares its pc with other steps")
+        phases = self.end_phases if kinds == {"end"} else self.start_phases
+        if phases and self.mn_field[t] < 0:
+            raise ModelError(f"{self.threads[t].name} calls the notifier but has no 'mn' field")
+        if kinds == {"end"} and self.L.track_itree_lock:
+            self.end_pcs.add((t, pc))
+        return [(name, i) for i, name in enumerate(phases)] + keys
+
+    # -- the secondary MMUs besides KVM's fault path ---------------------------------
+
+    def _secondary_mmus(self, scenario: Scenario, config: Config) -> None:
+        """Which secondary MMUs subscribe, how the interval tree and the pfn cache behave,
+        and the phase steps of a notifier call (``notifier.py``).  A scenario whose
+        subscriber the configuration's kernel does not have is refused, in one line."""
+        L = self.L
+        refuse_missing_subscriber(scenario, config)
+        self.kvm_subscribed = scenario.kvm
+        self.interval_remove_wait = str(config["mm.interval_remove_wait"])
+        self.device_update = str(config["hmm.device_update"])
+        self.pfncache_retry = str(config["kvm.pfncache_retry"])
+        self.tracks_mn_active = self.memslot_update_waits and L.MN_ACTIVE >= 0
+        self.mn_active_in_phase = L.track_pfncache
+        self.mn_field = L.mn_fields()
+        self.nonblock = [t.kind == "oom_reaper" for t in self.threads]
+        self.mn_target = [notifier.TARGET_OF_KIND.get(t.kind, notifier.TARGET_FAULT) for t in self.threads]
+        devices = [t.index for t in self.threads if t.kind == "dmirror"]
+        self.device_index = [devices.index(t.index) if t.index in devices else -1 for t in self.threads]
+        start: list[tuple[str, int]] = []
+        end: list[tuple[str, int]] = []
+        if L.track_itree:
+            start.append(("mn_itree_inv_start_range", -1))
+            start += [("dmirror_interval_invalidate", d) for d in range(L.devices)]
+            end.append(("mn_itree_inv_end", -1))
+            if L.track_itree_lock:
+                end.append(("mn_itree_inv_end_deferred", -1))
+        self.start_after_itree = len(start)
+        if L.track_pfncache:
+            start.append(("gfn_to_pfn_cache_invalidate_start", -1))
+        self.start_phases = [name for name, _ in start]
+        self.start_phase_device = [d for _, d in start]
+        self.end_phases = [name for name, _ in end]
+        self.start_phase_count = len(start)
+        self.end_phase_count = len(end)
+        self.end_pcs: set[tuple[int, int]] = set()  # where a thread may hold subscriptions->lock
 
     def initial(self) -> bytes:
         L = self.L
@@ -243,6 +308,15 @@ class Kernel(Renderer):
                 s[thread.base + PC] = memslot.first_pc(self)
             elif thread.kind == "kswapd":
                 s[thread.base + PC] = host.first_reclaim_pc(self)
+            elif thread.kind == "dmirror":
+                s[thread.base + PC] = hmm.first_pc(self)
+        if L.track_itree:
+            s[L.ITREE_SEQ] = interval.ITREE_INITIAL_SEQ
+            if not sc.device_insert:
+                # dmirror_fops_open() inserted each subscription before the scenario starts.
+                for d in range(L.devices):
+                    s[L.DEV_SUB[d]] = SUB_TREE
+                    s[L.DEV_SEQ[d]] = interval.ITREE_INITIAL_SEQ - 1
         return bytes(s)
 
     def successors(self, s: bytes, thread: int | None = None) -> list[tuple[int, bytes, int]]:
@@ -365,12 +439,16 @@ class Kernel(Renderer):
                 self.fire(DATA_INTEGRITY, _lost_write_text(gfn, got, want))
             if L.track_attrs and s[L.SPTE_PFN[gfn]] and s[L.SPTE_ATTR[gfn]] != s[L.ATTR[gfn]]:
                 self.fire(STALE_SPTE, _stale_text(gfn, s[L.SPTE_ATTR[gfn]], s[L.ATTR[gfn]]))
-        active = s[L.MN_ACTIVE] if L.track_slot else 0
+        active = s[L.MN_ACTIVE] if L.MN_ACTIVE >= 0 else 0
         if s[L.COUNT] or active:
             count = s[L.COUNT]
             self.fire(QUIESCENCE, lambda: f"every thread has finished, but mmu_notifier_count is {count}"
                       + (f" and mn_active_invalidate_count {active}" if active else "")
                       + ": an invalidation never ended")
+        if L.track_itree and (s[L.ITREE_ACTIVE] or s[L.ITREE_SEQ] & 1):
+            ranges, seq = s[L.ITREE_ACTIVE], s[L.ITREE_SEQ]
+            self.fire(QUIESCENCE, lambda: f"every thread has finished, but active_invalidate_ranges is {ranges} "
+                      f"and invalidate_seq {seq}: an interval-tree invalidation never ended")
 
     def quiescent(self, s: bytes) -> bool:
         """The goal of the liveness check: every thread has finished."""
@@ -398,6 +476,11 @@ class Kernel(Renderer):
             thread.kind == "kswapd" and pc in (host.R_UNMAP_START, host.R_UNMAP, host.R_UNMAP_END, host.R_FREE)
         ):
             held.append("page lock")
+        L = self.L
+        if thread.kind == "dmirror" and pc == interval.D_UPDATE and s[L.DEV_MUTEX[self.device_index[t]]]:
+            held.append("dmirror->mutex")
+        if (t, pc) in self.end_pcs and s[L.ITREE_LOCK] and s[self.mn_field[t]] == self.end_phase_count - 1:
+            held.append("subscriptions->lock")
         return held
 
     def action_parts(self, action: int) -> tuple[str, str, str]:
@@ -414,6 +497,13 @@ class Kernel(Renderer):
             return f"{'write' if write else 'read'} gfn {gfn}"
         if name == "oom_reap_range_start":
             return "-EAGAIN" if arg == unmap.FAILS else "ok"
+        if name == "dmirror_access":
+            gfn, write = divmod(arg, 2)
+            return f"{'write' if write else 'read'} gfn {gfn}"
+        if name == "kvm_gpc_check":
+            return f"{'write' if arg else 'read'} gfn {self.scenario.pfncache_gfn}"
+        if name == "dmirror_interval_invalidate" and self.L.devices > 1:
+            return f"dmirror{self.start_phase_device[arg]}"
         return ""
 
     def action_text(self, action: int) -> str:
@@ -453,3 +543,32 @@ def _lost_write_text(gfn: int, got: int, want: int) -> Callable[[], str]:
 
 def _stale_text(gfn: int, built: int, now: int) -> Callable[[], str]:
     return lambda: f"at the end spte[{gfn}] was built with attr {built}, but the completed change made it {now}"
+
+
+def refuse_missing_subscriber(scenario: Scenario, config: Config) -> None:
+    """A scenario whose secondary MMU this kernel does not have, or which the model does not
+    combine with it, is a usage error (one line), not a verdict."""
+    name = scenario.name
+    if scenario.device_threads:
+        if not config["mm.interval_notifier"]:
+            raise UsageError(f"scenario {name} has a device mirror, which subscribes with mmu_interval_notifier "
+                             "(99cb252f5e68, v5.5); this era has none (mm.interval_notifier=false)")
+        if not config["mm.wrap_change_pte"] or config["mm.rmap_unmap_notifier"] != "range":
+            raise UsageError(f"scenario {name}: an interval notifier hears only invalidate_range_start/end, and "
+                             "this configuration changes PTEs outside them (mm.wrap_change_pte=false or "
+                             "mm.rmap_unmap_notifier=invalidate_page)")
+        if scenario.remap:
+            raise UsageError(f"scenario {name}: munmap() with a device mirror is not modelled")
+    if scenario.pfncache:
+        retry = config["kvm.pfncache_retry"]
+        if retry == "none":
+            raise UsageError(f"scenario {name} has a gfn_to_pfn_cache (982ed0de4753, v5.17); this era has none "
+                             "(kvm.pfncache_retry=none)")
+        if retry == "active_count" and not config["kvm.memslot_update_waits"]:
+            raise UsageError("kvm.pfncache_retry=active_count needs mn_active_invalidate_count "
+                             "(52ac8b358b0c, v5.15: kvm.memslot_update_waits=true)")
+        if not config["mm.wrap_change_pte"] or not config["kvm.start_zaps_change_pte_events"]:
+            raise UsageError(f"scenario {name}: the pfn cache is invalidated only by invalidate_range_start(), "
+                             "which this configuration skips for some PTE changes")
+        if scenario.remap or scenario.memslot_change != "none":
+            raise UsageError(f"scenario {name}: a pfn cache with munmap() or a memslot change is not modelled")

@@ -41,6 +41,7 @@ from mmuspec.model.layout import (
     PTE_RO,
     PTE_RW,
 )
+from mmuspec.model.notifier import mn_end_ready, mn_start_ready
 from mmuspec.model.primary import pte_maps, pte_present
 from mmuspec.model.registry import helper, step
 
@@ -139,9 +140,11 @@ def ksm_scan_page(k: Kernel, s: bytearray, t: int, arg: int) -> None:
 
 
 @step("ksmd", "write_protect_page(): mmu_notifier_invalidate_range_start(MMU_NOTIFY_CLEAR)",
-      lock="mmu_lock",
-      reads="count spte slot", writes="count spte spt_table", shared_if="start_zaps_change_pte_events")
+      lock="mmu_lock", guard=mn_start_ready,
+      reads="count spte slot", writes="count spte spt_table", shared_if="start_zaps_change_pte_events",
+      notifier="start")
 def write_protect_page_start(k: Kernel, s: bytearray, t: int, arg: int) -> None:
+    k.mn_phases_reset(s, t)
     gfn, _ = _target(k, s, t)
     k.mmu_notifier_invalidate_range_start(s, gfn, True)
     s[k.base[t] + PC] = WP_LOCK
@@ -212,9 +215,11 @@ def write_protect_page_leave(k: Kernel, s: bytearray, t: int, ok: bool) -> None:
 
 
 @step("ksmd", "write_protect_page(): mmu_notifier_invalidate_range_end()", lock="mmu_lock",
-      reads="count seq slot", writes="count seq", shared_if="start_zaps_change_pte_events")
+      guard=mn_end_ready,
+      reads="count seq slot", writes="count seq", shared_if="start_zaps_change_pte_events", notifier="end")
 def write_protect_page_end(k: Kernel, s: bytearray, t: int, arg: int) -> None:
     b = k.base[t]
+    k.mn_phases_reset(s, t)
     gfn, _ = _target(k, s, t)
     k.mmu_notifier_invalidate_range_end(s, gfn, True)
     s[b + PC] = CMP if s[b + K_ORIG_PROT] else FINISH
@@ -242,8 +247,11 @@ def try_to_merge_one_page_compare(k: Kernel, s: bytearray, t: int, arg: int) -> 
 
 
 @step("ksmd", "replace_page(): mmu_notifier_invalidate_range_start(MMU_NOTIFY_CLEAR)", lock="mmu_lock",
-      reads="count spte slot", writes="count spte spt_table", shared_if="start_zaps_change_pte_events")
+      guard=mn_start_ready,
+      reads="count spte slot", writes="count spte spt_table", shared_if="start_zaps_change_pte_events",
+      notifier="start")
 def replace_page_start(k: Kernel, s: bytearray, t: int, arg: int) -> None:
+    k.mn_phases_reset(s, t)
     gfn, _ = _target(k, s, t)
     k.mmu_notifier_invalidate_range_start(s, gfn, True)
     s[k.base[t] + PC] = RP_LOCK
@@ -302,8 +310,10 @@ def replace_page_done(k: Kernel, s: bytearray, t: int) -> None:
 
 
 @step("ksmd", "replace_page(): mmu_notifier_invalidate_range_end()", lock="mmu_lock",
-      reads="count seq slot", writes="count seq", shared_if="start_zaps_change_pte_events")
+      guard=mn_end_ready,
+      reads="count seq slot", writes="count seq", shared_if="start_zaps_change_pte_events", notifier="end")
 def replace_page_end(k: Kernel, s: bytearray, t: int, arg: int) -> None:
+    k.mn_phases_reset(s, t)
     gfn, _ = _target(k, s, t)
     k.mmu_notifier_invalidate_range_end(s, gfn, True)
     s[k.base[t] + PC] = FINISH

@@ -81,11 +81,12 @@ def kvm_mmu_notifier_invalidate_range_start(k: Kernel, s: bytearray, gfn: int, c
     then kvm_unmap_gfn_range() and a flush "before the pages can be freed".  From v5.15
     (52ac8b358b0c) mn_active_invalidate_count++ first, and (071064f14d87) the count moves
     only when the hva range hits a memslot.  The 2019 proposal returned early for
-    MMU_NOTIFIER_USE_CHANGE_PTE ranges."""
+    MMU_NOTIFIER_USE_CHANGE_PTE ranges.  With a pfn cache, the count++ and the cache's
+    invalidation before mmu_lock are a step of their own (``pfncache.py``)."""
     if change_pte_event and not k.start_zaps_change_pte_events:
         return
     L = k.L
-    if k.memslot_update_waits and L.track_slot:
+    if k.tracks_mn_active and not k.mn_active_in_phase:
         s[L.MN_ACTIVE] += 1
     hit = memslot_hit(k, s)
     if not hit and k.count_only_if_memslot:
@@ -110,7 +111,7 @@ def kvm_mmu_notifier_invalidate_range_end(k: Kernel, s: bytearray, gfn: int, cha
     L = k.L
     if memslot_hit(k, s) or not k.count_only_if_memslot:
         k.kvm_dec_notifier_count(s)
-    if k.memslot_update_waits and L.track_slot and s[L.MN_ACTIVE]:
+    if k.tracks_mn_active and s[L.MN_ACTIVE]:
         s[L.MN_ACTIVE] -= 1
 
 
@@ -132,7 +133,7 @@ def kvm_mmu_notifier_change_pte(k: Kernel, s: bytearray, gfn: int, pfn: int, wri
     elif mode == "check_count":
         # Without a modelled memslot every start() counts, so the active count is the
         # count; with one but without 52ac8b358b0c there is no active count to check.
-        active = s[L.MN_ACTIVE] if L.track_slot else s[L.COUNT]
+        active = s[L.MN_ACTIVE] if k.tracks_mn_active else s[L.COUNT]
         if not active and (k.memslot_update_waits or not L.track_slot):
             k.fire(WARN_CHANGE_PTE, lambda: "WARN_ON_ONCE(!kvm->mn_active_invalidate_count) in "
                    "kvm_mmu_notifier_change_pte")

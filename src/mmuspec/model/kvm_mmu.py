@@ -84,16 +84,12 @@ def zapped_text(what: str, gfn: int, after: str = "") -> Callable[[], str]:
     return lambda: f"{what} spte[{gfn}]{after}"
 
 
-def _zap_gfns(k: Kernel) -> tuple[int, ...]:
-    return k.scenario.zap_gfn_range
-
-
 @step("kvm_zap", "the caller of kvm_zap_gfn_range() changes what faults derive for the range: "
       "kvm_mtrr_set_msr(), __kvm_set_or_clear_apicv_inhibit(), kvm_vm_set_mem_attributes()",
       reads="attr", writes="attr")
 def kvm_update_gfn_attributes(k: Kernel, s: bytearray, t: int, arg: int) -> None:
     L = k.L
-    for gfn in _zap_gfns(k):
+    for gfn in k.scenario.zap_gfn_range:
         s[L.ATTR[gfn]] ^= 1
     s[L.ATTR_PENDING] = 1
     s[k.base[t] + PC] = KZ_ZAP
@@ -104,7 +100,7 @@ def kvm_update_gfn_attributes(k: Kernel, s: bytearray, t: int, arg: int) -> None
       "mmu_lock", lock="mmu_lock",
       reads="count spte", writes="count spte spt_table")
 def kvm_zap_gfn_range(k: Kernel, s: bytearray, t: int, arg: int) -> None:
-    gfns = _zap_gfns(k)
+    gfns = k.scenario.zap_gfn_range
     mode = k.zap_gfn_range_count
     if mode == "gfn_range":
         k.kvm_inc_notifier_count(s, min(gfns), max(gfns) + 1)

@@ -62,12 +62,32 @@ RECLAIM_FIELDS = ("pc", "target", "page")
 T_TARGET, T_PAGE = range(1, 3)
 TARGET_FIELDS = ("pc", "target", "page")
 
+# A device mirror (lib/test_hmm.c's dmirror) and a pfn cache's user fault pages in the way a
+# vCPU does (hmm_range_fault(), hva_to_pfn()), through the same COW steps, so their blocks
+# have the vCPU's fields; ``notifier_seq`` is the device's mmu_interval_read_begin() value.
+DEVICE_FIELDS = ("pc", "done", "gfn", "write", "notifier_seq", "pfn", "writable", "new_page", "old_page")
+GPC_FIELDS = VCPU_FIELDS
+
 THREAD_FIELDS = {
     "vcpu": VCPU_FIELDS, "accessor": VCPU_FIELDS, "ksmd": KSMD_FIELDS, "madvise": ZAP_FIELDS,
     "kswapd": RECLAIM_FIELDS, "oom_reaper": TARGET_FIELDS, "munmap": TARGET_FIELDS,
     "kvm_zap": TARGET_FIELDS, "kvm_sync": TARGET_FIELDS, "memslot": TARGET_FIELDS,
+    "dmirror": DEVICE_FIELDS, "gpc": GPC_FIELDS,
 }
 HOST_KINDS = frozenset(THREAD_FIELDS) - {"vcpu"}
+# Threads whose steps call the notifier chain's range start and end (through a COW break,
+# a KSM merge, a zap or reclaim).  Where those calls take several steps, each of these
+# threads keeps in one more field (``mn``) how far its current call has got.
+NOTIFYING_KINDS = frozenset({"vcpu", "accessor", "ksmd", "madvise", "kswapd", "oom_reaper", "munmap",
+                             "dmirror", "gpc"})
+
+# An mmu_interval_notifier subscription (``Layout.DEV_SUB``): not inserted yet, in the
+# interval tree, on the deferred list to be inserted or removed at the last
+# mn_itree_inv_end(), removed; SUB_FREED is or-ed in once the driver freed it.
+SUB_NONE, SUB_TREE, SUB_DEFER_INSERT, SUB_DEFER_REMOVE, SUB_REMOVED = range(5)
+SUB_FREED = 8
+SUB_NAMES = {SUB_NONE: "not inserted", SUB_TREE: "in the tree", SUB_DEFER_INSERT: "deferred insert",
+             SUB_DEFER_REMOVE: "deferred remove", SUB_REMOVED: "removed"}
 
 
 @dataclass(frozen=True)
@@ -90,7 +110,8 @@ class Layout:
         self.first_pool_pfn = KSM_PFN + 1 if scenario.stable_page else KSM_PFN
         # Enough frames for every gfn's page, each vCPU's COW copy and GUP'd page,
         # plus pages on their way to being freed; allocation fails loudly if not.
-        self.frames = self.first_pool_pfn + scenario.gfns + 2 * (scenario.vcpus + scenario.accessors) + 2
+        faulting = scenario.vcpus + scenario.accessors + scenario.device_threads + int(scenario.pfncache)
+        self.frames = self.first_pool_pfn + scenario.gfns + 2 * faulting + 2
 
         self.SEQ = self._add("mmu_notifier_seq")
         self.COUNT = self._add("mmu_notifier_count")
@@ -106,7 +127,8 @@ class Layout:
         self.RANGE_END = self._add("mmu_notifier_range_end") if self.track_ranges else -1
         self.track_slot = scenario.memslots
         self.SLOT = self._add("memslot") if self.track_slot else -1
-        self.MN_ACTIVE = self._add("mn_active_invalidate_count") if self.track_slot else -1
+        self.track_pfncache = scenario.pfncache
+        self.MN_ACTIVE = self._add("mn_active_invalidate_count") if self.track_slot or self.track_pfncache else -1
         self.track_attrs = scenario.attributes
         if self.track_attrs:
             self.ATTR = tuple(self._add(f"attr[{g}]") for g in range(self.gfns))
@@ -124,6 +146,35 @@ class Layout:
             self.SPTE_YOUNG = tuple(self._add(f"spte[{g}].young") for g in range(self.gfns))
         else:
             self.PTE_YOUNG = self.SPTE_YOUNG = ()
+        # The interval tree of mmu_interval_notifier subscriptions (mm/mmu_notifier.c), one
+        # subscription and one device page table per device; subscriptions->lock only where
+        # a subscription is removed (its lockless wait can see the end of an invalidation
+        # half done).
+        self.devices = scenario.device_threads
+        self.track_itree = self.devices > 0
+        if self.track_itree:
+            self.ITREE_SEQ = self._add("subscriptions.invalidate_seq")
+            self.ITREE_ACTIVE = self._add("subscriptions.active_invalidate_ranges")
+            self.track_itree_lock = scenario.device_remove
+            self.ITREE_LOCK = self._add("subscriptions.lock") if self.track_itree_lock else -1
+            self.DEV_SUB = tuple(self._add(f"dmirror{d}.notifier.state") for d in range(self.devices))
+            self.DEV_SEQ = tuple(self._add(f"dmirror{d}.notifier.invalidate_seq") for d in range(self.devices))
+            self.DEV_MUTEX = tuple(self._add(f"dmirror{d}.mutex") for d in range(self.devices))
+            # Device d's entry for gfn g is at [d * gfns + g].
+            self.DEV_PTE_PFN = tuple(self._add(f"dmirror{d}.pt[{g}].pfn")
+                                     for d in range(self.devices) for g in range(self.gfns))
+            self.DEV_PTE_W = tuple(self._add(f"dmirror{d}.pt[{g}].w")
+                                   for d in range(self.devices) for g in range(self.gfns))
+        else:
+            self.ITREE_SEQ = self.ITREE_ACTIVE = self.ITREE_LOCK = -1
+            self.track_itree_lock = False
+            self.DEV_SUB = self.DEV_SEQ = self.DEV_MUTEX = ()
+            self.DEV_PTE_PFN = self.DEV_PTE_W = ()
+        # A gfn_to_pfn_cache (virt/kvm/pfncache.c): valid, and the pfn it maps.
+        self.GPC_VALID = self._add("gpc.valid") if self.track_pfncache else -1
+        self.GPC_PFN = self._add("gpc.pfn") if self.track_pfncache else -1
+        # Where a notifier call takes several steps, the notifying threads count them.
+        self.track_mn = self.track_itree or self.track_pfncache
         self.REF = self._frame_fields("ref")
         self.MAP = self._frame_fields("mapcount")
         self.FLAGS = self._frame_fields("flags")
@@ -148,24 +199,29 @@ class Layout:
             self.V_TLB_PFN = tuple(first + g for g in range(self.gfns))
             self.V_TLB_W = tuple(first + self.gfns + g for g in range(self.gfns))
             vcpu_extra += [f"tlb[{g}].pfn" for g in range(self.gfns)] + [f"tlb[{g}].w" for g in range(self.gfns)]
-        self.vcpu_fields = VCPU_FIELDS + tuple(vcpu_extra)
+        mn = ("mn",) if self.track_mn else ()
+        self.vcpu_fields = VCPU_FIELDS + tuple(vcpu_extra) + mn
 
         self.threads: list[Thread] = []
         for v in range(scenario.vcpus):
             self._thread(f"vcpu{v}", "vcpu", self.vcpu_fields)
         for a in range(scenario.accessors):
-            self._thread(f"qemu{a}", "accessor")
+            self._thread(f"qemu{a}", "accessor", VCPU_FIELDS + mn)
+        for d in range(self.devices):
+            self._thread(f"dmirror{d}", "dmirror", DEVICE_FIELDS + mn)
+        if self.track_pfncache:
+            self._thread("gpc_user", "gpc", GPC_FIELDS + mn)
         if scenario.merge:
             unstable = not scenario.stable_page
-            self._thread("ksmd", "ksmd", KSMD_FIELDS + (("tree_page",) if unstable else ()))
+            self._thread("ksmd", "ksmd", KSMD_FIELDS + (("tree_page",) if unstable else ()) + mn)
         if scenario.zap:
-            self._thread("madvise", "madvise")
+            self._thread("madvise", "madvise", ZAP_FIELDS + mn)
         if scenario.aging:
-            self._thread("kswapd", "kswapd")
+            self._thread("kswapd", "kswapd", RECLAIM_FIELDS + mn)
         if scenario.remap:
-            self._thread("munmap", "munmap")
+            self._thread("munmap", "munmap", TARGET_FIELDS + mn)
         if scenario.oom_reap:
-            self._thread("oom_reaper", "oom_reaper")
+            self._thread("oom_reaper", "oom_reaper", TARGET_FIELDS + mn)
         if scenario.zap_gfn_range:
             self._thread("kvm_zap", "kvm_zap")
         if scenario.sync_page:
@@ -194,6 +250,10 @@ class Layout:
 
     def vcpus(self) -> list[Thread]:
         return [t for t in self.threads if t.kind == "vcpu"]
+
+    def mn_fields(self) -> list[int]:
+        """Each thread's ``mn`` field (see NOTIFYING_KINDS), or -1."""
+        return [t.base + t.fields.index("mn") if "mn" in t.fields else -1 for t in self.threads]
 
 
 def page_name(pfn: int) -> str:

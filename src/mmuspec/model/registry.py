@@ -33,6 +33,7 @@ class StepInfo:
     reads: frozenset[str] = frozenset()
     writes: frozenset[str] = frozenset()
     shared_if: str | None = None
+    notifier: str | None = None
 
 
 FUNCTIONS: dict[str, Fn] = {}
@@ -54,11 +55,17 @@ def step(
     reads: str = "",
     writes: str = "",
     shared_if: str | None = None,
+    notifier: str | None = None,
 ) -> Callable[[Fn], Fn]:
     """Register an atomic step of ``thread``; ``guard`` (also a registered function) says
     when it is enabled, for steps that wait for a lock.  ``reads`` and ``writes`` name the
     shared field groups the step and its guard may touch; with ``shared_if`` (a switch the
-    model holds as a boolean attribute) the step touches none of them when it is false."""
+    model holds as a boolean attribute) the step touches none of them when it is false.
+    ``notifier`` marks a step that calls the notifier chain's range start (``"start"``, or
+    ``"start_nonblock"`` for a non-blockable range) or end (``"end"``): where the scenario
+    has subscribers whose callbacks are lock sections of their own (an interval tree, a
+    pfn cache), those sections run as separate steps just before it (see
+    ``notifier.py``), and its body does KVM's mmu_lock part."""
 
     def register(fn: Fn) -> Fn:
         FUNCTIONS[fn.__name__] = fn
@@ -66,7 +73,7 @@ def step(
             FUNCTIONS[guard.__name__] = guard
         STEPS[fn.__name__] = StepInfo(
             fn.__name__, thread, kernel, lock, guard.__name__ if guard is not None else None,
-            frozenset(reads.split()), frozenset(writes.split()), shared_if,
+            frozenset(reads.split()), frozenset(writes.split()), shared_if, notifier,
         )
         return fn
 

@@ -15,6 +15,8 @@ from mmuspec.model.layout import (
     PROT_NAMES,
     PTE_NONE,
     PTE_SWAP,
+    SUB_FREED,
+    SUB_NAMES,
     THREAD_FIELDS,
     ZERO_PFN,
 )
@@ -98,6 +100,20 @@ class Renderer:
                     f"{self.spte_text(after[spte[0]], after[spte[1]])}"
                 )
             seen.update(spte)
+            for d in range(L.devices):
+                dev = (L.DEV_PTE_PFN[d * L.gfns + g], L.DEV_PTE_W[d * L.gfns + g])
+                if any(before[i] != after[i] for i in dev):
+                    parts.append(f"dmirror{d}.pt[{g}] {self.spte_text(before[dev[0]], before[dev[1]])} -> "
+                                 f"{self.spte_text(after[dev[0]], after[dev[1]])}")
+                seen.update(dev)
+        for d, i in enumerate(L.DEV_SUB):
+            seen.add(i)
+            if before[i] != after[i]:
+                parts.append(f"dmirror{d}.notifier {sub_text(before[i])} -> {sub_text(after[i])}")
+        if L.GPC_PFN >= 0:
+            seen.add(L.GPC_PFN)
+            if before[L.GPC_PFN] != after[L.GPC_PFN]:
+                parts.append(f"gpc.pfn {self.page_name(before[L.GPC_PFN])} -> {self.page_name(after[L.GPC_PFN])}")
         for pfn in range(1, L.frames):
             for what, index in (("ref", L.REF), ("map", L.MAP), ("flags", L.FLAGS), ("val", L.VAL)):
                 i = index[pfn]
@@ -116,7 +132,7 @@ class Renderer:
                 seen.add(i)
                 if before[i] == after[i]:
                     continue
-                if field == "pc":
+                if field in ("pc", "mn"):
                     continue
                 a, b = before[i], after[i]
                 if field in _PAGE_FIELDS:
@@ -129,6 +145,11 @@ class Renderer:
             label = short.get(i, name)
             parts.append(f"{label} {before[i]} -> {after[i]}")
         return "; ".join(parts)
+
+
+def sub_text(state: int) -> str:
+    """An mmu_interval_notifier subscription's state, e.g. ``deferred remove, freed``."""
+    return SUB_NAMES[state & 7] + (", freed" if state & SUB_FREED else "")
 
 
 def flags_text(flags: int) -> str:

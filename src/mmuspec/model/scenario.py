@@ -10,8 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
+from typing import TypedDict
 
 from mmuspec.errors import UsageError
+from mmuspec.model.expect import NO_EXPECT, Expect, parse_expect
+from mmuspec.model.expect import SCHEMA_KEYS as EXPECT_KEYS
 from mmuspec.tomlfile import TomlFile
 
 PAGE_KINDS = ("anon", "ksm", "zero", "none")
@@ -21,9 +24,13 @@ MAX_VCPUS = 8
 MAX_ACCESSES = 16
 
 MAX_ACCESSORS = 4
+MAX_DEVICES = 2
 MEMSLOT_INITIALLY = ("present", "absent")
 MEMSLOT_CHANGES = ("none", "create", "delete")
 SUBSCRIBERS = ("none", "fails_nonblock")
+# Which secondary MMUs subscribe to the mm: KVM (its vCPUs and pfn caches), the device
+# mirrors of [device] (mmu_interval_notifier), or both.
+SECONDARY_MMUS = ("kvm", "hmm", "both")
 
 _SCHEMA: dict[str, tuple[str, ...]] = {
     "": ("description",),
@@ -34,8 +41,65 @@ _SCHEMA: dict[str, tuple[str, ...]] = {
     "accessor": ("threads", "accesses", "ops", "gfns"),
     "kvm": ("mmu_notifier_seq", "tlbs_dirty", "zap_gfn_range", "sync_page"),
     "memslot": ("initially", "change"),
-    "notifier": ("second_subscriber",),
+    "notifier": ("second_subscriber", "subscriber"),
+    "device": ("threads", "accesses", "ops", "gfns", "insert", "remove"),
+    "pfncache": ("gfn", "accesses", "ops"),
     "check": ("quiescence",),
+    "expect": EXPECT_KEYS,
+}
+
+
+# What each key of _SCHEMA means: docs/scenario-keys.md is generated from these and the
+# schema (python -m mmuspec.keydocs), and tests/test_keydocs.py fails when a key has none.
+# [expect] keys other than verdict are event ids, described by the event catalogue.
+KEY_DOCS: dict[str, str] = {
+    "description": "one line saying what the scenario exercises (shown by mmuspec scenarios)",
+    "memory.gfns": "number of guest pages (gfns), 1 to 4; gfn i is hva i plus memory.hva_offset",
+    "memory.initial": "what each gfn starts as: anon (private, writable), ksm (the stable KSM page), zero "
+    "(the shared zero page) or none (unmapped); one entry per gfn",
+    "memory.table_kept_alive": "whether other guest pages keep the last-level secondary page table alive "
+    "(default true); false lets an unmap free it",
+    "memory.hva_offset": "hva of gfn 0 (0 to 64): makes gfn and hva ranges differ, for range bugs",
+    "ksm.stable_page": "another VM already maps a KSM page with the same contents (needed by ksm in memory.initial)",
+    "ksm.merge": "gfns ksmd tries to merge: into the stable page, or as an unstable-tree pair without one",
+    "guest.vcpus": "number of vCPUs (1 to 8; --vcpus overrides)",
+    "guest.accesses": "guest accesses per vCPU (1 to 16; --accesses overrides)",
+    "guest.ops": "the operations each access may be: read, write or both (the checker tries each)",
+    "guest.gfns": "the gfns the guest touches (default all)",
+    "guest.faulted_in": "gfns whose SPTE an earlier fault already installed at the start",
+    "guest.tlb": "model a per-vCPU TLB that only a flush empties (needed by kvm.sync_page)",
+    "host.zap": "gfns that a madvise(MADV_DONTNEED) thread zaps",
+    "host.aging": "gfns that kswapd ages (the young-bit notifiers)",
+    "host.reclaim": "kswapd also reclaims the aged gfns (try_to_unmap_one() and swap-out); needs host.aging",
+    "host.remap": "gfns whose VMA a thread munmap()s and mmap()s again with another page size",
+    "host.oom_reap": "gfns that the OOM reaper unmaps with a non-blockable range start",
+    "accessor.threads": "host threads (QEMU, vhost) touching guest memory through the hva (0 to 4)",
+    "accessor.accesses": "accesses per host accessor thread",
+    "accessor.ops": "the operations host accesses may be: read, write or both",
+    "accessor.gfns": "the gfns host accessors touch",
+    "kvm.mmu_notifier_seq": "starting value of mmu_notifier_seq (0 to 127), for wrap-around bugs",
+    "kvm.tlbs_dirty": "starting value of kvm->tlbs_dirty (0 to 127)",
+    "kvm.zap_gfn_range": "gfns that a kvm_zap_gfn_range() thread zaps after changing their attributes",
+    "kvm.sync_page": "gfns whose SPTE the shadow-paging sync_page path drops without a flush (needs guest.tlb)",
+    "memslot.initially": "whether the memslot exists at the start: present (default) or absent",
+    "memslot.change": "what a memslot thread does: none (default), create (needs absent) or delete (needs present)",
+    "notifier.second_subscriber": "a second MMU-notifier subscriber: none, or fails_nonblock (fails the OOM "
+    "reaper's non-blockable range start)",
+    "notifier.subscriber": "which secondary MMUs subscribe to the mm: kvm, hmm (the [device] mirrors) or both "
+    "(default: every one the file declares)",
+    "device.threads": "device mirror threads (lib/test_hmm.c's dmirror) kept coherent by an mmu_interval_notifier "
+    "(0 to 2; each has its own subscription and device page table)",
+    "device.accesses": "accesses per device thread (0 with device.remove: the device opens and closes)",
+    "device.ops": "the operations device accesses may be: read, write or both",
+    "device.gfns": "the gfns the device threads touch",
+    "device.insert": "the interval notifier is inserted while the mm is in use (mmu_interval_notifier_insert())",
+    "device.remove": "the interval notifier is removed while the mm is in use (mmu_interval_notifier_remove())",
+    "pfncache.gfn": "the gfn a gfn_to_pfn_cache (virt/kvm/pfncache.c) maps for a kernel thread",
+    "pfncache.accesses": "accesses through the pfn cache",
+    "pfncache.ops": "the operations pfn cache accesses may be: read, write or both",
+    "check.quiescence": "also check that every vCPU can always finish (the liveness half of quiescence)",
+    "expect.verdict": "the expected verdict: safe, violation, warning, or a property or warning id that must be "
+    "found; one word, or a table from era names (\"*\" for the rest) to words",
 }
 
 
@@ -78,6 +142,27 @@ class Scenario:
     memslot_change: str = "none"
     second_subscriber: str = "none"
     quiescence: bool = False
+    expect: Expect = NO_EXPECT  # the [expect] table: results the file's author expects, per era
+    # The secondary MMUs (``SECONDARY_MMUS``): which one runs, and which ones the file
+    # declares (``--subscriber`` may choose among them when it declares both).
+    subscriber: str = "kvm"
+    subscribers: tuple[str, ...] = ("kvm",)
+    guest_vcpus: int = 1  # [guest] vcpus as declared, whatever the subscriber
+    # Device mirrors (lib/test_hmm.c's dmirror): threads that access memory through a
+    # device page table kept coherent by an mmu_interval_notifier.
+    device_threads: int = 0
+    declared_devices: int = 0
+    device_accesses: int = 2
+    device_ops: tuple[str, ...] = OPS
+    device_gfns: tuple[int, ...] = (0,)
+    device_insert: bool = False
+    device_remove: bool = False
+    # A gfn_to_pfn_cache (virt/kvm/pfncache.c) and the kernel thread that uses it.
+    pfncache: bool = False
+    declared_pfncache: bool = False
+    pfncache_gfn: int = 0
+    pfncache_accesses: int = 2
+    pfncache_ops: tuple[str, ...] = OPS
 
     @property
     def memslots(self) -> bool:
@@ -96,8 +181,61 @@ class Scenario:
         APIC-access mapping, the VMA's page size)."""
         return bool(self.zap_gfn_range or self.remap)
 
+    @property
+    def kvm(self) -> bool:
+        """Whether KVM subscribes to the mm (it has vCPUs or a pfn cache)."""
+        return self.subscriber in ("kvm", "both")
+
+    def with_subscriber(self, subscriber: str) -> Scenario:
+        """The scenario with only the secondary MMUs ``subscriber`` names (``--subscriber``)."""
+        if subscriber not in SECONDARY_MMUS:
+            raise UsageError(f"--subscriber {subscriber!r}: expected one of {', '.join(SECONDARY_MMUS)}")
+        if subscriber not in self.subscribers:
+            has = " and ".join(x for x in ("kvm", "hmm") if x in self.subscribers)
+            raise UsageError(f"--subscriber {subscriber}: scenario {self.name} has only {has} "
+                             "(kvm-and-device has both)")
+        kvm, hmm = subscriber in ("kvm", "both"), subscriber in ("hmm", "both")
+        return replace(
+            self,
+            subscriber=subscriber,
+            vcpus=self.guest_vcpus if kvm else 0,
+            pfncache=self.declared_pfncache and kvm,
+            device_threads=self.declared_devices if hmm else 0,
+        )
+
+    def size_text(self) -> str:
+        """How many of each kind of thread, and their accesses: ``1 vCPU x 2 accesses``."""
+        parts = []
+        if self.vcpus or not (self.device_threads or self.pfncache):
+            parts.append(f"{self.vcpus} vCPU x {self.accesses} accesses")
+        if self.device_threads:
+            parts.append(f"{self.device_threads} device x {self.device_accesses} accesses")
+        if self.pfncache:
+            parts.append(f"1 pfncache user x {self.pfncache_accesses} accesses")
+        return " + ".join(parts)
+
+    def size_short(self) -> str:
+        """``size_text()`` for the matrix's first line: ``1x2``, ``1x1 dev``, ``1x2 gpc``."""
+        parts = [f"{self.vcpus}x{self.accesses}"] if self.vcpus or not (self.device_threads or self.pfncache) else []
+        if self.device_threads:
+            parts.append(f"{self.device_threads}x{self.device_accesses} dev")
+        if self.pfncache:
+            parts.append(f"1x{self.pfncache_accesses} gpc")
+        return " + ".join(parts)
+
     def scaled(self, vcpus: int | None = None, accesses: int | None = None) -> Scenario:
         """The same scenario with ``--vcpus``/``--accesses`` applied."""
+        if not self.vcpus:
+            # No vCPUs: --vcpus and --accesses have nothing to scale (a replayed trace
+            # gives the scenario's own values).
+            if vcpus not in (None, 0):
+                raise UsageError(f"--vcpus {vcpus}: scenario {self.name} runs no vCPUs "
+                                 f"(subscriber {self.subscriber})")
+            if accesses not in (None, self.accesses):
+                raise UsageError(f"--accesses {accesses}: scenario {self.name} runs no vCPUs "
+                                 f"(subscriber {self.subscriber}); its [device] and [pfncache] tables "
+                                 "set their accesses")
+            return self
         if vcpus is not None and not 1 <= vcpus <= MAX_VCPUS:
             raise UsageError(f"--vcpus {vcpus}: must be between 1 and {MAX_VCPUS}")
         if accesses is not None and not 1 <= accesses <= MAX_ACCESSES:
@@ -150,6 +288,24 @@ def load_scenario(name_or_path: str) -> Scenario:
 
 def parse_scenario(text: str, source: str, name: str) -> Scenario:
     return _Reader(TomlFile(text, source)).scenario(name)
+
+
+class _Secondary(TypedDict):
+    subscriber: str
+    subscribers: tuple[str, ...]
+    guest_vcpus: int
+    device_threads: int
+    declared_devices: int
+    device_accesses: int
+    device_ops: tuple[str, ...]
+    device_gfns: tuple[int, ...]
+    device_insert: bool
+    device_remove: bool
+    pfncache: bool
+    declared_pfncache: bool
+    pfncache_gfn: int
+    pfncache_accesses: int
+    pfncache_ops: tuple[str, ...]
 
 
 class _Reader:
@@ -224,7 +380,9 @@ class _Reader:
                                 "primary MMU, so KVM cannot have mapped it")
         if initially == "absent" and faulted_in:
             raise toml.fail(("guest", "faulted_in"), "guest.faulted_in needs the memslot to exist at the start")
+        secondary = self.secondary(gfns)
         return Scenario(
+            **secondary,
             hva_offset=toml.integer(("memory", "hva_offset"), 0, 0, 64),
             faulted_in=faulted_in,
             tlb=tlb,
@@ -242,6 +400,7 @@ class _Reader:
             memslot_change=change,
             second_subscriber=toml.string(("notifier", "second_subscriber"), "none", SUBSCRIBERS),
             quiescence=toml.boolean(("check", "quiescence"), False),
+            expect=parse_expect(toml),
             name=name,
             description=description,
             gfns=gfns,
@@ -249,7 +408,7 @@ class _Reader:
             table_kept_alive=toml.boolean(("memory", "table_kept_alive"), True),
             stable_page=stable_page,
             merge=merge,
-            vcpus=toml.integer(("guest", "vcpus"), 1, 1, MAX_VCPUS),
+            vcpus=secondary["guest_vcpus"] if secondary["subscriber"] != "hmm" else 0,
             accesses=toml.integer(("guest", "accesses"), 2, 1, MAX_ACCESSES),
             ops=self.choices("guest", "ops", OPS, list(OPS)),
             guest_gfns=self.guest_gfns(gfns),
@@ -259,3 +418,48 @@ class _Reader:
             source=toml.source,
             text=toml.text,
         )
+
+    def secondary(self, gfns: int) -> _Secondary:
+        """The secondary MMUs: KVM's guest and pfn cache, the device mirrors, and which of
+        them subscribe (``[notifier] subscriber``, by default every one the file declares)."""
+        toml = self.toml
+        data = toml.data
+        devices = toml.integer(("device", "threads"), 1, 0, MAX_DEVICES) if "device" in data else 0
+        pfncache = "pfncache" in data
+        guest = "guest" in data or not (devices or pfncache)
+        guest_vcpus = toml.integer(("guest", "vcpus"), 1, 1, MAX_VCPUS) if guest else 0
+        declared = [x for x, has in (("kvm", guest or pfncache), ("hmm", bool(devices))) if has]
+        allowed = ("kvm", "hmm", "both") if len(declared) == 2 else tuple(declared)
+        subscriber = toml.string(("notifier", "subscriber"), "both" if len(declared) == 2 else declared[0],
+                                 SECONDARY_MMUS)
+        if subscriber not in allowed:
+            raise toml.fail(("notifier", "subscriber"), f"notifier.subscriber = {subscriber!r}: the file declares "
+                            + " and ".join(f"[{t}]" for t, x in (("guest", guest), ("pfncache", pfncache),
+                                                               ("device", devices)) if x))
+        kvm, hmm = subscriber in ("kvm", "both"), subscriber in ("hmm", "both")
+        if not kvm:
+            for table, key in (("guest", "faulted_in"), ("kvm", "zap_gfn_range"), ("kvm", "sync_page"),
+                               ("memslot", "change")):
+                if toml.get((table, key), None) not in (None, [], "none"):
+                    raise toml.fail((table, key), f"{table}.{key} is KVM's, and notifier.subscriber = "
+                                    f"{subscriber!r} has no KVM")
+        pfn_gfn = toml.integer(("pfncache", "gfn"), 0, 0, gfns - 1)
+        insert = toml.boolean(("device", "insert"), False)
+        remove = toml.boolean(("device", "remove"), False)
+        return {
+            "subscriber": subscriber,
+            "subscribers": allowed,
+            "guest_vcpus": guest_vcpus,
+            "device_threads": devices if hmm else 0,
+            "declared_devices": devices,
+            "device_accesses": toml.integer(("device", "accesses"), 2, 0 if remove else 1, MAX_ACCESSES),
+            "device_ops": self.choices("device", "ops", OPS, list(OPS)),
+            "device_gfns": self.gfn_list("device", "gfns", gfns, [0]) or (0,),
+            "device_insert": insert,
+            "device_remove": remove,
+            "pfncache": pfncache and kvm,
+            "declared_pfncache": pfncache,
+            "pfncache_gfn": pfn_gfn,
+            "pfncache_accesses": toml.integer(("pfncache", "accesses"), 2, 1, MAX_ACCESSES),
+            "pfncache_ops": self.choices("pfncache", "ops", OPS, list(OPS)),
+        }

@@ -123,6 +123,58 @@ SWITCHES: dict[str, Switch] = {
             "mapcount",
         ),
         Switch(
+            "mm.interval_notifier",
+            (True, False),
+            True,
+            "The mm has mmu_interval_notifier: an interval tree of subscriptions with a per-mm "
+            "invalidate_seq, odd while an invalidation that hits one runs, and the "
+            "read_begin/read_retry collision-retry scheme (what device mirrors subscribe with).  "
+            "false = a kernel before it, where a scenario with a [device] does not run.",
+            "99cb252f5e68 (v5.5 [I]) mm/mmu_notifier: add an interval tree notifier",
+        ),
+        Switch(
+            "mm.interval_remove_wait",
+            ("none", "lockless", "locked"),
+            "locked",
+            "How mmu_interval_notifier_remove() waits when it finds an invalidation running "
+            "and puts the subscription on the deferred list: locked = "
+            "mmu_interval_seq_released() reads invalidate_seq under subscriptions->lock, so it "
+            "returns only after mn_itree_inv_end() has processed the deferred list; lockless = "
+            "wait_event(READ_ONCE(invalidate_seq) != seq), which the increment at the start of "
+            "that critical section satisfies; none = it does not wait at all (no kernel did "
+            "that: a what-if).",
+            "99cb252f5e68 (v5.5) lockless; 319561669a59 (v5.18-rc4 [I]) mm/mmu_notifier.c: fix race "
+            "in mmu_interval_notifier_remove()",
+        ),
+        Switch(
+            "hmm.device_update",
+            ("under_lock", "after_unlock", "unlocked_retry"),
+            "under_lock",
+            "How the device driver's fault path programs the device page table after "
+            "hmm_range_fault(): under_lock = mutex_lock(); mmu_interval_read_retry(); "
+            "update; mutex_unlock() (lib/test_hmm.c dmirror_range_fault(), the documented "
+            "pattern); after_unlock = the driver drops its lock between read_retry and the "
+            "update (amdgpu userptr before 1ed3d2567c80); unlocked_retry = read_retry without "
+            "the lock, then lock, update, unlock.  Driver code, not the core's: every era has "
+            "under_lock.",
+            "lib/test_hmm.c dmirror_range_fault(); Documentation/mm/hmm.rst; 1ed3d2567c80 "
+            "drm/amdgpu: keep the MMU lock until the update ends v4",
+        ),
+        Switch(
+            "kvm.pfncache_retry",
+            ("none", "in_progress", "active_count"),
+            "active_count",
+            "What a gfn_to_pfn_cache refresh (hva_to_pfn_retry()) checks under gpc->lock before "
+            "it installs the pfn it looked up: active_count = mmu_notifier_retry_cache(): "
+            "mn_active_invalidate_count, raised before invalidate_range_start() invalidates the "
+            "caches, then the sequence; in_progress = the fault path's rule, "
+            "mmu_notifier_count (raised only after the caches were invalidated), then the "
+            "sequence; none = no gfn_to_pfn_cache (before v5.17), where a scenario with a "
+            "[pfncache] does not run.",
+            "982ed0de4753 (v5.17 [I]) KVM: Reinstate gfn_to_pfn_cache with invalidation support; "
+            "58cd407ca4c6 (v5.19 [I]) KVM: Fix multiple races in gfn=>pfn cache refresh",
+        ),
+        Switch(
             "kvm.change_pte",
             ("bump_seq", "warn_count", "check_count", "update_in_place", "none"),
             "warn_count",

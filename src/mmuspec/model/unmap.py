@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from mmuspec.model.guest import mmap_free
 from mmuspec.model.host import Z_CLEAR, Z_DONE, Z_END, Z_FREE, Z_START, zap_target
 from mmuspec.model.layout import PC, T_TARGET, Z_PAGE
+from mmuspec.model.notifier import mn_start_ready
 from mmuspec.model.registry import step
 
 if TYPE_CHECKING:
@@ -52,9 +53,14 @@ def munmap_program(k: Kernel) -> dict[int, list[tuple[str, int]]]:
 
 
 @step("oom_reaper", "__oom_reap_task_mm(): mmu_notifier_invalidate_range_start_nonblock(); on -EAGAIN "
-      "tlb_finish_mmu() and skip the vma", lock="mmu_lock",
-      reads="count seq spte slot", writes="count seq spte spt_table")
+      "tlb_finish_mmu() and skip the vma", lock="mmu_lock", guard=mn_start_ready,
+      reads="count seq spte slot", writes="count seq spte spt_table", notifier="start_nonblock")
 def oom_reap_range_start(k: Kernel, s: bytearray, t: int, arg: int) -> None:
+    if not k.mn_phases_reset(s, t):
+        # The interval tree failed the range (a driver lock was held): the core returned
+        # -EAGAIN before the hlist, so KVM and the second subscriber never saw it.
+        s[k.base[t] + PC] = Z_FREE
+        return
     ok = k.mmu_notifier_invalidate_range_start_nonblock(s, zap_target(k, s, t), arg == FAILS)
     s[k.base[t] + PC] = Z_CLEAR if ok else Z_FREE
 

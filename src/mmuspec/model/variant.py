@@ -9,6 +9,7 @@ module docstring, if any, describes the variant in reports.
 
 from __future__ import annotations
 
+import linecache
 import traceback
 from dataclasses import dataclass, field
 from hashlib import sha256
@@ -50,6 +51,9 @@ def load_variant(path: str) -> Variant:
 
 
 def parse_variant(text: str, path: str) -> Variant:
+    # The source of the file's functions, for tracebacks and for the compiled core's
+    # translator (inspect.getsource), as if it had been imported.
+    linecache.cache[path] = (len(text), None, text.splitlines(True), path)
     try:
         code = compile(text, path, "exec")
     except SyntaxError as exc:

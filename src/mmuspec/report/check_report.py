@@ -46,7 +46,7 @@ def figures_text(result: SearchResult) -> str:
     )
     text = (
         f"explored {result.states:,} states, {result.transitions:,} transitions, depth {result.depth}, "
-        f"in {result.seconds:.2f} s ({store})"
+        f"in {result.seconds:.2f} s ({result.engine} engine, {store})"
     )
     if not result.complete:
         text += f"; search incomplete: {result.stop_reason}"
@@ -81,7 +81,7 @@ def text_report(spec: CheckSpec, kernel: Kernel, result: SearchResult, *, all_ob
             out.append(f"counterexample ({witness.event}, {witness.length} steps):")
         else:
             out.append(f"warning {witness.event} fired; shortest trace ({witness.length} steps):")
-        out += [format_trace(trace_lines(kernel, witness.actions))]
+        out += [format_trace(trace_lines(kernel, witness.actions, spec.era))]
         if witness.loop_start is not None:
             out.append(loop_text(witness))
         out.append("")
@@ -101,7 +101,7 @@ def text_report(spec: CheckSpec, kernel: Kernel, result: SearchResult, *, all_ob
             seen = result.witnesses.get(event)
             if seen is not None and event not in shown:
                 out += ["", f"witness for {event} ({seen.length} steps):",
-                        format_trace(trace_lines(kernel, seen.actions), show_observations=True)]
+                        format_trace(trace_lines(kernel, seen.actions, spec.era), show_observations=True)]
     return "\n".join(out)
 
 
@@ -112,26 +112,26 @@ def loop_text(witness: Witness) -> str:
             f"lets every thread finish ({witness.event})")
 
 
-def witness_json(kernel: Kernel, witness: Witness) -> dict[str, Any]:
+def witness_json(kernel: Kernel, witness: Witness, era: str | None = None) -> dict[str, Any]:
     return {"event": witness.event, "kind": witness.kind, "length": witness.length,
             "loop_start": witness.loop_start,
-            "trace": [line.to_json() for line in trace_lines(kernel, witness.actions)]}
+            "trace": [line.to_json() for line in trace_lines(kernel, witness.actions, era)]}
 
 
 def json_report(spec: CheckSpec, kernel: Kernel, result: SearchResult, *,
                 all_observations: bool = False) -> dict[str, Any]:
     """The check as one JSON object; docs/json.md documents every field."""
     headline = headline_witness(result)
-    trace: list[TraceLine] = trace_lines(kernel, headline.actions) if headline else []
+    trace: list[TraceLine] = trace_lines(kernel, headline.actions, spec.era) if headline else []
     extra: dict[str, Any] = {}
     if all_observations:
-        extra["observation_witnesses"] = [witness_json(kernel, result.witnesses[e]) for e in OBSERVATIONS
+        extra["observation_witnesses"] = [witness_json(kernel, result.witnesses[e], spec.era) for e in OBSERVATIONS
                                           if e in result.witnesses]
     return {
         "schema": SCHEMA,
         "verdict": result.verdict,
         "property": result.violation.event if result.violation else None,
-        "violations": [witness_json(kernel, w) for w in result.failures],
+        "violations": [witness_json(kernel, w, spec.era) for w in result.failures],
         "states": result.states,
         "transitions": result.transitions,
         "depth": result.depth,
@@ -142,6 +142,8 @@ def json_report(spec: CheckSpec, kernel: Kernel, result: SearchResult, *,
         "collision_probability": result.collision_probability,
         "bytes_per_state": round(result.bytes_per_state, 1) if result.bytes_per_state else None,
         "mode": result.mode,
+        "engine": result.engine,
+        "engine_note": result.engine_note or None,
         "warnings": [w.event for w in result.warnings],
         "reachable": {event: result.reachable(event) for event in OBSERVATIONS},
         "trace_event": headline.event if headline else None,
@@ -159,5 +161,5 @@ def trace_file(spec: CheckSpec, kernel: Kernel, witness: Witness) -> dict[str, A
         "event": witness.event,
         "kind": witness.kind,
         "steps": [kernel.action_text(a) for a in witness.actions],
-        "lines": [line.to_json() for line in trace_lines(kernel, witness.actions)],
+        "lines": [line.to_json() for line in trace_lines(kernel, witness.actions, spec.era)],
     }

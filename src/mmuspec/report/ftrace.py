@@ -33,8 +33,9 @@ def _task(kernel: Kernel, t: int) -> tuple[str, int, int]:
     thread = kernel.threads[t]
     if thread.kind == "vcpu":
         return f"CPU {t}/KVM", 4000 + t, t
-    names = {"ksmd": ("ksmd", 50), "madvise": ("qemu-system-x86", 3999), "kswapd": ("kswapd0", 60)}
-    comm, pid = names[thread.kind]
+    names = {"ksmd": ("ksmd", 50), "madvise": ("qemu-system-x86", 3999), "kswapd": ("kswapd0", 60),
+             "dmirror": ("hmm-tests", 5000 + t), "gpc": ("CPU 0/KVM", 4000)}
+    comm, pid = names.get(thread.kind, (thread.name, 6000 + t))
     return comm, pid, len(kernel.threads)
 
 
@@ -89,10 +90,15 @@ def ftrace_lines(kernel: Kernel, actions: Sequence[int]) -> list[str]:
         elif step == "kvm_release_pfn_clean":
             out.append(f"# mmuspec: {thread} kvm_release_pfn_clean()")
             line("kvm_entry", f"vcpu {t}, rip {RIP:#x}")
-        elif step.endswith("_start"):
-            gfn = _target_gfn(kernel, state, t)
-            hva = HVA_BASE + (gfn << 12)
-            line("kvm_unmap_hva_range", f"mmu notifier unmap range: {hva:#016x} -- {hva + 4096:#016x}")
+        elif step.endswith("_start") and kernel.kvm_subscribed:
+            # kvm_mmu_notifier_invalidate_range_start() traces first, so with pfn caches in the
+            # step that invalidates them, before mmu_lock.
+            if step == "gfn_to_pfn_cache_invalidate_start" or not kernel.L.track_pfncache:
+                gfn = _target_gfn(kernel, state, t)
+                hva = HVA_BASE + (gfn << 12)
+                line("kvm_unmap_hva_range", f"mmu notifier unmap range: {hva:#016x} -- {hva + 4096:#016x}")
+            if step == "gfn_to_pfn_cache_invalidate_start" or kernel.L.track_pfncache:
+                out.append(f"# mmuspec: {thread} {step}: {kernel.diff_text(state, nxt) or 'no change'}")
             for g in gfns:
                 line("kvm_tdp_mmu_spte_changed", f"as id 0 gfn {g:x} level 1 old_spte {_spte(state[L.SPTE_PFN[g]], state[L.SPTE_W[g]]):x} "
                      f"new_spte {_spte(nxt[L.SPTE_PFN[g]], nxt[L.SPTE_W[g]]):x}")
@@ -127,18 +133,10 @@ def ftrace_lines(kernel: Kernel, actions: Sequence[int]) -> list[str]:
 
 
 def _target_gfn(kernel: Kernel, s: bytes, t: int) -> int:
-    """The gfn a host thread's current step works on."""
-    from mmuspec.model.layout import K_TARGET, R_TARGET, V_GFN, Z_TARGET
+    """The gfn a thread's current notifier call or aging step works on."""
+    from mmuspec.model.notifier import notifier_target
 
-    thread = kernel.threads[t]
-    b = thread.base
-    if thread.kind == "vcpu":
-        return s[b + V_GFN]
-    if thread.kind == "ksmd":
-        return kernel.ksm_targets[s[b + K_TARGET]][0]
-    if thread.kind == "madvise":
-        return kernel.scenario.zap[s[b + Z_TARGET]]
-    return kernel.scenario.aging[s[b + R_TARGET]]
+    return notifier_target(kernel, s, t)
 
 
 def read_back(text: str) -> tuple[list[tuple[str, dict[str, Any]]], list[str]]:

@@ -10,6 +10,8 @@ _SHORT = {"data_integrity": "data", "no_use_after_free": "uaf", "no_deadlock": "
 
 
 def cell_text(cell: MatrixCell) -> str:
+    if cell.verdict == "n/a":
+        return "n/a"
     if cell.verdict == "violation":
         head = f"UNSAFE {_SHORT.get(cell.property or '', cell.property)}"
     elif cell.verdict == "warning":
@@ -53,5 +55,7 @@ LEGEND = (
     "live: some change_pte call installed or re-pointed an SPTE (change_pte_installed_spte or "
     "change_pte_repointed_spte reachable), which saves an exit; removes: change_pte only ever removed "
     "an SPTE (change_pte_removed_spte), which saves nothing; dead: change_pte ran but never changed "
-    "the SPTE; -: change_pte never ran."
+    "the SPTE; -: change_pte never ran.\n"
+    "n/a: the era's kernel has no such subscriber (mmu_interval_notifier came in v5.5, the "
+    "gfn_to_pfn_cache in v5.17), so the scenario does not run there."
 )

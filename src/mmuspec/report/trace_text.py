@@ -2,8 +2,9 @@
 
 Steps are grouped by thread (a header each time another thread takes over).  Each
 entry names the model step and the kernel function it mirrors, the lock the step
-takes, the locks the thread still holds after it, and what changed; events the step
-raised follow, marked ``!`` for a violated property, ``W`` for a kernel warning and
+takes, the locks the thread still holds after it, where the kernel code is in the era
+traced (``file:function``, as ``model/sources.py`` locates it; ``[I]`` inferred, ``[U]``
+unverified), and what changed; events the step raised follow, marked ``!`` for a violated property, ``W`` for a kernel warning and
 ``*`` for an observation.
 """
 
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 
 from mmuspec.explore import ReplayError
 from mmuspec.model import EVENTS, Kernel
+from mmuspec.model.sources import Location, location
 
 _MARK = {"property": "!", "warning": "W", "observation": "*"}
 
@@ -29,6 +31,14 @@ class TraceLine:
     changes: str
     notes: tuple[tuple[str, str, str], ...]  # (event id, kind, text)
     held: tuple[str, ...] = ()
+    source: Location | None = None
+
+    @property
+    def where(self) -> str:
+        """``file:function``, with its mark when it is not verified; empty when unknown."""
+        if self.source is None:
+            return ""
+        return self.source.text if self.source.status == "V" else self.source.label()
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -36,6 +46,7 @@ class TraceLine:
             "thread": self.thread,
             "step": self.step + (f"({self.arg})" if self.arg else ""),
             "kernel": self.kernel,
+            "source": self.source.to_json() if self.source is not None else None,
             "lock": self.lock,
             "held_after": list(self.held),
             "changes": self.changes,
@@ -43,8 +54,9 @@ class TraceLine:
         }
 
 
-def trace_lines(kernel: Kernel, actions: Sequence[int]) -> list[TraceLine]:
-    """Re-execute ``actions`` on ``kernel`` and describe every step."""
+def trace_lines(kernel: Kernel, actions: Sequence[int], era: str | None = None) -> list[TraceLine]:
+    """Re-execute ``actions`` on ``kernel`` and describe every step; with ``era``, each
+    step also says where its kernel code is in that era."""
     state = kernel.initial()
     lines: list[TraceLine] = []
     for position, action in enumerate(actions):
@@ -69,6 +81,7 @@ def trace_lines(kernel: Kernel, actions: Sequence[int]) -> list[TraceLine]:
                 changes="; ".join(x for x in (said, kernel.diff_text(state, nxt)) if x) or "(no change)",
                 notes=described,
                 held=tuple(kernel.locks_held(nxt, kernel.thread_of(action))) if thread != "-" else (),
+                source=location(name, era, str(kernel.arch)) if era is not None and info else None,
             )
         )
         state = nxt
@@ -93,7 +106,8 @@ def format_trace(lines: Sequence[TraceLine], *, show_observations: bool = False)
             out.append(f"{current} ({span}):")
         step = line.step + (f"({line.arg})" if line.arg else "")
         held = ", ".join(line.held) or "nothing"
-        out.append(f"  {line.number:>{width}}  {step}   [takes: {line.lock}; holds after: {held}]")
+        where = f"   {line.where}" if line.where else ""
+        out.append(f"  {line.number:>{width}}  {step}   [takes: {line.lock}; holds after: {held}]{where}")
         out.append(f"{pad}{line.kernel}")
         out.append(f"{pad}=> {line.changes}")
         for event, kind, text in line.notes:

@@ -1,56 +1,87 @@
 """What each event costs, with the source of every default.
 
-Times are microseconds.  The defaults are mid-range values from
-``../shared/reference/costs-and-traces.md``; every one can be overridden per
-workload (``[costs]``) and per arch (``[costs.arm64]`` ...).  Guest time lost is
-time a vCPU is not running guest code; host CPU is time a host CPU spends on KSM,
-the notifiers and fault handling.
+Times are microseconds.  Each default is a ``Cost``: its value, what it charges for,
+where the value comes from, and whether it is measured or assumed (an inference,
+[I]), so that a report can print the table it simulated with instead of pointing at
+comments.  A measured value is a mid-range figure of the publication its source
+names.  Every one can be overridden per workload (``[costs]``) and per arch
+(``[costs.arm64]`` ...).  Guest time lost is time a vCPU is not running guest code;
+host CPU is time a host CPU spends on KSM, the notifiers and fault handling.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
+
+@dataclass(frozen=True)
+class Cost:
+    """One default: ``value`` in microseconds, what it charges for, its source, and
+    ``assumed`` when no published measurement stands behind the value."""
+
+    value: float
+    what: str
+    source: str
+    assumed: bool = False
+
+
 # Defaults for x86 (Intel, ~3 GHz).
-DEFAULTS: dict[str, float] = {
-    # VM-exit + VM-entry round trip: ~1,500 cycles (Christopherson 2021, YKwd5OTXr97Fxfok@google.com).
-    "vm_exit_us": 0.5,
-    # EPT violation that installs one SPTE for a resident page: 1-3 us (trace-cmd timestamps,
-    # "Re: Deadlock due to EPT_VIOLATION", Vultr 2023).
-    "fault_us": 2.0,
-    # Extra host work when the fault must break COW (GUP slow path, alloc, 4 KiB copy): +1-10 us.
-    "cow_us": 5.0,
-    # A fault that sees mmu_notifier_retry() and returns: ~1 us per spurious iteration
-    # (Vultr and clever-cloud traces).
-    "retry_us": 1.0,
-    # Remote TLB flush: an IPI and a forced exit per running vCPU, 1-10 us (Amit ATC'17).
-    "tlb_flush_us": 3.0,
-    # mmu_notifier calls as function_graph timed them on 5.18.4 (inflated by tracing):
-    # invalidate_range_start 1.45 us, change_pte 0.29 us, invalidate_range_end 0.39 us.
-    "invalidate_start_us": 1.45,
-    "invalidate_end_us": 0.39,
-    "change_pte_us": 0.29,
-    # ksmd per scanned page: follow_page() and an xxhash of 4 KiB (assumed, [I]).
-    "ksm_scan_us": 0.5,
-    # ksmd per merge: tree search memcmp, write_protect_page(), replace_page() (assumed, [I]).
-    "ksm_merge_us": 3.0,
-    # kswapd ageing one page: rmap walk, clear_young and clear_flush_young notifiers (assumed, [I]).
-    "aging_us": 0.5,
-    # The window between replace_page()'s invalidate_range_start() and _end(), in which a
-    # fault races the merge (PTL section plus notifier calls, assumed, [I]).
-    "merge_window_us": 3.0,
+COSTS: dict[str, Cost] = {
+    "vm_exit_us": Cost(
+        0.5, "VM-exit + VM-entry round trip",
+        "~1,500 cycles at ~3 GHz (Christopherson 2021, Message-ID YKwd5OTXr97Fxfok@google.com)"),
+    "fault_us": Cost(
+        2.0, "EPT violation that installs one SPTE for a resident page",
+        "1-3 us between trace-cmd timestamps (\"Re: Deadlock due to EPT_VIOLATION\", Vultr 2023, "
+        "Message-ID bce4b387-638d-7f3c-ca9b-12ff6e020bad@vultr.com)"),
+    "cow_us": Cost(
+        5.0, "extra host work when the fault breaks COW (GUP slow path, allocation, 4 KiB copy)",
+        "mid-range of a suggested +1-10 us; no published measurement of this step", assumed=True),
+    "retry_us": Cost(
+        1.0, "a fault that sees mmu_notifier_retry() and returns",
+        "~1 us per spurious iteration (Vultr 2023 and clever-cloud 2024 traces on kvm@vger)"),
+    "tlb_flush_us": Cost(
+        3.0, "remote TLB flush: an IPI and a forced exit per running vCPU",
+        "1-10 us, \"microseconds\" (Amit, USENIX ATC'17); order of magnitude only"),
+    "invalidate_start_us": Cost(
+        1.45, "KVM's invalidate_range_start()",
+        "a published function_graph trace of kvm-hello-world on 5.18.4, Intel (inflated by tracing)"),
+    "invalidate_end_us": Cost(
+        0.39, "KVM's invalidate_range_end()",
+        "a published function_graph trace of kvm-hello-world on 5.18.4, Intel (inflated by tracing)"),
+    "change_pte_us": Cost(
+        0.29, "KVM's change_pte()",
+        "a published function_graph trace of kvm-hello-world on 5.18.4, Intel (inflated by tracing)"),
+    "ksm_scan_us": Cost(
+        0.5, "ksmd per scanned page: follow_page() and an xxhash of 4 KiB",
+        "no published measurement", assumed=True),
+    "ksm_merge_us": Cost(
+        3.0, "ksmd per merge: tree search memcmp, write_protect_page(), replace_page()",
+        "no published measurement", assumed=True),
+    "aging_us": Cost(
+        0.5, "kswapd ageing one page: rmap walk, clear_young and clear_flush_young notifiers",
+        "no published measurement", assumed=True),
+    "merge_window_us": Cost(
+        3.0, "the window between replace_page()'s invalidate_range_start() and _end(), in "
+        "which a fault races the merge (PTL section plus notifier calls)",
+        "no published measurement", assumed=True),
 }
 
 # Per-arch defaults that differ from x86.
-ARCH_DEFAULTS: dict[str, dict[str, float]] = {
-    # arm64 hvc round trip 0.4 us (Kunpeng 920) to 1.5 us (Phytium S2500), kvm-unit-tests micro-bench.
-    "arm64": {"vm_exit_us": 1.0},
+ARCH_COSTS: dict[str, dict[str, Cost]] = {
+    "arm64": {"vm_exit_us": Cost(
+        1.0, "hvc round trip",
+        "0.4 us (Kunpeng 920) to 1.5 us (Phytium S2500), kvm-unit-tests arm/micro-bench "
+        "(kvm@vger, Nov 2023)")},
     "ppc": {},
     "mips": {},
     "x86": {},
 }
 
-COST_KEYS = tuple(DEFAULTS)
+DEFAULTS: dict[str, float] = {key: cost.value for key, cost in COSTS.items()}
+ARCH_DEFAULTS: dict[str, dict[str, float]] = {
+    arch: {key: cost.value for key, cost in costs.items()} for arch, costs in ARCH_COSTS.items()}
+COST_KEYS = tuple(COSTS)
 
 
 @dataclass(frozen=True)
@@ -70,6 +101,11 @@ class CostModel:
 
     def as_dict(self) -> dict[str, float]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def cost_source(arch: str, key: str) -> Cost:
+    """The default of ``key`` on ``arch``, with its source: the arch's own if it has one."""
+    return ARCH_COSTS.get(arch, {}).get(key, COSTS[key])
 
 
 def cost_model(arch: str, overrides: dict[str, dict[str, float]] | None = None) -> CostModel:

@@ -35,6 +35,36 @@ _SCHEMA: dict[str, tuple[str, ...]] = {
     "reclaim": ("pages_per_second", "idle_seconds"),
     "costs": (*COST_KEYS, "x86.*", "arm64.*", "ppc.*", "mips.*"),
 }
+# What each key of _SCHEMA means: docs/workload-keys.md is generated from these and the
+# schema (python -m mmuspec.keydocs).  [costs] keys are described by simulate/costs.py.
+KEY_DOCS: dict[str, str] = {
+    "description": "one line saying what the workload stands for (shown by mmuspec workloads)",
+    "seed": "the random seed (default 1): a run is deterministic for it; --seed overrides",
+    "vms.count": "number of VMs (1 to 1024)",
+    "vms.memory_gib": "guest memory per VM in GiB (default 1)",
+    "vms.pages": "guest memory per VM in 4 KiB pages, instead of memory_gib",
+    "vms.vcpus": "vCPUs per VM (default 1)",
+    "content.zero": "share of guest pages that are zero-filled",
+    "content.shared": "share of guest pages identical in every VM (the same image)",
+    "content.duplicate": "share of guest pages duplicated within one VM",
+    "access.rate": "page touches per second per vCPU that the MMU translates (default 100)",
+    "access.write_fraction": "share of touches that write (default 0.2)",
+    "access.working_set": "share of memory the guests touch (default 0.5)",
+    "access.zipf": "skew of the touches over the working set, a Zipf exponent (default 1)",
+    "phases.name": "the phase's name ([[phases]], in order; default one 600 s phase)",
+    "phases.duration": "its length in simulated seconds",
+    "phases.rate_scale": "access.rate multiplied by this during the phase",
+    "phases.write_fraction": "access.write_fraction for the phase",
+    "phases.working_set": "access.working_set for the phase",
+    "phases.zipf": "access.zipf for the phase",
+    "phases.fill": "what the phase writes into memory when it starts: same (identical pages) or unique",
+    "phases.fill_fraction": "share of memory that fill writes",
+    "ksm.pages_to_scan": "pages ksmd scans per wake-up (default 100)",
+    "ksm.sleep_millisecs": "ksmd's sleep between wake-ups (default 20)",
+    "ksm.max_page_sharing": "most pages that may share one KSM page (default 256)",
+    "reclaim.pages_per_second": "pages kswapd ages per second, coldest first (default 0: no reclaim)",
+    "reclaim.idle_seconds": "a page not touched for this long is swapped out (default 60)",
+}
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,9 @@ the update ends", 1ed3d2567c80) in KVM's fault path.
 The mmu_interval_notifier contract says the same for every driver: the read_retry check
 and the device page-table update must be in one critical section with
 mmu_interval_set_seq().  Here the check is direct_page_fault() and the update moves to
-the step after it, outside mmu_lock.
+the step after it, outside mmu_lock.  The corpus entry B8 shows the bug in a device
+driver itself (``hmm.device_update=after_unlock``); this variant is its form in KVM's
+fault path: ``mmuspec check zap --variant examples/variants/unlock_before_install.py``.
 """
 
 from __future__ import annotations

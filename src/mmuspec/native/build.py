@@ -1,0 +1,324 @@
+"""Building the compiled core for a model, and packing one configuration into it.
+
+``compile_model(kernel)`` translates every step and guard the kernel's tables use (and
+everything they call) to C, appends the generic engine (``engine.c``), and builds a
+shared library with the system C compiler, as SPIN builds ``pan.c``.  The library is
+cached under ``$XDG_CACHE_HOME/mmuspec`` (or ``~/.cache/mmuspec``), keyed by a hash of
+the generated C: the model's source decides it, not the scenario or era, so one build
+serves every configuration of the same model.  ``pack(kernel)`` turns one configuration
+(tables, quotients, partial-order reduction, the model's data) into the int32 array the
+library reads.
+
+When there is no C compiler, or the model uses something the translator does not know
+(``TranslateError``), ``compile_model`` raises ``NativeUnavailable`` with the reason in
+one line, and the caller runs the interpreted engine instead.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mmuspec.explore.por import PersistentSets
+from mmuspec.native.translate import (
+    ARRAY,
+    RAGGED,
+    SCALAR,
+    STRING,
+    TranslateError,
+    Translator,
+    shape_at,
+)
+
+ENGINE_VERSION = "1"
+PRELUDE = r"""
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#define EXPORT __attribute__((visibility("default")))
+typedef struct { long v[2]; } T2;
+typedef struct { long v[3]; } T3;
+typedef struct { long v[4]; } T4;
+static int32_t *KD;
+static uint64_t EV;
+static int ERR;
+enum { ERR_MODEL = 1, ERR_RANGE = 2, ERR_TOO_MANY = 3, ERR_PYTHON = 4 };
+static int W;
+/* A read or write Python would refuse (or read from the end, for a negative index) stops
+ * the compiled core with ERR_PYTHON; the interpreter then runs the search and says what
+ * Python says. */
+#define RD(S, I) ({ long _ri = (long)(I); (unsigned long)_ri < (unsigned long)W ? (long)(S)[_ri] : (ERR = ERR_PYTHON, 0L); })
+#define SET(S, I, V) do { long _sv = (long)(V); long _si = (long)(I); \
+    if (_sv < 0 || _sv > 255) ERR = ERR_RANGE; \
+    if ((unsigned long)_si < (unsigned long)W) (S)[_si] = (uint8_t)_sv; else ERR = ERR_PYTHON; } while (0)
+#define AT(BASE, IDX, LEN) ({ long _ai = (long)(IDX); (unsigned long)_ai < (unsigned long)(LEN) ? \
+    (long)KD[(BASE) + _ai] : (ERR = ERR_PYTHON, 0L); })
+static inline long pyfloordiv(long a, long b) {
+    if (!b) { ERR = ERR_PYTHON; return 0; }
+    long q = a / b; return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
+}
+static inline long pymod(long a, long b) {
+    if (!b) { ERR = ERR_PYTHON; return 0; }
+    long r = a % b; return (r != 0 && ((r < 0) != (b < 0))) ? r + b : r;
+}
+static inline T2 pydivmod(long a, long b) { T2 r = {{pyfloordiv(a, b), pymod(a, b)}}; return r; }
+"""
+ERRORS = {1: "the model raised ModelError", 2: "a step drove a field out of 0..255", 3: "too many successors",
+          4: "a step did what Python refuses (an index out of range, a division by zero)", -1: "out of memory"}
+
+
+class NativeUnavailable(Exception):
+    """The compiled core cannot run this model; the message says why, in one line."""
+
+
+@dataclass
+class Built:
+    """A compiled model: the library, and what packing a configuration needs to know."""
+
+    lib: Any
+    path: Path
+    steps: dict[str, int]
+    guards: dict[str, int]
+    slots: dict[tuple[str, ...], tuple[int, str, int]]
+    strings: dict[str, int]
+    header_slots: int
+    total_slots: int
+    compile_seconds: float
+    cached: bool
+    variant: str = ""
+
+    def fits(self, kernel: Any) -> bool:
+        """Whether this library serves ``kernel`` as it is (same variant, and the model's data
+        has the shapes the library was generated for), without translating again."""
+        if self.variant != (kernel.variant.digest if kernel.variant is not None else ""):
+            return False
+        try:
+            return all(shape_at(kernel, path)[0] == kind and (kind not in (ARRAY,) or shape_at(kernel, path)[1] == arity)
+                       for path, (_index, kind, arity) in self.slots.items())
+        except (AttributeError, TranslateError):
+            return False
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "mmuspec" / "native"
+
+
+def compiler() -> str | None:
+    for name in (os.environ.get("CC"), "cc", "gcc", "clang"):
+        if name and shutil.which(name):
+            return name
+    return None
+
+
+def generate(kernel: Any) -> tuple[str, Translator, list[str], list[str]]:
+    """The C source for ``kernel``'s model, the translator (its slots and strings), and the
+    step and guard names in dispatch order."""
+    from mmuspec.model.registry import FUNCTIONS, STEPS
+
+    functions = dict(FUNCTIONS)
+    if kernel.variant is not None:
+        functions.update(kernel.variant.functions)
+    tr = Translator(kernel, functions)
+    # Every step of the model, not only this configuration's: one library serves them all.
+    steps = sorted(STEPS)
+    guards = sorted({g for g in (STEPS[name].guard for name in steps) if g})
+    for name in steps + guards:
+        tr.request(name, functions[name])
+    tr.request("all_done", type(kernel).all_done)
+    protos = []
+    for cname in tr.order:
+        func = tr.funcs[cname]
+        protos.append(func.c.split(" {", 1)[0] + ";")
+    parts = [PRELUDE, "\n".join(protos), *(tr.funcs[c].c for c in tr.order)]
+    parts.append("static long dispatch_guard(int id, uint8_t *s, long t, long arg) {\n    switch (id) {\n"
+                 + "".join(f"    case {i}: return f_{g}(s, t, arg);\n" for i, g in enumerate(guards))
+                 + "    }\n    return 0;\n}")
+    parts.append("static void dispatch_step(int id, uint8_t *s, long t, long arg) {\n    switch (id) {\n"
+                 + "".join(f"    case {i}: f_{n}(s, t, arg); break;\n" for i, n in enumerate(steps))
+                 + "    }\n}")
+    engine = (resources.files("mmuspec.native") / "engine.c").read_text(encoding="utf-8")
+    parts.append(engine)
+    return "\n\n".join(parts) + "\n", tr, steps, guards
+
+
+def compile_model(kernel: Any, loaded: dict[str, Built] | None = None) -> Built:
+    """Translate, build (or find in the cache) and load the compiled core for ``kernel``;
+    ``loaded`` keeps libraries this process has loaded already, by digest."""
+    try:
+        source, tr, steps, guards = generate(kernel)
+    except TranslateError as exc:
+        raise NativeUnavailable(f"the compiled engine cannot translate the model: {exc}") from None
+    digest = hashlib.sha256((ENGINE_VERSION + source).encode()).hexdigest()[:20]
+    if loaded is not None and digest in loaded:
+        return loaded[digest]
+    folder = cache_dir()
+    lib_path = folder / f"mmuspec-{digest}.so"
+    started = time.perf_counter()
+    cached = lib_path.exists()
+    if not cached:
+        cc = compiler()
+        if cc is None:
+            raise NativeUnavailable("no C compiler (cc, gcc or clang) on PATH")
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=folder) as work:
+            c_path = Path(work) / "model.c"
+            c_path.write_text(source, encoding="utf-8")
+            tmp_lib = Path(work) / "model.so"
+            cmd = [cc, "-O2", "-fPIC", "-shared", "-fvisibility=hidden", "-o", str(tmp_lib), str(c_path)]
+            done = subprocess.run(cmd, capture_output=True, text=True)
+            if done.returncode != 0:
+                first = (done.stderr.strip().splitlines() or ["?"])[0]
+                raise NativeUnavailable(f"the C compiler failed on the translated model: {first}")
+            os.replace(tmp_lib, lib_path)
+            (folder / f"mmuspec-{digest}.c").write_text(source, encoding="utf-8")
+    lib = ctypes.CDLL(str(lib_path))
+    _declare(lib)
+    slots = {path: (slot.index, slot.kind, slot.arity) for path, slot in tr.slots.items()}
+    built = Built(lib, lib_path, {n: i for i, n in enumerate(steps)}, {g: i for i, g in enumerate(guards)},
+                  slots, dict(tr.strings), tr.HEADER_SLOTS, tr.next_slot, time.perf_counter() - started, cached,
+                  kernel.variant.digest if kernel.variant is not None else "")
+    if loaded is not None:
+        loaded[digest] = built
+    return built
+
+
+def library_path(kernel: Any) -> Path:
+    """Where the library for ``kernel``'s model is (or would be) cached."""
+    source, *_ = generate(kernel)
+    digest = hashlib.sha256((ENGINE_VERSION + source).encode()).hexdigest()[:20]
+    return cache_dir() / f"mmuspec-{digest}.so"
+
+
+def install_library(kernel: Any, library: bytes) -> None:
+    """Put a library built elsewhere into this machine's cache, if it has none yet."""
+    path = library_path(kernel)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_bytes(library)
+        os.replace(tmp, path)
+
+
+def _declare(lib: Any) -> None:
+    p_u8, p_u16, p_u32 = ctypes.POINTER(ctypes.c_uint8), ctypes.POINTER(ctypes.c_uint16), ctypes.POINTER(ctypes.c_uint32)
+    p_i32, p_i64, p_u64 = ctypes.POINTER(ctypes.c_int32), ctypes.POINTER(ctypes.c_longlong), ctypes.POINTER(ctypes.c_uint64)
+    p_int = ctypes.POINTER(ctypes.c_int)
+    lib.ms_init.argtypes = [p_i32, ctypes.c_int]
+    lib.ms_successors.argtypes = [p_u8, ctypes.c_int, ctypes.c_int, p_u8, p_u16, p_u64, ctypes.c_int]
+    lib.ms_start.argtypes = [p_u8, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_longlong,
+                             ctypes.c_int, ctypes.c_uint64, ctypes.c_uint64, ctypes.c_int]
+    lib.ms_run.argtypes = [ctypes.c_double]
+    lib.ms_figures.argtypes = [p_i64]
+    lib.ms_figures.restype = None
+    lib.ms_results.argtypes = [p_u32, p_u16, p_i64, p_int]
+    lib.ms_results.restype = None
+    lib.ms_free.restype = None
+    lib.ms_fingerprint.argtypes = [p_u8]
+    lib.ms_fingerprint.restype = ctypes.c_uint64
+    lib.ms_expand_chunk.argtypes = [p_u8, ctypes.c_int, ctypes.c_int, ctypes.c_int, p_u32, p_u16, p_u64, p_u8, p_u64,
+                                    ctypes.c_longlong, p_i64]
+    lib.ms_expand_chunk.restype = ctypes.c_longlong
+
+
+# -- packing one configuration ---------------------------------------------------------
+
+def pack(built: Built, kernel: Any) -> np.ndarray:
+    """The int32 array the compiled core reads for ``kernel``'s configuration."""
+    kd: list[int] = [0] * built.total_slots
+    strings = dict(built.strings)
+
+    def string_id(text: str) -> int:
+        if text not in strings:
+            strings[text] = len(strings) + 1000
+        return strings[text]
+
+    def put(values: list[int]) -> int:
+        offset = len(kd)
+        kd.extend(values)
+        return offset
+
+    for path, (index, kind, arity) in built.slots.items():
+        value: Any = kernel
+        for part in path:
+            value = getattr(value, part)
+        if kind == SCALAR:
+            kd[index] = int(value)
+        elif kind == STRING:
+            kd[index] = string_id(value)
+        elif kind == ARRAY:
+            flat = [int(x) for item in value for x in (item if arity > 1 else (item,))]
+            kd[index], kd[index + 1] = put(flat), len(value)
+        elif kind == RAGGED:
+            rows = [put([int(x) for x in row]) for row in value]
+            table = put([v for row, off in zip(value, rows, strict=True) for v in (off, len(row))])
+            kd[index], kd[index + 1] = table, len(value)
+    _pack_engine(built, kernel, kd, put)
+    return np.array(kd, dtype=np.int32)
+
+
+def _pack_engine(built: Built, kernel: Any, kd: list[int], put: Any) -> None:
+    from mmuspec.model.events import DEADLOCK
+    from mmuspec.model.kernel import DEADLOCK_ACTION
+    from mmuspec.model.layout import V_SNAP
+    from mmuspec.model.symmetry import LIVE_SNAPSHOT
+
+    threads = []
+    for (t, base, table), done in zip(kernel._tables, kernel.done_pc, strict=True):
+        per_pc = []
+        for entries in table:
+            flat = []
+            for action, _fn, guard, arg in entries:
+                name = kernel.step_keys[action & 0xFF][0]
+                gname = guard.__name__ if guard is not None else None
+                flat += [action, built.steps[name], built.guards[gname] if gname else -1, arg]
+            per_pc += [put(flat) if flat else 0, len(entries)]
+        threads += [base, done, len(table), put(per_pc)]
+        del t
+    kd[0], kd[1], kd[2] = kernel.L.size, len(kernel.threads), put(threads)
+    kd[3] = DEADLOCK_ACTION
+    kd[4], kd[5] = _lo(DEADLOCK), _hi(DEADLOCK)
+    sym = kernel.symmetry
+    live = sum(1 << pc for pc in LIVE_SNAPSHOT)
+    kd[6], kd[7], kd[8] = int(sym.seq), sym.seq_index, int(sym.vcpus)
+    kd[9], kd[10], kd[11], kd[12] = len(sym.bases), put(list(sym.bases)), sym.width, V_SNAP
+    kd[13], kd[14] = _lo(live), _hi(live)
+    kd[15], kd[16], kd[17], kd[18] = int(sym.values), len(sym.value_fields), put(list(sym.value_fields)), \
+        sym.last_written
+    declaration = kernel.footprints()
+    sets = PersistentSets(declaration) if declaration is not None else None
+    if sets is not None and sets.useful:
+        kd[19], kd[20] = 1, len(sets.pc_at)
+        kd[21], kd[22] = put(list(sets.pc_at)), put(list(sets.done))
+        blockers_of: list[int] = []
+        for thread_blockers in sets.blockers:
+            pcs: list[int] = []
+            for others in thread_blockers:
+                pcs += [put(list(others)) if others else 0, len(others)]
+            blockers_of += [put(pcs), len(thread_blockers)]
+        kd[23] = put(blockers_of)
+
+
+def _lo(value: int) -> int:
+    low = value & 0xFFFFFFFF
+    return low - (1 << 32) if low >= 1 << 31 else low
+
+
+def _hi(value: int) -> int:
+    return _lo(value >> 32)
+
+
+def error_text(code: int) -> str:
+    return ERRORS.get(code, f"error {code}")

@@ -1,0 +1,211 @@
+"""The compiled core at work: one configuration loaded into the library, its successors,
+and a breadth-first search that gives the same ``SearchResult`` as ``explore.bfs``.
+
+The library holds one configuration at a time (it is loaded per process, and a search
+owns it until it returns), which is how the explorer uses it: one search per process,
+or one model per worker process.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from mmuspec.explore.bfs import Progress, collision_probability
+from mmuspec.explore.interrupt import stop_on_interrupt
+from mmuspec.explore.result import SearchResult, Witness
+from mmuspec.native.build import Built, NativeUnavailable, compile_model, error_text, pack
+
+MAX_OUT = 512
+_BUILT: dict[str, Built] = {}
+
+
+def load(kernel: Any) -> NativeModel:
+    """The compiled core for ``kernel``, built or found in the cache, with ``kernel``'s
+    configuration loaded.  The library depends on the shape of the model's data as well as
+    on its code (an empty list has no element type), so it is looked up by the hash of the
+    generated C."""
+    for built in _BUILT.values():
+        if built.fits(kernel):
+            return NativeModel(built, kernel)
+    return NativeModel(compile_model(kernel, _BUILT), kernel)
+
+
+class NativeModel:
+    def __init__(self, built: Built, kernel: Any) -> None:
+        self.built = built
+        self.kernel = kernel
+        self.lib = built.lib
+        self.kd = pack(built, kernel)
+        self.width = int(self.kd[0])
+        status = self.lib.ms_init(self.kd.ctypes.data_as(ctypes.POINTER(ctypes.c_int32)), len(self.kd))
+        if status != 0:
+            raise NativeUnavailable(f"the compiled engine cannot hold this configuration (status {status})")
+        self._states = np.zeros(MAX_OUT * self.width, dtype=np.uint8)
+        self._actions = np.zeros(MAX_OUT, dtype=np.uint16)
+        self._events = np.zeros(MAX_OUT, dtype=np.uint64)
+
+    def successors(self, state: bytes, *, canonical: bool, por: bool = False) -> list[tuple[int, bytes, int]]:
+        buf = (ctypes.c_uint8 * len(state)).from_buffer_copy(state)
+        n = self.lib.ms_successors(buf, int(canonical), int(por),
+                                   self._states.ctypes.data_as(ctypes.POINTER(ctypes.c_uint8)),
+                                   self._actions.ctypes.data_as(ctypes.POINTER(ctypes.c_uint16)),
+                                   self._events.ctypes.data_as(ctypes.POINTER(ctypes.c_uint64)), MAX_OUT)
+        if n < 0:
+            raise NativeError(error_text(-n - 1))
+        w = self.width
+        raw = self._states[: n * w].tobytes()
+        return [(int(self._actions[i]), raw[i * w:(i + 1) * w], int(self._events[i])) for i in range(n)]
+
+
+class NativeError(Exception):
+    """The model failed inside the compiled core (a ModelError or a field out of range)."""
+
+
+def native_bfs(
+    native: NativeModel,
+    *,
+    symmetry: bool,
+    por: bool,
+    exact: bool = False,
+    max_states: int | None = None,
+    max_depth: int | None = None,
+    stop_on_violation: bool = False,
+    progress: Callable[[Progress], None] | None = None,
+    progress_every: float = 0.5,
+    chunk: int = 1024,
+) -> SearchResult:
+    """Breadth-first search in the compiled core: the same states, transitions, depth and
+    first witnesses as ``explore.bfs`` with the same options (serial, no checkpoints)."""
+    kernel, lib = native.kernel, native.lib
+    start = time.perf_counter()
+    events = list(kernel.events)
+    property_bits = sum(1 << i for i, e in enumerate(events) if e.kind == "property")
+    all_bits = (1 << len(events)) - 1
+    init = kernel.initial()
+    if symmetry:
+        init = kernel.representative(init)
+    buf = (ctypes.c_uint8 * len(init)).from_buffer_copy(init)
+    status = lib.ms_start(buf, int(symmetry), int(por), int(exact), -1 if max_depth is None else max_depth,
+                          -1 if max_states is None else max_states, int(stop_on_violation), property_bits,
+                          all_bits, chunk)
+    if status != 0:
+        raise NativeError("out of memory")
+    figures = (ctypes.c_longlong * 8)()
+    interrupted = False
+    with stop_on_interrupt() as pressed:
+        while True:
+            status = lib.ms_run(progress_every)
+            lib.ms_figures(figures)
+            if progress is not None:
+                progress(Progress(figures[0], figures[1], figures[2], figures[3], time.perf_counter() - start))
+            if status != 0:
+                break
+            if pressed():
+                interrupted = True
+                break
+    if status == 3:
+        lib.ms_free()
+        raise NativeError(error_text(lib.ms_error()))
+    n = int(figures[0])
+    parents = np.zeros(n, dtype=np.uint32)
+    actions = np.zeros(n, dtype=np.uint16)
+    witness_src = (ctypes.c_longlong * 64)()
+    witness_action = (ctypes.c_int * 64)()
+    lib.ms_results(parents.ctypes.data_as(ctypes.POINTER(ctypes.c_uint32)),
+                   actions.ctypes.data_as(ctypes.POINTER(ctypes.c_uint16)), witness_src, witness_action)
+    store_bytes = int(figures[7])
+    lib.ms_free()
+    result = SearchResult(event_kinds={e.id: e.kind for e in events})
+    for i, event in enumerate(events):
+        if witness_src[i] >= 0:
+            path = _path_to(parents, actions, int(witness_src[i]))
+            result.witnesses[event.id] = Witness(event.id, event.kind, (*path, int(witness_action[i])))
+    result.states = n
+    result.transitions = int(figures[1])
+    result.depth = int(figures[2])
+    result.seconds = time.perf_counter() - start
+    reason = {1: f"depth bound {max_depth} reached", 2: f"state bound {max_states} reached",
+              3: "stopped at the first violation"}.get(int(figures[4]), "")
+    if interrupted:
+        reason = "interrupted (Ctrl-C)"
+        result.interrupted = True
+    result.complete = status == 1 and not interrupted
+    result.stop_reason = reason if not result.complete else ""
+    result.bytes_per_state = store_bytes / max(1, n)
+    if not exact:
+        result.collision_probability = collision_probability(n)
+    result.mode = "bfs"
+    return result
+
+
+def _path_to(parents: np.ndarray, actions: np.ndarray, index: int) -> list[int]:
+    out: list[int] = []
+    while index > 0:
+        out.append(int(actions[index]))
+        index = int(parents[index])
+    out.reverse()
+    return out
+
+
+def _chunk_arrays(n_out: int, width: int) -> tuple[np.ndarray, ...]:
+    return (np.zeros(n_out, np.uint32), np.zeros(n_out, np.uint16), np.zeros(n_out, np.uint64),
+            np.zeros(n_out * width, np.uint8), np.zeros(n_out, np.uint64))
+
+
+class NativeKernel:
+    """A model whose chunks the compiled core expands: what worker processes (local, Dask
+    or Ray) search with when the compiled engine runs in parallel.  Everything else is the
+    model's own (``__getattr__``); its fingerprints are the core's, so that every state of
+    one search is fingerprinted the same way."""
+
+    def __init__(self, kernel: Any, native: NativeModel) -> None:
+        self._kernel = kernel
+        self._native = native
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._kernel, name)
+
+    def fingerprint(self, state: bytes) -> int:
+        buf = (ctypes.c_uint8 * len(state)).from_buffer_copy(state)
+        return int(self._native.lib.ms_fingerprint(buf))
+
+    def expand_chunk(self, blob: bytes, width: int, canonical: bool, por: bool) -> Any:
+        from mmuspec.explore.expand import Expansion
+
+        lib = self._native.lib
+        n = len(blob) // width
+        cap = max(64, n * 8)
+        src = (ctypes.c_uint8 * len(blob)).from_buffer_copy(blob)
+        total = ctypes.c_longlong()
+        while True:
+            sources, actions, events, states, fps = _chunk_arrays(cap, width)
+            got = lib.ms_expand_chunk(src, n, int(canonical), int(por),
+                                      sources.ctypes.data_as(ctypes.POINTER(ctypes.c_uint32)),
+                                      actions.ctypes.data_as(ctypes.POINTER(ctypes.c_uint16)),
+                                      events.ctypes.data_as(ctypes.POINTER(ctypes.c_uint64)),
+                                      states.ctypes.data_as(ctypes.POINTER(ctypes.c_uint8)),
+                                      fps.ctypes.data_as(ctypes.POINTER(ctypes.c_uint64)), cap, ctypes.byref(total))
+            if got <= -1000:
+                raise NativeError(error_text(int(-got - 1000)))
+            if got >= 0:
+                break
+            cap = int(-got)
+        return Expansion(sources[:got].copy(), actions[:got].copy(), events[:got].astype(np.int64),
+                         states[: got * width].tobytes(), fps[:got].copy(), int(total.value))
+
+
+def build_native_kernel(factory: Callable[[], Any], library: bytes | None = None) -> NativeKernel:
+    """Picklable: the model ``factory`` builds, with the compiled core loaded in this process.
+    ``library`` is the built shared library, for a machine that has no C compiler or no
+    cached build (a cluster's workers)."""
+    from mmuspec.native.build import install_library
+
+    kernel = factory()
+    if library is not None:
+        install_library(kernel, library)
+    return NativeKernel(kernel, load(kernel))
