@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -275,7 +276,19 @@ def choose_engine(kernel: Kernel, engine: str, plain: bool) -> tuple[NativeModel
     except NativeUnavailable as exc:
         if engine == "compiled":
             raise UsageError(f"--engine compiled: {exc}") from None
+        _say_once(f"mmuspec: {exc}; the interpreted engine runs instead (slower, same results)")
         return None, str(exc)
+
+
+_SAID: set[str] = set()
+
+
+def _say_once(line: str) -> None:
+    """One line on stderr the first time this process falls back to the interpreter for a
+    reason (a matrix of 160 checks says it once, not 160 times)."""
+    if line not in _SAID:
+        _SAID.add(line)
+        print(line, file=sys.stderr, flush=True)
 
 
 PROGRESS_MAX_STATES = 2_000_000
@@ -333,7 +346,7 @@ class MatrixCell:
     note: str = ""  # why a cell is n/a: the era lacks a subscriber the scenario needs
 
 
-def matrix_cell(spec: CheckSpec, reductions: Reductions = NO_REDUCTIONS) -> MatrixCell:
+def matrix_cell(spec: CheckSpec, reductions: Reductions = NO_REDUCTIONS, engine: str = "auto") -> MatrixCell:
     """Run one check of the matrix and keep what the table shows; a scenario whose
     subscriber the era's kernel does not have (a device mirror before v5.5, a pfn cache
     before v5.17) gives an ``n/a`` cell instead of a verdict."""
@@ -342,7 +355,7 @@ def matrix_cell(spec: CheckSpec, reductions: Reductions = NO_REDUCTIONS) -> Matr
     except UsageError as exc:
         return MatrixCell(spec.scenario.name, spec.era, str(spec.config["arch"]), "n/a", None, (), False, None,
                           None, 0, 0.0, str(exc))
-    _, result = run_check(spec, reductions=reductions)
+    _, result = run_check(spec, reductions=reductions, engine=engine)
     if result.interrupted:
         raise KeyboardInterrupt  # Ctrl-C ends the whole matrix, not only this cell
     return MatrixCell(
@@ -376,6 +389,7 @@ def run_matrix(
     variant: Variant | None = None,
     on_cell: Callable[[MatrixCell], None] | None = None,
     reductions: Reductions = NO_REDUCTIONS,
+    engine: str = "auto",
 ) -> list[MatrixCell]:
     cells: list[MatrixCell] = []
     for scenario in scenarios:
@@ -388,7 +402,7 @@ def run_matrix(
                     # explores the same state space.
                     cell = replace(first, arch=arch)
                 else:
-                    cell = first = matrix_cell(spec, reductions)
+                    cell = first = matrix_cell(spec, reductions, engine)
                 cells.append(cell)
                 if on_cell is not None:
                     on_cell(cell)

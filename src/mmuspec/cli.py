@@ -510,7 +510,8 @@ def cmd_matrix(args: argparse.Namespace, overrides: dict[str, Any], variant: Any
 
                 progress(Progress(done, 0, 0, total - done, time.perf_counter() - started))  # type: ignore[operator]
 
-        cells = run_matrix(scenarios, eras, arches, overrides, variant, on_cell, parse_reductions(args.reduce))
+        cells = run_matrix(scenarios, eras, arches, overrides, variant, on_cell, parse_reductions(args.reduce),
+                           args.engine)
     elapsed = time.perf_counter() - started
     if args.json:
         print(json.dumps([vars(c) for c in cells], indent=2))

@@ -96,3 +96,33 @@ def test_the_library_is_cached_and_shared_by_configurations(tmp_path, monkeypatc
     again = build.compile_model(kernel("zap", "6.10", "arch=arm64"))
     assert not first.cached and again.cached and first.path == again.path
     assert isinstance(first.lib, ctypes.CDLL)
+
+
+def test_an_unchanged_model_loads_its_library_without_translating_again(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    first = build.compile_model(kernel("zap", "5.13"))
+
+    def refuse(_kernel):
+        raise AssertionError("translated although the manifest names a library for this source")
+
+    monkeypatch.setattr(build, "generate", refuse)
+    again = build.compile_model(kernel("zap", "6.10", "arch=arm64"))
+    assert again.cached and again.path == first.path and again.slots == first.slots
+
+
+def test_a_manifest_whose_library_is_gone_sends_the_build_back_to_the_translator(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    first = build.compile_model(kernel("zap", "5.13"))
+    first.path.unlink()
+    again = build.compile_model(kernel("zap", "5.13"))
+    assert not again.cached and again.path.exists()
+
+
+def test_a_variant_has_a_manifest_of_its_own(tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    plain = kernel("zap", "5.13")
+    text = "from mmuspec.model.guest import guest_access as _g\ndef guest_access(k, s, t, arg):\n    _g(k, s, t, arg)\n"
+    patched = replace(spec("zap", "5.13"), variant=parse_variant(text, "same.py")).kernel()
+    assert build.source_key(plain) != build.source_key(patched)

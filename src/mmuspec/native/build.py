@@ -5,7 +5,11 @@ everything they call) to C, appends the generic engine (``engine.c``), and build
 shared library with the system C compiler, as SPIN builds ``pan.c``.  The library is
 cached under ``$XDG_CACHE_HOME/mmuspec`` (or ``~/.cache/mmuspec``), keyed by a hash of
 the generated C: the model's source decides it, not the scenario or era, so one build
-serves every configuration of the same model.  ``pack(kernel)`` turns one configuration
+serves every configuration of the same model.  Translating takes a tenth of a second,
+longer than a small search, so a manifest keyed by the hash of the files translation
+reads (the model's and the translator's source, the engine, the variant) remembers
+which library that source gave; a run whose source is unchanged loads it without
+translating.  ``pack(kernel)`` turns one configuration
 (tables, quotients, partial-order reduction, the model's data) into the int32 array the
 library reads.
 
@@ -18,9 +22,11 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
+import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -31,17 +37,9 @@ from typing import Any
 import numpy as np
 
 from mmuspec.explore.por import PersistentSets
-from mmuspec.native.translate import (
-    ARRAY,
-    RAGGED,
-    SCALAR,
-    STRING,
-    TranslateError,
-    Translator,
-    shape_at,
-)
+from mmuspec.native.shapes import ARRAY, RAGGED, SCALAR, STRING, TranslateError, shape_at
 
-ENGINE_VERSION = "1"
+ENGINE_VERSION = "2"
 PRELUDE = r"""
 #include <stdint.h>
 #include <stdlib.h>
@@ -123,10 +121,11 @@ def compiler() -> str | None:
     return None
 
 
-def generate(kernel: Any) -> tuple[str, Translator, list[str], list[str]]:
+def generate(kernel: Any) -> tuple[str, Any, list[str], list[str]]:
     """The C source for ``kernel``'s model, the translator (its slots and strings), and the
     step and guard names in dispatch order."""
     from mmuspec.model.registry import FUNCTIONS, STEPS
+    from mmuspec.native.translate import Translator
 
     functions = dict(FUNCTIONS)
     if kernel.variant is not None:
@@ -154,44 +153,112 @@ def generate(kernel: Any) -> tuple[str, Translator, list[str], list[str]]:
     return "\n\n".join(parts) + "\n", tr, steps, guards
 
 
+def source_key(kernel: Any) -> str:
+    """A hash of everything ``generate`` reads apart from the shapes of the model's data
+    (which ``Built.fits`` checks): the model's and the translator's source files, the
+    engine, the variant's text and the Python version (whose ``ast`` the translator reads)."""
+    digest = hashlib.sha256(f"{ENGINE_VERSION} {sys.version_info[:2]}".encode())
+    package = resources.files("mmuspec")
+    for folder in ("model", "native"):
+        for entry in sorted((package / folder).iterdir(), key=lambda e: e.name):
+            if entry.name.endswith((".py", ".c")):
+                digest.update(entry.name.encode() + b"\0" + entry.read_bytes())
+    if kernel.variant is not None:
+        digest.update(b"variant\0" + kernel.variant.text.encode())
+    return digest.hexdigest()[:20]
+
+
 def compile_model(kernel: Any, loaded: dict[str, Built] | None = None) -> Built:
-    """Translate, build (or find in the cache) and load the compiled core for ``kernel``;
-    ``loaded`` keeps libraries this process has loaded already, by digest."""
+    """Find in the cache (through the manifest, or by translating), or build, and load the
+    compiled core for ``kernel``; ``loaded`` keeps libraries this process has loaded
+    already, by digest."""
+    started = time.perf_counter()
+    remembered = _from_manifest(kernel, started)
+    if remembered is not None:
+        if loaded is not None:
+            loaded.setdefault(remembered.path.stem, remembered)
+        return remembered
     try:
         source, tr, steps, guards = generate(kernel)
     except TranslateError as exc:
         raise NativeUnavailable(f"the compiled engine cannot translate the model: {exc}") from None
     digest = hashlib.sha256((ENGINE_VERSION + source).encode()).hexdigest()[:20]
-    if loaded is not None and digest in loaded:
-        return loaded[digest]
+    if loaded is not None and f"mmuspec-{digest}" in loaded:
+        return loaded[f"mmuspec-{digest}"]
     folder = cache_dir()
     lib_path = folder / f"mmuspec-{digest}.so"
-    started = time.perf_counter()
     cached = lib_path.exists()
     if not cached:
-        cc = compiler()
-        if cc is None:
-            raise NativeUnavailable("no C compiler (cc, gcc or clang) on PATH")
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=folder) as work:
-            c_path = Path(work) / "model.c"
-            c_path.write_text(source, encoding="utf-8")
-            tmp_lib = Path(work) / "model.so"
-            cmd = [cc, "-O2", "-fPIC", "-shared", "-fvisibility=hidden", "-o", str(tmp_lib), str(c_path)]
-            done = subprocess.run(cmd, capture_output=True, text=True)
-            if done.returncode != 0:
-                first = (done.stderr.strip().splitlines() or ["?"])[0]
-                raise NativeUnavailable(f"the C compiler failed on the translated model: {first}")
-            os.replace(tmp_lib, lib_path)
-            (folder / f"mmuspec-{digest}.c").write_text(source, encoding="utf-8")
+        _build(source, lib_path)
     lib = ctypes.CDLL(str(lib_path))
     _declare(lib)
     slots = {path: (slot.index, slot.kind, slot.arity) for path, slot in tr.slots.items()}
     built = Built(lib, lib_path, {n: i for i, n in enumerate(steps)}, {g: i for i, g in enumerate(guards)},
                   slots, dict(tr.strings), tr.HEADER_SLOTS, tr.next_slot, time.perf_counter() - started, cached,
                   kernel.variant.digest if kernel.variant is not None else "")
+    _write_manifest(kernel, built, steps, guards)
     if loaded is not None:
-        loaded[digest] = built
+        loaded[lib_path.stem] = built
+    return built
+
+
+def _build(source: str, lib_path: Path) -> None:
+    cc = compiler()
+    if cc is None:
+        raise NativeUnavailable("no C compiler (cc, gcc or clang) on PATH")
+    folder = lib_path.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=folder) as work:
+        c_path = Path(work) / "model.c"
+        c_path.write_text(source, encoding="utf-8")
+        tmp_lib = Path(work) / "model.so"
+        cmd = [cc, "-O2", "-fPIC", "-shared", "-fvisibility=hidden", "-o", str(tmp_lib), str(c_path)]
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode != 0:
+            first = (done.stderr.strip().splitlines() or ["?"])[0]
+            raise NativeUnavailable(f"the C compiler failed on the translated model: {first}")
+        os.replace(tmp_lib, lib_path)
+        (folder / f"{lib_path.stem}.c").write_text(source, encoding="utf-8")
+
+
+def _manifest_path(kernel: Any) -> Path:
+    return cache_dir() / f"source-{source_key(kernel)}.json"
+
+
+def _write_manifest(kernel: Any, built: Built, steps: list[str], guards: list[str]) -> None:
+    """Remember which library this source gave, and what packing needs to know about it."""
+    record = {"library": built.path.name, "steps": steps, "guards": guards,
+              "slots": [[list(path), *slot] for path, slot in built.slots.items()],
+              "strings": built.strings, "header_slots": built.header_slots, "total_slots": built.total_slots}
+    path = _manifest_path(kernel)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    try:
+        tmp.write_text(json.dumps(record), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+
+
+def _from_manifest(kernel: Any, started: float) -> Built | None:
+    """The library the manifest names for this source, if it is there and fits ``kernel``'s
+    shapes; None sends the caller to translate."""
+    try:
+        record = json.loads(_manifest_path(kernel).read_text(encoding="utf-8"))
+        lib_path = cache_dir() / record["library"]
+        if not lib_path.exists():
+            return None
+        slots = {tuple(path): (index, kind, arity) for path, index, kind, arity in record["slots"]}
+        built = Built(None, lib_path, {n: i for i, n in enumerate(record["steps"])},
+                      {g: i for i, g in enumerate(record["guards"])}, slots, dict(record["strings"]),
+                      record["header_slots"], record["total_slots"], 0.0, True,
+                      kernel.variant.digest if kernel.variant is not None else "")
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not built.fits(kernel):
+        return None
+    built.lib = ctypes.CDLL(str(lib_path))
+    _declare(built.lib)
+    built.compile_seconds = time.perf_counter() - started
     return built
 
 

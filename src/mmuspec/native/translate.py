@@ -29,15 +29,16 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-SCALAR, STRING, ARRAY, RAGGED, SPACE = "scalar", "string", "array", "ragged", "space"
+from mmuspec.native.shapes import (
+    ARRAY,
+    RAGGED,
+    SCALAR,
+    STRING,
+    TranslateError,
+    shape_at,
+)
+
 KERNEL_METHODS = ("thread_finished", "all_done", "final_data_check")
-
-
-class TranslateError(Exception):
-    """The model uses something the translator does not know; the interpreter runs it."""
-
-    def __init__(self, where: str, problem: str) -> None:
-        super().__init__(f"{where}: {problem}")
 
 
 @dataclass(frozen=True)
@@ -163,58 +164,6 @@ class Translator:
         if name in KERNEL_METHODS:
             return getattr(type(self.model), name)  # type: ignore[no-any-return]
         return None
-
-
-def shape(value: Any, where: str, name: str) -> tuple[str, int]:
-    """How a piece of the model object's data is packed: (kind, arity)."""
-    if isinstance(value, bool | int):
-        return SCALAR, 1
-    if isinstance(value, str):
-        return STRING, 1
-    if isinstance(value, tuple | list):
-        items = list(value)
-        if all(isinstance(x, bool | int) for x in items):
-            return ARRAY, 1
-        if all(isinstance(x, tuple) and all(isinstance(y, bool | int) for y in x) for x in items):
-            lengths = {len(x) for x in items}
-            if len(lengths) == 1 and 0 not in lengths:
-                return ARRAY, lengths.pop()
-            return RAGGED, 1
-        if all(isinstance(x, tuple | list) and all(isinstance(y, bool | int) for y in x) for x in items):
-            return RAGGED, 1
-    if hasattr(value, "__dict__") and not callable(value):
-        return SPACE, 1
-    raise TranslateError(where, f"k.{name} is a {type(value).__name__}, which the C engine cannot hold")
-
-
-def shape_at(model: Any, path: tuple[str, ...], where: str = "?") -> tuple[str, int]:
-    """The shape of ``model.<path>``; an empty list takes its element type from the owner
-    class's annotation."""
-    owner = model
-    for part in path[:-1]:
-        owner = getattr(owner, part)
-    value = getattr(owner, path[-1])
-    kind, arity = shape(value, where, ".".join(path))
-    if kind == ARRAY and not value:
-        hint = str(getattr(type(owner), "__annotations__", {}).get(path[-1], ""))
-        kind, arity = shape_of_hint(hint)
-    return kind, arity
-
-
-def shape_of_hint(hint: str) -> tuple[str, int]:
-    """(kind, arity) of an empty sequence from its annotation: ``list[tuple[int, bool]]`` is
-    an array of pairs, ``list[tuple[int, ...]]`` a ragged list, anything else ints."""
-    inner = hint.replace(" ", "")
-    for outer in ("list[", "tuple["):
-        if inner.startswith(outer) and inner.endswith("]"):
-            inner = inner[len(outer):-1].removesuffix(",...")
-            break
-    if inner.startswith("tuple[") and inner.endswith("]"):
-        parts = inner[len("tuple["):-1].split(",")
-        if parts[-1] == "...":
-            return RAGGED, 1
-        return ARRAY, len(parts)
-    return ARRAY, 1
 
 
 def parse_function(fn: Callable[..., Any]) -> tuple[ast.FunctionDef, str, int]:
