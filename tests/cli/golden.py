@@ -7,10 +7,12 @@ import re
 from pathlib import Path
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
+CHECKOUT = str(Path(__file__).resolve().parents[2])
 
 
 def normalise(text: str) -> str:
-    """Remove what changes from run to run: wall-clock times."""
+    """Remove what changes from run to run: wall-clock times, and where the checkout is."""
+    text = text.replace(CHECKOUT + "/", "")
     text = re.sub(r"in \d+\.\d+ s", "in <t> s", text)
     # Which engine ran depends on the machine (a C compiler or not), not on the result.
     text = re.sub(r"\b(compiled|interpreted) engine\b", "<engine> engine", text)
