@@ -51,3 +51,16 @@ def outcome(result: SearchResult) -> tuple[object, ...]:
         tuple(w.event for w in result.warnings),
         tuple(sorted((e, result.reachable(e)) for e in result.event_kinds)),
     )
+
+
+def run_cli(capsys, *argv):
+    """``mmuspec ARGV`` in this process: (exit status, stdout, stderr); an argparse error's
+    SystemExit counts as the status it carries."""
+    from mmuspec.cli import main
+
+    try:
+        status = main(list(argv))
+    except SystemExit as exc:
+        status = exc.code
+    out, err = capsys.readouterr()
+    return status, out, err

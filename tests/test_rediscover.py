@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from mmuspec.cli import main
 from mmuspec.errors import InputError
 from mmuspec.rediscover import load_bug, load_corpus, rediscover, search
 from tests.cli.golden import assert_readme_sample
+from tests.helpers import run_cli as run
 
 CORPUS = load_corpus()
 
@@ -99,10 +99,6 @@ def test_a_bug_file_without_its_race_is_refused(tmp_path):
         load_bug(write(tmp_path, GOOD.replace('race = "a race"\n', "")))
 
 
-def run(capsys, *argv):
-    status = main(list(argv))
-    out, err = capsys.readouterr()
-    return status, out, err
 
 
 def test_mmuspec_bugs_prints_the_table_the_readme_shows_and_exits_0(capsys):

@@ -2,16 +2,7 @@
 
 import pytest
 
-from mmuspec.cli import main
-
-
-def run(capsys, *argv):
-    try:
-        status = main(list(argv))
-    except SystemExit as exc:
-        status = exc.code
-    out, err = capsys.readouterr()
-    return status, out, err
+from tests.helpers import run_cli as run
 
 
 @pytest.mark.parametrize(

@@ -4,12 +4,7 @@ import pytest
 
 from mmuspec.cli import main
 from tests.cli.golden import assert_golden
-
-
-def run(capsys, *argv):
-    status = main(list(argv))
-    out, err = capsys.readouterr()
-    return status, out, err
+from tests.helpers import run_cli as run
 
 
 def test_a_safe_check_exits_0(capsys):

@@ -12,18 +12,11 @@ from pathlib import Path
 import pytest
 
 import mmuspec
-from mmuspec.cli import main
+from tests.helpers import run_cli as run
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run(capsys, *argv):
-    try:
-        status = main(list(argv))
-    except SystemExit as exc:
-        status = exc.code
-    out, err = capsys.readouterr()
-    return status, out, err
 
 
 @pytest.mark.parametrize(

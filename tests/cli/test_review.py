@@ -7,18 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from mmuspec.cli import main
 from tests.cli.golden import assert_golden, assert_readme_sample
+from tests.helpers import run_cli as run
 
 ROOT = Path(__file__).resolve().parents[2]
 EXPECT = str(ROOT / "examples" / "expect")
 VARIANT = str(ROOT / "examples" / "variants" / "trust_the_sequence.py")
 
 
-def run(capsys, *argv):
-    status = main(list(argv))
-    out, err = capsys.readouterr()
-    return status, out, err
 
 
 def test_diff_of_two_eras_lists_each_answer_that_differs_with_the_witness_of_its_side(capsys):

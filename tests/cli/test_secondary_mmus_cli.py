@@ -6,15 +6,7 @@ import shlex
 
 from mmuspec.cli import main
 from tests.cli.golden import assert_readme_sample
-
-
-def run(capsys, *argv):
-    try:
-        status = main(list(argv))
-    except SystemExit as exc:
-        status = exc.code
-    out, err = capsys.readouterr()
-    return status, out, err
+from tests.helpers import run_cli as run
 
 
 def test_subscriber_picks_one_side_of_kvm_and_device(capsys):

@@ -13,14 +13,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from mmuspec.model.events import DATA_INTEGRITY, USE_AFTER_FREE
 from mmuspec.model.guest import (
     COW_STEPS,
     DONE,
     GUP,
     NEW,
     RETRY,
+    VIA_PTE,
     access_choices,
+    check_access,
     mmap_free,
     ptl_free,
 )
@@ -77,20 +78,7 @@ def accessor_attempt(k: Kernel, s: bytearray, t: int) -> None:
 @helper
 def host_touch(k: Kernel, s: bytearray, gfn: int, write: int, pfn: int, t: int) -> None:
     """The host's load or store reaches ``pfn`` through the primary PTE: check it."""
-    L = k.L
-    who = k.threads[t].name
-    if not s[L.REF[pfn]]:
-        k.fire(USE_AFTER_FREE, lambda: f"{who} {'writes' if write else 'reads'} gfn {gfn} through "
-               f"the pte -> {k.page_name(pfn)}, a freed frame")
-    if write:
-        value = s[L.LAST_WRITTEN] + 1
-        s[L.LAST_WRITTEN] = value
-        s[L.VAL[pfn]] = value
-        s[L.EXPECT[gfn]] = value
-    elif s[L.VAL[pfn]] != s[L.EXPECT[gfn]]:
-        got, want = s[L.VAL[pfn]], s[L.EXPECT[gfn]]
-        k.fire(DATA_INTEGRITY, lambda: f"{who} reads gfn {gfn} through the pte -> {k.page_name(pfn)} "
-               f"and gets {got}, but the last write to it wrote {want}")
+    check_access(k, s, t, gfn, write, pfn, VIA_PTE)
     k.pte_mkyoung(s, gfn)
 
 

@@ -219,31 +219,46 @@ def fault_snapshot(k: Kernel, s: bytearray, t: int, arg: int) -> None:
     s[b + PC] = GUP
 
 
-@helper
-def guest_touch(k: Kernel, s: bytearray, gfn: int, write: int, pfn: int, t: int) -> None:
-    """The guest's load or store reaches ``pfn`` through the SPTE: check it."""
+VIA = ("spte", "its device page table", "the pfn cache", "the pte")
+VIA_SPTE, VIA_DEVICE, VIA_GPC, VIA_PTE = range(len(VIA))
+
+
+def check_access(k: Kernel, s: bytearray, t: int, gfn: int, write: int, pfn: int, via: int) -> None:
+    """A load or store through a secondary mapping (an SPTE, a device's page table, the pfn
+    cache's kernel mapping; ``VIA``), or the host's own through the PTE, reaches ``pfn``.  The frame must still be allocated; a
+    store must land in the frame the primary PTE maps, or it is lost; a load must see the
+    last value written to the gfn.  A store records its value."""
     L = k.L
     who = k.threads[t].name
     if not s[L.REF[pfn]]:
         k.fire(USE_AFTER_FREE, lambda: f"{who} {'writes' if write else 'reads'} gfn {gfn} through "
-               f"spte -> {k.page_name(pfn)}, a freed frame")
-    if L.track_attrs and s[L.SPTE_ATTR[gfn]] != s[L.ATTR[gfn]] and not s[L.ATTR_PENDING]:
-        k.fire(STALE_SPTE, lambda: f"{who} accesses gfn {gfn} through an spte built with attr "
-               f"{s[L.SPTE_ATTR[gfn]]}, but the completed change made it {s[L.ATTR[gfn]]}")
+               f"{VIA[via]} -> {k.page_name(pfn)}, a freed frame")
     if write:
         target = s[L.PTE_PFN[gfn]]
         if pfn != target or s[L.PTE_PROT[gfn]] == PTE_SWAP or pfn == ZERO_PFN:
-            k.fire(DATA_INTEGRITY, lambda: f"{who} writes gfn {gfn} into {k.page_name(pfn)} but the "
-                   f"primary PTE maps {k.pte_text(s, gfn)}: the write is lost")
+            k.fire(DATA_INTEGRITY, lambda: f"{who} writes gfn {gfn} through {VIA[via]} into "
+                   f"{k.page_name(pfn)} but the primary PTE maps {k.pte_text(s, gfn)}: the write is lost")
         value = s[L.LAST_WRITTEN] + 1
         s[L.LAST_WRITTEN] = value
         s[L.VAL[pfn]] = value
         s[L.EXPECT[gfn]] = value
     elif s[L.VAL[pfn]] != s[L.EXPECT[gfn]]:
         got, want = s[L.VAL[pfn]], s[L.EXPECT[gfn]]
-        last = "the last write to it wrote" if k.scenario.accessors else "the guest last wrote"
-        k.fire(DATA_INTEGRITY, lambda: f"{who} reads gfn {gfn} through spte -> {k.page_name(pfn)} "
-               f"and gets {got}, but {last} {want}")
+        k.fire(DATA_INTEGRITY, lambda: f"{who} reads gfn {gfn} through {VIA[via]} -> {k.page_name(pfn)} "
+               f"and gets {got}, but "
+               f"{'the guest last wrote' if via == VIA_SPTE and not k.scenario.accessors else 'the last write to it wrote'}"
+               f" {want}")
+
+
+@helper
+def guest_touch(k: Kernel, s: bytearray, gfn: int, write: int, pfn: int, t: int) -> None:
+    """The guest's load or store reaches ``pfn`` through the SPTE: check it, and that the
+    SPTE was built with the memory attributes a completed change gave the gfn."""
+    L = k.L
+    check_access(k, s, t, gfn, write, pfn, VIA_SPTE)
+    if L.track_attrs and s[L.SPTE_ATTR[gfn]] != s[L.ATTR[gfn]] and not s[L.ATTR_PENDING]:
+        k.fire(STALE_SPTE, lambda: f"{k.threads[t].name} accesses gfn {gfn} through an spte built with attr "
+               f"{s[L.SPTE_ATTR[gfn]]}, but the completed change made it {s[L.ATTR[gfn]]}")
     if L.track_young:
         s[L.SPTE_YOUNG[gfn]] = 1
 

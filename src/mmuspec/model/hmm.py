@@ -45,8 +45,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from mmuspec.model.events import DATA_INTEGRITY, FAULT_RETRIED, SPTE_ZAPPED, USE_AFTER_FREE
-from mmuspec.model.guest import COW_STEPS, mmap_free
+from mmuspec.model.events import FAULT_RETRIED, SPTE_ZAPPED, USE_AFTER_FREE
+from mmuspec.model.guest import COW_STEPS, VIA_DEVICE, check_access, mmap_free
 from mmuspec.model.interval import (
     D_ACCESS,
     D_DONE,
@@ -68,7 +68,6 @@ from mmuspec.model.layout import (
     PC,
     PTE_RO,
     PTE_RW,
-    PTE_SWAP,
     SUB_FREED,
     V_DONE,
     V_GFN,
@@ -76,7 +75,6 @@ from mmuspec.model.layout import (
     V_PFN_W,
     V_SNAP,
     V_WRITE,
-    ZERO_PFN,
 )
 from mmuspec.model.notifier import MN_FAILED, mn_phase_is, notifier_target
 from mmuspec.model.registry import helper, step
@@ -166,24 +164,7 @@ def dmirror_attempt(k: Kernel, s: bytearray, t: int) -> None:
 def device_touch(k: Kernel, s: bytearray, t: int, gfn: int, write: int, pfn: int) -> None:
     """The device reads or writes ``pfn`` through its page table: check it, as a guest
     access through an SPTE is checked."""
-    L = k.L
-    who = k.threads[t].name
-    if not s[L.REF[pfn]]:
-        k.fire(USE_AFTER_FREE, lambda: f"{who} {'writes' if write else 'reads'} gfn {gfn} through its device "
-               f"page table -> {k.page_name(pfn)}, a freed frame")
-    if write:
-        target = s[L.PTE_PFN[gfn]]
-        if pfn != target or s[L.PTE_PROT[gfn]] == PTE_SWAP or pfn == ZERO_PFN:
-            k.fire(DATA_INTEGRITY, lambda: f"{who} writes gfn {gfn} into {k.page_name(pfn)} but the primary "
-                   f"PTE maps {k.pte_text(s, gfn)}: the write is lost")
-        value = s[L.LAST_WRITTEN] + 1
-        s[L.LAST_WRITTEN] = value
-        s[L.VAL[pfn]] = value
-        s[L.EXPECT[gfn]] = value
-    elif s[L.VAL[pfn]] != s[L.EXPECT[gfn]]:
-        got, want = s[L.VAL[pfn]], s[L.EXPECT[gfn]]
-        k.fire(DATA_INTEGRITY, lambda: f"{who} reads gfn {gfn} through its device page table -> "
-               f"{k.page_name(pfn)} and gets {got}, but the last write to it wrote {want}")
+    check_access(k, s, t, gfn, write, pfn, VIA_DEVICE)
 
 
 # -- the fault path: dmirror_fault() -> dmirror_range_fault() ---------------------------

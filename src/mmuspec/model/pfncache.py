@@ -40,19 +40,27 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from mmuspec.model.events import DATA_INTEGRITY, FAULT_RETRIED, SPTE_ZAPPED, USE_AFTER_FREE
-from mmuspec.model.guest import COW_STEPS, DONE, GUP, MAP, NEW, RETRY, mmap_free
+from mmuspec.model.events import FAULT_RETRIED, SPTE_ZAPPED
+from mmuspec.model.guest import (
+    COW_STEPS,
+    DONE,
+    GUP,
+    MAP,
+    NEW,
+    RETRY,
+    VIA_GPC,
+    check_access,
+    mmap_free,
+)
 from mmuspec.model.kvm import _stale
 from mmuspec.model.layout import (
     PC,
     PTE_RW,
-    PTE_SWAP,
     V_GFN,
     V_PFN,
     V_PFN_W,
     V_SNAP,
     V_WRITE,
-    ZERO_PFN,
 )
 from mmuspec.model.notifier import mn_phase_is, notifier_target
 from mmuspec.model.registry import helper, step
@@ -114,24 +122,7 @@ def gpc_attempt(k: Kernel, s: bytearray, t: int) -> None:
 @helper
 def gpc_touch(k: Kernel, s: bytearray, t: int, gfn: int, write: int, pfn: int) -> None:
     """KVM reads or writes ``pfn`` through the cache's kernel mapping: check it."""
-    L = k.L
-    who = k.threads[t].name
-    if not s[L.REF[pfn]]:
-        k.fire(USE_AFTER_FREE, lambda: f"{who} {'writes' if write else 'reads'} gfn {gfn} through the pfn "
-               f"cache -> {k.page_name(pfn)}, a freed frame")
-    if write:
-        target = s[L.PTE_PFN[gfn]]
-        if pfn != target or s[L.PTE_PROT[gfn]] == PTE_SWAP or pfn == ZERO_PFN:
-            k.fire(DATA_INTEGRITY, lambda: f"{who} writes gfn {gfn} into {k.page_name(pfn)} through the pfn "
-                   f"cache but the primary PTE maps {k.pte_text(s, gfn)}: the write is lost")
-        value = s[L.LAST_WRITTEN] + 1
-        s[L.LAST_WRITTEN] = value
-        s[L.VAL[pfn]] = value
-        s[L.EXPECT[gfn]] = value
-    elif s[L.VAL[pfn]] != s[L.EXPECT[gfn]]:
-        got, want = s[L.VAL[pfn]], s[L.EXPECT[gfn]]
-        k.fire(DATA_INTEGRITY, lambda: f"{who} reads gfn {gfn} through the pfn cache -> {k.page_name(pfn)} "
-               f"and gets {got}, but the last write to it wrote {want}")
+    check_access(k, s, t, gfn, write, pfn, VIA_GPC)
 
 
 # -- the refresh ---------------------------------------------------------------------

@@ -32,7 +32,12 @@ typedef struct {
     uint8_t *states; /* n * width bytes */
 } Out;
 
-static int cmp_blocks(const uint8_t *a, const uint8_t *b, int w) { return memcmp(a, b, (size_t)w); }
+/* memcmp's order; vCPU blocks are a few bytes, too short for a library call to pay */
+static inline int cmp_blocks(const uint8_t *a, const uint8_t *b, int w) {
+    for (int i = 0; i < w; i++)
+        if (a[i] != b[i]) return a[i] < b[i] ? -1 : 1;
+    return 0;
+}
 
 /* model/symmetry.py: canon_seq, sort_vcpus, rename_values, in that order. */
 static void canon(uint8_t *m) {
@@ -65,15 +70,17 @@ static void canon(uint8_t *m) {
         }
     }
     if (KD[HDR_VALUES_ON]) {
-        int16_t names[256];
+        /* names[v] is valid when named[v] == round: no clearing of 256 entries per call */
+        static uint8_t names[256];
+        static uint32_t named[256], round;
+        if (++round == 0) { memset(named, 0, sizeof named); round = 1; }
         int count = 1;
-        for (int i = 0; i < 256; i++) names[i] = -1;
-        names[0] = 0;
+        names[0] = 0; named[0] = round;
         for (int i = 0; i < KD[HDR_NVALUES]; i++) {
             int f = KD[KD[HDR_VALUE_FIELDS] + i];
             int v = m[f];
-            if (names[v] < 0) names[v] = (int16_t)count++;
-            m[f] = (uint8_t)names[v];
+            if (named[v] != round) { named[v] = round; names[v] = (uint8_t)count++; }
+            m[f] = names[v];
         }
         m[KD[HDR_LAST_WRITTEN]] = (uint8_t)(count - 1 > 1 ? count - 1 : 1);
     }
@@ -180,24 +187,23 @@ static int expand(const uint8_t *s, int canonical, int por, Out *out) {
 
 /* ---- fingerprints ------------------------------------------------------------------ */
 
-static inline uint64_t mix64(uint64_t x) {
-    x ^= x >> 33; x *= 0xff51afd7ed558ccdULL;
-    x ^= x >> 33; x *= 0xc4ceb9fe1a85ec53ULL;
-    x ^= x >> 33;
-    return x;
+/* A wyhash-style fingerprint: one 64x64->128-bit multiply per 16 bytes, folded. */
+static inline uint64_t mum(uint64_t a, uint64_t b) {
+    __uint128_t r = (__uint128_t)a * b;
+    return (uint64_t)r ^ (uint64_t)(r >> 64);
 }
 
+static inline uint64_t read8(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+
 static uint64_t fingerprint(const uint8_t *p, int n) {
-    uint64_t h = 0x9e3779b97f4a7c15ULL ^ (uint64_t)n;
+    const uint64_t k0 = 0xa0761d6478bd642fULL, k1 = 0xe7037ed1a0b428dbULL, k2 = 0x8ebc6af09c88c6e3ULL;
+    uint64_t h = k0 ^ (uint64_t)n;
     int i = 0;
-    for (; i + 8 <= n; i += 8) {
-        uint64_t v;
-        memcpy(&v, p + i, 8);
-        h = mix64(h ^ v) * 0x9e3779b97f4a7c15ULL;
-    }
-    uint64_t tail = 0;
-    for (int j = 0; i < n; i++, j++) tail |= (uint64_t)p[i] << (8 * j);
-    h = mix64(h ^ tail ^ 0x5bd1e995ULL);
+    for (; i + 16 <= n; i += 16) h = mum(read8(p + i) ^ k1, read8(p + i + 8) ^ h);
+    uint8_t tail[16] = {0};
+    memcpy(tail, p + i, (size_t)(n - i));
+    h = mum(read8(tail) ^ k1, read8(tail + 8) ^ h ^ k2);
+    h = mum(h ^ k1, (uint64_t)n ^ k2);
     return h ? h : 1; /* 0 marks an empty slot */
 }
 
@@ -223,8 +229,21 @@ typedef struct {
 
 static Search S_;
 
-static int insert(Search *st, const uint8_t *state) {
-    uint64_t fp = fingerprint(state, W);
+/* Successors of several states wait here before they are looked up, so that the table
+ * slots they will probe can be fetched from memory together (the probe is a cache miss
+ * per transition, most of a search's time); they are inserted in order, as one by one. */
+#define BATCH 256
+typedef struct {
+    int n;
+    uint8_t *states;
+    uint64_t fp[BATCH + MAX_OUT], events[BATCH + MAX_OUT];
+    uint32_t src[BATCH + MAX_OUT];
+    uint16_t action[BATCH + MAX_OUT];
+} Batch;
+
+static Batch B_;
+
+static int insert_fp(Search *st, const uint8_t *state, uint64_t fp) {
     size_t mask = st->cap - 1, i = (size_t)fp & mask;
     while (st->table[i]) {
         if (st->table[i] == fp && (!st->exact_mode || !memcmp(st->exact + i * (size_t)W, state, (size_t)W)))
@@ -236,6 +255,8 @@ static int insert(Search *st, const uint8_t *state) {
     st->used++;
     return 1;
 }
+
+static int insert(Search *st, const uint8_t *state) { return insert_fp(st, state, fingerprint(state, W)); }
 
 static int grow_table(Search *st) {
     size_t old_cap = st->cap;
@@ -281,6 +302,24 @@ static int push_state(Search *st, uint32_t parent, uint16_t via, const uint8_t *
     return 0;
 }
 
+/* Insert the batch's successors in order: record first events, then add new states. */
+static int flush(Search *st, Batch *bt, int *violated) {
+    for (int j = 0; j < bt->n; j++) {
+        uint64_t fresh = bt->events[j] & st->all_bits & ~st->seen;
+        if (fresh) {
+            for (int b = 0; b < 64; b++)
+                if (fresh >> b & 1) { st->witness_src[b] = bt->src[j]; st->witness_action[b] = bt->action[j]; }
+            st->seen |= fresh;
+            if (st->stop_on_violation && (fresh & st->property_bits)) *violated = 1;
+        }
+        if (st->used * 2 >= st->cap && grow_table(st) < 0) return -1;
+        const uint8_t *nxt = bt->states + (size_t)j * (size_t)W;
+        if (insert_fp(st, nxt, bt->fp[j]) && push_state(st, bt->src[j], bt->action[j], nxt) < 0) return -1;
+    }
+    bt->n = 0;
+    return 0;
+}
+
 EXPORT int ms_width(void) { return KD[HDR_WIDTH]; }
 
 EXPORT int ms_init(const int32_t *kd, int n) {
@@ -292,7 +331,9 @@ EXPORT int ms_init(const int32_t *kd, int n) {
     if (W > MAX_WIDTH) return -2;
     free(S_.out.states);
     S_.out.states = malloc((size_t)MAX_OUT * (size_t)W);
-    return S_.out.states ? 0 : -1;
+    free(B_.states);
+    B_.states = malloc((size_t)(BATCH + MAX_OUT) * (size_t)W);
+    return S_.out.states && B_.states ? 0 : -1;
 }
 
 /* Successors of one state, for tests and for expanding chunks in worker processes. */
@@ -364,26 +405,26 @@ EXPORT int ms_run(double seconds) {
         size_t end = st->cur_pos + (size_t)st->chunk;
         if (end > st->cur_n) end = st->cur_n;
         int violated = 0;
+        Batch *bt = &B_;
+        bt->n = 0;
         for (; st->cur_pos < end; st->cur_pos++) {
             const uint8_t *s = st->cur + st->cur_pos * (size_t)W;
             uint32_t src = (uint32_t)(st->cur_base + st->cur_pos);
             Out *out = &st->out;
             if (expand(s, st->canonical, st->por, out) < 0) { st->status = 3; st->err = ERR; return 3; }
             st->transitions += out->n;
+            size_t mask = st->cap - 1;
             for (int i = 0; i < out->n; i++) {
-                uint64_t ev = out->events[i];
-                uint64_t fresh = ev & st->all_bits & ~st->seen;
-                if (fresh) {
-                    for (int b = 0; b < 64; b++)
-                        if (fresh >> b & 1) { st->witness_src[b] = src; st->witness_action[b] = out->action[i]; }
-                    st->seen |= fresh;
-                    if (st->stop_on_violation && (fresh & st->property_bits)) violated = 1;
-                }
-                if (st->used * 2 >= st->cap && grow_table(st) < 0) { st->status = 3; st->err = -1; return 3; }
-                const uint8_t *nxt = out->states + (size_t)i * (size_t)W;
-                if (insert(st, nxt) && push_state(st, src, out->action[i], nxt) < 0) {
-                    st->status = 3; st->err = -1; return 3;
-                }
+                int j = bt->n++;
+                memcpy(bt->states + (size_t)j * (size_t)W, out->states + (size_t)i * (size_t)W, (size_t)W);
+                bt->fp[j] = fingerprint(bt->states + (size_t)j * (size_t)W, W);
+                __builtin_prefetch(st->table + (bt->fp[j] & mask));
+                bt->events[j] = out->events[i];
+                bt->action[j] = out->action[i];
+                bt->src[j] = src;
+            }
+            if (bt->n >= BATCH || st->cur_pos + 1 == end) {
+                if (flush(st, bt, &violated) < 0) { st->status = 3; st->err = -1; return 3; }
             }
         }
         if (violated) { st->status = 2; st->stop_reason = 3; break; }
