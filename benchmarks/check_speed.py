@@ -163,14 +163,17 @@ def grid(args: argparse.Namespace) -> None:
                 if fast.verdict == "refused":
                     print(f"| {scenario} | {era} | - | refused: the era has no such subscriber |" + " |" * 12,
                           flush=True)
-                    continue
+                    break  # every size of it is refused alike
                 wide = run_mmuspec([*base, "--workers", workers], args.timeout)
                 slow = run_mmuspec([*base, "--engine", "interpreted", "--workers", "1"], args.timeout)
+                verdict = fast.verdict
+                if not slow.timed_out and (slow.states, slow.transitions) != (fast.states, fast.transitions):
+                    verdict += f" (MISMATCH: interpreted {slow.states:,} states, {slow.transitions:,} transitions)"
                 spin_s, spin_states = run_spin(scenario, era, vcpus, accesses, args.timeout)
                 ratio = (f"{fast.seconds / float(spin_s):.2f}"
                          if not fast.timed_out and spin_s not in ("-", "timeout", "error") else "-")
                 size = f"{vcpus}x{accesses}" if vcpus else "default"
-                print(f"| {scenario} | {era} | {size} | {fast.verdict} | {fast.states:,} "
+                print(f"| {scenario} | {era} | {size} | {verdict} | {fast.states:,} "
                       f"| {fast.transitions:,} | {fast.cell()} | {wide.cell()} | {slow.cell()} | {fast.rate()} "
                       f"| {slow.rate()} | {fast.bytes_per_state:.0f} | {fast.rss_mb:.0f} | {spin_s} "
                       f"| {spin_states} | {ratio} |", flush=True)

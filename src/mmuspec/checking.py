@@ -36,7 +36,7 @@ from mmuspec.model import (
 )
 from mmuspec.model.kernel import refuse_missing_subscriber
 from mmuspec.model.switches import Value
-from mmuspec.native.build import NativeUnavailable
+from mmuspec.native.build import NativeUnavailable, source_key
 from mmuspec.native.search import (
     NativeError,
     NativeKernel,
@@ -218,8 +218,9 @@ def run_check(
                 checkpoint_every=checkpoint_every,
                 resume=resume,
                 progress=progress,
-                # Fingerprints differ between the engines: a checkpoint resumes with its own.
-                model_key=model_key(spec, reductions) + f"/{preemptions}{engine_key}",
+                # Fingerprints differ between the engines, and a changed model has other
+                # states: a checkpoint resumes only with its own engine and model source.
+                model_key=model_key(spec, reductions) + f"/{preemptions}{engine_key}/{source_key(kernel)}",
             )
 
         if native is not None:

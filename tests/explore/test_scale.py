@@ -51,6 +51,16 @@ def test_a_checkpoint_of_another_check_is_refused(tmp_path):
         run_check(spec("zap", "6.10"), reductions=ALL, resume=path)
 
 
+def test_a_checkpoint_written_by_another_version_of_the_model_is_refused(tmp_path, monkeypatch):
+    from mmuspec import checking
+
+    path = str(tmp_path / "search.ckpt")
+    run_check(spec("zap", "5.13"), reductions=ALL, max_states=50, checkpoint=path, checkpoint_every=0)
+    monkeypatch.setattr(checking, "source_key", lambda kernel: "a-patched-model")
+    with pytest.raises(InputError, match="different check"):
+        run_check(spec("zap", "5.13"), reductions=ALL, resume=path)
+
+
 def test_a_checkpoint_on_disk_is_always_complete(tmp_path):
     path = tmp_path / "search.ckpt"
     run_check(spec("zap", "5.13"), reductions=ALL, max_states=50, checkpoint=str(path), checkpoint_every=0)

@@ -67,7 +67,7 @@ def load_checkpoint(path: str, model_key: str) -> SearchState:
         raise InputError(path, None, "not an mmuspec checkpoint")
     if payload.get("model_key") != model_key:
         raise InputError(path, None, "this checkpoint was written for a different check "
-                         "(scenario, era, switches, variant, size or reductions differ)")
+                         "(scenario, era, switches, variant, size, reductions, engine or mmuspec's model differ)")
     state: SearchState = payload["state"]
     state.seconds = float(payload["seconds"])
     return state
