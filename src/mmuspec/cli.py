@@ -19,7 +19,7 @@ from mmuspec import __version__, cli_review, failures
 from mmuspec.api import finish
 from mmuspec.checking import NO_REDUCTIONS, CheckSpec, Reductions, run_check, run_matrix
 from mmuspec.cliparser import Parser, add_everywhere
-from mmuspec.errors import EXIT_INTERRUPTED, EXIT_USAGE, InputError, UsageError
+from mmuspec.errors import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_USAGE, InputError, UsageError
 from mmuspec.explore import ReplayError
 from mmuspec.explore.cluster import check_reachable
 from mmuspec.explore.runners import default_workers
@@ -76,6 +76,7 @@ exit status:
        --preemptions, --smoke) or random (--random): not a proof
   130  interrupted by Ctrl-C: the figures so far are printed and, with
        --checkpoint, a final checkpoint is written (--resume continues it)
+  141  stdout was closed before the report was written (| head): status unknown
 
 SCENARIO is a built-in name (mmuspec scenarios) or a path to a TOML file.
 Switches: mmuspec switches.  Eras: mmuspec eras.  The --json object is
@@ -341,7 +342,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("mmuspec: interrupted (Ctrl-C)", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:
-        return 0
+        # `mmuspec check ... | head` must not turn a violation into success; the
+        # shell's own status for a writer whose reader left is 128 + SIGPIPE.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except Exception as exc:
         return failures.report(exc, debug=args.debug, variant=getattr(args, "variant", None),
                                cluster=getattr(args, "cluster", None))

@@ -39,3 +39,4 @@ EXIT_USAGE = 2  # bad usage or input, or an unreachable cluster
 EXIT_INTERNAL = 3  # a bug in mmuspec
 EXIT_BOUNDED = 4  # nothing found, but the search was bounded, random or stopped: not a proof
 EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT, as shells report it)
+EXIT_BROKEN_PIPE = 141  # the reader of stdout went away (128 + SIGPIPE): the verdict was not all read

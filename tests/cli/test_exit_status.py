@@ -126,11 +126,22 @@ def test_ctrl_c_exits_130_with_the_figures_so_far_and_a_final_checkpoint_that_re
     assert json.loads(resumed.stdout)["states"] >= data["states"]
 
 
+def test_a_violation_piped_into_a_reader_that_stops_early_does_not_exit_0():
+    argv = [sys.executable, "-m", "mmuspec", "check", "ksm-merge", "--era", "2.6.32", "--set", "kvm.change_pte=none",
+            "--set", "mm.change_pte_fallback=none"]
+    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # as `| head -0` does, before the report is written
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141, err
+    assert "Traceback" not in err and "Exception ignored" not in err
+
+
 def test_check_help_lists_every_exit_status(capsys):
     status, out, _ = run(capsys, "check", "--help")
     assert status == 0
     section = out[out.index("exit status:"):]
-    for code in ("0", "1", "2", "3", "4", "130"):
+    for code in ("0", "1", "2", "3", "4", "130", "141"):
         assert f"\n  {code} " in section
 
 
