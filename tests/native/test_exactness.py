@@ -4,14 +4,16 @@ verdicts, counts and shortest witnesses as the interpreter, everywhere."""
 from collections import deque
 from dataclasses import replace
 
+import numpy as np
 import pytest
 
 from mmuspec.checking import Reductions, build_kernel, run_check
 from mmuspec.errors import UsageError
 from mmuspec.explore.por import persistent_sets
+from mmuspec.explore.store import FingerprintSet
 from mmuspec.model import ERAS
 from mmuspec.model.scenario import bug_scenario_names, builtin_names, load_scenario
-from mmuspec.native.search import load
+from mmuspec.native.search import NativeKernel, load
 from mmuspec.rediscover import load_corpus, search
 from tests.helpers import ARCHES, outcome, spec
 
@@ -113,12 +115,13 @@ def test_both_engines_agree_on_the_real_bugs_corpus(bug):
         assert_same(compiled, interpreted)
 
 
-def test_workers_expanding_with_the_compiled_core_give_the_same_search():
+def test_workers_expanding_with_the_compiled_core_give_the_same_search_whatever_the_chunk_size():
     the_spec = spec("ksm-merge", "5.13", vcpus=2, accesses=2)
     _, serial = run_check(the_spec, reductions=Reductions(), engine="compiled")
-    _, parallel = run_check(the_spec, reductions=Reductions(), engine="compiled", workers=2)
-    assert parallel.engine == "compiled"
-    assert_same(serial, parallel)
+    for chunk in (64, 5000, None):  # small enough that the workers expand most levels; the default
+        _, parallel = run_check(the_spec, reductions=Reductions(), engine="compiled", workers=2, chunk=chunk)
+        assert parallel.engine == "compiled"
+        assert_same(serial, parallel)
 
 
 def test_a_variant_compiles_through_the_same_path():
@@ -133,3 +136,16 @@ def test_a_variant_compiles_through_the_same_path():
 def test_a_scenario_the_matrix_does_not_run_compiles_too():
     assert load_scenario("host-cow").accessors == 2
     assert_same(*both(spec("host-cow", "2.6.32"), reductions=Reductions()))
+
+
+def test_the_compiled_fingerprint_insertion_gives_the_numpy_sets_answers_batch_by_batch():
+    kernel = build_kernel(spec("zap", "5.13"), Reductions())
+    native = NativeKernel(kernel, load(kernel))
+    rng = np.random.default_rng(7)
+    plain, fast = FingerprintSet(), FingerprintSet()
+    fast.inserter = native.insert_fingerprints
+    for size in (1, 50, 3000, 20000, 5):  # duplicates within and across batches, zeros, growth
+        fps = rng.integers(0, 30000, size=size, dtype=np.uint64)
+        assert (plain.add_batch(fps) == fast.add_batch(fps)).all()
+        assert len(plain) == len(fast)
+    assert set(plain.table.tolist()) == set(fast.table.tolist())

@@ -95,3 +95,29 @@ def test_a_wrong_secondary_mmu_pattern_is_found_short_and_minimize_does_not_leng
                                                ("pfncache", "6.1"), ("interval-remove", "6.1")])
 def test_the_documented_patterns_are_safe(scenario, era):
     assert check(scenario, era).verdict == "safe"
+
+
+# A random walk stumbles on a broken driver pattern by a longer path than BFS's; --minimize
+# must shrink it (here to the exhaustive search's shortest) and the result must still replay.
+SHRINKS = [
+    # (scenario, era, sets, property, seed, the walk's length, the shortest)
+    ("hmm-mirror", "6.10", ("hmm.device_update=after_unlock",), "data_integrity", 0, 12, 10),
+    ("hmm-mirror", "6.10", ("hmm.device_update=after_unlock",), "no_use_after_free", 0, 14, 13),
+    ("hmm-mirror", "6.10", ("hmm.device_update=unlocked_retry",), "no_use_after_free", 0, 14, 13),
+    ("kvm-and-device", "6.10", ("hmm.device_update=after_unlock",), "no_use_after_free", 0, 16, 13),
+]
+
+
+@pytest.mark.parametrize(("scenario", "era", "sets", "prop", "seed", "walked", "shortest"), SHRINKS)
+def test_a_random_walks_counterexample_of_a_broken_driver_shrinks_to_the_shortest_under_minimize(
+        scenario, era, sets, prop, seed, walked, shortest):
+    _, found = run_check(spec(scenario, era, *sets), walks=200, seed=seed)
+    assert found.witnesses[prop].length == walked
+    kernel, shrunk = run_check(spec(scenario, era, *sets), walks=200, seed=seed, minimize=True)
+    small = shrunk.witnesses[prop]
+    assert small.length == shortest
+    state, events = kernel.initial(), 0
+    for action in small.actions:
+        state, step_events, _ = kernel.explain_action(state, action)
+        events |= step_events
+    assert events & BIT[prop]

@@ -153,6 +153,8 @@ def bfs(model: Model, *, factory: ModelFactory | None = None, **options: object)
         else:
             store.add_batch(np.array([getattr(model, "fingerprint", fingerprint)(init)], dtype=np.uint64))
         st = SearchState(len(init), store, GrowArray(np.uint32, 0), GrowArray(np.uint16, 0xFFFF), [init], 0)
+    if isinstance(st.store, FingerprintSet):
+        st.store.inserter = getattr(model, "insert_fingerprints", None)
     width = st.width
     chunk_bytes = opts.chunk * width
     checkpointer = Checkpointer(opts.checkpoint, opts.checkpoint_every, opts.model_key) if opts.checkpoint else None

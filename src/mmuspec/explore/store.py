@@ -4,16 +4,20 @@
 most 0.7) over one ``uint64`` array: 8 bytes per slot, no Python object per state.
 Insertion is batched and vectorised: a whole expansion's fingerprints go in at
 once and the set says which were new, the first occurrence in batch order winning,
-so the result does not depend on how the batch was produced.  ``ExactSet`` keeps
+so the result does not depend on how the batch was produced.  A model with a compiled
+core may lend the set a faster ``inserter`` for the same table layout.  ``ExactSet`` keeps
 whole states (``--exact``) behind the same interface.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from numpy.typing import NDArray
+
+# (table, fingerprints) -> (first occurrences not seen before, how many went in)
+Inserter = Callable[[NDArray[np.uint64], NDArray[np.uint64]], tuple[NDArray[np.bool_], int]]
 
 MAX_LOAD = 0.7
 HARD_LOAD = 0.9
@@ -27,6 +31,7 @@ class FingerprintSet:
         size = 1 << max(6, (capacity - 1).bit_length())
         self.table: NDArray[np.uint64] = np.zeros(size, dtype=np.uint64)
         self.count = 0
+        self.inserter: Inserter | None = None
 
     def __len__(self) -> int:
         return self.count
@@ -37,6 +42,14 @@ class FingerprintSet:
 
     def add_batch(self, fps: NDArray[np.uint64]) -> NDArray[np.bool_]:
         """Insert ``fps``; True at the first occurrence of each fingerprint not seen before."""
+        if self.inserter is not None:
+            if self.count + len(fps) > HARD_LOAD * len(self.table):
+                self._grow(self.count + len(fps), HARD_LOAD)
+            fresh, added = self.inserter(self.table, fps)
+            self.count += added
+            if self.count > MAX_LOAD * len(self.table):
+                self._grow(self.count, MAX_LOAD)
+            return fresh
         fps = np.where(fps == EMPTY, np.uint64(1), fps)  # 0 marks an empty slot
         keys, first = np.unique(fps, return_index=True)
         fresh = np.zeros(len(fps), dtype=bool)
@@ -85,7 +98,14 @@ class FingerprintSet:
             size *= 2
         old = self.table[self.table != EMPTY]
         self.table = np.zeros(size, dtype=np.uint64)
-        self._insert(old)
+        if self.inserter is not None:
+            self.inserter(self.table, old)
+        else:
+            self._insert(old)
+
+    def __getstate__(self) -> dict[str, object]:
+        # A checkpoint keeps the table; the inserter belongs to the process that lent it.
+        return {**self.__dict__, "inserter": None}
 
     def state(self) -> dict[str, NDArray[np.uint64]]:
         return {"table": self.table}

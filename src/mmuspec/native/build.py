@@ -298,6 +298,8 @@ def _declare(lib: Any) -> None:
     lib.ms_expand_chunk.argtypes = [p_u8, ctypes.c_int, ctypes.c_int, ctypes.c_int, p_u32, p_u16, p_u64, p_u8, p_u64,
                                     ctypes.c_longlong, p_i64]
     lib.ms_expand_chunk.restype = ctypes.c_longlong
+    lib.ms_insert_fingerprints.argtypes = [p_u64, ctypes.c_ulonglong, p_u64, ctypes.c_longlong, p_u8]
+    lib.ms_insert_fingerprints.restype = ctypes.c_longlong
 
 
 # -- packing one configuration ---------------------------------------------------------

@@ -455,6 +455,25 @@ EXPORT void ms_results(uint32_t *parent, uint16_t *via, long long *witness_src, 
 
 EXPORT uint64_t ms_fingerprint(const uint8_t *s) { return fingerprint(s, W); }
 
+/* Insert n fingerprints, in order, into a table laid out as explore/store.py lays out its
+ * FingerprintSet (linear probing from fp & (cap - 1), 0 marking an empty slot, a 0
+ * fingerprint stored as 1), which the caller keeps below full.  fresh[i] is 1 where fps[i]
+ * was neither in the table nor earlier in the batch.  Returns how many went in.  This is
+ * the absorbing side of a chunked search, the parent's share of the work. */
+EXPORT long long ms_insert_fingerprints(uint64_t *table, unsigned long long cap, const uint64_t *fps, long long n,
+                                        uint8_t *fresh) {
+    size_t mask = (size_t)cap - 1;
+    long long added = 0;
+    for (long long k = 0; k < n; k++) {
+        uint64_t fp = fps[k] ? fps[k] : 1;
+        size_t i = (size_t)fp & mask;
+        while (table[i] && table[i] != fp) i = (i + 1) & mask;
+        fresh[k] = !table[i];
+        if (fresh[k]) { table[i] = fp; added++; }
+    }
+    return added;
+}
+
 /* Expand n states (a chunk of the frontier) as explore/expand.py does: every transition
  * is counted, but only the first one to each successor (by fingerprint, within the
  * chunk) and those with events are returned.  Returns the number returned, or -needed

@@ -174,6 +174,18 @@ class NativeKernel:
         buf = (ctypes.c_uint8 * len(state)).from_buffer_copy(state)
         return int(self._native.lib.ms_fingerprint(buf))
 
+    def insert_fingerprints(self, table: np.ndarray, fps: np.ndarray) -> tuple[np.ndarray, int]:
+        """``FingerprintSet``'s batch insertion, in C: the parent of a chunked search
+        absorbs every successor the workers send, and numpy's sort-and-probe rounds made
+        it the bottleneck."""
+        fps = np.ascontiguousarray(fps, dtype=np.uint64)
+        fresh = np.zeros(len(fps), dtype=np.uint8)
+        p_u64 = ctypes.POINTER(ctypes.c_uint64)
+        added = self._native.lib.ms_insert_fingerprints(table.ctypes.data_as(p_u64), len(table),
+                                                        fps.ctypes.data_as(p_u64), len(fps),
+                                                        fresh.ctypes.data_as(ctypes.POINTER(ctypes.c_uint8)))
+        return fresh.view(np.bool_), int(added)
+
     def expand_chunk(self, blob: bytes, width: int, canonical: bool, por: bool) -> Any:
         from mmuspec.explore.expand import Expansion
 
