@@ -54,6 +54,15 @@ def test_the_seq_only_check_is_masked_by_the_2009_bump():
     assert check("ksm-merge", "5.13", "kvm.fault_retry_checks=seq_only").verdict == "violation"
 
 
+def replay_events(kernel, actions):
+    """Every event the steps raise when ``actions`` run again from the initial state."""
+    state, events = kernel.initial(), 0
+    for action in actions:
+        state, step_events, _ = kernel.explain_action(state, action)
+        events |= step_events
+    return events
+
+
 # The wrong patterns of the other secondary MMUs: a device driver's, the interval-notifier
 # core's and the pfn cache's.  Each must be found with a short trace, which --minimize
 # must not make longer.
@@ -84,11 +93,7 @@ def test_a_wrong_secondary_mmu_pattern_is_found_short_and_minimize_does_not_leng
     kernel, shrunk = run_check(spec(scenario, era, *sets), reductions=Reductions(), minimize=True)
     small = shrunk.witnesses[prop]
     assert small.length <= witness.length
-    state, events = kernel.initial(), 0
-    for action in small.actions:
-        state, step_events, _ = kernel.explain_action(state, action)
-        events |= step_events
-    assert events & BIT[prop]
+    assert replay_events(kernel, small.actions) & BIT[prop]
 
 
 @pytest.mark.parametrize(("scenario", "era"), [("hmm-mirror", "6.10"), ("kvm-and-device", "6.10"),
@@ -116,8 +121,4 @@ def test_a_random_walks_counterexample_of_a_broken_driver_shrinks_to_the_shortes
     kernel, shrunk = run_check(spec(scenario, era, *sets), walks=200, seed=seed, minimize=True)
     small = shrunk.witnesses[prop]
     assert small.length == shortest
-    state, events = kernel.initial(), 0
-    for action in small.actions:
-        state, step_events, _ = kernel.explain_action(state, action)
-        events |= step_events
-    assert events & BIT[prop]
+    assert replay_events(kernel, small.actions) & BIT[prop]
