@@ -441,8 +441,14 @@ def cmd_check(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             max_seconds=smoke,
             coverage=args.coverage,
         )
-    if args.trace_out:
+    status = _print_check(args, spec, kernel, result)
+    if args.trace_out:  # after the report: a full disk loses the file, never the verdict
+        sys.stdout.flush()
         _write_trace(args.trace_out, spec, kernel, result)
+    return status
+
+
+def _print_check(args: argparse.Namespace, spec: CheckSpec, kernel: Any, result: Any) -> int:
     if args.json or args.format != "text" or args.trace_format != "ftrace":
         return cli_review.print_check(args, finish(spec, kernel, result, with_coverage=args.coverage))
     if args.trace_format == "ftrace":
@@ -467,7 +473,11 @@ def _write_trace(path: str, spec: CheckSpec, kernel: Any, result: Any) -> None:
     if witness is None:
         print(f"mmuspec: no violation or warning, so no trace was written to {path}", file=sys.stderr)
         return
-    _atomic_write(path, json.dumps(trace_file(spec, kernel, witness), indent=2) + "\n")
+    try:
+        _atomic_write(path, json.dumps(trace_file(spec, kernel, witness), indent=2) + "\n")
+    except OSError as exc:
+        raise UsageError(f"--trace-out {path}: the trace of {witness.event} was not written "
+                         f"({exc.strerror or exc}); the report above is complete") from None
 
 
 def _atomic_write(path: str, text: str) -> None:

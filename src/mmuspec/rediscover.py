@@ -21,6 +21,7 @@ from pathlib import Path
 from mmuspec.checking import CheckSpec, Reductions, run_check
 from mmuspec.errors import InputError, UsageError
 from mmuspec.explore import SearchResult
+from mmuspec.inputs import read_text
 from mmuspec.model import ERAS, EVENTS, Kernel, load_scenario, load_variant, parse_assignments
 from mmuspec.model.scenario import MAX_ACCESSES, MAX_VCPUS
 from mmuspec.tomlfile import TomlFile
@@ -110,7 +111,7 @@ def select(bugs: list[Bug], ids: list[str]) -> list[Bug]:
 
 
 def load_bug(path: Path) -> Bug:
-    toml = TomlFile(path.read_text(encoding="utf-8"), str(path))
+    toml = TomlFile(read_text(path, "bug file"), str(path))
     toml.check_keys(_SCHEMA)
     for key in ("id", "commit", "title", "scenario", "race"):
         if toml.get(("", key), None) is None:

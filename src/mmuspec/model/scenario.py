@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TypedDict
 
 from mmuspec.errors import UsageError
+from mmuspec.inputs import read_text
 from mmuspec.model.expect import NO_EXPECT, Expect, parse_expect
 from mmuspec.model.expect import SCHEMA_KEYS as EXPECT_KEYS
 from mmuspec.tomlfile import TomlFile
@@ -277,7 +278,7 @@ def load_scenario(name_or_path: str) -> Scenario:
     if path.suffix == ".toml" or path.exists():
         if not path.is_file():
             raise UsageError(f"{name_or_path}: no such scenario file")
-        return parse_scenario(path.read_text(encoding="utf-8"), str(path), path.stem)
+        return parse_scenario(read_text(path, "scenario file"), str(path), path.stem)
     for folder in FOLDERS:
         if name_or_path in _names(folder):
             where = resources.files("mmuspec").joinpath(*folder.split("/"), f"{name_or_path}.toml")

@@ -18,6 +18,7 @@ from types import FunctionType, ModuleType
 from typing import Any
 
 from mmuspec.errors import InputError, UsageError
+from mmuspec.inputs import read_text
 from mmuspec.model.registry import FUNCTIONS
 
 
@@ -47,7 +48,7 @@ def load_variant(path: str) -> Variant:
     p = Path(path)
     if not p.is_file():
         raise UsageError(f"--variant {path}: no such file")
-    return parse_variant(p.read_text(encoding="utf-8"), path)
+    return parse_variant(read_text(p, "variant file"), path)
 
 
 def parse_variant(text: str, path: str) -> Variant:
