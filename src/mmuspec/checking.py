@@ -32,10 +32,10 @@ from mmuspec.model import (
     era_config,
     parse_assignments,
     parse_scenario,
-    parse_variant,
 )
 from mmuspec.model.kernel import refuse_missing_subscriber
 from mmuspec.model.switches import Value
+from mmuspec.model.variant import sha256_text
 from mmuspec.native.build import NativeUnavailable, source_key
 from mmuspec.native.search import (
     NativeError,
@@ -81,19 +81,20 @@ class CheckSpec:
             "subscriber": self.scenario.subscriber,
             "vcpus": self.scenario.vcpus,
             "accesses": self.scenario.accesses,
-            "variant": None if self.variant is None else {"path": self.variant.path, "text": self.variant.text},
+            "variant": None if self.variant is None else {"path": self.variant.path, "text": self.variant.text,
+                                                          "sha256": sha256_text(self.variant.text)},
         }
 
     @staticmethod
-    def from_json(data: dict[str, Any], source: str) -> CheckSpec:
+    def from_json(data: dict[str, Any], source: str, variant: Variant | None) -> CheckSpec:
+        """The spec a trace file records; ``variant`` is the one to use (the caller decides
+        whether the Python source the file embeds may run: see ``mmuspec.replay``)."""
         try:
             sc = data["scenario"]
             scenario = parse_scenario(sc["text"], sc.get("source", source), sc["name"])
             scenario = scenario.with_subscriber(str(data.get("subscriber", scenario.subscriber)))
             scenario = scenario.scaled(int(data["vcpus"]), int(data["accesses"]))
             overrides = parse_assignments(f"{k}={v}" for k, v in data.get("set", {}).items())
-            variant_data = data.get("variant")
-            variant = parse_variant(variant_data["text"], variant_data["path"]) if variant_data else None
             spec = CheckSpec(scenario, str(data["era"]), overrides, variant)
             _ = spec.config  # validates the era
         except (KeyError, TypeError, ValueError) as exc:

@@ -19,8 +19,7 @@ from mmuspec import __version__, cli_review, failures
 from mmuspec.api import finish
 from mmuspec.checking import NO_REDUCTIONS, CheckSpec, Reductions, run_check, run_matrix
 from mmuspec.cliparser import Parser, add_everywhere
-from mmuspec.errors import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_USAGE, InputError, UsageError
-from mmuspec.explore import ReplayError
+from mmuspec.errors import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_USAGE, UsageError
 from mmuspec.explore.cluster import check_reachable
 from mmuspec.explore.runners import default_workers
 from mmuspec.model import (
@@ -169,6 +168,10 @@ def build_parser() -> argparse.ArgumentParser:
                             "by step; exit 1 when it reaches the same violation or warning again.")
     replay.add_argument("trace", metavar="FILE.json")
     replay.add_argument("--json", action="store_true", help="print the replayed trace as JSON")
+    replay.add_argument("--variant", metavar="FILE.py",
+                        help="the variant the trace was found with (checked against the hash the trace records)")
+    replay.add_argument("--trust-embedded-variant", action="store_true",
+                        help="run the variant source embedded in the trace file (only for a file you trust)")
 
     simulate = sub.add_parser(
         "simulate",
@@ -543,38 +546,24 @@ def cmd_matrix(args: argparse.Namespace, overrides: dict[str, Any], variant: Any
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    path = args.trace
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageError(f"{path}: no such file") from None
-    except json.JSONDecodeError as exc:
-        raise InputError(path, exc.lineno, f"not JSON: {exc.msg}") from None
-    if not isinstance(data, dict) or data.get("mmuspec_trace") != 1:
-        raise InputError(path, None, "not an mmuspec trace file (no \"mmuspec_trace\": 1)")
-    spec = CheckSpec.from_json(data, path)
-    kernel = spec.kernel()
-    try:
-        actions = [kernel.action_by_text(text) for text in data["steps"]]
-    except KeyError as exc:
-        raise InputError(path, None, f"step {exc.args[0]!r} does not exist in this model") from None
-    try:
-        lines = trace_lines(kernel, actions, spec.era)
-    except ReplayError as exc:
-        raise InputError(path, None, f"step {exc.position + 1} ({data['steps'][exc.position]}) is not "
-                         "enabled when replayed: the model differs from the one that wrote the trace") from None
-    event = data.get("event")
-    reached = any(e == event for line in lines[-1:] for e, _, _ in line.notes)
+    from mmuspec.replay import replay_trace
+
+    done = replay_trace(args.trace, args.variant, args.trust_embedded_variant)
+    lines, event, reached = done["lines"], done["event"], done["reproduced"]
     if args.json:
-        print(json.dumps({"event": event, "reproduced": reached, "trace": [x.to_json() for x in lines]}, indent=2))
+        print(json.dumps({"event": event, "reproduced": reached, "loop_start": done["loop_start"],
+                          "trace": [x.to_json() for x in lines]}, indent=2))
     else:
-        print(f"mmuspec replay: {spec.label()}")
+        print(f"mmuspec replay: {done['spec'].label()}")
         print(format_trace(lines))
         print()
-        if reached:
-            print(f"replayed {len(lines)} steps: the same {data.get('kind', 'event')} ({event}) at step {len(lines)}")
+        if not reached:
+            print(f"replayed {len(lines)} steps, but {done['why']}")
+        elif done["loop_start"] is not None:
+            print(f"replayed {len(lines)} steps: the same {done['kind']} ({event}): steps "
+                  f"{done['loop_start'] + 1}-{len(lines)} come back to where they started, and repeat forever")
         else:
-            print(f"replayed {len(lines)} steps, but the last step no longer reaches {event}")
+            print(f"replayed {len(lines)} steps: the same {done['kind']} ({event}) at step {len(lines)}")
     return 1 if reached else 0
 
 

@@ -167,7 +167,7 @@ def bfs(model: Model, *, factory: ModelFactory | None = None, **options: object)
     # Worker processes pay off only on wide levels: start them when a level first needs them.
     pool: Runner | None = None
     if opts.cluster:
-        pool = make_runner(model, factory, width, opts.symmetry, opts.workers, opts.cluster, opts.por)
+        pool = make_runner(model, factory, width, opts.symmetry, opts.workers, opts.cluster, opts.por, search_key)
     stop = ""
     next_report = start + opts.progress_every
 

@@ -153,7 +153,7 @@ def load_checkpoint(path: str, model_key: str) -> SearchState:
     try:
         return _decode(body, model_key)
     except _Foreign:
-        raise InputError(path, None, "this checkpoint was written for a different search (scenario, era, "
+        raise InputError(path, None, "this checkpoint was written for a different check (scenario, era, "
                          "switches, variant, sizes, reductions, engine, --exact or mmuspec's model differ)") from None
     except _Bad as exc:
         raise InputError(path, None, f"damaged checkpoint ({exc})") from None

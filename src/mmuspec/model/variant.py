@@ -31,7 +31,7 @@ class Variant:
 
     @property
     def digest(self) -> str:
-        return sha256(self.text.encode()).hexdigest()[:12]
+        return sha256_text(self.text)[:12]
 
     def __hash__(self) -> int:
         return hash((self.path, self.text))
@@ -42,6 +42,12 @@ class Variant:
     def __reduce__(self) -> tuple[Any, ...]:
         # Functions defined by exec() do not pickle; rebuild from the source instead.
         return (parse_variant, (self.text, self.path))
+
+
+def sha256_text(text: str) -> str:
+    """The hash a trace file records of a variant's source (``mmuspec replay --variant``
+    checks the user's file against it)."""
+    return sha256(text.encode()).hexdigest()
 
 
 def load_variant(path: str) -> Variant:

@@ -161,5 +161,6 @@ def trace_file(spec: CheckSpec, kernel: Kernel, witness: Witness) -> dict[str, A
         "event": witness.event,
         "kind": witness.kind,
         "steps": [kernel.action_text(a) for a in witness.actions],
+        "loop_start": witness.loop_start,
         "lines": [line.to_json() for line in trace_lines(kernel, witness.actions, spec.era)],
     }
