@@ -5,12 +5,14 @@ stop a search that could finish."""
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import os
 import pickle
 import random
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -36,7 +38,7 @@ def _bounded(tmp_path, exact=False):
 def test_one_flipped_bit_anywhere_in_a_checkpoint_is_refused_in_one_line(tmp_path):
     """A flipped bit in the saved witnesses used to turn a violation into safe, exit 0."""
     path = _bounded(tmp_path)
-    good = open(path, "rb").read()
+    good = Path(path).read_bytes()
     rng = random.Random(7)
     for _ in range(200):
         bad = bytearray(good)
@@ -44,13 +46,13 @@ def test_one_flipped_bit_anywhere_in_a_checkpoint_is_refused_in_one_line(tmp_pat
         bad[bit // 8] ^= 1 << (bit % 8)
         with open(path, "wb") as handle:
             handle.write(bad)
-        with pytest.raises(InputError, match="not an mmuspec checkpoint|damaged checkpoint"):
+        with pytest.raises(InputError, match=r"not an mmuspec checkpoint|damaged checkpoint"):
             run_check(spec(*B1), reductions=ALL, engine="interpreted", resume=path)
 
 
 def test_a_truncated_checkpoint_is_refused(tmp_path):
     path = _bounded(tmp_path)
-    good = open(path, "rb").read()
+    good = Path(path).read_bytes()
     for cut in (0, 10, len(good) // 2, len(good) - 1):
         with open(path, "wb") as handle:
             handle.write(good[:cut])
@@ -88,7 +90,7 @@ def test_a_pickled_checkpoint_is_never_unpickled(tmp_path):
 
 def test_a_crafted_checkpoint_with_a_right_checksum_but_inconsistent_figures_is_refused(tmp_path):
     path = _bounded(tmp_path)
-    data = open(path, "rb").read()
+    data = Path(path).read_bytes()
     size = int.from_bytes(data[len(checkpoint.MAGIC):len(checkpoint.MAGIC) + 8], "little")
     at = len(checkpoint.MAGIC) + 8
     header = json.loads(data[at:at + size])
@@ -96,11 +98,11 @@ def test_a_crafted_checkpoint_with_a_right_checksum_but_inconsistent_figures_is_
                        ("seconds", -1), ("width", 0), ("store", "pickle")):
         forged = json.dumps({**header, key: value}, sort_keys=True).encode()
         body = checkpoint.MAGIC + len(forged).to_bytes(8, "little") + forged + data[at + size:-checkpoint.DIGEST]
-        import hashlib
+
 
         path_forged = tmp_path / f"forged-{key}.ck"
         path_forged.write_bytes(body + hashlib.sha256(body).digest())
-        with pytest.raises(InputError, match="damaged checkpoint|different check"):
+        with pytest.raises(InputError, match=r"damaged checkpoint|different check"):
             run_check(spec(*B1), reductions=ALL, engine="interpreted", resume=str(path_forged))
 
 
