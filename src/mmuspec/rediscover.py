@@ -138,7 +138,7 @@ def load_bug(path: Path) -> Bug:
             raise toml.fail((name, "set"), str(exc)) from None
         variant = None
         if toml.get((name, "variant"), None) is not None:
-            variant = load_variant(str(path.parent / toml.string((name, "variant"), "")))
+            variant = load_variant(str(_inside_corpus(toml, path, name)))
         expect = toml.string((name, "expect"), "", (*FAILURES, "safe"))
         label = era + "".join(f" {s}" for s in sets if not s.startswith("arch=")) + (" +variant" if variant else "")
         return Side(CheckSpec(scenario, era, overrides, variant), expect, label)
@@ -168,6 +168,17 @@ def load_bug(path: Path) -> Bug:
         fix_alone=Side(alone, "safe", label),
         source=str(path),
     )
+
+
+def _inside_corpus(toml: TomlFile, path: Path, side: str) -> Path:
+    """A bug file's variant, which must be a file in the corpus folder (the bug file's own):
+    a corpus copied from elsewhere cannot make ``mmuspec bugs`` run Python from anywhere
+    on the disk."""
+    folder = path.parent.resolve()
+    target = (folder / toml.string((side, "variant"), "")).resolve()
+    if not target.is_relative_to(folder) or target.suffix != ".py":
+        raise toml.fail((side, "variant"), f"{side}.variant must name a .py file inside the corpus folder {folder}")
+    return target
 
 
 def search(side: Side) -> Outcome:
