@@ -661,6 +661,7 @@ def cmd_trace(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         with staged_dir(args.plots, "--plots") if args.plots else contextlib.nullcontext() as plots:
             with open_trace(args.file) as stream:
                 stats = trace_stats(stream, window=args.window)
+            stream.require_lines()
             for m in stats.malformed[:20]:
                 print(f"{args.file}:{m.line}: malformed: {m.reason}", file=sys.stderr)
             if stats.unparsed > 20:
@@ -669,6 +670,7 @@ def cmd_trace(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                 stats_plots(stats, args.window, plots)
         print(json.dumps(stats_json(stats, args.window), indent=2) if args.json
               else stats_text(args.file, stats, args.window))
+        stream.require_whole()  # after the figures of the part read
         return 0
     if args.trace_command == "whatif":
         from mmuspec.report.trace_stats import whatif_text
@@ -677,6 +679,7 @@ def cmd_trace(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         overrides = _overrides(args)
         with open_trace(args.file) as stream:
             recorded = trace_whatif.workload_from_trace(stream)
+        stream.require_lines()
         if args.recorded_era:
             recorded = trace_whatif.with_recorded_era(recorded, args.recorded_era)
         if "arch" not in overrides and recorded.arch:
@@ -684,6 +687,7 @@ def cmd_trace(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         eras = [(name, era_config(name, overrides)) for name in (args.era or list(ERAS))]
         result = trace_whatif.whatif(recorded, eras, trace_whatif.recorded_config(recorded, overrides.get("arch")))
         print(json.dumps(result.to_json(), indent=2) if args.json else whatif_text(args.file, result))
+        stream.require_whole()
         return 0
     parser.parse_args(["trace", "--help"])
     return 2

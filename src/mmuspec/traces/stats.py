@@ -23,9 +23,9 @@ Rows are per vCPU thread (``traces/vcpu.py``).
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import Any
 
 from mmuspec.traces.era import EraGuess, infer_era
 from mmuspec.traces.exits import KINDS, classify_exit, esr_kind, fault_code_kind
@@ -251,7 +251,7 @@ class StatsBuilder:
                 self.on_zap(r, int(f["gfn"]), started[1])
 
 
-def trace_stats(stream: IO[str], *, window: float = 1.0) -> TraceStats:
+def trace_stats(stream: Iterable[str], *, window: float = 1.0) -> TraceStats:
     builder = StatsBuilder(window)
     for number, text in enumerate(stream, start=1):
         builder.feed(number, text)

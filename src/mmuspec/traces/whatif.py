@@ -29,8 +29,9 @@ a page and are carried unchanged into every era.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from typing import IO, Any
+from typing import Any
 
 from mmuspec.model import Config, era_config
 from mmuspec.simulate.schedule import Event, simulate_schedule_detailed
@@ -73,7 +74,7 @@ class WhatIf:
                          "recorded kernel are not in the trace)"}
 
 
-def workload_from_trace(stream: IO[str], *, notifier_window: float = 0.001) -> RecordedWorkload:
+def workload_from_trace(stream: Iterable[str], *, notifier_window: float = 0.001) -> RecordedWorkload:
     """The schedule of a trace.  A page is a (VM, gfn) pair, the VM being the faulting thread's process
     when the trace prints it; a zap does not say which VM it hit, so it applies to that gfn in every VM
     the trace has faulted on [I: exact on a one-VM trace]."""
