@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from mmuspec.explore.por import PersistentSets
+from mmuspec.native.sealed import intact, seal
 from mmuspec.native.shapes import ARRAY, RAGGED, SCALAR, STRING, TranslateError, shape_at
 
 ENGINE_VERSION = "2"
@@ -187,7 +188,7 @@ def compile_model(kernel: Any, loaded: dict[str, Built] | None = None) -> Built:
         return loaded[f"mmuspec-{digest}"]
     folder = cache_dir()
     lib_path = folder / f"mmuspec-{digest}.so"
-    cached = lib_path.exists()
+    cached = intact(lib_path)
     if not cached:
         _build(source, lib_path)
     lib = ctypes.CDLL(str(lib_path))
@@ -206,6 +207,15 @@ def _build(source: str, lib_path: Path) -> None:
     cc = compiler()
     if cc is None:
         raise NativeUnavailable("no C compiler (cc, gcc or clang) on PATH")
+    folder = lib_path.parent
+    try:
+        _compile(cc, source, lib_path)
+    except OSError as exc:
+        raise NativeUnavailable(f"cannot write the compiled engine's cache {folder} ({exc.strerror or exc})") from None
+    seal(lib_path)
+
+
+def _compile(cc: str, source: str, lib_path: Path) -> None:
     folder = lib_path.parent
     folder.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=folder) as work:
@@ -245,7 +255,7 @@ def _from_manifest(kernel: Any, started: float) -> Built | None:
     try:
         record = json.loads(_manifest_path(kernel).read_text(encoding="utf-8"))
         lib_path = cache_dir() / record["library"]
-        if not lib_path.exists():
+        if not intact(lib_path):
             return None
         slots = {tuple(path): (index, kind, arity) for path, index, kind, arity in record["slots"]}
         built = Built(None, lib_path, {n: i for i, n in enumerate(record["steps"])},
@@ -272,11 +282,16 @@ def library_path(kernel: Any) -> Path:
 def install_library(kernel: Any, library: bytes) -> None:
     """Put a library built elsewhere into this machine's cache, if it has none yet."""
     path = library_path(kernel)
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
+    if not intact(path):
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_bytes(library)
-        os.replace(tmp, path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_bytes(library)
+            os.replace(tmp, path)
+        except OSError:  # an unwritable cache: this machine builds its own, or interprets
+            tmp.unlink(missing_ok=True)
+            return
+        seal(path)
 
 
 def _declare(lib: Any) -> None:
