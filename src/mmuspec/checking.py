@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from mmuspec.errors import InputError, UsageError
+from mmuspec.errors import EnvironmentFailure, InputError, UsageError
 from mmuspec.explore import Progress, SearchResult, Witness, bfs, concretize
 from mmuspec.explore.bounded import PreemptionBounded, bounded_factory
 from mmuspec.explore.coverage import CountingModel
@@ -198,11 +198,13 @@ def run_check(
         native, engine_note = choose_engine(kernel, engine, not (coverage or preemptions is not None))
     serial = workers is None or workers <= 1
     if walks is None and native is not None and serial and not (cluster or checkpoint or resume or max_seconds):
+        reached = _Reached(progress)
         try:
             result = native_bfs(native, symmetry=reductions.quotient, por=reductions.por, exact=exact,
                                 max_states=max_states, max_depth=max_depth, stop_on_violation=stop_on_violation,
-                                progress=progress)
+                                progress=reached)
         except NativeError as exc:
+            reached.refuse_out_of_memory(exc)
             # The interpreter runs the search again and says what Python says (an exception
             # with its file and line, or the right answer where C was stricter than Python).
             native, engine_note = None, f"the compiled core stopped ({exc}); the interpreter ran instead"
@@ -238,6 +240,7 @@ def run_check(
                                  functools.partial(build_native_kernel, factory, native.built.path.read_bytes()),
                                  "/compiled", chunk or COMPILED_CHUNK)
             except NativeError as exc:
+                _Reached(None).refuse_out_of_memory(exc)
                 native, engine_note = None, f"the compiled core stopped ({exc}); the interpreter ran instead"
         if result is None:
             result = run_bfs(model, model_factory, size=chunk)
@@ -267,6 +270,30 @@ def run_check(
                 shorter = explore_minimize(kernel, w.actions, bits[event], kernel.thread_of)
                 result.witnesses[event] = replace(w, actions=tuple(shorter))
     return kernel, result
+
+
+class _Reached:
+    """Passes progress on and keeps the last figures, so that running out of memory in the
+    compiled core can say how far the search got.  The interpreter would run out too, later
+    and slower: it is not tried."""
+
+    def __init__(self, progress: Callable[[Progress], None] | None) -> None:
+        self.progress = progress
+        self.last: Progress | None = None
+
+    def __call__(self, figures: Progress) -> None:
+        self.last = figures
+        if self.progress is not None:
+            self.progress(figures)
+
+    def refuse_out_of_memory(self, exc: Exception) -> None:
+        if "out of memory" not in str(exc):
+            return
+        at = self.last
+        reached = "" if at is None else (f" after {at.states:,} states, {at.transitions:,} transitions, "
+                                         f"depth {at.depth}, {at.seconds:.1f} s")
+        raise EnvironmentFailure(f"the compiled core ran out of memory{reached}; bound the search with "
+                                 "--max-states or --max-depth, or check smaller sizes (--vcpus, --accesses)") from None
 
 
 ENGINES = ("auto", "compiled", "interpreted")

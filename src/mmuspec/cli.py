@@ -73,6 +73,8 @@ exit status:
   3    an internal error in mmuspec (mmuspec --debug ... shows the traceback)
   4    nothing found, but the search was bounded (--max-states, --max-depth,
        --preemptions, --smoke) or random (--random): not a proof
+  5    the environment failed: a worker process was killed or memory ran out
+       (the figures reached are said; with --checkpoint, the last checkpoint is kept)
   130  interrupted by Ctrl-C: the figures so far are printed and, with
        --checkpoint, a final checkpoint is written (--resume continues it)
   141  stdout was closed before the report was written (| head): status unknown
