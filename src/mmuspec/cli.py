@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import functools
 import json
+import math
 import os
 import sys
 import tempfile
@@ -658,8 +659,8 @@ def cmd_trace(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         from mmuspec.report.trace_stats import stats_json, stats_plots, stats_text
         from mmuspec.traces.stats import trace_stats
 
-        if args.window <= 0:
-            raise UsageError("--window must be positive")
+        if not (math.isfinite(args.window) and args.window > 0):
+            raise UsageError(f"--window {args.window:g}: expected a positive number of seconds")
         with staged_dir(args.plots, "--plots") if args.plots else contextlib.nullcontext() as plots:
             with open_trace(args.file) as stream:
                 stats = trace_stats(stream, window=args.window)
@@ -669,7 +670,8 @@ def cmd_trace(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             if stats.unparsed > 20:
                 print(f"{args.file}: ... and {stats.unparsed - 20} more malformed lines", file=sys.stderr)
             if plots is not None:
-                stats_plots(stats, args.window, plots)
+                for note in stats_plots(stats, args.window, plots)[1]:
+                    print(f"mmuspec: --plots: {note}", file=sys.stderr)
         print(json.dumps(stats_json(stats, args.window), indent=2) if args.json
               else stats_text(args.file, stats, args.window))
         stream.require_whole()  # after the figures of the part read

@@ -82,6 +82,6 @@ def test_sweep_heat_maps_share_one_labelled_colour_scale_across_eras_and_map_the
 def test_trace_plots_have_the_traces_own_seconds_on_the_time_axis(tmp_path):
     with open(TRACE, encoding="utf-8") as stream:
         stats = trace_stats(stream, window=0.001)
-    events = stats_plots(stats, 0.001, tmp_path)[0]
+    events = stats_plots(stats, 0.001, tmp_path)[0][0]
     assert events.xlabel.startswith("trace time (s) since the first event (timestamp 12345.000100 s)")
     assert "simulated" not in events.xlabel

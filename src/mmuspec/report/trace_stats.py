@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
+import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,7 +37,7 @@ def stats_text(path: str, s: TraceStats, window: float) -> str:
             f"  {'COW breaks (change_pte from a vCPU)':<40} {s.cow_breaks:>10,}"]
     if s.per_vcpu:
         out += ["", "per vCPU thread (VM: the thread's process id; - when the trace does not print it):"]
-        width = max(len(t.label) for t in s.per_vcpu)
+        width = min(MAX_LABEL, max(len(t.label) for t in s.per_vcpu))
         for t in s.per_vcpu:
             vcpu = f"vcpu {t.vcpu_id}" if t.vcpu_id is not None else "vcpu -"
             out.append(f"  {t.label:<{width}}  VM {t.vm:>7}  {vcpu:<8} "
@@ -54,30 +57,89 @@ def stats_json(s: TraceStats, window: float) -> dict[str, Any]:
     return {"schema": SCHEMA, **s.to_json(window)}
 
 
-def stats_plots(s: TraceStats, window: float, out: Path) -> list[Drawn]:
-    """Events per second over the trace's own clock, and counts per vCPU."""
+MAX_POINTS = 5_000  # windows drawn in the events-per-second plot: more are merged
+PAUSE = 3_600.0  # seconds without events after which the rest of a trace is not drawn
+MAX_LABEL = 40  # characters of a task or event name in a plot or a text column
+MAX_THREADS = 40  # vCPU threads drawn in the per-thread plot: the busiest ones
+
+
+def clipped(label: str, limit: int = MAX_LABEL) -> str:
+    """``label`` cut to ``limit`` characters, with an ellipsis when it was cut."""
+    return label if len(label) <= limit else label[: limit - 1] + "\u2026"
+
+
+@dataclass
+class PlotWindows:
+    """The windows the events plot draws: at most ``MAX_POINTS`` of them, ``merged``
+    trace windows each, up to the first pause longer than ``PAUSE`` s (a clock jump, or
+    one damaged timestamp far in the future, would otherwise draw a window per second up
+    to it); ``notes`` says what was merged or left out."""
+
+    window: float
+    starts: list[float]
+    counts: dict[str, list[float]]
+    notes: list[str]
+
+
+def plot_windows(s: TraceStats, window: float, events: list[str]) -> PlotWindows:
+    filled = sorted(w for w in s.windows if w >= 0)
+    notes: list[str] = []
+    before = sum(sum(c.values()) for w, c in s.windows.items() if w < 0)
+    if before:
+        notes.append(f"{before:,} events stamped before the first event are not drawn")
+    end = filled[-1] if filled else -1
+    for prev, here in itertools.pairwise(filled):
+        if (here - prev) * window > max(PAUSE, 10 * (prev - filled[0]) * window):
+            end = prev
+            left = sum(sum(c.values()) for w, c in s.windows.items() if w > end)
+            notes.append(f"{left:,} events after a pause of {(here - prev) * window:,.0f} s at "
+                         f"{(prev + 1) * window:,.6g} s are not drawn (the last at {filled[-1] * window:,.6g} s)")
+            break
+    merged = max(1, math.ceil((end + 1) / MAX_POINTS))
+    if merged > 1:
+        notes.append(f"drawn in {window * merged:g} s windows ({merged:,} windows of {window:g} s each), "
+                     f"at most {MAX_POINTS:,} points")
+    points = (end + 1 + merged - 1) // merged
+    counts = {event: [0.0] * points for event in events}
+    for w, found in s.windows.items():
+        if 0 <= w <= end:
+            for event, line in counts.items():
+                line[w // merged] += found.get(event, 0)
+    wide = window * merged
+    return PlotWindows(wide, [i * wide for i in range(points)],
+                       {event: [n / wide for n in line] for event, line in counts.items()}, notes)
+
+
+def stats_plots(s: TraceStats, window: float, out: Path) -> tuple[list[Drawn], list[str]]:
+    """Events per second over the trace's own clock, and counts per vCPU; with what was
+    merged, clipped or left out of them, to say next to the plots."""
     from mmuspec.report.plots import Drawn, bar_plot, series_plot
 
     drawn: list[Drawn] = []
-
-    names = [name for name, _ in s.events.most_common(6)]
-    windows = list(range(max(s.windows) + 1)) if s.windows else []  # quiet windows are zeros, not gaps
-    series: dict[str, dict[str, list[float]]] = {}
-    for name in names:
-        event = name.rpartition(":")[2]
-        series[event] = {"t": [w * window for w in windows], "n": [s.windows[w].get(event, 0) / window for w in windows]}
-    if series:
+    names = [name.rpartition(":")[2] for name, _ in s.events.most_common(6)]
+    shown = plot_windows(s, window, names)  # quiet windows are zeros, not gaps
+    notes = list(shown.notes)
+    if any(len(name) > MAX_LABEL for name in names):
+        notes.append(f"event names longer than {MAX_LABEL} characters are cut in the legend")
+    series = {clipped(name): {"t": shown.starts, "n": shown.counts[name]} for name in names}
+    if series and shown.starts:
         start = f"{s.first_ts:.6f}" if s.first_ts is not None else "?"
-        drawn.append(series_plot(series, "n", f"events per second ({window:g} s windows)", "events over time",
+        drawn.append(series_plot(series, "n", f"events per second ({shown.window:g} s windows)", "events over time",
                                  out / "events_per_second.png",
                                  xlabel=f"trace time (s) since the first event (timestamp {start} s); window start"))
     if s.per_vcpu:
-        threads = s.per_vcpu
+        threads = sorted(s.per_vcpu, key=lambda t: -sum(t.counts.values()))[:MAX_THREADS]
+        threads = [t for t in s.per_vcpu if t in threads]
+        if len(s.per_vcpu) > MAX_THREADS:
+            notes.append(f"per_vcpu.png shows the {MAX_THREADS} busiest of {len(s.per_vcpu):,} vCPU threads")
+        if any(len(t.label) > MAX_LABEL for t in threads):
+            notes.append(f"task names longer than {MAX_LABEL} characters are cut in per_vcpu.png")
         keys = sorted({k for t in threads for k in t.counts})
-        bar_plot([f"{t.label}\nVM {t.vm}" for t in threads], {k: [t.counts.get(k, 0) for t in threads] for k in keys},
-                 "count", "per vCPU thread", out / "per_vcpu.png")
+        bar_plot([f"{clipped(t.label)}\nVM {clipped(t.vm)}" for t in threads],
+                 {k: [t.counts.get(k, 0) for t in threads] for k in keys}, "count", "per vCPU thread",
+                 out / "per_vcpu.png")
         drawn.append(Drawn(out / "per_vcpu.png"))
-    return drawn
+    return drawn, notes
 
 
 def whatif_text(path: str, w: WhatIf) -> str:
