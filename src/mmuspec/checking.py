@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from mmuspec.errors import EnvironmentFailure, InputError, UsageError
+from mmuspec.errors import EnvironmentFailure, InputError, MmuspecError, UsageError
 from mmuspec.explore import Progress, SearchResult, Witness, bfs, concretize
 from mmuspec.explore.bounded import PreemptionBounded, bounded_factory
 from mmuspec.explore.coverage import CountingModel
@@ -86,17 +86,28 @@ class CheckSpec:
         }
 
     @staticmethod
-    def from_json(data: dict[str, Any], source: str, variant: Variant | None) -> CheckSpec:
+    def from_json(data: dict[str, Any], source: str, variant: Variant | None,
+                  locate: Callable[[str], int | None] = lambda key: None) -> CheckSpec:
         """The spec a trace file records; ``variant`` is the one to use (the caller decides
-        whether the Python source the file embeds may run: see ``mmuspec.replay``)."""
+        whether the Python source the file embeds may run: see ``mmuspec.replay``).  A field
+        the model refuses is bad input in ``source`` at the line ``locate`` gives for it."""
+        key = "scenario"
         try:
             sc = data["scenario"]
             scenario = parse_scenario(sc["text"], sc.get("source", source), sc["name"])
+            key = "subscriber"
             scenario = scenario.with_subscriber(str(data.get("subscriber", scenario.subscriber)))
+            key = "vcpus"
             scenario = scenario.scaled(int(data["vcpus"]), int(data["accesses"]))
+            key = "set"
             overrides = parse_assignments(f"{k}={v}" for k, v in data.get("set", {}).items())
+            key = "era"
             spec = CheckSpec(scenario, str(data["era"]), overrides, variant)
-            _ = spec.config  # validates the era
+            era_config(spec.era, {})
+            key = "set"
+            _ = spec.config
+        except MmuspecError as exc:
+            raise InputError(source, locate(key), f"\"{key}\" is refused: {exc}") from None
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(source, None, f"not an mmuspec trace file ({type(exc).__name__}: {exc})") from None
         return spec

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mmuspec.checking import CheckSpec
-from mmuspec.errors import InputError, UsageError
+from mmuspec.errors import InputError, MmuspecError, UsageError
 from mmuspec.explore import ReplayError
 from mmuspec.inputs import read_text
 from mmuspec.model import Variant, load_variant, parse_variant
@@ -110,7 +110,7 @@ def trace_spec(trace: TraceFile, variant: Variant | None) -> CheckSpec:
         raise trace.fail("set", "\"set\" must map switch names to values")
     if "subscriber" in trace.data:
         trace.field("subscriber", str, "kvm, hmm or both")
-    return CheckSpec.from_json(trace.data, trace.path, variant)
+    return CheckSpec.from_json(trace.data, trace.path, variant, trace.line_of)
 
 
 def trace_steps(trace: TraceFile) -> tuple[list[str], int | None]:
@@ -151,7 +151,10 @@ def replay_trace(path: str, variant_path: str | None, trust: bool) -> dict[str, 
     trace = read_trace_file(path)
     steps, loop = trace_steps(trace)
     spec = trace_spec(trace, trace_variant(trace, variant_path, trust))
-    kernel = spec.kernel()
+    try:
+        kernel = spec.kernel()
+    except MmuspecError as exc:
+        raise trace.fail("scenario", f"the model of this trace cannot be built: {exc}") from None
     try:
         actions = [kernel.action_by_text(text) for text in steps]
     except KeyError as exc:

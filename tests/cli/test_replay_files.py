@@ -135,3 +135,23 @@ def test_a_full_disk_with_trace_out_prints_the_report_then_exits_2_naming_the_fi
     assert status == 2
     assert "verdict: VIOLATION of data_integrity" in out
     assert f"--trace-out {path}: the trace of data_integrity was not written (No space left on device)" in err
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("set", {"": False}, "\"set\" is refused: --set '=False': unknown switch"),
+    ("set", {"kvm.fault_retry_checks": "never"}, "\"set\" is refused: "),
+    ("era", "2.6", "\"era\" is refused: "),
+    ("scenario", {"name": "zap", "source": "scenarios/zap.toml", "text": "description = \"cut\n"},
+     "\"scenario\" is refused: scenarios/zap.toml:1: TOML syntax"),
+])
+def test_a_replay_file_whose_recorded_model_is_refused_names_the_replay_file_and_the_field(
+        plain_trace, capsys, field, value, message):
+    """These named the embedded scenario's own path, or --set, instead of the replay file."""
+    data = json.loads(plain_trace.read_text())
+    data[field] = value
+    plain_trace.write_text(json.dumps(data, indent=2))
+    status, _, err = run_cli(capsys, "replay", str(plain_trace))
+    assert status == 2 and err.count("\n") == 1, err
+    assert err.startswith(f"mmuspec: error: {plain_trace}:") and message in err, err
+    line = int(err.split(f"{plain_trace}:")[1].split(":")[0])
+    assert f'"{field}"' in plain_trace.read_text().splitlines()[line - 1]
