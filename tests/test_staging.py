@@ -1,9 +1,15 @@
 """An output folder appears whole, with its parents, or not at all."""
 
+import signal
+import subprocess
+import sys
+import time
+
 import pytest
 
 from mmuspec.errors import UsageError
 from mmuspec.staging import staged_dir
+from tests.simulate.test_simulate import SMALL
 
 
 def test_out_creates_its_parent_folders_when_the_run_succeeds(tmp_path):
@@ -48,3 +54,24 @@ def test_an_out_that_is_a_file_is_a_usage_error(tmp_path):
         pass
     with pytest.raises(UsageError, match="is not a directory"), staged_dir(str(path / "below")):
         pass
+
+
+def test_the_staging_folder_of_a_simulation_killed_by_sigterm_is_removed_by_the_next_run(tmp_path):
+    """SIGTERM ends Python without running its finally blocks: the folder it was staging in
+    stays, and used to stay for ever."""
+    workload = tmp_path / "small.toml"
+    workload.write_text(SMALL)
+    out = tmp_path / "out"
+    argv = [sys.executable, "-m", "mmuspec", "simulate", str(workload), "--era", "5.13", "--duration", "30",
+            "--out", str(out), "--quiet"]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not list(tmp_path.glob(".out.tmp*")) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=60)
+    left = list(tmp_path.glob(".out.tmp*"))
+    assert left and not out.exists()  # what the killed run left
+    argv[argv.index("30")] = "1"
+    assert subprocess.run(argv, stdout=subprocess.DEVNULL, timeout=120).returncode == 0
+    assert not any(p.exists() for p in left) and (out / "results.json").exists()

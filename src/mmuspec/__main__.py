@@ -1,5 +1,5 @@
 import sys
 
-from mmuspec.cli import main
+from mmuspec.command import run
 
-sys.exit(main())
+sys.exit(run())

@@ -157,6 +157,8 @@ def load_checkpoint(path: str, model_key: str) -> SearchState:
                          "switches, variant, sizes, reductions, engine, --exact or mmuspec's model differ)") from None
     except _Bad as exc:
         raise InputError(path, None, f"damaged checkpoint ({exc})") from None
+    except (TypeError, ValueError, KeyError, IndexError, OverflowError) as exc:  # a check this file missed
+        raise InputError(path, None, f"damaged checkpoint (inconsistent header: {type(exc).__name__})") from None
 
 
 class _Bad(Exception):
@@ -189,8 +191,10 @@ def _decode(body: memoryview, model_key: str) -> SearchState:
     states = _int(header, "states", 1, 1 << 40)
     frontier = _lengths(header, "frontier", width)
     nexts = _lengths(header, "next", width)
-    store_len, parents_len, actions_len = _lengths(header, "sections", 1)[:3] if len(header["sections"]) == 3 \
-        else _fail("sections")
+    sections = _lengths(header, "sections", 1)
+    if len(sections) != 3:
+        raise _Bad("sections")
+    store_len, parents_len, actions_len = sections
     if at + store_len + parents_len + actions_len + sum(frontier) + sum(nexts) != len(body):
         raise _Bad("section lengths do not add up to the file's size")
     if parents_len != 4 * states or actions_len != 2 * states:
@@ -253,10 +257,6 @@ def _grown(dtype: Any, values: np.ndarray) -> Any:
     array.size = 0
     array.extend(values)
     return array
-
-
-def _fail(what: str) -> Any:
-    raise _Bad(what)
 
 
 def _int(header: dict[str, Any], key: str, low: int, high: int) -> int:
