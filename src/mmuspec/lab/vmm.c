@@ -34,8 +34,9 @@
  *   --no-pfns          do not print the data pages' pfns (read from /proc/self/pagemap)
  *
  * Output: one record per line, "KIND key=value ...", values without spaces:
- *   vmm version=1 workload= pages= vcpus= seconds= hva= data_gpa= page_size=4096 tsc_offset=0|unset
+ *   vmm version=1 pid= workload= pages= vcpus= seconds= hva= data_gpa= page_size=4096 tsc_offset=0|unset
  *   clock at=start|end tsc= mono_ns=          host TSC and CLOCK_MONOTONIC read together
+ *   vcpu id= tid=                             the vCPU thread's id (its pid in a trace)
  *   pfn at=start|end gfn= pfn=                data page -> host pfn (0: not present)
  *   stat at=before|after scope=vm|vcpuN name= value=   KVM_GET_STATS_FD (histograms summed)
  *   act tsc= kind= gfn= npages= value=        a host action (dontneed, dontneed_write,
@@ -446,6 +447,7 @@ static int emulate_mmio(struct kvm_run *run) {
 static void *vcpu_thread(void *arg) {
     unsigned id = (unsigned)(uintptr_t)arg;
     struct kvm_run *run = runs[id];
+    out("vcpu id=%u tid=%ld", id, (long)gettid());
     volatile uint32_t *st = ctrl32(STATS + id * STATS_SIZE);
     for (;;) {
         if (ioctl(vcpu_fds[id], KVM_RUN, 0) < 0) {
@@ -661,11 +663,13 @@ int main(int argc, char **argv) {
         die(2, "mmap_guest_memory");
 
     memcpy(ctrl_mem, guest_start, (size_t)(guest_end - guest_start));
-    /* Identity map of the first GiB with 2 MiB user pages (see the header: why CPL 3). */
-    *(uint64_t *)(ctrl_mem + PML4) = PDPT | 7;
-    *(uint64_t *)(ctrl_mem + PDPT) = PD | 7;
+    /* Identity map of the first GiB with 2 MiB user pages (see the header: why CPL 3), with
+     * the accessed and dirty bits already set: shadow paging would otherwise map a read
+     * fault read-only to catch the first write, a second fault with no invalidation between. */
+    *(uint64_t *)(ctrl_mem + PML4) = PDPT | 0x27;
+    *(uint64_t *)(ctrl_mem + PDPT) = PD | 0x27;
     for (uint64_t i = 0; i < 512; i++)
-        *(uint64_t *)(ctrl_mem + PD + i * 8) = (i << 21) | 0x87;
+        *(uint64_t *)(ctrl_mem + PD + i * 8) = (i << 21) | 0xe7; /* present, writable, user, accessed, dirty, 2 MiB */
     *ctrl32(CTRL_GPA + C_NPAGES) = O.pages;
     *ctrl32(CTRL_GPA + C_NVCPUS) = O.vcpus;
     *ctrl32(CTRL_GPA + C_SLOW) = (uint32_t)O.slow_cycles;
@@ -688,8 +692,8 @@ int main(int argc, char **argv) {
     for (unsigned i = 0; i < O.vcpus; i++)
         setup_vcpu(i);
 
-    out("vmm version=1 workload=%s pages=%u vcpus=%u seconds=%g hva=%#lx data_gpa=%#lx page_size=4096 "
-        "tsc_offset=%s period_us=%lu slow_cycles=%lu seed=%u write_every=%u", O.workload, O.pages, O.vcpus,
+    out("vmm version=1 pid=%ld workload=%s pages=%u vcpus=%u seconds=%g hva=%#lx data_gpa=%#lx page_size=4096 "
+        "tsc_offset=%s period_us=%lu slow_cycles=%lu seed=%u write_every=%u", (long)getpid(), O.workload, O.pages, O.vcpus,
         O.seconds, O.hva, DATA, tsc_offset_set ? "0" : "unset", O.period_us, O.slow_cycles, O.seed,
         O.write_every);
     print_stats(vm_fd, "before", "vm");
