@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter, deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -37,7 +37,8 @@ HEADER = "# mmuspec-lab "
 FAST = re.compile(r"\s*(.*?)-(\d+)\s+(?:\(\s*[-\d]+\)\s+)?\[\d+\]\s+(?:[A-Za-z.0-9]{4,5}\s+)?(\d+\.\d+): "
                   r"(?:\w+:)?(\w+): ?(.*)")
 WANTED = {"kvm_unmap_hva_range", "kvm_age_hva", "kvm_test_age_hva", "kvm_set_spte_hva", "ksm_merge_with_ksm_page",
-          "kvm_mmu_spte_requested", "kvm_mmu_prepare_zap_page", "tracing_mark_write", "print"}
+          "kvm_mmu_spte_requested", "kvm_mmu_prepare_zap_page", "tracing_mark_write", "print", "ksm_start_scan",
+          "ksm_stop_scan"}
 CONTEXT = 6
 
 
@@ -81,7 +82,7 @@ class Mapping:
         if self.gfn is None:
             return None
         page = gfn - self.gfn
-        return page if 0 <= page and (self.pages is None or page < self.pages) else None
+        return page if page >= 0 and (self.pages is None or page < self.pages) else None
 
     def page_name(self, page: int) -> str:
         if self.gfn is not None:
@@ -187,117 +188,161 @@ def _fields(event: str, text: str) -> dict[str, Any] | None:
     return None
 
 
-def validate(stream: IO[str], automaton: PageAutomaton, mapping: Mapping | None = None, *,
-             max_rejections: int = 1) -> Verdict:
-    """Check every page's events in ``stream`` against ``automaton`` (see the module doc)."""
+@dataclass(slots=True)
+class PageEvent:
+    """One event on one guest page (``page`` None for ksmd's scan events)."""
+
+    line: int
+    ts: float
+    page: int | None
+    label: str
+    pid: int
+    text: str
+    fields: dict[str, Any]
+
+
+@dataclass
+class Reading:
+    """What reading the trace saw besides the page events."""
+
+    seen: Counter[str] = field(default_factory=Counter)
+    unattributed_merges: int = 0
+    outside: int = 0
+    lines: int = 0
+    window: tuple[float | None, float | None] = (None, None)
+    markers: dict[str, tuple[float, int]] = field(default_factory=dict)  # start/end -> (ts, tsc)
+
+
+def read_header(stream: IO[str]) -> tuple[Mapping | None, list[str]]:
+    """The lab header of a trace, if its first line is one, and the lines to read again."""
     first = stream.readline()
     header = Mapping.from_header(first.strip())
-    mapping = mapping or header or Mapping()
-    hidden = frozenset({"map", "zap-shadow"}) if mapping.gfn is None else frozenset()
-    runner = _Runner(automaton, hidden)
-    verdict = Verdict(automaton.era, automaton.workload)
-    state: dict[int, int] = {}
-    recent: dict[int, deque[str]] = {}
-    rejected: set[int] = set()
+    return header, ([] if header is not None or not first else [first])
+
+
+def page_events(lines: Iterable[str], mapping: Mapping, reading: Reading, *, markers: bool,
+                first_line: int = 1) -> Iterator[PageEvent]:
+    """The trace's events on guest pages, in trace order (see the module doc)."""
     last_ksmd_page: dict[int, int | None] = {}
-    markers = header is not None
     started = not markers
-    lineno = 1
-
-    def feed(page: int, label: str, text: str) -> None:
-        if page in rejected:
-            return
-        verdict.events += 1
-        verdict.labels[label] += 1
-        cur = state.get(page, runner.start)
-        nxt = runner.step(cur, label)
-        if runner.empty(nxt):
-            rejected.add(page)
-            if len(verdict.rejections) < max_rejections:
-                nodes = sorted(runner.sets[cur])[:4]
-                verdict.rejections.append(Rejection(
-                    page, mapping.page_name(page), lineno, label, text.strip(),
-                    [automaton.describe(n) for n in nodes], list(recent.get(page, ()))))
-            return
-        state[page] = nxt
-        recent.setdefault(page, deque(maxlen=CONTEXT)).append(f"{lineno}: {text.strip()}")
-
-    lines = iter(stream)
-    pending = [first] if first and header is None else []
-    for lineno, text in enumerate(_chain(pending, lines), start=1 if pending else 2):
-        verdict.lines += 1
+    gfns = mapping.gfn is not None
+    for lineno, text in enumerate(lines, start=first_line):
+        reading.lines += 1
         m = FAST.match(text)
         if m is not None:
-            comm, pid, ts, event, rest = m.groups()
+            comm, pid_text, ts_text, event, rest = m.groups()
         else:
             rec = parse_line(lineno, text)
             if rec is None or not hasattr(rec, "event"):
                 continue
-            comm, pid, ts, event = rec.comm, str(rec.pid), str(rec.ts), rec.event  # type: ignore[union-attr]
+            comm, pid_text, ts_text, event = rec.comm, str(rec.pid), str(rec.ts), rec.event  # type: ignore[union-attr]
             rest = text.split(f"{event}:", 1)[-1]
-        verdict.seen[event] += 1
+        reading.seen[event] += 1
         if event not in WANTED:
             continue
+        ts = float(ts_text)
         if event in ("tracing_mark_write", "print"):
+            for what in ("start", "end"):
+                if f"mmuspec-lab {what}" in rest:
+                    tsc = rest.rsplit("tsc=", 1)[-1].strip()
+                    reading.markers[what] = (ts, int(tsc) if tsc.isdigit() else 0)
             if "mmuspec-lab start" in rest:
                 started = True
-                verdict.window = (float(ts), verdict.window[1])
+                reading.window = (ts, reading.window[1])
             elif "mmuspec-lab end" in rest and markers:
-                verdict.window = (verdict.window[0], float(ts))
-                break
+                reading.window = (reading.window[0], ts)
+                return
             continue
         if not started:
             continue
         f = _fields(event, rest)
         if f is None:
             continue
+        pid = int(pid_text)
         if event == "kvm_unmap_hva_range":
             pages = mapping.hva_pages(f["start"], f["end"])
             is_ksmd = comm == mapping.ksmd
             if not pages:
-                verdict.outside += 1
+                reading.outside += 1
                 if is_ksmd:
-                    last_ksmd_page[int(pid)] = None
+                    last_ksmd_page[pid] = None
                 continue
             label = "unmap:ksmd" if is_ksmd else "unmap:mm"
             for page in pages:
-                feed(page, label, text)
+                yield PageEvent(lineno, ts, page, label, pid, text, f)
             if is_ksmd:
-                last_ksmd_page[int(pid)] = pages[0] if len(pages) == 1 else None
+                last_ksmd_page[pid] = pages[0] if len(pages) == 1 else None
         elif event == "ksm_merge_with_ksm_page":
-            page = last_ksmd_page.get(int(pid))
-            if page is None:
-                verdict.unattributed_merges += 1
+            merged = last_ksmd_page.get(pid)
+            if merged is None:
+                reading.unattributed_merges += 1
                 continue
-            last_ksmd_page[int(pid)] = None
+            last_ksmd_page[pid] = None
             label = "merge-failed" if f.get("error") else ("merge" if f.get("ksm") else "merge-in-place")
-            feed(page, label, text)
+            yield PageEvent(lineno, ts, merged, label, pid, text, f)
         elif event in ("kvm_age_hva", "kvm_test_age_hva", "kvm_set_spte_hva"):
             start = f.get("start", f.get("hva", 0))
             pages = mapping.hva_pages(start, f.get("end", start + 1))
             if not pages:
-                verdict.outside += 1
+                reading.outside += 1
                 continue
             label = {"kvm_age_hva": "age", "kvm_test_age_hva": "test-age", "kvm_set_spte_hva": "change-pte"}[event]
             for page in pages:
-                feed(page, label, text)
-        elif mapping.gfn is not None and event == "kvm_mmu_spte_requested":
-            if mapping.vcpu_tids and int(pid) not in mapping.vcpu_tids:
-                verdict.outside += 1
+                yield PageEvent(lineno, ts, page, label, pid, text, f)
+        elif gfns and event == "kvm_mmu_spte_requested":
+            one = mapping.gfn_page(f["gfn"]) if not mapping.vcpu_tids or pid in mapping.vcpu_tids else None
+            if one is None:
+                reading.outside += 1
                 continue
-            page = mapping.gfn_page(f["gfn"])
-            if page is None:
-                verdict.outside += 1
-                continue
-            feed(page, "map", text)
-        elif mapping.gfn is not None and event == "kvm_mmu_prepare_zap_page":
-            if " direct " not in f" {f.get('role', '')} ":
+            yield PageEvent(lineno, ts, one, "map", pid, text, f)
+        elif gfns and event == "kvm_mmu_prepare_zap_page":
+            if " direct " not in f" {f.get('role', '')} " or mapping.gfn is None:
                 continue
             span = 512 ** int(f["level"])
-            for gfn in range(max(f["gfn"], mapping.gfn), min(f["gfn"] + span, mapping.gfn + (mapping.pages or 0))):
-                page = mapping.gfn_page(gfn)
-                if page is not None:
-                    feed(page, "zap-shadow", text)
+            top = mapping.gfn + (mapping.pages or 0)
+            for gfn in range(max(f["gfn"], mapping.gfn), min(f["gfn"] + span, top)):
+                one = mapping.gfn_page(gfn)
+                if one is not None:
+                    yield PageEvent(lineno, ts, one, "zap-shadow", pid, text, f)
+        elif event in ("ksm_start_scan", "ksm_stop_scan"):
+            yield PageEvent(lineno, ts, None, event, pid, text, f)
+
+
+def validate(stream: IO[str], automaton: PageAutomaton, mapping: Mapping | None = None, *,
+             max_rejections: int = 1) -> Verdict:
+    """Check every page's events in ``stream`` against ``automaton`` (see the module doc)."""
+    header, again = read_header(stream)
+    mapping = mapping or header or Mapping()
+    hidden = frozenset({"map", "zap-shadow"}) if mapping.gfn is None else frozenset()
+    runner = _Runner(automaton, hidden)
+    verdict = Verdict(automaton.era, automaton.workload)
+    reading = Reading()
+    state: dict[int, int] = {}
+    recent: dict[int, deque[str]] = {}
+    rejected: set[int] = set()
+    start = runner.start
+    lines = _chain(again, stream)
+    for ev in page_events(lines, mapping, reading, markers=header is not None, first_line=1 if again else 2):
+        page = ev.page
+        if page is None or page in rejected:
+            continue
+        label = ev.label
+        verdict.events += 1
+        verdict.labels[label] += 1
+        cur = state.get(page, start)
+        nxt = runner.step(cur, label)
+        if runner.empty(nxt):
+            rejected.add(page)
+            if len(verdict.rejections) < max_rejections:
+                nodes = sorted(runner.sets[cur])[:4]
+                verdict.rejections.append(Rejection(
+                    page, mapping.page_name(page), ev.line, label, ev.text.strip(),
+                    [automaton.describe(n) for n in nodes], list(recent.get(page, ()))))
+            continue
+        state[page] = nxt
+        recent.setdefault(page, deque(maxlen=CONTEXT)).append(f"{ev.line}: {ev.text.strip()}")
+    verdict.seen, verdict.unattributed_merges, verdict.outside = reading.seen, reading.unattributed_merges, reading.outside
+    verdict.lines, verdict.window = reading.lines, reading.window
     verdict.pages = len(state.keys() | rejected)
     verdict.rejected_pages = len(rejected)
     verdict.admitted = verdict.pages - verdict.rejected_pages
