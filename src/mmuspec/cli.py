@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import mmuspec.single_blas_thread  # noqa: F401  (first: before anything imports numpy)
-from mmuspec import __version__, cli_review, failures
+from mmuspec import __version__, cli_lab, cli_review, failures
 from mmuspec.api import finish
 from mmuspec.checking import NO_REDUCTIONS, CheckSpec, Reductions, run_check, run_matrix
 from mmuspec.cliparser import Parser, add_everywhere
@@ -261,6 +261,8 @@ def build_parser() -> argparse.ArgumentParser:
     twhat.add_argument("--arch", choices=ARCHES)
     twhat.add_argument("--set", dest="sets", action="append", default=[], metavar="NAME=VALUE")
     twhat.add_argument("--json", action="store_true")
+    cli_lab.add_validate_parser(tsub)
+    cli_lab.add_lab_parser(sub)
 
     bugs = sub.add_parser(
         "bugs", help="rediscover real kernel bugs: search each before its fix and after it",
@@ -336,6 +338,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cli_review.cmd_diff(args)
         if args.command == "events":
             return cmd_events()
+        if args.command == "lab":
+            return cli_lab.cmd_lab(args)
         parser.print_help()
         return EXIT_USAGE
     except KeyboardInterrupt:
@@ -671,6 +675,8 @@ def cmd_trace(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         print(json.dumps(stats_json(stats, args.window), indent=2) if args.json
               else stats_text(args.file, stats, args.window))
         return 0
+    if args.trace_command == "validate":
+        return cli_lab.cmd_validate(args)
     if args.trace_command == "whatif":
         from mmuspec.report.trace_stats import whatif_text
         from mmuspec.traces import whatif as trace_whatif

@@ -90,8 +90,12 @@ def _write(path: Path, value: str) -> None:
 def _set_events(events: str) -> None:
     _write(TRACEFS / "set_event", "")  # truncate: no event enabled
     for event in events.split():
-        with open(TRACEFS / "set_event", "a") as f:  # one event a write: the file's own syntax
-            f.write(event + "\n")
+        # Opened without O_TRUNC, set_event adds what is written (O_APPEND is refused).
+        fd = os.open(TRACEFS / "set_event", os.O_WRONLY)
+        try:
+            os.write(fd, (event + "\n").encode())
+        finally:
+            os.close(fd)
 
 
 @dataclass

@@ -12,7 +12,7 @@ from KVM's binary statistics.  Costs, each a median over the run's samples:
   the rmap items it walked;
 * ``fault_us``: a guest access that took an exit and installed the SPTE again after an
   invalidation, timed by the guest itself (``rdtsc`` around the access), matched to the
-  ``kvm_mmu_spte_requested`` of its gfn inside that interval.  It includes the exit and
+  ``kvm_mmu_spte_requested`` of its gfn inside that interval (give or take ``SLACK``).  It includes the exit and
   entry: on this kind of host they cannot be separated;
 * ``cow_us``: the same for a guest write that broke COW (an unmap from the vCPU's own
   thread before the map), less ``fault_us``.
@@ -33,6 +33,10 @@ from mmuspec.traces.conformance import Mapping, PageEvent, Reading, page_events,
 from mmuspec.traces.reader import open_trace
 
 UNMAPS = ("unmap:ksmd", "unmap:mm", "zap-shadow")
+# How far apart the guest's TSC and the trace's clock may be when an access is matched
+# to its map event: the guest's TSC offset (zero where KVM lets the VMM set it, not
+# always exactly) and the trace marker's write are a few tens of microseconds apart.
+SLACK = 100e-6
 
 
 @dataclass
@@ -156,8 +160,8 @@ def _refault_costs(run: VmmRun, maps: dict[int, list[tuple[float, str]]], ts0: f
         events = maps.get(page)
         if not events:
             continue
-        t_start = ts0 + (slow["tsc"] - tsc0) / hz
-        t_end = t_start + slow["cycles"] / hz
+        t_start = ts0 + (slow["tsc"] - tsc0) / hz - SLACK
+        t_end = t_start + slow["cycles"] / hz + 2 * SLACK
         for ts, why in events:
             if t_start <= ts <= t_end:
                 us = slow["cycles"] / hz * 1e6
