@@ -139,24 +139,27 @@ def vmm_args(binary: Path, o: LabOptions, marker: str | None) -> list[str]:
     return args + (["--marker", marker] if marker else [])
 
 
-def _run_vmm(args: list[str], seconds: float, tick: Callable[[float], None] | None) -> tuple[int, str, str]:
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    started = time.monotonic()
-    try:
-        while proc.poll() is None:
-            elapsed = time.monotonic() - started
-            if elapsed > seconds + 30:
-                proc.kill()
-                break
-            if tick is not None:
-                tick(min(elapsed, seconds))
-            time.sleep(0.1)
-        out, err = proc.communicate()
-    except BaseException:
-        proc.kill()
-        proc.wait()
-        raise
-    return proc.returncode, out, err
+def _run_vmm(args: list[str], seconds: float, out_path: Path, tick: Callable[[float], None] | None) -> tuple[int, str, str]:
+    """Run the VMM with its output going to ``out_path`` (a pipe nobody reads while it runs
+    would fill and stop it); returns its status, output and error output."""
+    with open(out_path, "w", encoding="utf-8") as out_file:
+        proc = subprocess.Popen(args, stdout=out_file, stderr=subprocess.PIPE, text=True)
+        started = time.monotonic()
+        try:
+            while proc.poll() is None:
+                elapsed = time.monotonic() - started
+                if elapsed > seconds + 30:
+                    proc.kill()
+                    break
+                if tick is not None:
+                    tick(min(elapsed, seconds))
+                time.sleep(0.1)
+            _, err = proc.communicate()
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+    return proc.returncode, out_path.read_text(encoding="utf-8"), err
 
 
 def run_lab(options: LabOptions, staging: Path, tick: Callable[[float], None] | None = None,
@@ -184,7 +187,8 @@ def run_lab(options: LabOptions, staging: Path, tick: Callable[[float], None] | 
             if o.workload in KSM_WORKLOADS:
                 host.start_ksm(o.pages_to_scan, o.sleep_millisecs)
             say(f"running {o.workload}: {o.pages} pages, {o.vcpus} vCPU(s), {o.seconds:g} s")
-            code, out, err = _run_vmm(vmm_args(binary, o, str(TRACEFS / "trace_marker")), o.seconds, tick)
+            code, out, err = _run_vmm(vmm_args(binary, o, str(TRACEFS / "trace_marker")), o.seconds,
+                                      staging / "vmm.txt", tick)
             host.stop_tracing()
             ksm_after = host.ksm_counters()
             run = parse_vmm_output(out, "the VMM's output")
@@ -195,7 +199,6 @@ def run_lab(options: LabOptions, staging: Path, tick: Callable[[float], None] | 
             mapping = Mapping(run.hva, run.gfn_base, run.pages, frozenset(run.vcpu_tids.values()))
             lost = _save_trace(staging / "trace.txt", mapping, workload=o.workload, era=era, kernel=release)
         problems = host.problems
-    (staging / "vmm.txt").write_text(out, encoding="utf-8")
     say("reading the trace")
     measurement = measure(str(staging / "trace.txt"), run)
     with open_trace(str(staging / "trace.txt")) as stream:
