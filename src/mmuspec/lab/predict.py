@@ -54,7 +54,9 @@ def lab_workload_text(workload: str, pages: int, vcpus: int, seconds: float, rat
     if workload == "cow-break":
         phases = [("reads", write_after, 0.0, "same"), ("writes", seconds - write_after, write_fraction, "unique")]
     else:
-        phases = [("run", seconds, 0.0 if ksm else write_fraction, "same" if ksm else "")]
+        # The VMM writes every page before the guest starts: identical bytes for KSM,
+        # distinct ones otherwise (so no first touch maps the zero page).
+        phases = [("run", seconds, 0.0 if ksm else write_fraction, "same" if ksm else "unique")]
     for name, duration, wf, fill in phases:
         if duration > 0:
             text += ["[[phases]]", f'name = "{name}"', f"duration = {duration:.3f}", f"write_fraction = {wf:.4f}"]

@@ -25,7 +25,7 @@
  *   --seconds S        run time (default 4; the whole run is killed at S + 30 s)
  *   --period-us U      time between host actions (default 2000)
  *   --write-after S    cow-break: seconds of reads before writes start (default S/2)
- *   --write-every N    one access in N is a write, when writes are on (default 4)
+ *   --write-every N    about one access in N is a write (a pseudo-random draw), when writes are on (default 4)
  *   --slow-cycles C    an access slower than C TSC cycles is logged as slow (default 20000)
  *   --seed N           seed of the host actions (default 1)
  *   --hva ADDR         where guest data is mapped (default 0x5a5a00000000, chosen so that
@@ -152,8 +152,10 @@ __asm__(
     "  jae 8f\n"
     "  testl $1, " XSTR(CTRL_GPA) "+4\n"
     "  jz 4f\n"
-    "  incl 56(%rbp)\n"
-    "  mov 56(%rbp), %eax\n"
+    "  imul $1103515245, 56(%rbp), %eax\n" /* a linear congruential draw: which accesses write */
+    "  add $12345, %eax\n"
+    "  mov %eax, 56(%rbp)\n"
+    "  shr $16, %eax\n"
     "  xor %edx, %edx\n"
     "  divl " XSTR(CTRL_GPA) "+20\n"
     "  test %edx, %edx\n"

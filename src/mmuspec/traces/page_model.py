@@ -197,7 +197,7 @@ def automaton(era: str, workload: str, arch: str = "x86") -> PageAutomaton:
     kernels: list[Kernel] = []
     gfns: list[int] = []
     config = era_config(era, {"arch": arch})
-    shadow_label = None if workload == "memslot" else "zap-shadow"
+    invisible_drops = workload == "memslot"
     for p, proj in enumerate(projections(workload)):
         k = Kernel(proj.scenario, config)
         k.set_reductions(vcpus=False, seq=True, values=True)
@@ -229,7 +229,10 @@ def automaton(era: str, workload: str, arch: str = "x86") -> PageAutomaton:
                 label, aux2 = observe(k, s, action, nxt, ev, aux, proj.gfn)
                 succ.append((label, k.representative(nxt), aux2))
             succ.extend((None, k.representative(r), aux) for r in _restarts(k, s, init))
-            succ.append((shadow_label, k.representative(_spte_dropped(k, s, proj.gfn)), aux))
+            dropped = k.representative(_spte_dropped(k, s, proj.gfn))
+            succ.append(("zap-shadow", dropped, aux))
+            if invisible_drops:
+                succ.append((None, dropped, aux))
             for label, nxt, aux2 in succ:
                 m, new = node((nxt, aux2, p))
                 edges[n].setdefault(label, set()).add(m)
