@@ -53,6 +53,7 @@ _V5_13: dict[str, Value] = {
     "mm.interval_remove_wait": "lockless",
     "hmm.device_update": "under_lock",
     "kvm.pfncache_retry": "none",
+    "kvm.prefault": "none",
 }
 _V5_15 = {**_V5_13, "kvm.change_pte": "check_count", "kvm.zap_gfn_range_count": "gfn_range",
           "kvm.count_only_if_memslot": True, "kvm.memslot_update_waits": True}
@@ -65,9 +66,9 @@ _V6_8 = {**_V6_4, "kvm.retry_range": "gfn", "kvm.zap_gfn_range_count": "gfn_rang
 _V6_10 = {**_V6_8, "kvm.change_pte": "none"}
 # 6.11 adds KVM_PRE_FAULT_MEMORY, 6.15 lockless aging, 6.18 the prefault -EAGAIN fix: the
 # switches that select them are set below as the model gains the steps they need.
-_V6_11 = {**_V6_10}
+_V6_11 = {**_V6_10, "kvm.prefault": "retry_in_kernel"}
 _V6_15 = {**_V6_11}
-_V6_18 = {**_V6_15}
+_V6_18 = {**_V6_15, "kvm.prefault": "eagain_on_invalid_slot"}
 # Before v5.12: no hva range, no pairing of end() with a failed non-blockable start().
 _V5_10 = {**_V5_13, "kvm.change_pte": "bump_seq", "kvm.retry_range": "global",
           "mm.nonblock_end_on_failure": False, "kvm.tlbs_dirty": "truncated"}

@@ -33,6 +33,8 @@ from mmuspec.model.source_evidence import FOUND, TREES
 # The order of the mainline eras, for the eras on both sides of one without a tree.
 MAINLINE = ("2.6.32", "3.7", "5.10", "5.12", "5.13", "5.15", "6.1", "6.3", "6.4", "6.8", "6.10", "6.11", "6.15",
             "6.18")
+# The eras before KVM_PRE_FAULT_MEMORY (bc1a5cd00211, v6.11).
+_BEFORE_PREFAULT = "2.6.32 3.7 5.10 5.12 5.13 5.15 6.1 6.3 6.4 6.8 6.10 glisse-2019"
 # The eras from v6.10 on (no change_pte, no hva-based retry).
 _SINCE_6_10 = "6.10 6.11 6.15 6.18"
 LATE_ARCHES = {"arm64": ("2.6.32", "3.7"), "mips": ("2.6.32", "3.7"), "ppc": ("2.6.32",)}
@@ -187,6 +189,8 @@ SOURCES: dict[str, Source] = {
     "mmap_free": Source(_ARM_FAULT, absent="2.6.32 3.7", note="arm64 only: mmap_read_lock() in user_mem_abort()"),
     "fault_snapshot": Source(_ARM_FAULT, absent="2.6.32 3.7", note="arm64 only"),
     "guest_touch": Source(_RUN),
+    "kvm_vcpu_pre_fault_memory": Source(_fn(KVM, "kvm_vcpu_pre_fault_memory"), absent=_BEFORE_PREFAULT),
+    "kvm_tdp_map_page_retry": Source(_fn(MMU, "kvm_tdp_map_page"), absent=_BEFORE_PREFAULT),
     "hva_to_pfn": Source(_fn(KVM, "hva_to_pfn", "gfn_to_pfn")),
     "hva_to_pfn_can_run": Source(_fn(KVM, "hva_to_pfn", "gfn_to_pfn")),
     "handle_mm_fault": Source(_fn(MEM, "handle_mm_fault")),
