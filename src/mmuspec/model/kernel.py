@@ -135,6 +135,10 @@ class Kernel(Renderer):
         self.int_mmu_seq = config["kvm.mmu_seq_snapshot"] == "int" and self.arch == "x86"
         self.tlbs_dirty = str(config["kvm.tlbs_dirty"])
         self.snapshot_before_unlock = config["kvm.fault_snapshot"] == "before_unlock"
+        # KVM_PRE_FAULT_MEMORY vCPUs (guest.py), and whether a prefault on an invalid memslot
+        # returns -EAGAIN (3ccbf6f47098) instead of retrying inside the ioctl.
+        self.prefault = scenario.prefault
+        self.prefault_eagain = config["kvm.prefault"] == "eagain_on_invalid_slot"
         self.hva_offset = scenario.hva_offset
         self.vma_lookup_step = bool(scenario.remap) and self.arch == "arm64"
         self.unstable_merge = bool(scenario.merge) and not scenario.stable_page
@@ -572,3 +576,10 @@ def refuse_missing_subscriber(scenario: Scenario, config: Config) -> None:
                              "which this configuration skips for some PTE changes")
         if scenario.remap or scenario.memslot_change != "none":
             raise UsageError(f"scenario {name}: a pfn cache with munmap() or a memslot change is not modelled")
+    if scenario.prefault and scenario.vcpus:
+        if config["kvm.prefault"] == "none":
+            raise UsageError(f"scenario {name} prefaults with KVM_PRE_FAULT_MEMORY (bc1a5cd00211, v6.11); this "
+                             "era has no such ioctl (kvm.prefault=none)")
+        if config["arch"] != "x86":
+            raise UsageError(f"scenario {name}: KVM_PRE_FAULT_MEMORY is modelled on x86 only "
+                             "(kvm_arch_vcpu_pre_fault_memory())")

@@ -255,6 +255,19 @@ SWITCHES: dict[str, Switch] = {
             "changing",
         ),
         Switch(
+            "kvm.prefault",
+            ("none", "retry_in_kernel", "eagain_on_invalid_slot"),
+            "none",
+            "KVM_PRE_FAULT_MEMORY (x86): none = no such ioctl, where a scenario whose vCPUs "
+            "prefault does not run; retry_in_kernel = kvm_tdp_map_page() loops on RET_PF_RETRY "
+            "inside the ioctl, which holds kvm->srcu throughout, so a fault on a memslot flagged "
+            "KVM_MEMSLOT_INVALID retries while the memslot update waits for that srcu reader; "
+            "eagain_on_invalid_slot = kvm_mmu_faultin_pfn() returns -EAGAIN to userspace for a "
+            "prefault on an invalid memslot.",
+            "bc1a5cd00211, 6e01b7601dfe (v6.11 [I]); 3ccbf6f47098 (v6.18 [I]) KVM: x86/mmu: Return "
+            "-EAGAIN if userspace deletes/moves memslot during prefault",
+        ),
+        Switch(
             "kvm.zap_gfn_range_count",
             ("none", "gfn_range", "all"),
             "none",
