@@ -197,11 +197,26 @@ def run_lab(options: LabOptions, staging: Path, tick: Callable[[float], None] | 
             if code != 0:
                 raise RuntimeError(f"the VMM failed (exit {code}): {run.reason or err.strip()}")
             mapping = Mapping(run.hva, run.gfn_base, run.pages, frozenset(run.vcpu_tids.values()))
-            lost = _save_trace(staging / "trace.txt", mapping, workload=o.workload, era=era, kernel=release)
+            lost = _save_trace(staging / "trace.txt", mapping, workload=o.workload, era=era, kernel=release,
+                               pages_to_scan=o.pages_to_scan, sleep_millisecs=o.sleep_millisecs,
+                               write_after=f"{o.write_after:g}")
         problems = host.problems
     say("reading the trace")
-    measurement = measure(str(staging / "trace.txt"), run)
-    with open_trace(str(staging / "trace.txt")) as stream:
+    result = analyse(o, staging / "trace.txt", run, era=era, kernel=release, host=host_description())
+    result.era_note, result.events_enabled, result.lost_events = era_note, enabled, lost
+    result.ksm_before, result.ksm_after, result.restore_problems = ksm_before, ksm_after, problems
+    result.notes = notes + result.notes
+    result.wall_seconds = time.monotonic() - started
+    return result
+
+
+def analyse(options: LabOptions, trace: Path, run: VmmRun, *, era: str, kernel: str, host: str) -> LabResult:
+    """Everything a run's files say, with the host out of the picture: integrity, conformance,
+    measured costs and the prediction (also how the tests read recorded runs)."""
+    o = options.resolved()
+    assert o.seconds is not None and o.write_after is not None
+    measurement = measure(str(trace), run)
+    with open_trace(str(trace)) as stream:
         verdict = validate(stream, automaton(era, o.workload))
     total = run.guest_total("reads") + run.guest_total("writes")
     write_fraction = run.guest_total("writes") / total if total else 0.0
@@ -209,8 +224,16 @@ def run_lab(options: LabOptions, staging: Path, tick: Callable[[float], None] | 
                                accesses_per_s=total / o.seconds, write_fraction=write_fraction,
                                pages_to_scan=o.pages_to_scan, sleep_millisecs=o.sleep_millisecs,
                                write_after=o.write_after, measured=_measured_for_rows(measurement))
-    return LabResult(o, era, era_note, release, host_description(), run, measurement, verdict, rows, prediction,
-                     enabled, lost, ksm_before, ksm_after, problems, notes, time.monotonic() - started)
+    return LabResult(o, era, "", kernel, host, run, measurement, verdict, rows, prediction, [], 0, {}, {}, [])
+
+
+def options_of(run: VmmRun, header: dict[str, str]) -> LabOptions:
+    """The options of a recorded run, from the VMM's first line and the trace's lab header."""
+    h = run.header
+    return LabOptions(h["workload"], int(h["pages"]), int(h["vcpus"]), float(h["seconds"]), int(h["period_us"]),
+                      int(header.get("pages_to_scan", 1000)), int(header.get("sleep_millisecs", 10)),
+                      float(header["write_after"]) if "write_after" in header else None,
+                      int(h["write_every"]), int(h["slow_cycles"]), int(h["seed"]), header.get("era"))
 
 
 def _measured_for_rows(m: Measurement) -> dict[str, int]:
