@@ -201,6 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
                           help="exits_per_second.png: all exits (total, the default) or a panel per cause (by-cause)")
     simulate.add_argument("--log", action="store_true", help="plot exits per second on a log scale")
     simulate.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    simulate.add_argument("--costs", action="append", default=[], metavar="FILE.toml",
+                          help="a cost profile measured by `mmuspec lab` (repeatable; later files win)")
 
     sweep = sub.add_parser(
         "sweep",
@@ -225,6 +227,8 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--out", required=True, metavar="DIR",
                        help="where sweep.csv and the heat maps go (created with its parents at the end)")
     sweep.add_argument("--quiet", action="store_true", help="no progress (a bar with the time left, or a line per point)")
+    sweep.add_argument("--costs", action="append", default=[], metavar="FILE.toml",
+                       help="a cost profile measured by `mmuspec lab` (repeatable; later files win)")
 
     reeval = sub.add_parser("reevaluate", help="write the change_pte reevaluation report (make reevaluation)",
                             description="Simulate every ready workload in the eras with a dead, absent and "
@@ -232,6 +236,8 @@ def build_parser() -> argparse.ArgumentParser:
     reeval.add_argument("--out", default="reports", metavar="DIR", help="default: reports")
     reeval.add_argument("--duration", type=float, metavar="SECONDS", help="cut every workload to this long")
     reeval.add_argument("--seed", type=int)
+    reeval.add_argument("--costs", action="append", default=[], metavar="FILE.toml",
+                        help="a cost profile measured by `mmuspec lab`; the report says which values it measured")
 
     trace = sub.add_parser("trace", help="read kernel traces: stats, and what-if per era",
                            description="Read ftrace trace/trace_pipe text, `trace-cmd report` or `perf script` "
@@ -580,9 +586,19 @@ def _sim_inputs(args: argparse.Namespace, default_eras: list[str]) -> tuple[Any,
     workload = load_workload(args.workload)
     if args.duration is not None:
         workload = workload.with_duration(args.duration)
+    from mmuspec.simulate.profile import with_profile
+
+    workload = with_profile(workload, _profile(args))
     overrides = _overrides(args)
     eras = [(name, name, era_config(name, overrides)) for name in (args.era or default_eras)]
     return workload, eras, workload.seed if args.seed is None else args.seed
+
+
+def _profile(args: argparse.Namespace) -> Any:
+    """The cost profiles of --costs, merged (later files win), or None."""
+    from mmuspec.simulate.profile import load_profile, merge_profiles
+
+    return merge_profiles([load_profile(path) for path in getattr(args, "costs", [])])
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -649,7 +665,7 @@ def cmd_reevaluate(args: argparse.Namespace) -> int:
     from mmuspec.report.reevaluation import write_report
 
     with staged_dir(args.out) as staging:
-        name = write_report(staging, duration=args.duration, seed=args.seed).name
+        name = write_report(staging, duration=args.duration, seed=args.seed, profile=_profile(args)).name
     print(f"wrote {Path(args.out) / name}")
     return 0
 

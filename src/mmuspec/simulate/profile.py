@@ -44,7 +44,7 @@ class CostProfile:
 
     def source_of(self, key: str) -> str:
         n = self.samples.get(key)
-        return (f"measured by `mmuspec lab {self.workload}` on {self.kernel}, {self.host}"
+        return (f"`mmuspec lab {self.workload}` on {self.kernel}, {self.host}"
                 + (f" (median of {n:,} events)" if n else ""))
 
 
