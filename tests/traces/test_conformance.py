@@ -1,0 +1,81 @@
+"""Conformance of recorded traces to the model, page by page (traces/conformance.py), on
+real runs of the lab (tests/lab/data) and on doctored copies of them."""
+
+import io
+
+import pytest
+
+from mmuspec.traces.conformance import Mapping, validate
+from mmuspec.traces.page_model import automaton
+from tests.lab.recorded import WORKLOADS, trace_text
+
+PAGES = {"ksm-merge": 64, "cow-break": 64, "zap": 64, "aging": 9, "memslot": 64}
+
+
+def check(text, era="6.18", workload="ksm-merge", mapping=None):
+    return validate(io.StringIO(text), automaton(era, workload), mapping)
+
+
+@pytest.mark.parametrize("workload", WORKLOADS)
+def test_every_page_of_a_recorded_run_is_a_behaviour_of_the_6_18_model(workload):
+    verdict = check(trace_text(workload), workload=workload)
+    assert verdict.ok, verdict.rejections
+    assert verdict.pages == verdict.admitted == PAGES[workload]
+
+
+def test_a_6_18_trace_is_not_a_behaviour_of_5_13_whose_merges_call_change_pte():
+    verdict = check(trace_text("ksm-merge"), era="5.13")
+    assert not verdict.ok and verdict.rejected_pages == 64
+    first = verdict.rejections[0]
+    assert first.label in ("merge", "merge-in-place") and first.states
+
+
+def _merge_lines(lines):
+    """Index of the first stable-tree merge and of the two ksmd unmaps of its page before it."""
+    i = next(n for n, line in enumerate(lines) if "ksm_merge_with_ksm_page: ksm pfn" in line)
+    unmaps = [n for n in range(i - 1, 0, -1) if "ksmd" in lines[n] and "kvm_unmap_hva_range" in lines[n]][:2]
+    assert lines[unmaps[0]].split("range: ")[1] == lines[unmaps[1]].split("range: ")[1]
+    return i, unmaps[0], unmaps[1]
+
+
+def test_a_merge_traced_before_its_page_s_second_unmap_is_rejected():
+    lines = trace_text("ksm-merge").splitlines(keepends=True)
+    i, second, _ = _merge_lines(lines)
+    lines[second], lines[i] = lines[i], lines[second]
+    verdict = check("".join(lines))
+    assert not verdict.ok
+    assert verdict.rejections[0].label == "merge" and verdict.rejections[0].line == second + 1
+
+
+def test_a_merge_with_one_of_its_two_unmaps_removed_is_rejected():
+    lines = trace_text("ksm-merge").splitlines(keepends=True)
+    _, second, _ = _merge_lines(lines)
+    del lines[second]
+    verdict = check("".join(lines))
+    assert not verdict.ok and verdict.rejections[0].label == "merge"
+
+
+def test_a_change_pte_event_from_an_older_era_is_rejected_by_6_18_and_admitted_by_5_13_s_model():
+    lines = trace_text("ksm-merge").splitlines(keepends=True)
+    _, second, first = _merge_lines(lines)
+    hva = lines[first].split("range: ")[1].split(" --")[0]
+    fake = lines[first].replace("kvm_unmap_hva_range: mmu notifier unmap range: ", "kvm_set_spte_hva: mmu notifier set pte hva: ")
+    fake = fake.split("set pte hva: ")[0] + f"set pte hva: {hva}\n"
+    lines.insert(second + 1, fake)
+    verdict = check("".join(lines))
+    assert not verdict.ok and verdict.rejections[0].label == "change-pte"
+    assert "kvm_set_spte_hva" in verdict.rejections[0].text
+
+
+def test_without_a_gfn_base_the_spte_events_are_left_out_and_the_rest_still_checked():
+    text = "".join(trace_text("ksm-merge").splitlines(keepends=True)[1:])  # no lab header
+    verdict = check(text, mapping=Mapping(hva=0x5A5A00000000, pages=64))
+    assert verdict.ok and "map" not in verdict.labels and verdict.labels["merge"] > 0
+
+
+def test_the_page_automaton_of_ksm_merge_under_6_18_has_a_fixed_size_and_no_change_pte():
+    a = automaton("6.18", "ksm-merge")
+    assert len(a.nodes) == 6708
+    labels = {label for edges in a.edges for label in edges}
+    assert "change-pte" not in labels and {"unmap:ksmd", "merge", "merge-in-place", "map", "age"} <= labels
+    assert "change-pte" in {label for edges in automaton("5.13", "ksm-merge").edges for label in edges}
