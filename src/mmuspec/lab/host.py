@@ -61,8 +61,9 @@ def check_host() -> None:
 
 
 @contextmanager
-def lab_lock(path: Path = LOCK) -> Iterator[None]:
-    """Hold the lab's lock, or raise ``LabBusy`` at once."""
+def lab_lock(path: Path | None = None) -> Iterator[None]:
+    """Hold the lab's lock (``LOCK`` unless ``path``), or raise ``LabBusy`` at once."""
+    path = path or LOCK
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:

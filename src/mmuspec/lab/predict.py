@@ -82,9 +82,9 @@ def predict(workload: str, era: str, *, pages: int, vcpus: int, seconds: float, 
         Row("unmapped ranges (kvm_unmap_hva_range)", c.invalidations if sim else None, measured.get("unmap_events", 0),
             na),
         Row("refaults after an invalidation", refaults if sim else None, measured.get("refaults", 0), na),
-        Row("faults taken (KVM pf_taken)", int(c.exits.sum()), measured.get("pf_taken", 0)),
-        Row("VM exits (KVM exits)", int(c.exits.sum()), measured.get("exits", 0),
-            "the simulator counts fault exits only"),
+        Row("faults taken (KVM pf_taken)", int(c.exits.sum()) if sim else None, measured.get("pf_taken", 0), na),
+        Row("VM exits (KVM exits)", int(c.exits.sum()) if sim else None, measured.get("exits", 0),
+            "the simulator counts fault exits only" if sim else na),
         Row("ageing calls (kvm_age_hva)", c.aged, measured.get("age", 0)),
     ]
     return rows, {"workload_toml": text, "rate_per_vcpu": rate, "rate_capped": accesses_per_s / max(vcpus, 1) > RATE_CAP}

@@ -13,6 +13,8 @@ from __future__ import annotations
 import os
 import platform
 import re
+import resource
+import signal
 import subprocess
 import sys
 import time
@@ -22,8 +24,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from mmuspec.lab import host as host_module
 from mmuspec.lab.build import VmmUnavailable, vmm_path
-from mmuspec.lab.host import TRACEFS, Host, HostUnavailable, check_host, lab_lock, recover_journal
+from mmuspec.lab.host import Host, HostUnavailable, check_host, lab_lock, recover_journal
 from mmuspec.lab.measure import Measurement, measure
 from mmuspec.lab.predict import Row, predict
 from mmuspec.lab.vmm_output import VmmRun, parse_vmm_output
@@ -38,6 +41,9 @@ KSM_WORKLOADS = ("ksm-merge", "cow-break")
 DEFAULTS = {"ksm-merge": (4.0, 2000), "cow-break": (6.0, 2000), "zap": (3.0, 2000), "aging": (3.0, 20000),
             "memslot": (3.0, 20000)}
 MAX_PAGES = 65536
+# The VMM is killed this long after its run time (its own alarm fires at the same point).
+GRACE = 30.0
+CTRL_BYTES = 16 << 20  # the VMM's control slot (CTRL_SLOT_SIZE in vmm.c)
 OVERRUN = re.compile(r"entries-in-buffer/entries-written:\s*(\d+)/(\d+)")
 
 
@@ -139,16 +145,30 @@ def vmm_args(binary: Path, o: LabOptions, marker: str | None) -> list[str]:
     return args + (["--marker", marker] if marker else [])
 
 
-def _run_vmm(args: list[str], seconds: float, out_path: Path, tick: Callable[[float], None] | None) -> tuple[int, str, str]:
+def memory_limit(o: LabOptions) -> int:
+    """The address space the VMM may map (RLIMIT_AS): guest data, the control slot, a stack
+    per thread (the vCPUs, the host action thread and the main one) and 64 MiB for the rest.
+    The VMM's guest memory is the run's whole footprint, so this bounds the run's memory."""
+    return o.pages * 4096 + CTRL_BYTES + (o.vcpus + 2) * (8 << 20) + (64 << 20)
+
+
+def _run_vmm(args: list[str], seconds: float, out_path: Path, tick: Callable[[float], None] | None,
+             memory: int | None = None) -> tuple[int, str, str]:
     """Run the VMM with its output going to ``out_path`` (a pipe nobody reads while it runs
-    would fill and stop it); returns its status, output and error output."""
+    would fill and stop it), killed ``GRACE`` seconds after its run time and limited to
+    ``memory`` bytes of address space; returns its status, output and error output."""
+
+    def limit() -> None:
+        if memory is not None:
+            resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+
     with open(out_path, "w", encoding="utf-8") as out_file:
-        proc = subprocess.Popen(args, stdout=out_file, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(args, stdout=out_file, stderr=subprocess.PIPE, text=True, preexec_fn=limit)
         started = time.monotonic()
         try:
             while proc.poll() is None:
                 elapsed = time.monotonic() - started
-                if elapsed > seconds + 30:
+                if elapsed > seconds + GRACE:
                     proc.kill()
                     break
                 if tick is not None:
@@ -187,14 +207,16 @@ def run_lab(options: LabOptions, staging: Path, tick: Callable[[float], None] | 
             if o.workload in KSM_WORKLOADS:
                 host.start_ksm(o.pages_to_scan, o.sleep_millisecs)
             say(f"running {o.workload}: {o.pages} pages, {o.vcpus} vCPU(s), {o.seconds:g} s")
-            code, out, err = _run_vmm(vmm_args(binary, o, str(TRACEFS / "trace_marker")), o.seconds,
-                                      staging / "vmm.txt", tick)
+            code, out, err = _run_vmm(vmm_args(binary, o, str(host_module.TRACEFS / "trace_marker")), o.seconds,
+                                      staging / "vmm.txt", tick, memory_limit(o))
             host.stop_tracing()
             ksm_after = host.ksm_counters()
+            if code == -signal.SIGKILL:
+                raise RuntimeError(f"the VMM did not end within {o.seconds + GRACE:g} s and was killed")
             run = parse_vmm_output(out, "the VMM's output")
-            if code == 2 or (run.status == "error" and not run.clocks.get("end")):
+            if code == 2:  # vmm.c: an ioctl or mmap this host refuses
                 raise HostUnavailable(f"the VMM could not run the guest: {run.reason or err.strip() or code}")
-            if code != 0:
+            if code != 0:  # 3: the guest stopped on an exit it should not take, or the VMM's own timeout
                 raise RuntimeError(f"the VMM failed (exit {code}): {run.reason or err.strip()}")
             mapping = Mapping(run.hva, run.gfn_base, run.pages, frozenset(run.vcpu_tids.values()))
             lost = _save_trace(staging / "trace.txt", mapping, workload=o.workload, era=era, kernel=release,
@@ -245,7 +267,7 @@ def _measured_for_rows(m: Measurement) -> dict[str, int]:
 def _save_trace(path: Path, mapping: Mapping, **extra: object) -> int:
     """Copy the trace buffer to ``path`` behind the lab header; returns the events lost."""
     lost = 0
-    with open(TRACEFS / "trace", encoding="utf-8", errors="replace") as src, open(path, "w", encoding="utf-8") as dst:
+    with open(host_module.TRACEFS / "trace", encoding="utf-8", errors="replace") as src, open(path, "w", encoding="utf-8") as dst:
         dst.write(mapping.header(**extra) + "\n")
         for line in src:
             if line.startswith("#"):
