@@ -455,7 +455,7 @@ def cmd_check(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         if witness is not None:
             print(f"# tracer: nop (counterexample for {witness.event}, {witness.length} steps; "
                   "lines starting with '# mmuspec' are model-only)")
-            print("\n".join(ftrace_lines(kernel, witness.actions)))
+            print("\n".join(ftrace_lines(kernel, witness.actions, spec.era)))
             others = [f"{w.event} ({w.length} steps)" for w in result.failures if w is not witness]
             if others:
                 print(f"# also found {', '.join(others)}; --trace-format text or --json shows their traces")
@@ -731,7 +731,7 @@ def cmd_bugs(args: argparse.Namespace) -> int:
             if args.trace_format == "ftrace":
                 from mmuspec.report.ftrace import ftrace_lines
 
-                print("\n".join(ftrace_lines(before.kernel, witness.actions)))
+                print("\n".join(ftrace_lines(before.kernel, witness.actions, before.side.spec.era)))
             else:
                 print(format_trace(trace_lines(before.kernel, witness.actions, before.side.spec.era)))
             if witness.loop_start is not None:

@@ -58,6 +58,8 @@ class TraceStats:
     windows: dict[int, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
     formats: Counter[str] = field(default_factory=Counter)
     arch: str | None = None
+    arches: set[str] = field(default_factory=set)  # every arch whose vCPU lines the trace holds
+    ksmd_invalidations: int = 0  # kvm_unmap_hva_range from ksmd: KSM touched a page a VM maps
     era: EraGuess | None = None
     malformed: list[Malformed] = field(default_factory=list)
     first_ts: float | None = None
@@ -138,6 +140,8 @@ class StatsBuilder:
         s.formats[item.format] += 1
         if item.event in VCPU_EVENTS:
             s.arch = BY_KEY[item.format].arch or s.arch
+            if BY_KEY[item.format].arch:
+                s.arches.add(BY_KEY[item.format].arch)
         s.windows[int((item.ts - s.first_ts) // self.window)][item.event] += 1
         self._event(item)
 
@@ -145,8 +149,10 @@ class StatsBuilder:
         """Count the faults still open at the end of the trace and date the trace."""
         for thread in self.s.threads.values():
             self._close(thread)
-        events = {name.rpartition(":")[2] for name in self.s.events}
-        self.s.era = infer_era(self.s.formats, events, self.s.arch)
+        s = self.s
+        events = {name.rpartition(":")[2] for name in s.events}
+        silent = s.ksm_merges if s.ksmd_invalidations and not s.change_pte_calls else 0
+        s.era = infer_era(s.formats, events, s.arch, merges_without_change_pte=silent, arches=s.arches)
         return self.s
 
     # -- vCPU threads and their faults ------------------------------------------------
@@ -227,6 +233,7 @@ class StatsBuilder:
             self._fault_report(r, int(f["ipa"]) >> 12, int(f["esr"]))
         elif r.event in ("kvm_unmap_hva_range", "kvm_unmap_hva"):
             s.notifier_invalidations += 1
+            s.ksmd_invalidations += "ksmd" in r.comm
             self.last_unmap[r.pid] = (r.ts, r.comm)
         elif r.event in ("kvm_tdp_mmu_spte_changed", "kvm_mmu_prepare_zap_page"):
             self._zap(r, f)
