@@ -185,7 +185,7 @@ def main() -> int:
     if os.geteuid() != 0 or not os.path.exists("/dev/kvm") or not KSM.is_dir():
         print("record_ksm_trace: needs root, /dev/kvm and /sys/kernel/mm/ksm", file=sys.stderr)
         return 2
-    lock = open(LOCK, "w")
+    lock = open(LOCK, "w")  # noqa: SIM115  (held until the process exits)
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
