@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from mmuspec.traces.era import era_spans, infer_era
 from mmuspec.report.ftrace import ftrace_lines
+from mmuspec.traces.era import era_spans, infer_era
 from mmuspec.traces.reader import Record, parse_line
 from mmuspec.traces.stats import trace_stats
 from tests.helpers import check, kernel

@@ -62,6 +62,9 @@ class TraceStats:
     ksmd_invalidations: int = 0  # kvm_unmap_hva_range from ksmd: KSM touched a page a VM maps
     era: EraGuess | None = None
     malformed: list[Malformed] = field(default_factory=list)
+    # Exit latency per reason, kvm_exit to the thread's next kvm_entry (as ``perf kvm stat`` measures
+    # it): [count, total, min, max] in seconds; exits with no entry after them are not timed.
+    latency: dict[str, list[float]] = field(default_factory=dict)
     first_ts: float | None = None
     last_ts: float | None = None
 
@@ -97,6 +100,9 @@ class TraceStats:
             "window_seconds": window,
             "windows": {str(k): dict(v) for k, v in sorted(self.windows.items())},
             "malformed": [{"line": m.line, "reason": m.reason} for m in self.malformed],
+            "exit_latency_us": {reason: {"count": int(n), "mean": total / n * 1e6, "min": lo * 1e6,
+                                         "max": hi * 1e6, "total": total * 1e6}
+                                for reason, (n, total, lo, hi) in sorted(self.latency.items())},
             "duration_s": (self.last_ts - self.first_ts) if self.first_ts is not None and self.last_ts is not None
             else 0.0,
         }
@@ -116,6 +122,7 @@ class StatsBuilder:
         self.isa = ""  # the last fault exit's vendor, for page faults on threads whose exits are not traced
         self.last_unmap: dict[int, tuple[float, str]] = {}  # pid -> (time, task) of its last invalidation
         self.zapped: set[int] = set()  # gfns whose SPTE a notifier removed since their last fault
+        self.exited: dict[tuple[str, int], tuple[float, str]] = {}  # thread -> (time, reason) of its open exit
 
     def feed(self, number: int, text: str) -> None:
         s = self.s
@@ -191,6 +198,7 @@ class StatsBuilder:
         self._close(thread)
         ex = classify_exit(f, BY_KEY[r.format])
         self.s.exit_reasons[ex.reason] += 1
+        self.exited[(r.comm, r.pid)] = (r.ts, ex.reason)
         thread.counts["exits"] += 1
         thread.exit = ex
         if ex.fault:
@@ -208,7 +216,9 @@ class StatsBuilder:
             if fault.kind is None:
                 fault.kind = self._kind(r, fault.isa, code)
             self._count(thread, fault)
-        elif thread.exit is None or thread.exit.fault is None:
+        elif r.event == "kvm_guest_fault" or thread.exit is None or thread.exit.fault is None:
+            # arm64 prints kvm_guest_fault only in kvm_handle_guest_abort(), so it is a stage-2 fault
+            # wherever it stands; x86's kvm_page_fault after a non-fault exit is a guest #PF.
             self._count(thread, Fault(r, self.isa, self._kind(r, self.isa, code), gfn))
 
     @staticmethod
@@ -227,6 +237,7 @@ class StatsBuilder:
             self._exit(r, f)
         elif r.event == "kvm_entry":
             self._close(self._thread(r))
+            self._time_exit(r)
         elif r.event == "kvm_page_fault":
             self._fault_report(r, int(f["address"]) >> 12, int(f["error_code"]))
         elif r.event == "kvm_guest_fault":
@@ -244,6 +255,16 @@ class StatsBuilder:
                 s.cow_breaks += 1
         elif r.event in ("ksm_merge_with_ksm_page", "ksm_merge_one_page") and int(f["error"]) == 0:
             s.ksm_merges += 1
+
+    def _time_exit(self, r: Record) -> None:
+        opened = self.exited.pop((r.comm, r.pid), None)
+        if opened is None or r.ts < opened[0]:
+            return
+        took = r.ts - opened[0]
+        row = self.s.latency.setdefault(opened[1], [0, 0.0, took, took])
+        row[0] += 1
+        row[1] += took
+        row[2], row[3] = min(row[2], took), max(row[3], took)
 
     def _zap(self, r: Record, f: dict[str, Any]) -> None:
         if "gfn" not in f:  # libtraceevent's rendering of kvm_mmu_prepare_zap_page has no gfn
