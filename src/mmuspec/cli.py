@@ -192,7 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--set", dest="sets", action="append", default=[], metavar="NAME=VALUE",
                           help="override a switch in every era simulated")
     simulate.add_argument("--variant", metavar="FILE.py",
-                          help="also simulate each era with this variant (a proposed patch), as ERA+variant")
+                          help="also simulate each era with this variant (a proposed patch), as ERA+NAME (NAME: the file name without .py)")
     simulate.add_argument("--seed", type=int, help="random seed (default: the workload's)")
     simulate.add_argument("--duration", type=float, metavar="SECONDS", help="simulated time (default: the workload's)")
     simulate.add_argument("--out", required=True, metavar="DIR", help="where results.json and the plots go")
@@ -522,7 +522,9 @@ def cmd_matrix(args: argparse.Namespace, overrides: dict[str, Any], variant: Any
         print(json.dumps([vars(c) for c in cells], indent=2))
     else:
         sizes = ", ".join(f"{s.name} {s.size_short()}" for s in scenarios)
-        print(f"mmuspec check --matrix ({sizes}; vCPUs x accesses, dev: device mirrors, gpc: pfn cache users)")
+        changed = "".join(f", {k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in sorted(overrides.items()))
+        changed += f", variant {variant.path}" if variant is not None else ""
+        print(f"mmuspec check --matrix{changed} ({sizes}; vCPUs x accesses, dev: device mirrors, gpc: pfn cache users)")
         print()
         print(matrix_text(cells, arches))
         print()
@@ -590,7 +592,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     variant = load_variant(args.variant) if args.variant else None
     runs: list[tuple[str, str, Any, Variant | None]] = [(label, era, config, None) for label, era, config in eras]
     if variant is not None:
-        runs += [(f"{label}+variant", era, config, variant) for label, era, config in eras]
+        runs += [(f"{label}+{Path(variant.path).stem}", era, config, variant) for label, era, config in eras]
     phases = [(p.name, p.duration) for p in workload.phases]
     with staged_dir(args.out) as staging:
         results = []
