@@ -47,9 +47,19 @@ class EraResult:
     guest_time_lost_pct: float = 0.0
     guest_time_lost_pct_by_cause: dict[str, float] = field(default_factory=dict)
     series: dict[str, list[float]] = field(repr=False, default_factory=dict)
+    counters: Counters | None = field(default=None, repr=False)  # what happened, to re-cost without re-running
+    vcpu_seconds: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return {k: v for k, v in self.__dict__.items() if k not in ("counters", "vcpu_seconds")}
+
+    def recost(self, changes: dict[str, float]) -> tuple[float, float, float]:
+        """Guest time lost (s and % of vCPU time) and host CPU (s) with some costs changed: the same
+        events, priced again (only for costs that do not shape the run, ``costs.RECOST_KEYS``)."""
+        assert self.counters is not None
+        costs = CostModel(**{**self.costs, **changes})
+        lost = guest_time_lost_us(self.counters, costs) / 1e6
+        return lost, 100 * lost / self.vcpu_seconds, host_cpu_us(self.counters, costs) / 1e6
 
 
 def guest_time_lost_us(c: Counters, costs: CostModel) -> float:
@@ -132,6 +142,8 @@ def simulate_era(workload: Workload, label: str, era: str, config: Config, seed:
         saved_mib_mean=float(saved.mean()) if len(saved) else 0.0,
         guest_time_lost_pct=100 * lost * 1e6 / vcpu_us,
         guest_time_lost_pct_by_cause={k: 100 * v / vcpu_us for k, v in by_cause.items()},
+        counters=c,
+        vcpu_seconds=vcpu_us / 1e6,
     )
 
 
