@@ -197,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--set", dest="sets", action="append", default=[], metavar="NAME=VALUE",
                           help="override a switch in every era simulated")
     simulate.add_argument("--variant", metavar="FILE.py",
-                          help="also simulate each era with this variant (a proposed patch), as ERA+variant")
+                          help="also simulate each era with this variant (a proposed patch), as ERA+NAME (NAME: the file name without .py)")
     simulate.add_argument("--seed", type=int, help="random seed (default: the workload's)")
     simulate.add_argument("--duration", type=float, metavar="SECONDS", help="simulated time (default: the workload's)")
     simulate.add_argument("--out", required=True, metavar="DIR", help="where results.json and the plots go")
@@ -224,6 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--arch", choices=ARCHES)
     sweep.add_argument("--set", dest="sets", action="append", default=[], metavar="NAME=VALUE")
     sweep.add_argument("--seed", type=int)
+    sweep.add_argument("--seeds", type=int, default=1, metavar="N",
+                       help="run every point with N seeds from --seed on and show their spread (default 1)")
     sweep.add_argument("--duration", type=float, metavar="SECONDS")
     sweep.add_argument("--workers", type=int, metavar="N", help="local processes (default: all cores)")
     sweep.add_argument("--cluster", metavar="ADDRESS", help="an existing Dask (tcp://...) or Ray (ray://..., ray:auto) cluster")
@@ -466,7 +468,7 @@ def _print_check(args: argparse.Namespace, spec: CheckSpec, kernel: Any, result:
         if witness is not None:
             print(f"# tracer: nop (counterexample for {witness.event}, {witness.length} steps; "
                   "lines starting with '# mmuspec' are model-only)")
-            print("\n".join(ftrace_lines(kernel, witness.actions)))
+            print("\n".join(ftrace_lines(kernel, witness.actions, spec.era)))
             others = [f"{w.event} ({w.length} steps)" for w in result.failures if w is not witness]
             if others:
                 print(f"# also found {', '.join(others)}; --trace-format text or --json shows their traces")
@@ -537,7 +539,9 @@ def cmd_matrix(args: argparse.Namespace, overrides: dict[str, Any], variant: Any
         print(json.dumps([vars(c) for c in cells], indent=2))
     else:
         sizes = ", ".join(f"{s.name} {s.size_short()}" for s in scenarios)
-        print(f"mmuspec check --matrix ({sizes}; vCPUs x accesses, dev: device mirrors, gpc: pfn cache users)")
+        changed = "".join(f", {k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in sorted(overrides.items()))
+        changed += f", variant {variant.path}" if variant is not None else ""
+        print(f"mmuspec check --matrix{changed} ({sizes}; vCPUs x accesses, dev: device mirrors, gpc: pfn cache users)")
         print()
         print(matrix_text(cells, arches))
         print()
@@ -591,7 +595,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     variant = load_variant(args.variant) if args.variant else None
     runs: list[tuple[str, str, Any, Variant | None]] = [(label, era, config, None) for label, era, config in eras]
     if variant is not None:
-        runs += [(f"{label}+variant", era, config, variant) for label, era, config in eras]
+        runs += [(f"{label}+{Path(variant.path).stem}", era, config, variant) for label, era, config in eras]
     phases = [(p.name, p.duration) for p in workload.phases]
     with staged_dir(args.out) as staging:
         results = []
@@ -616,29 +620,34 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     import csv
 
     from mmuspec.report.figures import sweep_figures
-    from mmuspec.simulate.sweep import parse_grid, points, sweep
+    from mmuspec.report.sweep import frontier_text, summary_text
+    from mmuspec.simulate.sweep import jobs_of, parse_grid, summarize, sweep
 
     workload, eras, seed = _sim_inputs(args, ["5.13", "glisse-2019"])
     grid = parse_grid(args.grid)
-    jobs = len(points(workload, grid)) * len(eras)  # validates every grid value first
+    if args.seeds < 1:
+        raise UsageError(f"--seeds {args.seeds}: needs at least 1")
+    runs = len(jobs_of(workload, grid, eras, list(range(args.seeds))))  # validates every grid value first
     if args.cluster:
         check_reachable(args.cluster)
-    with staged_dir(args.out) as staging:
-        with job_progress(f"sweep {workload.name}", jobs, enabled=not args.quiet) as advance:
-            rows = sweep(workload, grid, eras, seed, workers=args.workers or default_workers(), cluster=args.cluster,
-                         on_row=lambda _row: advance())
-        with open(staging / "sweep.csv", "w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
-        plots = sweep_figures(workload.name, grid, [label for label, _, _ in eras], rows, staging)
-    out = Path(args.out)
-    print(f"{len(rows)} simulations; wrote {out / 'sweep.csv'} and {len(plots)} heat maps in {out}")
     keys = list(grid)
-    for row in rows:
-        cells = ", ".join(f"{k}={row[k]:g}" for k in keys)
-        print(f"  {cells}, {row['era']}: {row['exits_per_s']:,.1f} exits/s, {row['saved_mib']:,.1f} MiB saved, "
-              f"{row['guest_time_lost_s']:.3f} s guest time lost")
+    with staged_dir(args.out) as staging:
+        with job_progress(f"sweep {workload.name}", runs, enabled=not args.quiet) as advance:
+            rows = sweep(workload, grid, eras, seed, seeds=args.seeds, workers=args.workers or default_workers(),
+                         cluster=args.cluster, on_row=lambda _row: advance())
+        summary = summarize(rows, keys)
+        for name, table in (("sweep.csv", rows), ("summary.csv", summary)):
+            with open(staging / name, "w", newline="", encoding="utf-8") as handle:
+                writer = csv.DictWriter(handle, fieldnames=list(table[0]))
+                writer.writeheader()
+                writer.writerows(table)
+        labels = [label for label, _, _ in eras]
+        plots = sweep_figures(workload.name, grid, labels, summary, staging)
+    out = Path(args.out)
+    print(f"{runs} simulations for {len(rows)} points x eras x seeds; wrote {out / 'sweep.csv'}, "
+          f"{out / 'summary.csv'} and {len(plots)} figures in {out}")
+    print(summary_text(summary, keys, args.seeds))
+    print(frontier_text(summary, keys, labels))
     return 0
 
 
@@ -736,7 +745,7 @@ def cmd_bugs(args: argparse.Namespace) -> int:
             if args.trace_format == "ftrace":
                 from mmuspec.report.ftrace import ftrace_lines
 
-                print("\n".join(ftrace_lines(before.kernel, witness.actions)))
+                print("\n".join(ftrace_lines(before.kernel, witness.actions, before.side.spec.era)))
             else:
                 print(format_trace(trace_lines(before.kernel, witness.actions, before.side.spec.era)))
             if witness.loop_start is not None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from mmuspec.errors import UsageError
-from mmuspec.model.switches import SWITCHES, Config, Value
+from mmuspec.model.switches import SWITCHES, Config, Value, refuse_inert
 
 
 @dataclass(frozen=True)
@@ -235,4 +235,5 @@ def era_config(name: str, overrides: dict[str, Value] | None = None) -> Config:
     values.update(era.switches)
     if overrides:
         values.update(overrides)
+        refuse_inert({k: v for k, v in overrides.items() if k != "arch"}, values["arch"])
     return Config(values)

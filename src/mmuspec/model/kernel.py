@@ -52,7 +52,7 @@ from mmuspec.model.primary import visible_contents
 from mmuspec.model.registry import FUNCTIONS, STEPS, StepInfo
 from mmuspec.model.render import Renderer
 from mmuspec.model.scenario import Scenario
-from mmuspec.model.switches import Config
+from mmuspec.model.switches import SWITCHES, Config
 from mmuspec.model.symmetry import Symmetry
 
 if TYPE_CHECKING:
@@ -126,15 +126,16 @@ class Kernel(Renderer):
         self.fault_retry_checks = str(config["kvm.fault_retry_checks"])
         self.gup_write_always = bool(config["kvm.gup_write_always"])
         self.change_pte_skips_invalid_slot = bool(config["kvm.change_pte_skips_invalid_slot"])
-        # Only x86 compares ranges; arm64, PPC and MIPS keep mmu_notifier_retry().
-        self.retry_range = str(config["kvm.retry_range"]) if self.arch == "x86" else "global"
-        self.lockless_precheck = bool(config["kvm.lockless_precheck"]) and self.arch == "x86"
+        # Switches read only on the arches their code exists on (Switch.arches): only x86 compares
+        # ranges (arm64, PPC and MIPS keep mmu_notifier_retry()) or pre-checks without mmu_lock.
+        self.retry_range = str(config["kvm.retry_range"]) if _acts("kvm.retry_range", self.arch) else "global"
+        self.lockless_precheck = bool(config["kvm.lockless_precheck"]) and _acts("kvm.lockless_precheck", self.arch)
         self.zap_gfn_range_count = str(config["kvm.zap_gfn_range_count"])
         self.count_only_if_memslot = bool(config["kvm.count_only_if_memslot"])
         self.memslot_update_waits = bool(config["kvm.memslot_update_waits"])
-        self.int_mmu_seq = config["kvm.mmu_seq_snapshot"] == "int" and self.arch == "x86"
+        self.int_mmu_seq = config["kvm.mmu_seq_snapshot"] == "int" and _acts("kvm.mmu_seq_snapshot", self.arch)
         self.tlbs_dirty = str(config["kvm.tlbs_dirty"])
-        self.snapshot_before_unlock = config["kvm.fault_snapshot"] == "before_unlock"
+        self.snapshot_before_unlock = config["kvm.fault_snapshot"] == "before_unlock"  # read by vma_lookup (arm64)
         self.hva_offset = scenario.hva_offset
         self.vma_lookup_step = bool(scenario.remap) and self.arch == "arm64"
         self.unstable_merge = bool(scenario.merge) and not scenario.stable_page
@@ -572,3 +573,7 @@ def refuse_missing_subscriber(scenario: Scenario, config: Config) -> None:
                              "which this configuration skips for some PTE changes")
         if scenario.remap or scenario.memslot_change != "none":
             raise UsageError(f"scenario {name}: a pfn cache with munmap() or a memslot change is not modelled")
+
+
+def _acts(name: str, on: object) -> bool:
+    return SWITCHES[name].acts_on(on)  # type: ignore[arg-type]

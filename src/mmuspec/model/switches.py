@@ -22,6 +22,11 @@ class Switch:
     default: Value
     summary: str
     source: str
+    arches: tuple[str, ...] = ()  # the arches whose code the switch selects; () = every arch
+
+    def acts_on(self, arch: Value) -> bool:
+        """Whether the model reads this switch on ``arch`` (the kernel code it selects exists there)."""
+        return not self.arches or arch in self.arches
 
     def parse(self, text: str) -> Value:
         """Turn the text of ``--set NAME=TEXT`` into a value, or raise UsageError."""
@@ -244,6 +249,7 @@ SWITCHES: dict[str, Switch] = {
             "on gfns (mmu_invalidate_retry_gfn).  Other arches always use global.",
             "4a42d848db95 (v5.12) KVM: x86/mmu: Consider the hva in mmu_notifier retry; "
             "8569992d64b8 (v6.8) KVM: Use gfn instead of hva for mmu_notifier_retry",
+            arches=('x86',),
         ),
         Switch(
             "kvm.lockless_precheck",
@@ -253,6 +259,7 @@ SWITCHES: dict[str, Switch] = {
             "retries early; it must be paired with the locked check.",
             "d02c357e5bfa (v6.8) KVM: x86/mmu: Retry fault before acquiring mmu_lock if mapping is "
             "changing",
+            arches=('x86',),
         ),
         Switch(
             "kvm.zap_gfn_range_count",
@@ -292,6 +299,7 @@ SWITCHES: dict[str, Switch] = {
             "a955cad84cda (v5.16) is_page_fault_stale(..., int mmu_seq); fixed in mainline by "
             "ba6e3fe25543 (v6.3), in 6.1.y by 'KVM: x86/mmu: Fix an sign-extension bug with mmu_seq "
             "that hangs vCPUs'",
+            arches=('x86',),
         ),
         Switch(
             "kvm.tlbs_dirty",
@@ -311,6 +319,7 @@ SWITCHES: dict[str, Switch] = {
             "Where arm64's user_mem_abort() reads mmu_invalidate_seq: after mmap_read_unlock(), "
             "so a VMA change after vma_lookup() goes unseen, or before it.",
             "13ec9308a857 (v6.3) KVM: arm64: Retry fault if vma_lookup() results become invalid",
+            arches=('arm64',),
         ),
     )
 }
@@ -355,6 +364,17 @@ class Config(Mapping[str, Value]):
     def text(self, name: str) -> str:
         value = self._values[name]
         return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def refuse_inert(overrides: Mapping[str, Value], arch: Value) -> None:
+    """A switch set by hand on an arch whose code it does not select would do nothing and give a
+    vacuous verdict: refuse it, naming the arches it applies to."""
+    for name in overrides:
+        switch = SWITCHES.get(name)
+        if switch is not None and not switch.acts_on(arch):
+            raise UsageError(f"--set {name}: acts only on {', '.join(switch.arches)} (it selects "
+                             f"{switch.arches[0]} code that arch {arch} does not have); drop it or choose "
+                             f"--arch {switch.arches[0]}")
 
 
 def parse_assignments(texts: Iterable[str]) -> dict[str, Value]:
