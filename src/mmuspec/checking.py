@@ -45,6 +45,7 @@ from mmuspec.native.search import (
     native_bfs,
 )
 from mmuspec.native.search import load as load_native
+from mmuspec.variant_check import cross_check
 
 
 @dataclass(frozen=True)
@@ -195,6 +196,10 @@ def run_check(
             model = counter = CountingModel(model)
             workers, cluster = 1, None
         native, engine_note = choose_engine(kernel, engine, not (coverage or preemptions is not None))
+    variant_note = ""
+    if spec.variant is not None and walks is None:
+        # Both engines must run the user's code alike, before either searches it.
+        variant_note = cross_check(kernel, native).note()
     serial = workers is None or workers <= 1
     if walks is None and native is not None and serial and not (cluster or checkpoint or resume or max_seconds):
         try:
@@ -204,7 +209,7 @@ def run_check(
         except NativeError as exc:
             # The interpreter runs the search again and says what Python says (an exception
             # with its file and line, or the right answer where C was stricter than Python).
-            native, engine_note = None, f"the compiled core stopped ({exc}); the interpreter ran instead"
+            native, engine_note = None, _fell_back(exc)
     if walks is None and result is None:
 
         def run_bfs(model: Any, model_factory: Any, engine_key: str = "", size: int | None = None) -> SearchResult:
@@ -237,13 +242,15 @@ def run_check(
                                  functools.partial(build_native_kernel, factory, native.built.path.read_bytes()),
                                  "/compiled", chunk or COMPILED_CHUNK)
             except NativeError as exc:
-                native, engine_note = None, f"the compiled core stopped ({exc}); the interpreter ran instead"
+                native, engine_note = None, _fell_back(exc)
         if result is None:
             result = run_bfs(model, model_factory, size=chunk)
     assert result is not None
     if walks is None:
         result.engine = "compiled" if native is not None else "interpreted"
         result.engine_note = engine_note
+    if variant_note:
+        result.notes.append(variant_note)
         if coverage:
             result.action_counts = dict(counter.counts())
             result.sampled = counter.sample()
@@ -286,6 +293,13 @@ def choose_engine(kernel: Kernel, engine: str, plain: bool) -> tuple[NativeModel
             raise UsageError(f"--engine compiled: {exc}") from None
         _say_once(f"mmuspec: {exc}; the interpreted engine runs instead (slower, same results)")
         return None, str(exc)
+
+
+def _fell_back(exc: Exception) -> str:
+    """The interpreter runs a search the compiled core stopped: say so on stderr too."""
+    note = f"the compiled core stopped ({exc}); the interpreter ran instead"
+    _say_once(f"mmuspec: {note}")
+    return note
 
 
 _SAID: set[str] = set()

@@ -12,12 +12,14 @@ from __future__ import annotations
 import linecache
 import traceback
 from dataclasses import dataclass, field
+from functools import lru_cache
 from hashlib import sha256
 from pathlib import Path
 from types import FunctionType, ModuleType
 from typing import Any
 
 from mmuspec.errors import InputError, UsageError
+from mmuspec.model.binding import VARIANT_MODULE, Rebinder, bind
 from mmuspec.model.registry import FUNCTIONS
 
 
@@ -42,6 +44,21 @@ class Variant:
         # Functions defined by exec() do not pickle; rebuild from the source instead.
         return (parse_variant, (self.text, self.path))
 
+    def bound(self) -> dict[str, Any]:
+        """The model's functions by name with this variant's in place, every call by a bare
+        name included (``binding.py``)."""
+        return _binding(self)[0]
+
+    def rebound(self, fn: Any) -> Any:
+        """``fn`` (a function of the model) as it runs under this variant."""
+        return _binding(self)[1].function(fn)
+
+
+@lru_cache(maxsize=8)
+def _binding(variant: Variant) -> tuple[dict[str, Any], Rebinder]:
+    rebinder = Rebinder(variant.functions)
+    return bind(variant.functions, rebinder), rebinder
+
 
 def load_variant(path: str) -> Variant:
     p = Path(path)
@@ -58,7 +75,7 @@ def parse_variant(text: str, path: str) -> Variant:
         code = compile(text, path, "exec")
     except SyntaxError as exc:
         raise InputError(path, exc.lineno, f"syntax error: {exc.msg}") from None
-    module = ModuleType("mmuspec_variant")
+    module = ModuleType(VARIANT_MODULE)
     module.__file__ = path
     try:
         exec(code, module.__dict__)

@@ -124,8 +124,14 @@ class Translator:
     def request(self, name: str, fn: Callable[..., Any]) -> str:
         """The C name of a Python function, translating it on first use."""
         cname = "f_" + name
-        if cname in self.funcs:
-            return cname
+        suffix = 1
+        while cname in self.funcs:
+            if self.funcs[cname].fn is fn:
+                return cname
+            # Another function of the same name (a variant's alias of the upstream one, or
+            # two modules' private helpers): each gets its own C function.
+            suffix += 1
+            cname = f"f_{name}__{suffix}"
         func = Func(cname, fn)
         self.funcs[cname] = func
         func_tree, src_file, first_line = parse_function(fn)
@@ -162,6 +168,9 @@ class Translator:
         if name in self.functions:
             return self.functions[name]
         if name in KERNEL_METHODS:
+            method = getattr(self.model, "step_method", None)
+            if method is not None:
+                return method(name)  # type: ignore[no-any-return]
             return getattr(type(self.model), name)  # type: ignore[no-any-return]
         return None
 
@@ -334,7 +343,7 @@ class FunctionWriter:
                 probe.__dict__.update(self.__dict__, lines=[], locals=dict(self.locals))
                 probe.expr(node.value)
             except TranslateError as exc:
-                self.locals[target.id] = Ty("opaque", 1, (str(exc),))
+                self.locals[target.id] = Ty("opaque", 1, (exc.where, exc.problem))
                 return
         if len(node.targets) != 1:
             # s[a] = s[b] = 0: chained stores of one value.
@@ -535,7 +544,7 @@ class FunctionWriter:
         ty = self.locals.get(node.id)
         if ty is not None:
             if ty.kind == "opaque":
-                raise TranslateError(self.where(node), ty.path[0])
+                raise TranslateError(ty.path[0], ty.path[1])
             if ty.kind == "tuple":
                 return f"((T{ty.n}){{{{{', '.join(f'{cv(node.id)}__{i}' for i in range(ty.n))}}}}})", ty
             if ty.kind in ("data", "k"):
