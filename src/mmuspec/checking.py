@@ -46,6 +46,7 @@ from mmuspec.native.search import (
 )
 from mmuspec.native.search import load as load_native
 from mmuspec.variant_check import cross_check
+from mmuspec.variant_guard import guard as variant_guard
 
 
 @dataclass(frozen=True)
@@ -174,6 +175,41 @@ def run_check(
     ``compiled`` or ``interpreted``; ``result.engine`` says which ran, and why.  ``chunk``
     is how many frontier states a worker expands at once (default: ``COMPILED_CHUNK`` for
     the compiled core, whose chunks are cheap to expand, else ``bfs``'s)."""
+    if spec.variant is not None and cluster is None:
+        # The variant's code runs in this process, where Ctrl-C and the time budget can stop
+        # it if it never returns (variant_guard.py); a worker stuck in it could not be.
+        workers = 1
+    with variant_guard(spec.variant, max_seconds):
+        return _run_check(spec, stop_on_violation=stop_on_violation, exact=exact, max_states=max_states,
+                          max_depth=max_depth, preemptions=preemptions, walks=walks, seed=seed,
+                          reductions=reductions, workers=workers, cluster=cluster, checkpoint=checkpoint,
+                          checkpoint_every=checkpoint_every, resume=resume, minimize=minimize, progress=progress,
+                          max_seconds=max_seconds, coverage=coverage, engine=engine, chunk=chunk)
+
+
+def _run_check(
+    spec: CheckSpec,
+    *,
+    stop_on_violation: bool,
+    exact: bool,
+    max_states: int | None,
+    max_depth: int | None,
+    preemptions: int | None,
+    walks: int | None,
+    seed: int,
+    reductions: Reductions,
+    workers: int | None,
+    cluster: str | None,
+    checkpoint: str | None,
+    checkpoint_every: float,
+    resume: str | None,
+    minimize: bool,
+    progress: Callable[[Progress], None] | None,
+    max_seconds: float | None,
+    coverage: bool,
+    engine: str,
+    chunk: int | None,
+) -> tuple[Kernel, SearchResult]:
     if preemptions is not None:
         # The bound counts switches between named threads, so vCPUs are not interchangeable,
         # and it prunes by path, which persistent sets do not account for.
@@ -249,8 +285,8 @@ def run_check(
     if walks is None:
         result.engine = "compiled" if native is not None else "interpreted"
         result.engine_note = engine_note
-    if variant_note:
-        result.notes.append(variant_note)
+        if variant_note:
+            result.notes.append(variant_note)
         if coverage:
             result.action_counts = dict(counter.counts())
             result.sampled = counter.sample()

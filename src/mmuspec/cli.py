@@ -341,8 +341,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_events()
         parser.print_help()
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("mmuspec: interrupted (Ctrl-C)", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        where = f": {exc}" if str(exc) else ""  # a variant's code that never returned says where it was
+        print(f"mmuspec: interrupted (Ctrl-C){where}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         # `mmuspec check ... | head` must not turn a violation into success; the

@@ -361,6 +361,8 @@ class Kernel(Renderer):
         """What a step's exception means: a variant's own error is bad input, located in its
         file; a store out of 0..255 and a field the scenario lacks are named with the step."""
         step = self.action_text(action)
+        if isinstance(exc, InputError):
+            return exc  # already located (a variant stopped by its deadline)
         if self.variant is not None:
             frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == self.variant.path]
             if frames:

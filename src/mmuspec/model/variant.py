@@ -9,6 +9,7 @@ module docstring, if any, describes the variant in reports.
 
 from __future__ import annotations
 
+import inspect
 import linecache
 import traceback
 from dataclasses import dataclass, field
@@ -64,7 +65,42 @@ def load_variant(path: str) -> Variant:
     p = Path(path)
     if not p.is_file():
         raise UsageError(f"--variant {path}: no such file")
-    return parse_variant(p.read_text(encoding="utf-8"), path)
+    data = p.read_bytes()
+    if data.startswith(b"\x7fELF"):
+        raise InputError(path, None, "an ELF binary, not a Python file: a variant is the Python source of the "
+                         "functions it replaces")
+    if b"\0" in data:
+        raise InputError(path, data[:data.index(b"\0")].count(b"\n") + 1,
+                         "a NUL byte: a binary file, not a Python file")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise InputError(path, line, f"not UTF-8 text (byte {data[exc.start]:#04x}): a variant is a Python file") \
+            from None
+    return parse_variant(text, path)
+
+
+def _check_signature(path: str, name: str, fn: Any) -> None:
+    """The model calls ``name`` with the upstream function's positional parameters (all of
+    them, or without those that have defaults); the replacement must accept every such call."""
+    upstream = inspect.signature(FUNCTIONS[name])
+    params = list(upstream.parameters.values())
+    required = sum(1 for p in params if p.default is inspect.Parameter.empty)
+    mine = inspect.signature(fn)
+    for n in range(required, len(params) + 1):
+        try:
+            mine.bind(*range(n))
+        except TypeError:
+            wanted = ", ".join(p.name if p.default is inspect.Parameter.empty else f"{p.name}={p.default!r}"
+                               for p in params)
+            raise InputError(path, fn.__code__.co_firstlineno,
+                             f"def {name}{_plain(mine)}: the model calls {name}() with {n} arguments; "
+                             f"the upstream function is {name}({wanted})") from None
+
+
+def _plain(sig: inspect.Signature) -> str:
+    return "(" + ", ".join(str(p).split(":")[0] for p in sig.parameters.values()) + ")"
 
 
 def parse_variant(text: str, path: str) -> Variant:
@@ -96,6 +132,7 @@ def parse_variant(text: str, path: str) -> Variant:
                 f"def {name}: the model has no step or helper named {name!r} "
                 "(see 'mmuspec steps'; prefix your own helpers with _)",
             )
+        _check_signature(path, name, value)
         functions[name] = value
     if not functions:
         raise InputError(path, None, "the file replaces no step or helper of the model")

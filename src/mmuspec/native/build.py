@@ -74,7 +74,8 @@ static inline long pymod(long a, long b) {
 static inline T2 pydivmod(long a, long b) { T2 r = {{pyfloordiv(a, b), pymod(a, b)}}; return r; }
 """
 ERRORS = {1: "the model raised ModelError", 2: "a step drove a field out of 0..255", 3: "too many successors",
-          4: "a step did what Python refuses (an index out of range, a division by zero)", -1: "out of memory"}
+          4: "a step did what Python refuses (an index out of range, a division by zero)",
+          5: "a loop of the variant ran 100,000,000 times in one step", -1: "out of memory"}
 
 
 class NativeUnavailable(Exception):
@@ -125,7 +126,7 @@ def generate(kernel: Any) -> tuple[str, Any, list[str], list[str]]:
     """The C source for ``kernel``'s model, the translator (its slots and strings), and the
     step and guard names in dispatch order."""
     from mmuspec.model.registry import FUNCTIONS, STEPS
-    from mmuspec.native.translate import Translator
+    from mmuspec.native.translate import LOOP_BUDGET, Translator
 
     functions = dict(getattr(kernel, "functions", FUNCTIONS))
     tr = Translator(kernel, functions)
@@ -140,11 +141,13 @@ def generate(kernel: Any) -> tuple[str, Any, list[str], list[str]]:
     for cname in tr.order:
         func = tr.funcs[cname]
         protos.append(func.c.split(" {", 1)[0] + ";")
-    parts = [PRELUDE, "\n".join(protos), *(tr.funcs[c].c for c in tr.order)]
-    parts.append("static long dispatch_guard(int id, uint8_t *s, long t, long arg) {\n    switch (id) {\n"
+    budget = ["static _Thread_local long VBUDGET;"] if tr.budgeted else []
+    reset = f"    VBUDGET = {LOOP_BUDGET};\n" if tr.budgeted else ""
+    parts = [PRELUDE, *budget, "\n".join(protos), *(tr.funcs[c].c for c in tr.order)]
+    parts.append("static long dispatch_guard(int id, uint8_t *s, long t, long arg) {\n" + reset + "    switch (id) {\n"
                  + "".join(f"    case {i}: return {cnames[g]}(s, t, arg);\n" for i, g in enumerate(guards))
                  + "    }\n    return 0;\n}")
-    parts.append("static void dispatch_step(int id, uint8_t *s, long t, long arg) {\n    switch (id) {\n"
+    parts.append("static void dispatch_step(int id, uint8_t *s, long t, long arg) {\n" + reset + "    switch (id) {\n"
                  + "".join(f"    case {i}: {cnames[n]}(s, t, arg); break;\n" for i, n in enumerate(steps))
                  + "    }\n}")
     engine = (resources.files("mmuspec.native") / "engine.c").read_text(encoding="utf-8")
