@@ -139,7 +139,7 @@ def test_a_bug_files_variant_must_be_inside_the_corpus_folder(tmp_path, variant)
     (tmp_path / "outside.py").write_text(f"import os\nos.system('touch {marker}')\n")
     text = GOOD.replace('expect = "safe"', f'variant = "{variant}"\nexpect = "safe"')
     path = write(corpus, text)
-    with pytest.raises(InputError, match="must name a .py file inside the corpus folder") as info:
+    with pytest.raises(InputError, match=r"must name a \.py file inside the corpus folder") as info:
         load_bug(path)
     assert str(info.value).startswith(f"{path}:14: ")
     assert not marker.exists()

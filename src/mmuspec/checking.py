@@ -45,6 +45,8 @@ from mmuspec.native.search import (
     native_bfs,
 )
 from mmuspec.native.search import load as load_native
+from mmuspec.variant_check import cross_check
+from mmuspec.variant_guard import guard as variant_guard
 
 
 @dataclass(frozen=True)
@@ -174,6 +176,41 @@ def run_check(
     ``compiled`` or ``interpreted``; ``result.engine`` says which ran, and why.  ``chunk``
     is how many frontier states a worker expands at once (default: ``COMPILED_CHUNK`` for
     the compiled core, whose chunks are cheap to expand, else ``bfs``'s)."""
+    if spec.variant is not None and cluster is None:
+        # The variant's code runs in this process, where Ctrl-C and the time budget can stop
+        # it if it never returns (variant_guard.py); a worker stuck in it could not be.
+        workers = 1
+    with variant_guard(spec.variant, max_seconds):
+        return _run_check(spec, stop_on_violation=stop_on_violation, exact=exact, max_states=max_states,
+                          max_depth=max_depth, preemptions=preemptions, walks=walks, seed=seed,
+                          reductions=reductions, workers=workers, cluster=cluster, checkpoint=checkpoint,
+                          checkpoint_every=checkpoint_every, resume=resume, minimize=minimize, progress=progress,
+                          max_seconds=max_seconds, coverage=coverage, engine=engine, chunk=chunk)
+
+
+def _run_check(
+    spec: CheckSpec,
+    *,
+    stop_on_violation: bool,
+    exact: bool,
+    max_states: int | None,
+    max_depth: int | None,
+    preemptions: int | None,
+    walks: int | None,
+    seed: int,
+    reductions: Reductions,
+    workers: int | None,
+    cluster: str | None,
+    checkpoint: str | None,
+    checkpoint_every: float,
+    resume: str | None,
+    minimize: bool,
+    progress: Callable[[Progress], None] | None,
+    max_seconds: float | None,
+    coverage: bool,
+    engine: str,
+    chunk: int | None,
+) -> tuple[Kernel, SearchResult]:
     if preemptions is not None:
         # The bound counts switches between named threads, so vCPUs are not interchangeable,
         # and it prunes by path, which persistent sets do not account for.
@@ -196,6 +233,10 @@ def run_check(
             model = counter = CountingModel(model)
             workers, cluster = 1, None
         native, engine_note = choose_engine(kernel, engine, not (coverage or preemptions is not None))
+    variant_note = ""
+    if spec.variant is not None and walks is None:
+        # Both engines must run the user's code alike, before either searches it.
+        variant_note = cross_check(kernel, native).note()
     serial = workers is None or workers <= 1
     if walks is None and native is not None and serial and not (cluster or checkpoint or resume or max_seconds):
         reached = _Reached(progress)
@@ -207,7 +248,7 @@ def run_check(
             reached.refuse_out_of_memory(exc)
             # The interpreter runs the search again and says what Python says (an exception
             # with its file and line, or the right answer where C was stricter than Python).
-            native, engine_note = None, f"the compiled core stopped ({exc}); the interpreter ran instead"
+            native, engine_note = None, _fell_back(exc)
     if walks is None and result is None:
 
         def run_bfs(model: Any, model_factory: Any, engine_key: str = "", size: int | None = None) -> SearchResult:
@@ -241,13 +282,15 @@ def run_check(
                                  "/compiled", chunk or COMPILED_CHUNK)
             except NativeError as exc:
                 _Reached(None).refuse_out_of_memory(exc)
-                native, engine_note = None, f"the compiled core stopped ({exc}); the interpreter ran instead"
+                native, engine_note = None, _fell_back(exc)
         if result is None:
             result = run_bfs(model, model_factory, size=chunk)
     assert result is not None
     if walks is None:
         result.engine = "compiled" if native is not None else "interpreted"
         result.engine_note = engine_note
+        if variant_note:
+            result.notes.append(variant_note)
         if coverage:
             result.action_counts = dict(counter.counts())
             result.sampled = counter.sample()
@@ -314,6 +357,13 @@ def choose_engine(kernel: Kernel, engine: str, plain: bool) -> tuple[NativeModel
             raise UsageError(f"--engine compiled: {exc}") from None
         _say_once(f"mmuspec: {exc}; the interpreted engine runs instead (slower, same results)")
         return None, str(exc)
+
+
+def _fell_back(exc: Exception) -> str:
+    """The interpreter runs a search the compiled core stopped: say so on stderr too."""
+    note = f"the compiled core stopped ({exc}); the interpreter ran instead"
+    _say_once(f"mmuspec: {note}")
+    return note
 
 
 _SAID: set[str] = set()

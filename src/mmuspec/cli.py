@@ -278,7 +278,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="examples:\n  mmuspec bugs                       the whole corpus as a table\n"
         "  mmuspec bugs B2 B6 --json          two entries, as JSON\n"
         "  mmuspec bugs B1 --trace            the unfixed kernel's counterexample\n"
-        "  mmuspec bugs B4 --trace --trace-format ftrace\n  mmuspec bugs --list",
+        "  mmuspec bugs B4 --trace --trace-format ftrace\n  mmuspec bugs --list\n"
+        "  mmuspec bugs --variant examples/variants/trust_the_sequence.py",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     bugs.add_argument("ids", nargs="*", metavar="ID", help="entries to run (default: all), e.g. B2 H1")
     bugs.add_argument("--json", action="store_true", help="print one JSON object")
@@ -287,6 +288,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="with --trace: mmuspec text (default) or the kernel's tracepoint lines")
     bugs.add_argument("--list", action="store_true", help="list the entries and what each is, without searching")
     bugs.add_argument("--quiet", action="store_true", help="no progress line on stderr")
+    bugs.add_argument("--variant", metavar="FILE",
+                      help="apply a variant (a proposed patch) on every side: does it fix or bring back a bug?")
     cli_review.add_ci_options(bugs, smoke=False)
     cli_review.add_check_all(sub)
     cli_review.add_diff(sub)
@@ -345,8 +348,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_events()
         parser.print_help()
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("mmuspec: interrupted (Ctrl-C)", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        where = f": {exc}" if str(exc) else ""  # a variant's code that never returned says where it was
+        print(f"mmuspec: interrupted (Ctrl-C){where}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         # `mmuspec check ... | head` must not turn a violation into success; the
@@ -709,6 +713,11 @@ def cmd_bugs(args: argparse.Namespace) -> int:
     from mmuspec.report import bugs as table
 
     chosen = select(load_corpus(), args.ids)
+    if args.variant:
+        from mmuspec.rediscover import with_variant
+
+        variant = load_variant(args.variant)
+        chosen = [with_variant(bug, variant) for bug in chosen]
     if args.list:
         for bug in chosen:
             print(f"{bug.id:<4} {bug.kind:<8} {bug.commit:<14} {bug.title}")
@@ -731,9 +740,11 @@ def cmd_bugs(args: argparse.Namespace) -> int:
         print(render(cli_review.bugs_cases(results), args.format, "mmuspec bugs", "mmuspec.bugs"))
         return 0 if all(table.as_expected(r) for r in results) else 1
     else:
+        if args.variant:
+            print(f"mmuspec bugs --variant {args.variant}: every side runs the variant\n")
         print(table.table_text([table.row(r) for r in results]))
         print()
-        print(table.summary(results))
+        print(table.summary(results, args.variant))
     if args.trace:
         for bug, before, *_ in results:
             witness = before.result.witnesses.get(before.found)

@@ -14,7 +14,7 @@ a bug fix (what made a later change necessary).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 
@@ -22,7 +22,15 @@ from mmuspec.checking import CheckSpec, Reductions, run_check
 from mmuspec.errors import InputError, UsageError
 from mmuspec.explore import SearchResult
 from mmuspec.inputs import read_text
-from mmuspec.model import ERAS, EVENTS, Kernel, load_scenario, load_variant, parse_assignments
+from mmuspec.model import (
+    ERAS,
+    EVENTS,
+    Kernel,
+    Variant,
+    load_scenario,
+    load_variant,
+    parse_assignments,
+)
 from mmuspec.model.scenario import MAX_ACCESSES, MAX_VCPUS
 from mmuspec.tomlfile import TomlFile
 
@@ -179,6 +187,17 @@ def _inside_corpus(toml: TomlFile, path: Path, side: str) -> Path:
     if not target.is_relative_to(folder) or target.suffix != ".py":
         raise toml.fail((side, "variant"), f"{side}.variant must name a .py file inside the corpus folder {folder}")
     return target
+
+
+def with_variant(bug: Bug, variant: Variant) -> Bug:
+    """``bug`` with ``variant`` (a proposed patch) applied on every side: whether the corpus
+    still holds under the patch, i.e. whether it fixes an entry's bug or brings one back."""
+    def side(s: Side) -> Side:
+        if s.spec.variant is not None:
+            raise UsageError(f"--variant: {bug.id} already runs a variant ({s.spec.variant.path}) on one side")
+        return replace(s, spec=replace(s.spec, variant=variant), label=f"{s.label} +variant")
+
+    return replace(bug, before=side(bug.before), after=side(bug.after), fix_alone=side(bug.fix_alone))
 
 
 def search(side: Side) -> Outcome:

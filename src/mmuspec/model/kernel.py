@@ -8,11 +8,12 @@ after a variant (if any) has replaced some of them by name.
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import Callable, Iterator, Sequence
 from types import MethodType
 from typing import TYPE_CHECKING, Any
 
-from mmuspec.errors import ModelError, UsageError
+from mmuspec.errors import InputError, ModelError, UsageError
 from mmuspec.model import (  # noqa: F401  (registers steps)
     accessor,
     arch,
@@ -46,6 +47,7 @@ from mmuspec.model.layout import (
     SLOT_VALID,
     SUB_TREE,
     ZERO_PFN,
+    AbsentField,
     Layout,
 )
 from mmuspec.model.primary import visible_contents
@@ -60,6 +62,8 @@ if TYPE_CHECKING:
 
 INITIAL_VALUE = 1  # contents of every page the scenario starts with, except the zero page
 DEADLOCK_ACTION = 0xFFFF
+# Methods of the model object that steps call as ``k.NAME()`` besides the registered functions.
+STEP_METHODS = ("thread_finished", "all_done", "final_data_check")
 
 Entry = tuple[int, Callable[..., Any], Callable[..., Any] | None, int]
 
@@ -153,15 +157,23 @@ class Kernel(Renderer):
         self.unmap_targets = [unmaps.get(t.kind, ()) for t in self.threads]
         self.host_threads = tuple((t.base, t.index) for t in self.threads if t.kind in HOST_KINDS)
 
-        functions = dict(FUNCTIONS)
-        if variant is not None:
-            functions.update(variant.functions)
-        for name, fn in functions.items():
+        # Every call of a replaced function, through ``k.`` or by its bare name, reaches the
+        # variant's (``binding.py``); the compiled core translates the same functions.
+        self.functions = variant.bound() if variant is not None else FUNCTIONS
+        for name, fn in self.functions.items():
             if name in self.__dict__:
                 raise ModelError(f"the model function {name!r} would hide the attribute of the same name")
             setattr(self, name, MethodType(fn, self))
+        if variant is not None:
+            for name in STEP_METHODS:
+                setattr(self, name, MethodType(self.step_method(name), self))
         self._build_tables()
         self.symmetry = Symmetry(self, seq=self.seq_quotient_exact, values=variant is None)
+
+    def step_method(self, name: str) -> Callable[..., Any]:
+        """A method of the model that steps call (``STEP_METHODS``), as this model runs it."""
+        fn = getattr(Kernel, name)
+        return self.variant.rebound(fn) if self.variant is not None else fn  # type: ignore[no-any-return]
 
     @property
     def seq_quotient_exact(self) -> bool:
@@ -328,20 +340,45 @@ class Kernel(Renderer):
             if thread is not None and t != thread:
                 continue
             for action, fn, guard, arg in table[s[base]]:
-                if guard is not None and not guard(s, t, arg):
-                    continue
-                m = bytearray(s)
-                self.ev = 0
                 try:
+                    if guard is not None and not guard(s, t, arg):
+                        continue
+                    m = bytearray(s)
+                    self.ev = 0
                     fn(m, t, arg)
-                except ValueError as exc:
-                    raise ModelError(f"step {self.action_text(action)} drove a field out of 0..255: {exc}") from None
+                except Exception as exc:
+                    failed = self.step_failed(action, exc)
+                    if failed is exc:
+                        raise
+                    raise failed from None
                 out.append((action, bytes(m), self.ev))
         if not out and thread is None and not self.all_done(s):
             self.ev = 0
             self.fire(DEADLOCK, lambda: "no thread can move: " + self.blocked_text(s))
             out.append((DEADLOCK_ACTION, s, self.ev))
         return out
+
+    def step_failed(self, action: int, exc: Exception) -> Exception:
+        """What a step's exception means: a variant's own error is bad input, located in its
+        file; a store out of 0..255 and a field the scenario lacks are named with the step."""
+        step = self.action_text(action)
+        if isinstance(exc, InputError):
+            return exc  # already located (a variant stopped by its deadline)
+        if self.variant is not None:
+            frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == self.variant.path]
+            if frames:
+                what = ("stored a value out of 0..255" if _out_of_range(exc)
+                        else f"raised {type(exc).__name__}: {exc}")
+                return InputError(self.variant.path, frames[-1].lineno,
+                                  f"{frames[-1].name}() {what} (in step {step})")
+        if isinstance(exc, AbsentField):
+            frames = traceback.extract_tb(exc.__traceback__)
+            inner = [f for f in frames if "__index__" not in f.name and "__getitem__" not in f.name]
+            where = f"{inner[-1].filename}:{inner[-1].lineno}: " if inner else ""
+            return ModelError(f"{where}step {step}: {exc}")
+        if _out_of_range(exc):
+            return ModelError(f"step {step} drove a field out of 0..255: {exc}")
+        return exc
 
     def canonical_successors(self, s: bytes, thread: int | None = None) -> list[tuple[int, bytes, int]]:
         """``successors`` of a representative, each successor a representative too.
@@ -354,14 +391,17 @@ class Kernel(Renderer):
                 continue
             settle = settlers[t]
             for action, fn, guard, arg in table[s[base]]:
-                if guard is not None and not guard(s, t, arg):
-                    continue
-                m = bytearray(s)
-                self.ev = 0
                 try:
+                    if guard is not None and not guard(s, t, arg):
+                        continue
+                    m = bytearray(s)
+                    self.ev = 0
                     fn(m, t, arg)
-                except ValueError as exc:
-                    raise ModelError(f"step {self.action_text(action)} drove a field out of 0..255: {exc}") from None
+                except Exception as exc:
+                    failed = self.step_failed(action, exc)
+                    if failed is exc:
+                        raise
+                    raise failed from None
                 settle(m, s)
                 out.append((action, bytes(m), self.ev))
         if not out and thread is None and not self.all_done(s):
@@ -536,6 +576,10 @@ class Kernel(Renderer):
             for th in self.threads
             if s[th.base] != self.done_pc[th.index]
         )
+
+
+def _out_of_range(exc: Exception) -> bool:
+    return isinstance(exc, ValueError) and "range(0, 256)" in str(exc)
 
 
 def _lost_write_text(gfn: int, got: int, want: int) -> Callable[[], str]:

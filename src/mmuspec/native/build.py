@@ -75,7 +75,8 @@ static inline long pymod(long a, long b) {
 static inline T2 pydivmod(long a, long b) { T2 r = {{pyfloordiv(a, b), pymod(a, b)}}; return r; }
 """
 ERRORS = {1: "the model raised ModelError", 2: "a step drove a field out of 0..255", 3: "too many successors",
-          4: "a step did what Python refuses (an index out of range, a division by zero)", -1: "out of memory"}
+          4: "a step did what Python refuses (an index out of range, a division by zero)",
+          5: "a loop of the variant ran 100,000,000 times in one step", -1: "out of memory"}
 
 
 class NativeUnavailable(Exception):
@@ -126,28 +127,29 @@ def generate(kernel: Any) -> tuple[str, Any, list[str], list[str]]:
     """The C source for ``kernel``'s model, the translator (its slots and strings), and the
     step and guard names in dispatch order."""
     from mmuspec.model.registry import FUNCTIONS, STEPS
-    from mmuspec.native.translate import Translator
+    from mmuspec.native.translate import LOOP_BUDGET, Translator
 
-    functions = dict(FUNCTIONS)
-    if kernel.variant is not None:
-        functions.update(kernel.variant.functions)
+    functions = dict(getattr(kernel, "functions", FUNCTIONS))
     tr = Translator(kernel, functions)
     # Every step of the model, not only this configuration's: one library serves them all.
     steps = sorted(STEPS)
     guards = sorted({g for g in (STEPS[name].guard for name in steps) if g})
-    for name in steps + guards:
-        tr.request(name, functions[name])
-    tr.request("all_done", type(kernel).all_done)
+    cnames = {name: tr.request(name, functions[name]) for name in steps + guards}
+    all_done = tr.resolve_method("all_done")
+    assert all_done is not None
+    tr.request("all_done", all_done)
     protos = []
     for cname in tr.order:
         func = tr.funcs[cname]
         protos.append(func.c.split(" {", 1)[0] + ";")
-    parts = [PRELUDE, "\n".join(protos), *(tr.funcs[c].c for c in tr.order)]
-    parts.append("static long dispatch_guard(int id, uint8_t *s, long t, long arg) {\n    switch (id) {\n"
-                 + "".join(f"    case {i}: return f_{g}(s, t, arg);\n" for i, g in enumerate(guards))
+    budget = ["static _Thread_local long VBUDGET;"] if tr.budgeted else []
+    reset = f"    VBUDGET = {LOOP_BUDGET};\n" if tr.budgeted else ""
+    parts = [PRELUDE, *budget, "\n".join(protos), *(tr.funcs[c].c for c in tr.order)]
+    parts.append("static long dispatch_guard(int id, uint8_t *s, long t, long arg) {\n" + reset + "    switch (id) {\n"
+                 + "".join(f"    case {i}: return {cnames[g]}(s, t, arg);\n" for i, g in enumerate(guards))
                  + "    }\n    return 0;\n}")
-    parts.append("static void dispatch_step(int id, uint8_t *s, long t, long arg) {\n    switch (id) {\n"
-                 + "".join(f"    case {i}: f_{n}(s, t, arg); break;\n" for i, n in enumerate(steps))
+    parts.append("static void dispatch_step(int id, uint8_t *s, long t, long arg) {\n" + reset + "    switch (id) {\n"
+                 + "".join(f"    case {i}: {cnames[n]}(s, t, arg); break;\n" for i, n in enumerate(steps))
                  + "    }\n}")
     engine = (resources.files("mmuspec.native") / "engine.c").read_text(encoding="utf-8")
     parts.append(engine)

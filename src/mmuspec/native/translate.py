@@ -39,6 +39,9 @@ from mmuspec.native.shapes import (
 )
 
 KERNEL_METHODS = ("thread_finished", "all_done", "final_data_check")
+VARIANT_MODULE = "mmuspec_variant"  # model.binding's name for a variant's module
+ERR_LOOP = 5  # the compiled core's error: a variant's loop ran out of VBUDGET
+LOOP_BUDGET = 100_000_000  # loop iterations of a variant's code in one step
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,7 @@ class Translator:
         self.strings: dict[str, int] = {}
         self.funcs: dict[str, Func] = {}
         self.order: list[str] = []
+        self.budgeted = False  # a variant's loop spends VBUDGET (see FunctionWriter.loop_budget)
 
     # -- data of the model object -------------------------------------------------------
 
@@ -124,8 +128,20 @@ class Translator:
     def request(self, name: str, fn: Callable[..., Any]) -> str:
         """The C name of a Python function, translating it on first use."""
         cname = "f_" + name
-        if cname in self.funcs:
-            return cname
+        suffix = 1
+        while cname in self.funcs:
+            if self.funcs[cname].fn is fn:
+                if cname not in self.order:
+                    # Unbounded recursion would overflow the C stack and kill the process;
+                    # Python stops it with RecursionError, which names the line.
+                    code = fn.__code__
+                    raise TranslateError(f"{code.co_filename}:{code.co_firstlineno}",
+                                         f"{name} calls itself (recursion is not translated)")
+                return cname
+            # Another function of the same name (a variant's alias of the upstream one, or
+            # two modules' private helpers): each gets its own C function.
+            suffix += 1
+            cname = f"f_{name}__{suffix}"
         func = Func(cname, fn)
         self.funcs[cname] = func
         func_tree, src_file, first_line = parse_function(fn)
@@ -162,6 +178,9 @@ class Translator:
         if name in self.functions:
             return self.functions[name]
         if name in KERNEL_METHODS:
+            method = getattr(self.model, "step_method", None)
+            if method is not None:
+                return method(name)  # type: ignore[no-any-return]
             return getattr(type(self.model), name)  # type: ignore[no-any-return]
         return None
 
@@ -334,7 +353,7 @@ class FunctionWriter:
                 probe.__dict__.update(self.__dict__, lines=[], locals=dict(self.locals))
                 probe.expr(node.value)
             except TranslateError as exc:
-                self.locals[target.id] = Ty("opaque", 1, (str(exc),))
+                self.locals[target.id] = Ty("opaque", 1, (exc.where, exc.problem))
                 return
         if len(node.targets) != 1:
             # s[a] = s[b] = 0: chained stores of one value.
@@ -434,6 +453,14 @@ class FunctionWriter:
             return
         raise self.fail(node, f"cannot update {ast.unparse(target)}")
 
+    def loop_budget(self) -> None:
+        """In a variant's code, every loop iteration spends the step's budget (``VBUDGET``):
+        a loop that never ends stops the compiled core, and the interpreter, where a deadline
+        and Ctrl-C can stop it, runs the search instead."""
+        if getattr(self.func.fn, "__module__", "") == VARIANT_MODULE:
+            self.tr.budgeted = True
+            self.emit(f"    if (--VBUDGET < 0) {{ ERR = {ERR_LOOP}; break; }}")
+
     def loop(self, node: ast.For) -> None:
         if node.orelse:
             raise self.fail(node, "for ... else is not supported")
@@ -447,6 +474,7 @@ class FunctionWriter:
             self.locals.setdefault(node.target.id, INT)
             end = self.tmp()
             self.emit(f"for (long {i} = {lo}, {end} = {hi}; {i} < {end}; {i}++) {{")
+            self.loop_budget()
             self.emit(f"    {cv(node.target.id)} = {i};")
             self.block(node.body)
             self.emit("}")
@@ -454,6 +482,7 @@ class FunctionWriter:
         arr = self.array_of(it)
         n = self.tmp()
         self.emit(f"for (long {i} = 0, {n} = {arr.length}; {i} < {n}; {i}++) {{")
+        self.loop_budget()
         if isinstance(node.target, ast.Name):
             if arr.arity != 1:
                 raise self.fail(node, "iterating tuples needs a tuple target")
@@ -535,7 +564,7 @@ class FunctionWriter:
         ty = self.locals.get(node.id)
         if ty is not None:
             if ty.kind == "opaque":
-                raise TranslateError(self.where(node), ty.path[0])
+                raise TranslateError(ty.path[0], ty.path[1])
             if ty.kind == "tuple":
                 return f"((T{ty.n}){{{{{', '.join(f'{cv(node.id)}__{i}' for i in range(ty.n))}}}}})", ty
             if ty.kind in ("data", "k"):

@@ -45,7 +45,7 @@ def table_text(rows: list[tuple[str, ...]]) -> str:
     return "\n".join([line(HEADER), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, rows)])
 
 
-def summary(results: list[Result]) -> str:
+def summary(results: list[Result], variant: str | None = None) -> str:
     good = [r[0] for r in results if as_expected(r)]
     bugs = [b for b in good if b.kind == "bug"]
     history = [b for b in good if b.kind == "history"]
@@ -53,7 +53,9 @@ def summary(results: list[Result]) -> str:
     text = (f"{len(good)} of {len(results)} entries as expected: {len(bugs)} bugs found before their fix and "
             f"gone after it (and with the fix alone), {len(history)} history entries; {total:.1f} s of search")
     wrong = [r[0].id for r in results if not as_expected(r)]
-    if wrong:
+    if wrong and variant:
+        text += f"\nNOT as expected: {', '.join(wrong)}: the variant {variant} changes their verdicts"
+    elif wrong:
         text += f"\nNOT as expected: {', '.join(wrong)} (the model and the kernel disagree: see the bug files)"
     return text
 
