@@ -11,6 +11,7 @@ import functools
 import hashlib
 import json
 import sys
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -163,6 +164,8 @@ def run_check(
     coverage: bool = False,
     engine: str = "auto",
     chunk: int | None = None,
+    threads: int = 1,
+    table_memory: int = 0,
 ) -> tuple[Kernel, SearchResult]:
     """Search ``spec``'s model: exhaustively (BFS), within a preemption bound, or by
     random walks.  Witnesses in the result are paths of the model itself.
@@ -172,7 +175,10 @@ def run_check(
     ``auto`` (the compiled core where it can run this search, else the interpreter),
     ``compiled`` or ``interpreted``; ``result.engine`` says which ran, and why.  ``chunk``
     is how many frontier states a worker expands at once (default: ``COMPILED_CHUNK`` for
-    the compiled core, whose chunks are cheap to expand, else ``bfs``'s)."""
+    the compiled core, whose chunks are cheap to expand, else ``bfs``'s).  ``threads`` runs
+    the compiled core's search on that many threads, and ``table_memory`` > 0 gives it a
+    fixed, compact visited set of that many bytes with the frontier on disk
+    (``native.search``); both give the serial search's states, counts and witnesses."""
     if preemptions is not None:
         # The bound counts switches between named threads, so vCPUs are not interchangeable,
         # and it prunes by path, which persistent sets do not account for.
@@ -200,7 +206,7 @@ def run_check(
         try:
             result = native_bfs(native, symmetry=reductions.quotient, por=reductions.por, exact=exact,
                                 max_states=max_states, max_depth=max_depth, stop_on_violation=stop_on_violation,
-                                progress=progress)
+                                progress=progress, **in_process(threads, table_memory))
         except NativeError as exc:
             # The interpreter runs the search again and says what Python says (an exception
             # with its file and line, or the right answer where C was stricter than Python).
@@ -251,7 +257,8 @@ def run_check(
             result.stop_reason = result.stop_reason or f"at most {preemptions} preemptions: not exhaustive"
             result.complete = False
         elif reductions.por and not result.interrupted and persistent_sets(kernel) is not None:
-            _shortest_failures(result, kernel, factory, reductions.quotient, workers, cluster, native)
+            _shortest_failures(result, kernel, factory, reductions.quotient, workers, cluster, native,
+                               in_process(threads, table_memory))
         if reductions.quotient:
             result.witnesses = {
                 event: replace(w, actions=tuple(concretize(kernel, w.actions, kernel.representative)))
@@ -269,6 +276,13 @@ def run_check(
 
 
 ENGINES = ("auto", "compiled", "interpreted")
+
+
+def in_process(threads: int, table_memory: int) -> dict[str, Any]:
+    """``native_bfs``'s options for ``threads`` and ``table_memory``: a fixed table keeps
+    the frontier and parent links in the temporary directory."""
+    return {"threads": threads, "table_bytes": table_memory,
+            "spill_dir": tempfile.gettempdir() if table_memory else ""}
 
 
 def choose_engine(kernel: Kernel, engine: str, plain: bool) -> tuple[NativeModel | None, str]:
@@ -319,6 +333,7 @@ def _check_progress(spec: CheckSpec, result: SearchResult) -> None:
 def _shortest_failures(
     result: SearchResult, kernel: Kernel, factory: Callable[[], Kernel], symmetry: bool,
     workers: int | None, cluster: str | None, native: NativeModel | None = None,
+    options: dict[str, Any] | None = None,
 ) -> None:
     """Persistent sets can make the first witness of a violation or warning longer than
     the shortest one: search again without them, no deeper than the longest such witness,
@@ -328,7 +343,7 @@ def _shortest_failures(
         return
     depth = max(len(w.actions) for w in failures.values())
     if native is not None:
-        again = native_bfs(native, symmetry=symmetry, por=False, max_depth=depth)
+        again = native_bfs(native, symmetry=symmetry, por=False, max_depth=depth, **(options or {}))
     else:
         again = bfs(kernel, factory=factory, symmetry=symmetry, max_depth=depth, workers=workers or 1,
                     cluster=cluster)
