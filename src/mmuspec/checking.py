@@ -22,6 +22,7 @@ from mmuspec.explore.bounded import PreemptionBounded, bounded_factory
 from mmuspec.explore.coverage import CountingModel
 from mmuspec.explore.liveness import check_progress
 from mmuspec.explore.minimize import minimize as explore_minimize
+from mmuspec.explore.partitioned import partitioned_bfs
 from mmuspec.explore.por import persistent_sets
 from mmuspec.explore.runners import default_workers
 from mmuspec.explore.swarm import swarm
@@ -166,6 +167,7 @@ def run_check(
     chunk: int | None = None,
     threads: int = 1,
     table_memory: int = 0,
+    partitions: int | None = None,
 ) -> tuple[Kernel, SearchResult]:
     """Search ``spec``'s model: exhaustively (BFS), within a preemption bound, or by
     random walks.  Witnesses in the result are paths of the model itself.
@@ -178,7 +180,9 @@ def run_check(
     the compiled core, whose chunks are cheap to expand, else ``bfs``'s).  ``threads`` runs
     the compiled core's search on that many threads, and ``table_memory`` > 0 gives it a
     fixed, compact visited set of that many bytes with the frontier on disk
-    (``native.search``); both give the serial search's states, counts and witnesses."""
+    (``native.search``); both give the serial search's states, counts and witnesses.
+    ``partitions`` splits the visited set and frontier across that many Dask actors
+    (``explore.partitioned``: on ``cluster``, else on as many local processes)."""
     if preemptions is not None:
         # The bound counts switches between named threads, so vCPUs are not interchangeable,
         # and it prunes by path, which persistent sets do not account for.
@@ -201,8 +205,15 @@ def run_check(
             model = counter = CountingModel(model)
             workers, cluster = 1, None
         native, engine_note = choose_engine(kernel, engine, not (coverage or preemptions is not None))
+        if partitions and native is None:
+            raise UsageError(f"--partitions needs the compiled engine ({engine_note})")
     serial = workers is None or workers <= 1
-    if walks is None and native is not None and serial and not (cluster or checkpoint or resume or max_seconds):
+    if partitions and walks is None and native is not None:
+        native_factory = functools.partial(build_native_kernel, factory, native.built.path.read_bytes())
+        result, _ = partitioned_bfs(NativeKernel(kernel, native), native_factory, partitions=partitions,
+                                    address=cluster, symmetry=reductions.quotient, por=reductions.por,
+                                    max_depth=max_depth, stop_on_violation=stop_on_violation, progress=progress)
+    elif walks is None and native is not None and serial and not (cluster or checkpoint or resume or max_seconds):
         try:
             result = native_bfs(native, symmetry=reductions.quotient, por=reductions.por, exact=exact,
                                 max_states=max_states, max_depth=max_depth, stop_on_violation=stop_on_violation,

@@ -145,6 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--table-memory", type=byte_size, metavar="SIZE",
                         help="a fixed visited set of SIZE bytes (e.g. 12G) with 8-byte entries, the frontier and "
                         "parent links in files under $TMPDIR: the compiled core's biggest searches")
+    search.add_argument("--partitions", type=int, metavar="N",
+                        help="split the visited set and the frontier by hash across N Dask actors, on --cluster "
+                        "tcp://... or on N local processes (same states and counts; bounds apply per level)")
     search.add_argument("--engine", choices=("auto", "compiled", "interpreted"), default="auto",
                         help="auto (default): the compiled core (the model translated to C and built with the "
                         "system compiler, cached) where it can run the search, else the interpreter; the output "
@@ -433,6 +436,15 @@ def cmd_check(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                                                     or args.checkpoint or args.resume or args.engine == "interpreted"):
         raise UsageError("--threads and --table-memory run the compiled core in this process: not with --exact, "
                          "--workers, --cluster, --checkpoint, --resume or --engine interpreted")
+    if args.partitions is not None:
+        if args.partitions < 1:
+            raise UsageError(f"--partitions {args.partitions}: too small")
+        if (args.threads > 1 or args.table_memory or args.exact or (args.workers or 1) > 1 or args.checkpoint
+                or args.resume or args.max_states is not None or args.walks is not None or args.preemptions
+                is not None or args.coverage or args.smoke is not None or (args.cluster or "").startswith("ray")):
+            raise UsageError("--partitions runs a whole breadth-first search on Dask actors: not with --threads, "
+                             "--table-memory, --exact, --workers, --checkpoint, --resume, --max-states, --random, "
+                             "--preemptions, --coverage, --smoke or a Ray cluster")
     smoke = cli_review.check_smoke(args.smoke)
     scenario = _scenario(args.scenario, args)
     spec = CheckSpec(scenario, args.era, overrides, variant)
@@ -467,6 +479,7 @@ def cmd_check(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             coverage=args.coverage,
             threads=args.threads,
             table_memory=args.table_memory or 0,
+            partitions=args.partitions,
         )
     if args.trace_out:
         _write_trace(args.trace_out, spec, kernel, result)
