@@ -32,6 +32,7 @@ from mmuspec.explore.result import SearchResult, Witness
 from mmuspec.explore.store import FingerprintSet
 
 CHUNK = 8192
+SEND_BYTES = 8 << 20  # a batch leaves for its owner once it holds this much
 NO_PARENT = -1
 
 
@@ -41,6 +42,7 @@ class Batch:
     numbers: local index x partitions + partition) and actions."""
 
     origin: int
+    sequence: int  # batches of one origin are absorbed in the order they were made
     fps: np.ndarray
     states: bytes
     parents: np.ndarray
@@ -71,7 +73,7 @@ class Partition:
         return os.getpid()
 
     def seed(self, state: bytes, fp: int) -> None:
-        self.inbox.append(Batch(NO_PARENT, np.array([fp], np.uint64), state, np.array([NO_PARENT], np.int64),
+        self.inbox.append(Batch(NO_PARENT, 0, np.array([fp], np.uint64), state, np.array([NO_PARENT], np.int64),
                                 np.array([0xFFFF], np.uint16)))
         self.absorb()
 
@@ -87,6 +89,24 @@ class Partition:
         transitions = 0
         firsts: dict[int, tuple[int, int, int]] = {}
         outgoing: list[list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]] = [[] for _ in range(self.count)]
+        waiting = [0] * self.count
+        sends: list[Any] = []
+        made = 0
+
+        def send(q: int) -> None:
+            nonlocal made
+            parts = outgoing[q]
+            batch = Batch(self.index, made, np.concatenate([p[0] for p in parts]),
+                          np.concatenate([p[1] for p in parts]).tobytes(), np.concatenate([p[2] for p in parts]),
+                          np.concatenate([p[3] for p in parts]))
+            made += 1
+            outgoing[q], waiting[q] = [], 0
+            if q == self.index:
+                self.inbox.append(batch)
+            else:
+                self.sent_bytes += batch.fps.nbytes + len(batch.states) + batch.parents.nbytes + batch.actions.nbytes
+                sends.append(self.peers[q].receive(batch))
+
         n = len(self.frontier) // self.width
         for start in range(0, n, CHUNK):
             blob = self.frontier[start * self.width:min(n, start + CHUNK) * self.width]
@@ -108,18 +128,12 @@ class Partition:
                 mask = owners == q
                 if mask.any():
                     outgoing[q].append((e.fps[mask], states[mask], sources[mask], e.actions[mask]))
-        sends = []
-        for q, parts in enumerate(outgoing):
-            if not parts:
-                continue
-            batch = Batch(self.index, np.concatenate([p[0] for p in parts]),
-                          np.concatenate([p[1] for p in parts]).tobytes(), np.concatenate([p[2] for p in parts]),
-                          np.concatenate([p[3] for p in parts]))
-            if q == self.index:
-                self.inbox.append(batch)
-            else:
-                self.sent_bytes += batch.fps.nbytes + len(batch.states) + batch.parents.nbytes + batch.actions.nbytes
-                sends.append(self.peers[q].receive(batch))
+                    waiting[q] += int(mask.sum()) * (self.width + 18)
+                    if waiting[q] >= SEND_BYTES:
+                        send(q)
+        for q in range(self.count):
+            if outgoing[q]:
+                send(q)
         for future in sends:
             future.result()
         return transitions, firsts
@@ -127,7 +141,7 @@ class Partition:
     def absorb(self) -> int:
         """Keep the received successors not seen before, in the senders' order: this
         partition's share of the next level."""
-        batches = sorted(self.inbox, key=lambda b: b.origin)
+        batches = sorted(self.inbox, key=lambda b: (b.origin, b.sequence))
         self.inbox = []
         self.frontier_base += len(self.frontier) // self.width
         if not batches:
