@@ -49,6 +49,7 @@ PRELUDE = r"""
 #include <unistd.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sys/mman.h>
 #define EXPORT __attribute__((visibility("default")))
 typedef struct { long v[2]; } T2;
 typedef struct { long v[3]; } T3;

@@ -303,11 +303,25 @@ static inline uint64_t want_of(const Table *t, uint64_t h1, uint64_t h2, size_t 
     return t->compact ? ((h2 & ~(uint64_t)0xFF) | (uint64_t)(d + 1)) : h1;
 }
 
+/* Slots come zeroed from the kernel, page by page as they are first touched, in huge
+ * pages where the kernel allows: a probe is a random access, and 4 KB pages would make
+ * most of them a TLB miss as well as a cache miss. */
+static uint64_t *slots_map(size_t nb) {
+    size_t size = nb * BUCKET * sizeof(uint64_t);
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return NULL;
+    if (size >= (size_t)2 << 20) (void)madvise(p, size, MADV_HUGEPAGE);
+    return p;
+}
+
+static void slots_unmap(uint64_t *slots, size_t nb) {
+    if (slots) munmap(slots, nb * BUCKET * sizeof(uint64_t));
+}
+
 static int table_new(Table *t, size_t nb, int compact, double max_load) {
     t->nb = nb < 1 ? 1 : nb;
-    t->slots = aligned_alloc(64, t->nb * BUCKET * sizeof(uint64_t));
+    t->slots = slots_map(t->nb);
     if (!t->slots) return -1;
-    memset(t->slots, 0, t->nb * BUCKET * sizeof(uint64_t));
     t->used = 0;
     t->compact = compact;
     t->limit = (size_t)((double)(t->nb * BUCKET) * max_load);
@@ -359,7 +373,7 @@ static int table_grow(Table *t, uint8_t **exact, int w) {
     uint8_t *moved = NULL;
     if (exact && *exact) {
         moved = malloc(bigger.nb * BUCKET * (size_t)w);
-        if (!moved) { free(bigger.slots); return -1; }
+        if (!moved) { slots_unmap(bigger.slots, bigger.nb); return -1; }
     }
     for (size_t j = 0; j < t->nb * BUCKET; j++) {
         uint64_t v = t->slots[j];
@@ -370,7 +384,7 @@ static int table_grow(Table *t, uint8_t **exact, int w) {
         if (moved) memcpy(moved + (size_t)(at - bigger.slots) * (size_t)w, *exact + j * (size_t)w, (size_t)w);
     }
     bigger.used = t->used;
-    free(t->slots);
+    slots_unmap(t->slots, t->nb);
     *t = bigger;
     if (moved) { free(*exact); *exact = moved; }
     return 0;
@@ -1007,7 +1021,7 @@ static int run_parallel(Search *st, double seconds) {
             st->old_slots = st->table.slots; st->old_nb = st->table.nb;
             st->table = bigger;
             all_run(st, PHASE_REHASH);
-            free(st->old_slots);
+            slots_unmap(st->old_slots, st->old_nb);
             st->old_slots = NULL;
         }
         if (st->table.used + fresh > st->table.limit || st->n + fresh > UINT32_MAX) {
@@ -1061,7 +1075,7 @@ EXPORT void ms_search_free(Search *st) {
         }
         free(st->workers);
     }
-    free(st->table.slots); free(st->exact); free(st->parent); free(st->via);
+    slots_unmap(st->table.slots, st->table.nb); free(st->exact); free(st->parent); free(st->via);
     if (st->parents_fd >= 0) close(st->parents_fd);
     level_free(&st->cur); level_free(&st->nxt);
     free(st->out.states);
