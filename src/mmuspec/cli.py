@@ -140,6 +140,15 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--workers", type=int, metavar="N",
                         help="local worker processes (same verdict and states as 1; default: the compiled core "
                         "searches in this process, the interpreter on all cores)")
+    search.add_argument("--threads", type=int, default=1, metavar="N",
+                        help="threads of the compiled core's search in this process (same states, counts and "
+                        "witnesses as 1; default 1)")
+    search.add_argument("--table-memory", type=byte_size, metavar="SIZE",
+                        help="a fixed visited set of SIZE bytes (e.g. 12G) with 8-byte entries, the frontier and "
+                        "parent links in files under $TMPDIR: the compiled core's biggest searches")
+    search.add_argument("--partitions", type=int, metavar="N",
+                        help="split the visited set and the frontier by hash across N Dask actors, on --cluster "
+                        "tcp://... or on N local processes (same states and counts; bounds apply per level)")
     search.add_argument("--engine", choices=("auto", "compiled", "interpreted"), default="auto",
                         help="auto (default): the compiled core (the model translated to C and built with the "
                         "system compiler, cached) where it can run the search, else the interpreter; the output "
@@ -380,6 +389,21 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     return overrides
 
 
+def byte_size(text: str) -> int:
+    """A size such as 512M, 12G or 1.5T (powers of 1024), or plain bytes."""
+    units = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+    number, unit = text.strip().upper().removesuffix("B"), ""
+    if number[-1:] in units:
+        number, unit = number[:-1], number[-1]
+    try:
+        size = int(float(number) * units[unit])
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size (e.g. 512M, 12G)") from None
+    if size < 1 << 20:
+        raise argparse.ArgumentTypeError(f"{text!r}: at least 1M")
+    return size
+
+
 def parse_reductions(text: str) -> Reductions:
     names = {x.strip() for x in text.split(",") if x.strip()}
     if names == {"none"}:
@@ -411,7 +435,7 @@ def cmd_check(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         raise UsageError("check needs a SCENARIO (or --matrix); built-in scenarios: " + ", ".join(builtin_names()))
     if args.max_states is not None and args.max_states < 1:
         raise UsageError("--max-states must be at least 1")
-    for name in ("max_depth", "preemptions", "walks", "workers"):
+    for name in ("max_depth", "preemptions", "walks", "workers", "threads"):
         value = getattr(args, name)
         if value is not None and value < (0 if name == "preemptions" else 1):
             raise UsageError(f"--{name.replace('_', '-')} {value}: too small")
@@ -419,6 +443,19 @@ def cmd_check(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         raise UsageError("--random cannot be combined with --preemptions, --checkpoint or --resume")
     if args.coverage and (args.walks is not None or args.cluster):
         raise UsageError("--coverage counts the steps of a BFS in this process: not with --random or --cluster")
+    if (args.threads > 1 or args.table_memory) and (args.exact or (args.workers or 1) > 1 or args.cluster
+                                                    or args.checkpoint or args.resume or args.engine == "interpreted"):
+        raise UsageError("--threads and --table-memory run the compiled core in this process: not with --exact, "
+                         "--workers, --cluster, --checkpoint, --resume or --engine interpreted")
+    if args.partitions is not None:
+        if args.partitions < 1:
+            raise UsageError(f"--partitions {args.partitions}: too small")
+        if (args.threads > 1 or args.table_memory or args.exact or (args.workers or 1) > 1 or args.checkpoint
+                or args.resume or args.max_states is not None or args.walks is not None or args.preemptions
+                is not None or args.coverage or args.smoke is not None or (args.cluster or "").startswith("ray")):
+            raise UsageError("--partitions runs a whole breadth-first search on Dask actors: not with --threads, "
+                             "--table-memory, --exact, --workers, --checkpoint, --resume, --max-states, --random, "
+                             "--preemptions, --coverage, --smoke or a Ray cluster")
     smoke = cli_review.check_smoke(args.smoke)
     scenario = _scenario(args.scenario, args)
     spec = CheckSpec(scenario, args.era, overrides, variant)
@@ -451,6 +488,9 @@ def cmd_check(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             progress=progress,  # type: ignore[arg-type]
             max_seconds=smoke,
             coverage=args.coverage,
+            threads=args.threads,
+            table_memory=args.table_memory or 0,
+            partitions=args.partitions,
         )
     status = _print_check(args, spec, kernel, result)
     if args.trace_out:  # after the report: a full disk loses the file, never the verdict
