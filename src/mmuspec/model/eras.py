@@ -54,6 +54,7 @@ _V5_13: dict[str, Value] = {
     "hmm.device_update": "under_lock",
     "kvm.pfncache_retry": "none",
     "kvm.prefault": "none",
+    "kvm.invalidate_api": "begin_with_range",
 }
 _V5_15 = {**_V5_13, "kvm.change_pte": "check_count", "kvm.zap_gfn_range_count": "gfn_range",
           "kvm.count_only_if_memslot": True, "kvm.memslot_update_waits": True}
@@ -62,7 +63,8 @@ _V6_1 = {**_V5_15, "kvm.zap_gfn_range_count": "all", "kvm.mmu_seq_snapshot": "in
          "mm.interval_remove_wait": "locked", "kvm.pfncache_retry": "active_count"}
 _V6_3 = {**_V6_1, "kvm.mmu_seq_snapshot": "unsigned_long", "kvm.fault_snapshot": "before_unlock"}
 _V6_4 = {**_V6_3, "kvm.change_pte_skips_invalid_slot": True}
-_V6_8 = {**_V6_4, "kvm.retry_range": "gfn", "kvm.zap_gfn_range_count": "gfn_range", "kvm.lockless_precheck": True}
+_V6_8 = {**_V6_4, "kvm.retry_range": "gfn", "kvm.zap_gfn_range_count": "gfn_range", "kvm.lockless_precheck": True,
+         "kvm.invalidate_api": "begin_add_end"}
 _V6_10 = {**_V6_8, "kvm.change_pte": "none"}
 # 6.11 adds KVM_PRE_FAULT_MEMORY, 6.15 lockless aging, 6.18 the prefault -EAGAIN fix: the
 # switches that select them are set below as the model gains the steps they need.
@@ -195,8 +197,10 @@ ERAS: dict[str, Era] = {
             commit="8569992d64b8, d02c357e5bfa",
             title="KVM: Use gfn instead of hva for mmu_notifier_retry; KVM: x86/mmu: Retry fault "
             "before acquiring mmu_lock if mapping is changing",
-            summary="Ranges are gfns (kvm_zap_gfn_range() adds its own gfn range again) and x86 "
-            "faults pre-check mmu_invalidate_retry_gfn_unsafe() before the lookup.",
+            summary="Ranges are gfns (kvm_zap_gfn_range() adds its own gfn range again), added by "
+            "kvm_mmu_invalidate_range_add() between kvm_mmu_invalidate_begin() and end(), which "
+            "WARNs if none was; x86 faults pre-check mmu_invalidate_retry_gfn_unsafe() before the "
+            "lookup.",
             switches=_V6_8,
         ),
         Era(

@@ -31,7 +31,15 @@ from mmuspec.model import (  # noqa: F401  (registers steps)
     unmap,
 )
 from mmuspec.model import ksm as ksm_mod
-from mmuspec.model.events import DATA_INTEGRITY, DEADLOCK, EVENTS, QUIESCENCE, STALE_SPTE, EventSpec
+from mmuspec.model.events import (
+    DATA_INTEGRITY,
+    DEADLOCK,
+    EVENTS,
+    QUIESCENCE,
+    STALE_SPTE,
+    WARN_DANGLING,
+    EventSpec,
+)
 from mmuspec.model.layout import (
     HOST_KINDS,
     K_KPAGE,
@@ -137,6 +145,7 @@ class Kernel(Renderer):
         self.snapshot_before_unlock = config["kvm.fault_snapshot"] == "before_unlock"
         # KVM_PRE_FAULT_MEMORY vCPUs (guest.py), and whether a prefault on an invalid memslot
         # returns -EAGAIN (3ccbf6f47098) instead of retrying inside the ioctl.
+        self.invalidate_begin_add_end = config["kvm.invalidate_api"] == "begin_add_end"
         self.prefault = scenario.prefault
         self.prefault_eagain = config["kvm.prefault"] == "eagain_on_invalid_slot"
         self.hva_offset = scenario.hva_offset
@@ -444,6 +453,12 @@ class Kernel(Renderer):
             if L.track_attrs and s[L.SPTE_PFN[gfn]] and s[L.SPTE_ATTR[gfn]] != s[L.ATTR[gfn]]:
                 self.fire(STALE_SPTE, _stale_text(gfn, s[L.SPTE_ATTR[gfn]], s[L.ATTR[gfn]]))
         active = s[L.MN_ACTIVE] if L.MN_ACTIVE >= 0 else 0
+        if self.invalidate_begin_add_end and L.MN_ACTIVE >= 0 and s[L.COUNT] and not active:
+            # kvm_destroy_vm(): an unbalanced mn_active_invalidate_count (notifier unregistered
+            # mid-invalidation) is reset; balanced, in_progress must be 0 (d497a0fab8b8).
+            count = s[L.COUNT]
+            self.fire(WARN_DANGLING, lambda: f"WARN_ON(kvm->mmu_invalidate_in_progress) in kvm_destroy_vm(): "
+                      f"in_progress is {count} with mn_active_invalidate_count 0")
         if s[L.COUNT] or active:
             count = s[L.COUNT]
             self.fire(QUIESCENCE, lambda: f"every thread has finished, but mmu_notifier_count is {count}"

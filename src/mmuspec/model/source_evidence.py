@@ -228,6 +228,7 @@ FOUND: dict[str, tuple[str, ...]] = {
     'virt/kvm/kvm_main.c:kvm_invalidate_memslot': ('6.1-rc7', '6.3.8', '6.4.6', '6.8.1', '6.10'),
     'virt/kvm/kvm_main.c:kvm_mmu_invalidate_begin': ('6.1-rc7', '6.3.8', '6.4.6', '6.8.1', '6.10'),
     'virt/kvm/kvm_main.c:kvm_mmu_invalidate_end': ('6.1-rc7', '6.3.8', '6.4.6', '6.8.1', '6.10'),
+    'virt/kvm/kvm_main.c:kvm_mmu_invalidate_range_add': (),
     'virt/kvm/kvm_main.c:kvm_mmu_notifier_change_pte': ('2.6.32.69', '3.7.2', '5.0.1', '5.10', '5.12.9', '5.15.55', '6.1-rc7', '6.3.8', '6.4.6', '6.8.1'),
     'virt/kvm/kvm_main.c:kvm_mmu_notifier_clear_flush_young': ('2.6.32.69', '3.7.2', '5.0.1', '5.10', '5.12.9', '5.15.55', '6.1-rc7', '6.3.8', '6.4.6', '6.8.1', '6.10'),
     'virt/kvm/kvm_main.c:kvm_mmu_notifier_clear_young': ('5.0.1', '5.10', '5.12.9', '5.15.55', '6.1-rc7', '6.3.8', '6.4.6', '6.8.1', '6.10'),

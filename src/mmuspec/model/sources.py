@@ -33,6 +33,10 @@ from mmuspec.model.source_evidence import FOUND, TREES
 # The order of the mainline eras, for the eras on both sides of one without a tree.
 MAINLINE = ("2.6.32", "3.7", "5.10", "5.12", "5.13", "5.15", "6.1", "6.3", "6.4", "6.8", "6.10", "6.11", "6.15",
             "6.18")
+# The eras before the v6.8 begin()/range_add()/end() API (kvm_mmu_invalidate_begin() took the
+# range from v6.0 to v6.7, and was kvm_inc_notifier_count() before).
+_BEFORE_V6_8 = "2.6.32 3.7 5.10 5.12 5.13 5.15 6.1 6.3 6.4 glisse-2019"
+_BEFORE_V6_0 = "2.6.32 3.7 5.10 5.12 5.13 5.15 glisse-2019"
 # The eras before KVM_PRE_FAULT_MEMORY (bc1a5cd00211, v6.11).
 _BEFORE_PREFAULT = "2.6.32 3.7 5.10 5.12 5.13 5.15 6.1 6.3 6.4 6.8 6.10 glisse-2019"
 # The eras from v6.10 on (no change_pte, no hva-based retry).
@@ -143,6 +147,9 @@ SOURCES: dict[str, Source] = {
                                          "kvm_mmu_notifier_invalidate_range_start")),
     "kvm_dec_notifier_count": Source(_fn(KVM, "kvm_mmu_invalidate_end", "kvm_dec_notifier_count",
                                          "kvm_mmu_notifier_invalidate_range_end")),
+    "kvm_mmu_invalidate_begin": Source(_fn(KVM, "kvm_mmu_invalidate_begin"), absent=_BEFORE_V6_0),
+    "kvm_mmu_invalidate_range_add": Source(_fn(KVM, "kvm_mmu_invalidate_range_add"), absent=_BEFORE_V6_8),
+    "kvm_mmu_invalidate_end": Source(_fn(KVM, "kvm_mmu_invalidate_end"), absent=_BEFORE_V6_0),
     "kvm_mmu_notifier_invalidate_range_start": Source(_fn(KVM, "kvm_mmu_notifier_invalidate_range_start")),
     "kvm_mmu_notifier_invalidate_range_end": Source(_fn(KVM, "kvm_mmu_notifier_invalidate_range_end")),
     "kvm_mmu_notifier_change_pte": Source(_fn(KVM, "kvm_mmu_notifier_change_pte"), absent=_SINCE_6_10),

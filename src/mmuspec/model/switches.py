@@ -255,6 +255,21 @@ SWITCHES: dict[str, Switch] = {
             "changing",
         ),
         Switch(
+            "kvm.invalidate_api",
+            ("begin_with_range", "begin_add_end"),
+            "begin_with_range",
+            "How KVM counts an invalidation: begin_with_range = kvm_inc_notifier_count(start, end) "
+            "(v5.12; kvm_mmu_invalidate_begin(kvm, start, end) in v6.0-v6.7) raises the count and "
+            "records the range at once; begin_add_end = kvm_mmu_invalidate_begin() raises the count "
+            "and marks the range INVALID_GPA, kvm_mmu_invalidate_range_add() adds each memslot's gfn "
+            "range, kvm_mmu_invalidate_end() WARNs if no range was added (and the locked retry test "
+            "retries and WARNs on an invalid range), in_progress < 0 is a KVM_BUG_ON, and "
+            "kvm_destroy_vm() WARNs on an invalidation left in progress with balanced notifiers.",
+            "8569992d64b8 (v6.8) KVM: Use gfn instead of hva for mmu_notifier_retry, with the series' "
+            "c0db19232c1e (assert in_progress never negative) and d497a0fab8b8 (WARN on dangling "
+            "invalidations at destruction) [ids V, mainline I]",
+        ),
+        Switch(
             "kvm.prefault",
             ("none", "retry_in_kernel", "eagain_on_invalid_slot"),
             "none",
