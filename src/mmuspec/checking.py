@@ -35,6 +35,7 @@ from mmuspec.model import (
     parse_assignments,
     parse_scenario,
 )
+from mmuspec.model.events import DEADLOCK
 from mmuspec.model.kernel import refuse_missing_subscriber
 from mmuspec.model.switches import Value
 from mmuspec.model.variant import sha256_text
@@ -413,14 +414,15 @@ def _check_progress(spec: CheckSpec, result: SearchResult) -> None:
     """The liveness half of ``quiescence``: search the concrete state graph for a state from
     which the threads can never all finish, and report it as a lasso."""
     kernel = spec.kernel()
-    found = check_progress(kernel, kernel.quiescent, max_states=PROGRESS_MAX_STATES)
+    found = check_progress(kernel, kernel.quiescent, max_states=PROGRESS_MAX_STATES, stuck_events=DEADLOCK)
     result.progress_states = found.states
     if not found.complete:
         result.stop_reason = f"progress not checked: over {PROGRESS_MAX_STATES:,} concrete states"
         result.complete = False
     elif found.lasso is not None and "quiescence" not in result.witnesses:
         lasso = found.lasso
-        result.witnesses["quiescence"] = Witness("quiescence", "property", lasso.actions, loop_start=len(lasso.stem))
+        result.witnesses["quiescence"] = Witness("quiescence", "property", lasso.actions, loop_start=len(lasso.stem),
+                                                 cycle=lasso.kind)
 
 
 def _shortest_failures(

@@ -41,7 +41,7 @@ def group_fields(L: Layout) -> dict[str, tuple[int, ...]]:
 
     return {
         "seq": (L.SEQ,),
-        "count": (L.COUNT, *present(L.RANGE_START, L.RANGE_END, L.MN_ACTIVE)),
+        "count": (L.COUNT, *present(L.RANGE_START, L.RANGE_END, L.RANGE_ADDED, L.MN_ACTIVE)),
         "ptl": (L.PTL,),
         "spt_table": (L.SPT_TABLE,),
         "pte": (*L.PTE_PFN, *L.PTE_PROT, *L.PTE_YOUNG),

@@ -32,7 +32,15 @@ from mmuspec.model import (  # noqa: F401  (registers steps)
     unmap,
 )
 from mmuspec.model import ksm as ksm_mod
-from mmuspec.model.events import DATA_INTEGRITY, DEADLOCK, EVENTS, QUIESCENCE, STALE_SPTE, EventSpec
+from mmuspec.model.events import (
+    DATA_INTEGRITY,
+    DEADLOCK,
+    EVENTS,
+    QUIESCENCE,
+    STALE_SPTE,
+    WARN_DANGLING,
+    EventSpec,
+)
 from mmuspec.model.layout import (
     HOST_KINDS,
     K_KPAGE,
@@ -140,6 +148,11 @@ class Kernel(Renderer):
         self.int_mmu_seq = config["kvm.mmu_seq_snapshot"] == "int" and _acts("kvm.mmu_seq_snapshot", self.arch)
         self.tlbs_dirty = str(config["kvm.tlbs_dirty"])
         self.snapshot_before_unlock = config["kvm.fault_snapshot"] == "before_unlock"  # read by vma_lookup (arm64)
+        # KVM_PRE_FAULT_MEMORY vCPUs (guest.py), and whether a prefault on an invalid memslot
+        # returns -EAGAIN (3ccbf6f47098) instead of retrying inside the ioctl.
+        self.invalidate_begin_add_end = config["kvm.invalidate_api"] == "begin_add_end"
+        self.prefault = scenario.prefault
+        self.prefault_eagain = config["kvm.prefault"] == "eagain_on_invalid_slot"
         self.hva_offset = scenario.hva_offset
         self.vma_lookup_step = bool(scenario.remap) and self.arch == "arm64"
         self.unstable_merge = bool(scenario.merge) and not scenario.stable_page
@@ -481,6 +494,12 @@ class Kernel(Renderer):
             if L.track_attrs and s[L.SPTE_PFN[gfn]] and s[L.SPTE_ATTR[gfn]] != s[L.ATTR[gfn]]:
                 self.fire(STALE_SPTE, _stale_text(gfn, s[L.SPTE_ATTR[gfn]], s[L.ATTR[gfn]]))
         active = s[L.MN_ACTIVE] if L.MN_ACTIVE >= 0 else 0
+        if self.invalidate_begin_add_end and L.MN_ACTIVE >= 0 and s[L.COUNT] and not active:
+            # kvm_destroy_vm(): an unbalanced mn_active_invalidate_count (notifier unregistered
+            # mid-invalidation) is reset; balanced, in_progress must be 0 (d497a0fab8b8).
+            count = s[L.COUNT]
+            self.fire(WARN_DANGLING, lambda: f"WARN_ON(kvm->mmu_invalidate_in_progress) in kvm_destroy_vm(): "
+                      f"in_progress is {count} with mn_active_invalidate_count 0")
         if s[L.COUNT] or active:
             count = s[L.COUNT]
             self.fire(QUIESCENCE, lambda: f"every thread has finished, but mmu_notifier_count is {count}"
@@ -617,6 +636,13 @@ def refuse_missing_subscriber(scenario: Scenario, config: Config) -> None:
                              "which this configuration skips for some PTE changes")
         if scenario.remap or scenario.memslot_change != "none":
             raise UsageError(f"scenario {name}: a pfn cache with munmap() or a memslot change is not modelled")
+    if scenario.prefault and scenario.vcpus:
+        if config["kvm.prefault"] == "none":
+            raise UsageError(f"scenario {name} prefaults with KVM_PRE_FAULT_MEMORY (bc1a5cd00211, v6.11); this "
+                             "era has no such ioctl (kvm.prefault=none)")
+        if config["arch"] != "x86":
+            raise UsageError(f"scenario {name}: KVM_PRE_FAULT_MEMORY is modelled on x86 only "
+                             "(kvm_arch_vcpu_pre_fault_memory())")
 
 
 def _acts(name: str, on: object) -> bool:

@@ -37,7 +37,7 @@ _SCHEMA: dict[str, tuple[str, ...]] = {
     "": ("description",),
     "memory": ("gfns", "initial", "table_kept_alive", "hva_offset"),
     "ksm": ("stable_page", "merge"),
-    "guest": ("vcpus", "accesses", "ops", "gfns", "faulted_in", "tlb"),
+    "guest": ("vcpus", "accesses", "ops", "gfns", "faulted_in", "tlb", "prefault"),
     "host": ("zap", "aging", "reclaim", "remap", "oom_reap"),
     "accessor": ("threads", "accesses", "ops", "gfns"),
     "kvm": ("mmu_notifier_seq", "tlbs_dirty", "zap_gfn_range", "sync_page"),
@@ -69,6 +69,8 @@ KEY_DOCS: dict[str, str] = {
     "guest.gfns": "the gfns the guest touches (default all)",
     "guest.faulted_in": "gfns whose SPTE an earlier fault already installed at the start",
     "guest.tlb": "model a per-vCPU TLB that only a flush empties (needed by kvm.sync_page)",
+    "guest.prefault": "each vCPU access is a KVM_PRE_FAULT_MEMORY ioctl on the gfn (v6.11, x86): it maps the "
+    "page for read without touching it, and the ioctl holds kvm->srcu until it returns",
     "host.zap": "gfns that a madvise(MADV_DONTNEED) thread zaps",
     "host.aging": "gfns that kswapd ages (the young-bit notifiers)",
     "host.reclaim": "kswapd also reclaims the aged gfns (try_to_unmap_one() and swap-out); needs host.aging",
@@ -139,6 +141,7 @@ class Scenario:
     initial_tlbs_dirty: int = 0
     zap_gfn_range: tuple[int, ...] = ()
     sync_page: tuple[int, ...] = ()
+    prefault: bool = False
     memslot_initially: str = "present"
     memslot_change: str = "none"
     second_subscriber: str = "none"
@@ -397,6 +400,7 @@ class _Reader:
             initial_tlbs_dirty=toml.integer(("kvm", "tlbs_dirty"), 0, 0, 127),
             zap_gfn_range=self.gfn_list("kvm", "zap_gfn_range", gfns, []),
             sync_page=sync_page,
+            prefault=self.prefault(),
             memslot_initially=initially,
             memslot_change=change,
             second_subscriber=toml.string(("notifier", "second_subscriber"), "none", SUBSCRIBERS),
@@ -419,6 +423,13 @@ class _Reader:
             source=toml.source,
             text=toml.text,
         )
+
+    def prefault(self) -> bool:
+        prefault = self.toml.boolean(("guest", "prefault"), False)
+        if prefault and self.toml.get(("guest", "ops"), ["read"]) != ["read"]:
+            raise self.toml.fail(("guest", "ops"), "guest.prefault = true: KVM_PRE_FAULT_MEMORY maps for read, "
+                                 "so guest.ops must be [\"read\"]")
+        return prefault
 
     def secondary(self, gfns: int) -> _Secondary:
         """The secondary MMUs: KVM's guest and pfn cache, the device mirrors, and which of

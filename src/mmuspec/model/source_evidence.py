@@ -18,6 +18,9 @@ TREES: dict[str, str | None] = {
     '6.4': '6.4.6',
     '6.8': '6.8.1',
     '6.10': '6.10',
+    '6.11': None,
+    '6.15': None,
+    '6.18': None,
     'glisse-2019': '5.0.1',
 }
 
@@ -106,6 +109,7 @@ FOUND: dict[str, tuple[str, ...]] = {
     'arch/x86/kvm/mmu/mmu.c:kvm_mmu_page_fault': ('5.10', '5.12.9', '5.15.55', '6.1-rc7', '6.3.8', '6.4.6', '6.8.1', '6.10'),
     'arch/x86/kvm/mmu/mmu.c:kvm_set_spte_gfn': ('5.15.55', '6.1-rc7', '6.3.8', '6.4.6', '6.8.1'),
     'arch/x86/kvm/mmu/mmu.c:kvm_set_spte_hva': ('5.10', '5.12.9'),
+    'arch/x86/kvm/mmu/mmu.c:kvm_tdp_map_page': (),
     'arch/x86/kvm/mmu/mmu.c:kvm_test_age_gfn': ('5.15.55', '6.1-rc7', '6.3.8', '6.4.6', '6.8.1', '6.10'),
     'arch/x86/kvm/mmu/mmu.c:kvm_test_age_hva': ('5.10', '5.12.9'),
     'arch/x86/kvm/mmu/mmu.c:kvm_unmap_gfn_range': ('5.15.55', '6.1-rc7', '6.3.8', '6.4.6', '6.8.1', '6.10'),
@@ -224,6 +228,7 @@ FOUND: dict[str, tuple[str, ...]] = {
     'virt/kvm/kvm_main.c:kvm_invalidate_memslot': ('6.1-rc7', '6.3.8', '6.4.6', '6.8.1', '6.10'),
     'virt/kvm/kvm_main.c:kvm_mmu_invalidate_begin': ('6.1-rc7', '6.3.8', '6.4.6', '6.8.1', '6.10'),
     'virt/kvm/kvm_main.c:kvm_mmu_invalidate_end': ('6.1-rc7', '6.3.8', '6.4.6', '6.8.1', '6.10'),
+    'virt/kvm/kvm_main.c:kvm_mmu_invalidate_range_add': (),
     'virt/kvm/kvm_main.c:kvm_mmu_notifier_change_pte': ('2.6.32.69', '3.7.2', '5.0.1', '5.10', '5.12.9', '5.15.55', '6.1-rc7', '6.3.8', '6.4.6', '6.8.1'),
     'virt/kvm/kvm_main.c:kvm_mmu_notifier_clear_flush_young': ('2.6.32.69', '3.7.2', '5.0.1', '5.10', '5.12.9', '5.15.55', '6.1-rc7', '6.3.8', '6.4.6', '6.8.1', '6.10'),
     'virt/kvm/kvm_main.c:kvm_mmu_notifier_clear_young': ('5.0.1', '5.10', '5.12.9', '5.15.55', '6.1-rc7', '6.3.8', '6.4.6', '6.8.1', '6.10'),
@@ -234,6 +239,7 @@ FOUND: dict[str, tuple[str, ...]] = {
     'virt/kvm/kvm_main.c:kvm_release_pfn_clean': ('2.6.32.69', '3.7.2', '5.0.1', '5.10', '5.12.9', '5.15.55', '6.1-rc7', '6.3.8', '6.4.6', '6.8.1', '6.10'),
     'virt/kvm/kvm_main.c:kvm_set_memslot': ('5.10', '5.12.9', '5.15.55', '6.1-rc7', '6.3.8', '6.4.6', '6.8.1', '6.10'),
     'virt/kvm/kvm_main.c:kvm_swap_active_memslots': ('6.1-rc7', '6.3.8', '6.4.6', '6.8.1', '6.10'),
+    'virt/kvm/kvm_main.c:kvm_vcpu_pre_fault_memory': (),
     'virt/kvm/pfncache.c:gfn_to_pfn_cache_invalidate_start': ('6.1-rc7', '6.3.8', '6.4.6', '6.8.1', '6.10'),
     'virt/kvm/pfncache.c:hva_to_pfn_retry': ('6.1-rc7', '6.3.8', '6.4.6', '6.8.1', '6.10'),
     'virt/kvm/pfncache.c:kvm_gfn_to_pfn_cache_check': ('6.1-rc7',),

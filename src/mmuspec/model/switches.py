@@ -262,6 +262,34 @@ SWITCHES: dict[str, Switch] = {
             arches=('x86',),
         ),
         Switch(
+            "kvm.invalidate_api",
+            ("begin_with_range", "begin_add_end"),
+            "begin_with_range",
+            "How KVM counts an invalidation: begin_with_range = kvm_inc_notifier_count(start, end) "
+            "(v5.12; kvm_mmu_invalidate_begin(kvm, start, end) in v6.0-v6.7) raises the count and "
+            "records the range at once; begin_add_end = kvm_mmu_invalidate_begin() raises the count "
+            "and marks the range INVALID_GPA, kvm_mmu_invalidate_range_add() adds each memslot's gfn "
+            "range, kvm_mmu_invalidate_end() WARNs if no range was added (and the locked retry test "
+            "retries and WARNs on an invalid range), in_progress < 0 is a KVM_BUG_ON, and "
+            "kvm_destroy_vm() WARNs on an invalidation left in progress with balanced notifiers.",
+            "8569992d64b8 (v6.8) KVM: Use gfn instead of hva for mmu_notifier_retry, with the series' "
+            "c0db19232c1e (assert in_progress never negative) and d497a0fab8b8 (WARN on dangling "
+            "invalidations at destruction) [ids V, mainline I]",
+        ),
+        Switch(
+            "kvm.prefault",
+            ("none", "retry_in_kernel", "eagain_on_invalid_slot"),
+            "none",
+            "KVM_PRE_FAULT_MEMORY (x86): none = no such ioctl, where a scenario whose vCPUs "
+            "prefault does not run; retry_in_kernel = kvm_tdp_map_page() loops on RET_PF_RETRY "
+            "inside the ioctl, which holds kvm->srcu throughout, so a fault on a memslot flagged "
+            "KVM_MEMSLOT_INVALID retries while the memslot update waits for that srcu reader; "
+            "eagain_on_invalid_slot = kvm_mmu_faultin_pfn() returns -EAGAIN to userspace for a "
+            "prefault on an invalid memslot.",
+            "bc1a5cd00211, 6e01b7601dfe (v6.11 [I]); 3ccbf6f47098 (v6.18 [I]) KVM: x86/mmu: Return "
+            "-EAGAIN if userspace deletes/moves memslot during prefault",
+        ),
+        Switch(
             "kvm.zap_gfn_range_count",
             ("none", "gfn_range", "all"),
             "none",

@@ -19,8 +19,9 @@ def _title(text: str, width: int = 60) -> str:
 def outcome_text(o: Outcome) -> str:
     if o.found in ("safe", "unknown"):
         return f"{o.found}, {o.result.states:,} states, {o.seconds:.2f} s"
-    loop = o.result.witnesses[o.found].loop_start
-    shape = f"{o.trace_length} steps" + (f", loop from step {loop + 1}" if loop is not None else "")
+    witness = o.result.witnesses[o.found]
+    loop = witness.loop_start
+    shape = f"{o.trace_length} steps" + (f", {witness.cycle or 'loop'} from step {loop + 1}" if loop is not None else "")
     return f"{o.found}, {shape}, {o.seconds:.2f} s"
 
 
@@ -72,6 +73,7 @@ def side_json(o: Outcome) -> dict[str, Any]:
         "matches": o.matches,
         "trace_length": witness.length if witness else None,
         "loop_start": witness.loop_start if witness else None,
+        "cycle": witness.cycle if witness else None,
         "states": o.result.states,
         "transitions": o.result.transitions,
         "seconds": round(o.seconds, 4),
