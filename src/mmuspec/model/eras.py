@@ -32,6 +32,7 @@ _V5_13: dict[str, Value] = {
     "mm.change_pte_order": "notify_then_set",
     "mm.change_pte_fallback": "none",
     "mm.nonblock_end_on_failure": True,
+    "mm.nonblock_itree_end": False,  # not fixed in any kernel (reports/oom-reaper-itree-leak.md)
     "mm.rmap_unmap_notifier": "range",
     "mm.aging_notifiers": "clear_young",
     "mm.wp_reuse": "page_count",

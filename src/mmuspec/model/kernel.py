@@ -121,6 +121,7 @@ class Kernel(Renderer):
         # Whether set_pte_at_notify() calls anything: KVM's change_pte, or the fallback.
         self.notifies_change_pte = self.has_change_pte or self.change_pte_fallback == "invalidate_page"
         self.nonblock_end_on_failure = bool(config["mm.nonblock_end_on_failure"])
+        self.nonblock_itree_end = bool(config["mm.nonblock_itree_end"])
         self.start_zaps_change_pte_events = bool(config["kvm.start_zaps_change_pte_events"])
         self.end_bumps_seq = bool(config["kvm.end_bumps_seq"])
         self.fault_retry_checks = str(config["kvm.fault_retry_checks"])

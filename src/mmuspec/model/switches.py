@@ -95,6 +95,19 @@ SWITCHES: dict[str, Switch] = {
             "c2655835fd8c (v5.12) mm/mmu_notifiers: ensure range_end() is paired with range_start()",
         ),
         Switch(
+            "mm.nonblock_itree_end",
+            (True, False),
+            False,
+            "When an hlist subscriber fails a non-blockable invalidate_range_start() (OOM reaper) "
+            "after the interval tree took the range, __mmu_notifier_invalidate_range_start() also "
+            "ends the interval tree's range (mn_itree_inv_end()) before returning -EAGAIN.  false = "
+            "every kernel since v5.5: it returns at once, the caller skips range_end(), and "
+            "active_invalidate_ranges never returns to 0 (reports/oom-reaper-itree-leak.md); true = "
+            "the proposed fix.",
+            "mm/mmu_notifier.c __mmu_notifier_invalidate_range_start(), mn_itree_invalidate() "
+            "(99cb252f5e68, v5.5); mm/oom_kill.c __oom_reap_task_mm(); no fix merged",
+        ),
+        Switch(
             "mm.rmap_unmap_notifier",
             ("invalidate_page", "range"),
             "range",
