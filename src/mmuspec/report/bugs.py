@@ -53,7 +53,7 @@ def summary(results: list[Result]) -> str:
     total = sum(o.seconds for r in results for o in r[1:])
     prevented = f", {len(hazards)} hazard{'s' if len(hazards) != 1 else ''} prevented before any kernel had it" \
         if hazards else ""
-    text = (f"{len(good)} of {len(results)} entries as expected: {len(bugs)} bugs found before their fix and "
+    text = (f"{len(good)} of {len(results)} entries as expected: {len(bugs)} bug{'s' if len(bugs) != 1 else ''} found before their fix and "
             f"gone after it (and with the fix alone){prevented}, {len(history)} history entries; "
             f"{total:.1f} s of search")
     wrong = [r[0].id for r in results if not as_expected(r)]
