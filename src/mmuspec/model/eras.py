@@ -54,6 +54,9 @@ _V5_13: dict[str, Value] = {
     "mm.interval_remove_wait": "lockless",
     "hmm.device_update": "under_lock",
     "kvm.pfncache_retry": "none",
+    "kvm.guest_memfd": "none",
+    "kvm.gmem_bind_lock": True,
+    "kvm.gmem_invalidate_begin": "if_bound",
 }
 _V5_15 = {**_V5_13, "kvm.change_pte": "check_count", "kvm.zap_gfn_range_count": "gfn_range",
           "kvm.count_only_if_memslot": True, "kvm.memslot_update_waits": True}
@@ -62,7 +65,8 @@ _V6_1 = {**_V5_15, "kvm.zap_gfn_range_count": "all", "kvm.mmu_seq_snapshot": "in
          "mm.interval_remove_wait": "locked", "kvm.pfncache_retry": "active_count"}
 _V6_3 = {**_V6_1, "kvm.mmu_seq_snapshot": "unsigned_long", "kvm.fault_snapshot": "before_unlock"}
 _V6_4 = {**_V6_3, "kvm.change_pte_skips_invalid_slot": True}
-_V6_8 = {**_V6_4, "kvm.retry_range": "gfn", "kvm.zap_gfn_range_count": "gfn_range", "kvm.lockless_precheck": True}
+_V6_8 = {**_V6_4, "kvm.retry_range": "gfn", "kvm.zap_gfn_range_count": "gfn_range", "kvm.lockless_precheck": True,
+         "kvm.guest_memfd": "private"}
 # Before v5.12: no hva range, no pairing of end() with a failed non-blockable start().
 _V5_10 = {**_V5_13, "kvm.change_pte": "bump_seq", "kvm.retry_range": "global",
           "mm.nonblock_end_on_failure": False, "kvm.tlbs_dirty": "truncated"}
@@ -186,11 +190,13 @@ ERAS: dict[str, Era] = {
         Era(
             name="6.8",
             version="v6.8 (2024)",
-            commit="8569992d64b8, d02c357e5bfa",
+            commit="8569992d64b8, d02c357e5bfa, a7800aa80ea4",
             title="KVM: Use gfn instead of hva for mmu_notifier_retry; KVM: x86/mmu: Retry fault "
-            "before acquiring mmu_lock if mapping is changing",
+            "before acquiring mmu_lock if mapping is changing; KVM: Add KVM_CREATE_GUEST_MEMFD ioctl() for "
+            "guest-specific backing memory",
             summary="Ranges are gfns (kvm_zap_gfn_range() adds its own gfn range again) and x86 "
-            "faults pre-check mmu_invalidate_retry_gfn_unsafe() before the lookup.",
+            "faults pre-check mmu_invalidate_retry_gfn_unsafe() before the lookup; guest_memfd backs "
+            "memslots without an hva and invalidates them itself.",
             switches=_V6_8,
         ),
         Era(

@@ -188,6 +188,41 @@ SWITCHES: dict[str, Switch] = {
             "58cd407ca4c6 (v5.19 [I]) KVM: Fix multiple races in gfn=>pfn cache refresh",
         ),
         Switch(
+            "kvm.guest_memfd",
+            ("none", "private", "mmap"),
+            "none",
+            "guest_memfd, a file that backs a memslot's gfns without an hva and invalidates them "
+            "itself (kvm_gmem_invalidate_begin/end around a hole punch or the file's release): none "
+            "= before v6.8, where a scenario with [gmem] does not run; private = v6.8 on, the file is "
+            "mapped by the guest only; mmap = v6.18, host userspace may mmap the file too "
+            "(GUEST_MEMFD_FLAG_MMAP / INIT_SHARED), so truncation also unmaps host PTEs through the MMU "
+            "notifier.",
+            "a7800aa80ea4 (v6.8) KVM: Add KVM_CREATE_GUEST_MEMFD ioctl() for guest-specific backing "
+            "memory; 00379ba3126e / a1accd3e93e5 (v6.18 [I]) INIT_SHARED and KVM_CAP_GUEST_MEMFD_FLAGS",
+        ),
+        Switch(
+            "kvm.gmem_bind_lock",
+            (True, False),
+            True,
+            "kvm_gmem_bind() and kvm_gmem_unbind() change gmem->bindings under "
+            "filemap_invalidate_lock(), which a hole punch and a release hold from invalidate_begin to "
+            "invalidate_end, so both see the same bindings (\"Bindings must be stable across "
+            "invalidation to ensure the start+end are balanced\"); false = a what-if without it.",
+            "virt/kvm/guest_memfd.c kvm_gmem_punch_hole(), kvm_gmem_bind(), kvm_gmem_unbind() (v6.8)",
+        ),
+        Switch(
+            "kvm.gmem_invalidate_begin",
+            ("if_bound", "always"),
+            "if_bound",
+            "When kvm_gmem_invalidate_begin() calls kvm_mmu_invalidate_begin(): if_bound = only when a "
+            "binding overlaps the range, as kvm_gmem_invalidate_end() calls end only when xa_find() "
+            "finds one (merged); always = unconditionally under mmu_lock, with the conditional end "
+            "(the guest_memfd posting of September 2023, whose asymmetry review caught before the "
+            "merge).",
+            "virt/kvm/guest_memfd.c kvm_gmem_invalidate_begin() (v6.8); the v12 posting of the "
+            "guest_memfd series (2023-09-14) and its review",
+        ),
+        Switch(
             "kvm.change_pte",
             ("bump_seq", "warn_count", "check_count", "update_in_place", "none"),
             "warn_count",

@@ -77,11 +77,12 @@ def summary_block(argv: list[str], run: Runner) -> str:
     if argv[:1] != ["check"]:
         raise ValueError(f"mmuspec-summary needs a check command, not {shlex.join(argv)!r}")
     _, out = run([*argv, "--json"])
-    return summary(json.loads(out), argv)
+    _, text = run(argv)
+    return summary(json.loads(out), argv, text.splitlines()[0].removeprefix("mmuspec check: "))
 
 
 def _verdict(doc: dict[str, Any]) -> str:
-    found = [v["event"] for v in doc["violations"]] + [w["event"] for w in doc["warnings"]]
+    found = [v["event"] for v in doc["violations"]]  # properties, then the WARNs that fired
     if doc["verdict"] == "safe":
         return "**safe**: every property holds in every interleaving and no WARN fired"
     if not found:
@@ -99,10 +100,9 @@ def _bound(doc: dict[str, Any]) -> str:
 
 
 def _witness(doc: dict[str, Any]) -> list[str]:
-    witnesses = doc["violations"] or doc["warnings"]
-    if not witnesses:
+    if not doc["violations"]:
         return []
-    w = witnesses[0]
+    w = doc["violations"][0]
     loop = w.get("loop_start")
     lines = [f"- shortest witness of `{w['event']}`: {w['length']} steps"
              + (f", repeating from step {loop + 1}" if loop is not None else "")]
@@ -124,8 +124,9 @@ def _expect(doc: dict[str, Any]) -> list[str]:
             + ("**as expected**" if expect["matches"] else "**NOT as expected**")]
 
 
-def summary(doc: dict[str, Any], argv: list[str]) -> str:
-    lines = [f"- `mmuspec {shlex.join(argv)}`", f"- verdict: {_verdict(doc)}", f"- bound: {_bound(doc)}"]
+def summary(doc: dict[str, Any], argv: list[str], configuration: str) -> str:
+    lines = [f"- `mmuspec {shlex.join(argv)}`", f"- configuration: {configuration}",
+             f"- verdict: {_verdict(doc)}", f"- bound: {_bound(doc)}"]
     lines += _expect(doc) + _witness(doc)
     return "\n".join(lines) + "\n"
 
