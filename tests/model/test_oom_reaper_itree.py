@@ -1,4 +1,4 @@
-"""The OOM reaper's interval-tree leak (corpus B13, reports/oom-reaper-itree-leak.md): an
+"""The OOM reaper's interval-tree leak (corpus B14, reports/oom-reaper-itree-leak.md): an
 hlist subscriber that fails the reaper's non-blockable start leaves the interval tree's
 range counted, and every interval-notifier user of the mm then waits forever; the proposed
 fix (``mm.nonblock_itree_end``, or the same change as a variant) ends that range."""
