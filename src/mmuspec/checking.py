@@ -32,6 +32,7 @@ from mmuspec.model import (
     Scenario,
     Variant,
     era_config,
+    load_variant,
     parse_assignments,
     parse_scenario,
 )
@@ -58,6 +59,15 @@ class CheckSpec:
     era: str
     overrides: dict[str, Value] = field(default_factory=dict)
     variant: Variant | None = None
+
+    def __post_init__(self) -> None:
+        """A scenario file's own [check] set and variant apply unless the caller's override
+        them (``--set``, ``--variant``)."""
+        sc = self.scenario
+        if sc.sets:
+            object.__setattr__(self, "overrides", {**dict(sc.sets), **self.overrides})
+        if sc.variant and self.variant is None:
+            object.__setattr__(self, "variant", load_variant(sc.variant))
 
     @property
     def config(self) -> Config:

@@ -8,7 +8,9 @@ before the fix, ``safe`` after it.  It also names the switches the fix itself ch
 the verdict after the fix is the fix's doing and not another difference between two
 eras.  Nothing here stores a verdict: every configuration is searched exhaustively every
 time, and the outcome is compared with the file's expectation.  ``kind = "history"`` entries are the same, for a design step rather than
-a bug fix (what made a later change necessary).
+a bug fix (what made a later change necessary), and ``kind = "hazard"`` for a race that a
+commit prevented before any kernel had it (a preparation merged ahead of the change that
+needed it): neither counts as a real bug.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from mmuspec.model import (
 from mmuspec.model.scenario import MAX_ACCESSES, MAX_VCPUS
 from mmuspec.tomlfile import TomlFile
 
-KINDS = ("bug", "history")
+KINDS = ("bug", "hazard", "history")
 FAILURES = tuple(e.id for e in EVENTS if e.kind in ("property", "warning"))
 _SCHEMA = {
     "": ("id", "kind", "commit", "fixes", "title", "version", "scenario", "race", "slow", "vcpus", "accesses", "fix"),
@@ -105,7 +107,7 @@ def corpus_dir() -> Path:
 def load_corpus(folder: Path | None = None) -> list[Bug]:
     folder = folder or corpus_dir()
     bugs = [load_bug(path) for path in sorted(folder.glob("*.toml"))]
-    return sorted(bugs, key=lambda b: (b.kind != "bug", len(b.id), b.id))
+    return sorted(bugs, key=lambda b: (KINDS.index(b.kind), len(b.id), b.id))
 
 
 def select(bugs: list[Bug], ids: list[str]) -> list[Bug]:

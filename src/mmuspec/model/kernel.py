@@ -18,6 +18,7 @@ from mmuspec.model import (  # noqa: F401  (registers steps)
     accessor,
     arch,
     footprints,
+    gmem,
     guest,
     hmm,
     host,
@@ -88,6 +89,9 @@ _PROGRAMS: dict[str, tuple[Callable[[Any], dict[int, list[tuple[str, int]]]], in
     "memslot": (memslot.program, memslot.MS_DONE),
     "dmirror": (hmm.program, hmm.DONE),
     "gpc": (pfncache.program, guest.DONE),
+    "gmem": (gmem.punch_program, gmem.GP_DONE),
+    "gmem_slot": (gmem.slot_program, gmem.GS_DONE),
+    "gmem_user": (gmem.user_program, gmem.GU_DONE),
 }
 PC_NAMES = {
     "vcpu": guest.PC_NAMES,
@@ -102,6 +106,9 @@ PC_NAMES = {
     "memslot": memslot.PC_NAMES,
     "dmirror": hmm.PC_NAMES,
     "gpc": pfncache.PC_NAMES,
+    "gmem": gmem.PC_NAMES,
+    "gmem_slot": gmem.SLOT_PC_NAMES,
+    "gmem_user": gmem.USER_PC_NAMES,
 }
 
 
@@ -133,6 +140,9 @@ class Kernel(Renderer):
         # Whether set_pte_at_notify() calls anything: KVM's change_pte, or the fallback.
         self.notifies_change_pte = self.has_change_pte or self.change_pte_fallback == "invalidate_page"
         self.nonblock_end_on_failure = bool(config["mm.nonblock_end_on_failure"])
+        self.nonblock_itree_end = bool(config["mm.nonblock_itree_end"])
+        self.gmem_bind_lock = bool(config["kvm.gmem_bind_lock"])
+        self.gmem_invalidate_begin = str(config["kvm.gmem_invalidate_begin"])
         self.start_zaps_change_pte_events = bool(config["kvm.start_zaps_change_pte_events"])
         self.end_bumps_seq = bool(config["kvm.end_bumps_seq"])
         self.fault_retry_checks = str(config["kvm.fault_retry_checks"])
@@ -336,6 +346,8 @@ class Kernel(Renderer):
                 s[thread.base + PC] = host.first_reclaim_pc(self)
             elif thread.kind == "dmirror":
                 s[thread.base + PC] = hmm.first_pc(self)
+        if L.track_gmem:
+            gmem.initial(self, s)
         if L.track_itree:
             s[L.ITREE_SEQ] = interval.ITREE_INITIAL_SEQ
             if not sc.device_insert:
@@ -426,8 +438,9 @@ class Kernel(Renderer):
     def footprints(self) -> footprints.Declaration | None:
         """What each thread's steps may touch, for partial-order reduction (see
         ``footprints.py``); None for a variant, whose functions declare nothing, and with a
-        memslot updater, whose wait for faults reads the vCPUs' program counters."""
-        if self.variant is not None or self.scenario.memslot_change != "none":
+        memslot updater, whose wait for faults reads the vCPUs' program counters, and with
+        guest_memfd, whose memslot thread does the same."""
+        if self.variant is not None or self.scenario.memslot_change != "none" or self.scenario.gmem:
             return None
         return footprints.declaration(self)
 
@@ -539,6 +552,9 @@ class Kernel(Renderer):
         L = self.L
         if thread.kind == "dmirror" and pc == interval.D_UPDATE and s[L.DEV_MUTEX[self.device_index[t]]]:
             held.append("dmirror->mutex")
+        if thread.kind == "gmem" and L.GMEM_LOCK >= 0 and s[L.GMEM_LOCK] and pc not in (gmem.GP_BEGIN,
+                                                                                      gmem.GP_RELEASE):
+            held.append("filemap_invalidate_lock")
         if (t, pc) in self.end_pcs and s[L.ITREE_LOCK] and s[self.mn_field[t]] == self.end_phase_count - 1:
             held.append("subscriptions->lock")
         return held
@@ -552,7 +568,7 @@ class Kernel(Renderer):
         return thread.name, name, self.arg_text(name, arg)
 
     def arg_text(self, name: str, arg: int) -> str:
-        if name in ("guest_access", "accessor_access"):
+        if name in ("guest_access", "accessor_access", "gmem_user_access"):
             gfn, write = divmod(arg, 2)
             return f"{'write' if write else 'read'} gfn {gfn}"
         if name == "oom_reap_range_start":
@@ -643,6 +659,14 @@ def refuse_missing_subscriber(scenario: Scenario, config: Config) -> None:
         if config["arch"] != "x86":
             raise UsageError(f"scenario {name}: KVM_PRE_FAULT_MEMORY is modelled on x86 only "
                              "(kvm_arch_vcpu_pre_fault_memory())")
+    if scenario.gmem:
+        mode = config["kvm.guest_memfd"]
+        if mode == "none":
+            raise UsageError(f"scenario {name} has a guest_memfd file (a7800aa80ea4, v6.8); this era has none "
+                             "(kvm.guest_memfd=none)")
+        if scenario.gmem_mmap and mode != "mmap":
+            raise UsageError(f"scenario {name} maps the guest_memfd file in host userspace (v6.18); this era's "
+                             "guest_memfd cannot be mapped (kvm.guest_memfd=private)")
 
 
 def _acts(name: str, on: object) -> bool:

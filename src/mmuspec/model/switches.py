@@ -100,6 +100,19 @@ SWITCHES: dict[str, Switch] = {
             "c2655835fd8c (v5.12) mm/mmu_notifiers: ensure range_end() is paired with range_start()",
         ),
         Switch(
+            "mm.nonblock_itree_end",
+            (True, False),
+            False,
+            "When an hlist subscriber fails a non-blockable invalidate_range_start() (OOM reaper) "
+            "after the interval tree took the range, __mmu_notifier_invalidate_range_start() also "
+            "ends the interval tree's range (mn_itree_inv_end()) before returning -EAGAIN.  false = "
+            "every kernel since v5.5: it returns at once, the caller skips range_end(), and "
+            "active_invalidate_ranges never returns to 0 (reports/oom-reaper-itree-leak.md); true = "
+            "the proposed fix.",
+            "mm/mmu_notifier.c __mmu_notifier_invalidate_range_start(), mn_itree_invalidate() "
+            "(99cb252f5e68, v5.5); mm/oom_kill.c __oom_reap_task_mm(); no fix merged",
+        ),
+        Switch(
             "mm.rmap_unmap_notifier",
             ("invalidate_page", "range"),
             "range",
@@ -178,6 +191,41 @@ SWITCHES: dict[str, Switch] = {
             "[pfncache] does not run.",
             "982ed0de4753 (v5.17 [I]) KVM: Reinstate gfn_to_pfn_cache with invalidation support; "
             "58cd407ca4c6 (v5.19 [I]) KVM: Fix multiple races in gfn=>pfn cache refresh",
+        ),
+        Switch(
+            "kvm.guest_memfd",
+            ("none", "private", "mmap"),
+            "none",
+            "guest_memfd, a file that backs a memslot's gfns without an hva and invalidates them "
+            "itself (kvm_gmem_invalidate_begin/end around a hole punch or the file's release): none "
+            "= before v6.8, where a scenario with [gmem] does not run; private = v6.8 on, the file is "
+            "mapped by the guest only; mmap = v6.18, host userspace may mmap the file too "
+            "(GUEST_MEMFD_FLAG_MMAP / INIT_SHARED), so truncation also unmaps host PTEs through the MMU "
+            "notifier.",
+            "a7800aa80ea4 (v6.8) KVM: Add KVM_CREATE_GUEST_MEMFD ioctl() for guest-specific backing "
+            "memory; 00379ba3126e / a1accd3e93e5 (v6.18 [I]) INIT_SHARED and KVM_CAP_GUEST_MEMFD_FLAGS",
+        ),
+        Switch(
+            "kvm.gmem_bind_lock",
+            (True, False),
+            True,
+            "kvm_gmem_bind() and kvm_gmem_unbind() change gmem->bindings under "
+            "filemap_invalidate_lock(), which a hole punch and a release hold from invalidate_begin to "
+            "invalidate_end, so both see the same bindings (\"Bindings must be stable across "
+            "invalidation to ensure the start+end are balanced\"); false = a what-if without it.",
+            "virt/kvm/guest_memfd.c kvm_gmem_punch_hole(), kvm_gmem_bind(), kvm_gmem_unbind() (v6.8)",
+        ),
+        Switch(
+            "kvm.gmem_invalidate_begin",
+            ("if_bound", "always"),
+            "if_bound",
+            "When kvm_gmem_invalidate_begin() calls kvm_mmu_invalidate_begin(): if_bound = only when a "
+            "binding overlaps the range, as kvm_gmem_invalidate_end() calls end only when xa_find() "
+            "finds one (merged); always = unconditionally under mmu_lock, with the conditional end "
+            "(the guest_memfd posting of September 2023, whose asymmetry review caught before the "
+            "merge).",
+            "virt/kvm/guest_memfd.c kvm_gmem_invalidate_begin() (v6.8); the v12 posting of the "
+            "guest_memfd series (2023-09-14) and its review",
         ),
         Switch(
             "kvm.change_pte",
