@@ -95,6 +95,13 @@ class Outcome:
 
 
 _ATTEMPT = re.compile(r"^# attempt (\d+) at ([\d.]+) s")
+_PRINTK_TIME = re.compile(r"^\[\s*(\d+\.\d+)\]")
+
+
+def _since(console_line: str, start: float | None) -> float | None:
+    """Seconds from the harness's start (guest uptime) to a console line's printk time."""
+    match = _PRINTK_TIME.match(console_line)
+    return None if match is None or start is None else round(float(match.group(1)) - start, 2)
 
 
 def outcome(output: BootOutput, console: str, repro_id: str, timed_out: bool) -> Outcome:
@@ -113,7 +120,7 @@ def outcome(output: BootOutput, console: str, repro_id: str, timed_out: bool) ->
         if oops:
             line = next(x for x in console.splitlines() if OOPS.search(x)).strip()
             return Outcome("fail", f"the kernel oopsed during the harness: {line}", count,
-                           attempts[-1][1] if attempts else None, tap)
+                           _since(line, section.start), tap)
         return Outcome("error", "the harness did not finish" + (" (boot timed out)" if timed_out else ""),
                        count, None, tap)
     failed = [x for x in tap if x.startswith("not ok")]
