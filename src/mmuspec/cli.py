@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import mmuspec.single_blas_thread  # noqa: F401  (first: before anything imports numpy)
-from mmuspec import __version__, cli_review, failures
+from mmuspec import __version__, cli_kernels, cli_review, failures
 from mmuspec.api import finish
 from mmuspec.checking import NO_REDUCTIONS, CheckSpec, Reductions, run_check, run_matrix
 from mmuspec.cliparser import Parser, add_everywhere
@@ -302,6 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_review.add_ci_options(bugs, smoke=False)
     cli_review.add_check_all(sub)
     cli_review.add_diff(sub)
+    cli_kernels.add_commands(sub)
     sub.add_parser("workloads", help="list the built-in workloads")
     sub.add_parser("eras", help="list the kernel eras and their switches")
     sub.add_parser("switches", help="list every switch, its values and the kernel code it selects")
@@ -355,6 +356,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cli_review.cmd_diff(args)
         if args.command == "events":
             return cmd_events()
+        if args.command == "kernels":
+            return cli_kernels.cmd_kernels(args)
+        if args.command == "repro":
+            return cli_kernels.cmd_repro(args)
         parser.print_help()
         return EXIT_USAGE
     except KeyboardInterrupt as exc:
