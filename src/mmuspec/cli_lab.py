@@ -84,7 +84,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from mmuspec.traces.reader import open_trace
 
     with open_trace(args.file) as stream:
-        header, _ = read_header(stream)
+        header, _ = read_header(iter(stream))
     workload = args.workload or _header_value(args.file, "workload") or "ksm-merge"
     mapping = None
     if args.hva is not None or args.gfn is not None or args.pages is not None:
@@ -94,12 +94,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
                           args.pages if args.pages is not None else base.pages, base.vcpu_tids)
     with open_trace(args.file) as stream:
         verdict = validate(stream, automaton(args.era, workload), mapping)
-    if verdict.lines == 0:
-        raise UsageError(f"{args.file}: no trace lines")
-    if args.json:
-        print(json.dumps(validate_json(verdict, args.file), indent=2))
-    else:
-        print("\n".join(verdict_lines(verdict, args.file)))
+        stream.require_lines()
+        if args.json:
+            print(json.dumps(validate_json(verdict, args.file), indent=2))
+        else:
+            print("\n".join(verdict_lines(verdict, args.file)))
+        stream.require_whole()  # a cut compressed trace: its prefix was reported, then bad input
     return EXIT_SAFE if verdict.ok else EXIT_FOUND
 
 
@@ -108,7 +108,7 @@ def _header_value(path: str, key: str) -> str | None:
     from mmuspec.traces.reader import open_trace
 
     with open_trace(path) as stream:
-        first = stream.readline()
+        first = next(iter(stream), "")
     if not first.startswith(HEADER):
         return None
     for part in first.split():

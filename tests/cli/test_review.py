@@ -199,7 +199,8 @@ def test_the_readme_diff_sample_is_the_real_output_of_the_command_it_names(capsy
 def test_diff_lists_a_default_scenario_one_side_cannot_run_but_refuses_a_named_one(capsys):
     status, out, _ = run(capsys, "diff", "--era", "5.13", "--era", "6.10", "--arches", "x86", "--quiet")
     assert status == 1
-    assert "not run:\n  pfncache: scenario pfncache has a gfn_to_pfn_cache" in out
+    assert "not run:\n  gmem: scenario gmem has a guest_memfd file" in out
+    assert "\n  pfncache: scenario pfncache has a gfn_to_pfn_cache" in out
     status, out, err = run(capsys, "diff", "pfncache", "--era", "5.13", "--era", "6.10", "--arches", "x86", "--quiet")
     assert status == 2 and out == "" and "this era has none" in err
 

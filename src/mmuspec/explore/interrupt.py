@@ -34,6 +34,8 @@ def stop_on_interrupt() -> Iterator[Callable[[], bool]]:
         nonlocal hit
         hit = True
         signal.signal(signal.SIGINT, restore)
+        for check in list(_STUCK_CHECKS):
+            check(frame)
 
     signal.signal(signal.SIGINT, handler)
     try:
@@ -42,7 +44,26 @@ def stop_on_interrupt() -> Iterator[Callable[[], bool]]:
         signal.signal(signal.SIGINT, restore)
 
 
+# Checks the first Ctrl-C runs on the frame it interrupted: one may raise at once, for code
+# that never returns to the search's poll (a variant's loop that does not end).
+_STUCK_CHECKS: list[Callable[[FrameType | None], None]] = []
+
+
+@contextmanager
+def raise_when_stuck(check: Callable[[FrameType | None], None]) -> Iterator[None]:
+    """While the block runs, the first Ctrl-C also calls ``check`` with the interrupted frame."""
+    _STUCK_CHECKS.append(check)
+    try:
+        yield
+    finally:
+        _STUCK_CHECKS.remove(check)
+
+
 def ignore_interrupts() -> None:
     """For worker processes: Ctrl-C at a terminal reaches the whole process group, and
-    the main process alone decides what it means."""
+    the main process alone decides what it means.  A worker also dies with the main
+    process (``lifetime.die_with_parent``), so that kill -9 of it leaves none behind."""
+    from mmuspec.lifetime import die_with_parent
+
+    die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -78,7 +78,8 @@ def _tsc_of(reading: Reading, run: VmmRun) -> tuple[float, float, float]:
 
 
 def measure(trace_path: str, run: VmmRun) -> Measurement:
-    with open_trace(trace_path) as stream:
+    with open_trace(trace_path) as text:
+        stream = iter(text)
         header, again = read_header(stream)
         mapping = header or Mapping(run.hva, run.gfn_base, run.pages, frozenset(run.vcpu_tids.values()))
         reading = Reading()

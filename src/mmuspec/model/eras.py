@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from mmuspec.errors import UsageError
-from mmuspec.model.switches import SWITCHES, Config, Value
+from mmuspec.model.switches import SWITCHES, Config, Value, refuse_inert
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,7 @@ _V5_13: dict[str, Value] = {
     "mm.change_pte_order": "notify_then_set",
     "mm.change_pte_fallback": "none",
     "mm.nonblock_end_on_failure": True,
+    "mm.nonblock_itree_end": False,  # not fixed in any kernel (reports/oom-reaper-itree-leak.md)
     "mm.rmap_unmap_notifier": "range",
     "mm.aging_notifiers": "clear_young",
     "mm.wp_reuse": "page_count",
@@ -54,6 +55,10 @@ _V5_13: dict[str, Value] = {
     "hmm.device_update": "under_lock",
     "kvm.pfncache_retry": "none",
     "kvm.prefault": "none",
+    "kvm.invalidate_api": "begin_with_range",
+    "kvm.guest_memfd": "none",
+    "kvm.gmem_bind_lock": True,
+    "kvm.gmem_invalidate_begin": "if_bound",
 }
 _V5_15 = {**_V5_13, "kvm.change_pte": "check_count", "kvm.zap_gfn_range_count": "gfn_range",
           "kvm.count_only_if_memslot": True, "kvm.memslot_update_waits": True}
@@ -62,13 +67,14 @@ _V6_1 = {**_V5_15, "kvm.zap_gfn_range_count": "all", "kvm.mmu_seq_snapshot": "in
          "mm.interval_remove_wait": "locked", "kvm.pfncache_retry": "active_count"}
 _V6_3 = {**_V6_1, "kvm.mmu_seq_snapshot": "unsigned_long", "kvm.fault_snapshot": "before_unlock"}
 _V6_4 = {**_V6_3, "kvm.change_pte_skips_invalid_slot": True}
-_V6_8 = {**_V6_4, "kvm.retry_range": "gfn", "kvm.zap_gfn_range_count": "gfn_range", "kvm.lockless_precheck": True}
+_V6_8 = {**_V6_4, "kvm.retry_range": "gfn", "kvm.zap_gfn_range_count": "gfn_range", "kvm.lockless_precheck": True,
+         "kvm.invalidate_api": "begin_add_end", "kvm.guest_memfd": "private"}
 _V6_10 = {**_V6_8, "kvm.change_pte": "none"}
 # 6.11 adds KVM_PRE_FAULT_MEMORY, 6.15 lockless aging, 6.18 the prefault -EAGAIN fix: the
 # switches that select them are set below as the model gains the steps they need.
 _V6_11 = {**_V6_10, "kvm.prefault": "retry_in_kernel"}
 _V6_15 = {**_V6_11}
-_V6_18 = {**_V6_15, "kvm.prefault": "eagain_on_invalid_slot"}
+_V6_18 = {**_V6_15, "kvm.prefault": "eagain_on_invalid_slot", "kvm.guest_memfd": "mmap"}
 # Before v5.12: no hva range, no pairing of end() with a failed non-blockable start().
 _V5_10 = {**_V5_13, "kvm.change_pte": "bump_seq", "kvm.retry_range": "global",
           "mm.nonblock_end_on_failure": False, "kvm.tlbs_dirty": "truncated"}
@@ -192,11 +198,14 @@ ERAS: dict[str, Era] = {
         Era(
             name="6.8",
             version="v6.8 (2024)",
-            commit="8569992d64b8, d02c357e5bfa",
+            commit="8569992d64b8, d02c357e5bfa, a7800aa80ea4",
             title="KVM: Use gfn instead of hva for mmu_notifier_retry; KVM: x86/mmu: Retry fault "
-            "before acquiring mmu_lock if mapping is changing",
-            summary="Ranges are gfns (kvm_zap_gfn_range() adds its own gfn range again) and x86 "
-            "faults pre-check mmu_invalidate_retry_gfn_unsafe() before the lookup.",
+            "before acquiring mmu_lock if mapping is changing; KVM: Add KVM_CREATE_GUEST_MEMFD ioctl() for "
+            "guest-specific backing memory",
+            summary="Ranges are gfns (kvm_zap_gfn_range() adds its own gfn range again), added by "
+            "kvm_mmu_invalidate_range_add() between kvm_mmu_invalidate_begin() and end(), which "
+            "WARNs if none was; x86 faults pre-check mmu_invalidate_retry_gfn_unsafe() before the "
+            "lookup; guest_memfd backs memslots without an hva and invalidates them itself.",
             switches=_V6_8,
         ),
         Era(
@@ -293,4 +302,5 @@ def era_config(name: str, overrides: dict[str, Value] | None = None) -> Config:
     values.update(era.switches)
     if overrides:
         values.update(overrides)
+        refuse_inert({k: v for k, v in overrides.items() if k != "arch"}, values["arch"])
     return Config(values)

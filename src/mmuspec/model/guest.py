@@ -60,9 +60,10 @@ if TYPE_CHECKING:
 # the numbering of every other scenario stays as it was.
 NEW, RETRY, GUP, WAIT_PAGE_LOCK, COW_START, COW_LOCK, COW_NOTIFY, COW_END, MAP, RELEASE, DONE = range(11)
 VMA_LOOKUP, SNAPSHOT = 11, 12
+GMEM_GET_PFN = 13  # a fault on a gfn of a guest_memfd file (gmem.py)
 PC_NAMES = (
     "guest", "retry", "hva_to_pfn", "lock_page", "cow_start", "cow_lock", "cow_notify",
-    "cow_end", "mmu_lock", "release", "done", "vma_lookup", "snapshot",
+    "cow_end", "mmu_lock", "release", "done", "vma_lookup", "snapshot", "gmem_get_pfn",
 )
 # Program counters between a fault's start and its end, inside kvm->srcu: a memslot
 # update waits for every fault here that saw the old memslots (synchronize_srcu()).
@@ -103,6 +104,8 @@ def program(k: Kernel) -> dict[int, list[tuple[str, int]]]:
     if k.vma_lookup_step:
         table[VMA_LOOKUP] = [("vma_lookup", 0)]
         table[SNAPSHOT] = [("fault_snapshot", 0)]
+    if k.L.track_gmem:
+        table[GMEM_GET_PFN] = [("kvm_gmem_get_pfn", 0)]
     return table
 
 
@@ -135,7 +138,7 @@ def page_unlocked_and_ptl_free(k: Kernel, s: bytes, t: int, arg: int) -> bool:
 
 @step("vcpu", "guest load/store through the SPTE; on a missing or read-only SPTE: VM exit, "
       "kvm_mmu_page_fault(): mmu_seq = kvm->mmu_notifier_seq; smp_rmb()",
-      reads="data page pte seq spte slot attr", writes="data spte")
+      reads="data page pte seq spte slot attr gmem", writes="data spte")
 def guest_access(k: Kernel, s: bytearray, t: int, arg: int) -> None:
     b = k.base[t]
     s[b + V_GFN], s[b + V_WRITE] = divmod(arg, 2)
@@ -143,7 +146,7 @@ def guest_access(k: Kernel, s: bytearray, t: int, arg: int) -> None:
 
 
 @step("vcpu", "return to the guest (after mapping, or RET_PF_RETRY): the access re-executes",
-      reads="data page pte seq spte slot attr", writes="data spte")
+      reads="data page pte seq spte slot attr gmem", writes="data spte")
 def guest_retry(k: Kernel, s: bytearray, t: int, arg: int) -> None:
     k.guest_attempt(s, t)
 
@@ -224,6 +227,9 @@ def kvm_mmu_page_fault(k: Kernel, s: bytearray, t: int) -> None:
         else:
             k.fire(FAULT_RETRIED, lambda: f"{k.threads[t].name} fault on gfn {gfn}: memslot being deleted, retry")
             s[b + PC] = RETRY
+        return
+    if L.track_gmem:
+        k.kvm_gmem_fault(s, t)
         return
     if k.vma_lookup_step:
         s[b + PC] = VMA_LOOKUP

@@ -33,6 +33,10 @@ from mmuspec.model.source_evidence import FOUND, TREES
 # The order of the mainline eras, for the eras on both sides of one without a tree.
 MAINLINE = ("2.6.32", "3.7", "5.10", "5.12", "5.13", "5.15", "6.1", "6.3", "6.4", "6.8", "6.10", "6.11", "6.15",
             "6.18")
+# The eras before the v6.8 begin()/range_add()/end() API (kvm_mmu_invalidate_begin() took the
+# range from v6.0 to v6.7, and was kvm_inc_notifier_count() before).
+_BEFORE_V6_8 = "2.6.32 3.7 5.10 5.12 5.13 5.15 6.1 6.3 6.4 glisse-2019"
+_BEFORE_V6_0 = "2.6.32 3.7 5.10 5.12 5.13 5.15 glisse-2019"
 # The eras before KVM_PRE_FAULT_MEMORY (bc1a5cd00211, v6.11).
 _BEFORE_PREFAULT = "2.6.32 3.7 5.10 5.12 5.13 5.15 6.1 6.3 6.4 6.8 6.10 glisse-2019"
 # The eras from v6.10 on (no change_pte, no hva-based retry).
@@ -102,6 +106,10 @@ GPC = "virt/kvm/pfncache.c"
 _NO_ITREE = "2.6.32 3.7 glisse-2019"
 _NO_HMM = "2.6.32 3.7 glisse-2019"
 _NO_GPC = "2.6.32 3.7 5.10 5.12 5.13 5.15 glisse-2019"
+# guest_memfd arrived in v6.8 (a7800aa80ea4); host mmap of the file in v6.18.
+GMEM = "virt/kvm/guest_memfd.c"
+_NO_GMEM = "2.6.32 3.7 5.10 5.12 5.13 5.15 6.1 6.3 6.4 glisse-2019"
+_NO_GMEM_MMAP = f"{_NO_GMEM} 6.8 6.10"
 
 
 def _fn(files: str, *names: str) -> str:
@@ -143,6 +151,9 @@ SOURCES: dict[str, Source] = {
                                          "kvm_mmu_notifier_invalidate_range_start")),
     "kvm_dec_notifier_count": Source(_fn(KVM, "kvm_mmu_invalidate_end", "kvm_dec_notifier_count",
                                          "kvm_mmu_notifier_invalidate_range_end")),
+    "kvm_mmu_invalidate_begin": Source(_fn(KVM, "kvm_mmu_invalidate_begin"), absent=_BEFORE_V6_0),
+    "kvm_mmu_invalidate_range_add": Source(_fn(KVM, "kvm_mmu_invalidate_range_add"), absent=_BEFORE_V6_8),
+    "kvm_mmu_invalidate_end": Source(_fn(KVM, "kvm_mmu_invalidate_end"), absent=_BEFORE_V6_0),
     "kvm_mmu_notifier_invalidate_range_start": Source(_fn(KVM, "kvm_mmu_notifier_invalidate_range_start")),
     "kvm_mmu_notifier_invalidate_range_end": Source(_fn(KVM, "kvm_mmu_notifier_invalidate_range_end")),
     "kvm_mmu_notifier_change_pte": Source(_fn(KVM, "kvm_mmu_notifier_change_pte"), absent=_SINCE_6_10),
@@ -337,6 +348,31 @@ SOURCES: dict[str, Source] = {
     "retry_cache": Source(_fn(GPC, "mmu_notifier_retry_cache", "hva_to_pfn_retry"), absent=_NO_GPC),
     "mmu_notifier_retry_cache": Source(_fn(GPC, "mmu_notifier_retry_cache", "hva_to_pfn_retry"), absent=_NO_GPC),
     "gfn_to_pfn_cache_invalidate_start": Source(_fn(GPC, "gfn_to_pfn_cache_invalidate_start"), absent=_NO_GPC),
+    # -- guest_memfd (gmem.py), v6.8 on; no tree was read for these yet: [U] ------------------------------
+    "kvm_gmem_invalidate_begin": Source(_fn(GMEM, "kvm_gmem_invalidate_begin"), absent=_NO_GMEM),
+    "kvm_gmem_punch_hole": Source(_fn(GMEM, "kvm_gmem_punch_hole"), absent=_NO_GMEM),
+    "invalidate_lock_free": Source(_fn(GMEM, "kvm_gmem_punch_hole"), absent=_NO_GMEM),
+    "unmap_mapping_folio_start": Source(_fn(MEM, "unmap_mapping_folio"), absent=_NO_GMEM_MMAP),
+    "unmap_mapping_folio_zap": Source(_fn(MEM, "unmap_mapping_folio"), absent=_NO_GMEM_MMAP),
+    "unmap_mapping_folio_end": Source(_fn(MEM, "unmap_mapping_folio"), absent=_NO_GMEM_MMAP),
+    "truncate_inode_folio": Source("mm/truncate.c:truncate_inode_folio", absent=_NO_GMEM),
+    "kvm_gmem_invalidate_end": Source(_fn(GMEM, "kvm_gmem_invalidate_end"), absent=_NO_GMEM),
+    "kvm_gmem_release": Source(_fn(GMEM, "kvm_gmem_release"), absent=_NO_GMEM),
+    "kvm_gmem_delete_memslot": Source(_MEMSLOT_SET),
+    "no_fault_in_flight": Source(_fn(KVM, "kvm_swap_active_memslots")),
+    "kvm_gmem_unbind": Source(_fn(GMEM, "kvm_gmem_unbind"), absent=_NO_GMEM),
+    "binding_may_change": Source(_fn(GMEM, "kvm_gmem_bind"), absent=_NO_GMEM),
+    "kvm_gmem_bind": Source(_fn(GMEM, "kvm_gmem_bind"), absent=_NO_GMEM),
+    "kvm_gmem_create_memslot": Source(_MEMSLOT_SET),
+    "kvm_gmem_fault": Source(_fn(MMU, "kvm_faultin_pfn"), absent=_NO_GMEM),
+    "kvm_gmem_get_folio": Source(_fn(GMEM, "kvm_gmem_get_folio"), absent=_NO_GMEM),
+    "kvm_gmem_get_pfn": Source(_fn(GMEM, "kvm_gmem_get_pfn"), absent=_NO_GMEM),
+    "gmem_folio_ready": Source(_fn(GMEM, "kvm_gmem_get_folio"), absent=_NO_GMEM),
+    "gmem_user_access": Source(_HOST_FAULT),
+    "gmem_user_retry": Source(_HOST_FAULT),
+    "gmem_user_attempt": Source(_HOST_FAULT),
+    "kvm_gmem_fault_user_mapping": Source(_fn(GMEM, "kvm_gmem_fault_user_mapping"), absent=_NO_GMEM_MMAP),
+    "user_folio_ready": Source(_fn(GMEM, "kvm_gmem_fault_user_mapping"), absent=_NO_GMEM_MMAP),
 }
 
 

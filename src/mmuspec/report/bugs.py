@@ -46,15 +46,21 @@ def table_text(rows: list[tuple[str, ...]]) -> str:
     return "\n".join([line(HEADER), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, rows)])
 
 
-def summary(results: list[Result]) -> str:
+def summary(results: list[Result], variant: str | None = None) -> str:
     good = [r[0] for r in results if as_expected(r)]
     bugs = [b for b in good if b.kind == "bug"]
+    hazards = [b for b in good if b.kind == "hazard"]
     history = [b for b in good if b.kind == "history"]
     total = sum(o.seconds for r in results for o in r[1:])
-    text = (f"{len(good)} of {len(results)} entries as expected: {len(bugs)} bugs found before their fix and "
-            f"gone after it (and with the fix alone), {len(history)} history entries; {total:.1f} s of search")
+    prevented = f", {len(hazards)} hazard{'s' if len(hazards) != 1 else ''} prevented before any kernel had it" \
+        if hazards else ""
+    text = (f"{len(good)} of {len(results)} entries as expected: {len(bugs)} bug{'s' if len(bugs) != 1 else ''} found before their fix and "
+            f"gone after it (and with the fix alone){prevented}, {len(history)} history entries; "
+            f"{total:.1f} s of search")
     wrong = [r[0].id for r in results if not as_expected(r)]
-    if wrong:
+    if wrong and variant:
+        text += f"\nNOT as expected: {', '.join(wrong)}: the variant {variant} changes their verdicts"
+    elif wrong:
         text += f"\nNOT as expected: {', '.join(wrong)} (the model and the kernel disagree: see the bug files)"
     return text
 

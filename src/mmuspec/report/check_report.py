@@ -74,7 +74,8 @@ def verdict_text(result: SearchResult) -> str:
 
 
 def text_report(spec: CheckSpec, kernel: Kernel, result: SearchResult, *, all_observations: bool = False) -> str:
-    out = [f"mmuspec check: {spec.label()}", verdict_text(result), figures_text(result), ""]
+    out = [f"mmuspec check: {spec.label()}", verdict_text(result), figures_text(result),
+           *(f"note: {note}" for note in result.notes), ""]
     shown: set[str] = set()
     for witness in result.failures:
         if witness.kind == "property":
@@ -152,6 +153,7 @@ def json_report(spec: CheckSpec, kernel: Kernel, result: SearchResult, *,
         "mode": result.mode,
         "engine": result.engine,
         "engine_note": result.engine_note or None,
+        "notes": list(result.notes),
         "warnings": [w.event for w in result.warnings],
         "reachable": {event: result.reachable(event) for event in OBSERVATIONS},
         "trace_event": headline.event if headline else None,
@@ -169,5 +171,6 @@ def trace_file(spec: CheckSpec, kernel: Kernel, witness: Witness) -> dict[str, A
         "event": witness.event,
         "kind": witness.kind,
         "steps": [kernel.action_text(a) for a in witness.actions],
+        "loop_start": witness.loop_start,
         "lines": [line.to_json() for line in trace_lines(kernel, witness.actions, spec.era)],
     }

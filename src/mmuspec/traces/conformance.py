@@ -24,7 +24,7 @@ import re
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import Any
 
 from mmuspec.traces.formats import FORMATS
 from mmuspec.traces.page_model import PageAutomaton
@@ -213,9 +213,9 @@ class Reading:
     markers: dict[str, tuple[float, int]] = field(default_factory=dict)  # start/end -> (ts, tsc)
 
 
-def read_header(stream: IO[str]) -> tuple[Mapping | None, list[str]]:
+def read_header(lines: Iterator[str]) -> tuple[Mapping | None, list[str]]:
     """The lab header of a trace, if its first line is one, and the lines to read again."""
-    first = stream.readline()
+    first = next(lines, "")
     header = Mapping.from_header(first.strip())
     return header, ([] if header is not None or not first else [first])
 
@@ -308,10 +308,11 @@ def page_events(lines: Iterable[str], mapping: Mapping, reading: Reading, *, mar
             yield PageEvent(lineno, ts, None, event, pid, text, f)
 
 
-def validate(stream: IO[str], automaton: PageAutomaton, mapping: Mapping | None = None, *,
+def validate(stream: Iterable[str], automaton: PageAutomaton, mapping: Mapping | None = None, *,
              max_rejections: int = 1) -> Verdict:
     """Check every page's events in ``stream`` against ``automaton`` (see the module doc)."""
-    header, again = read_header(stream)
+    lines_in = iter(stream)
+    header, again = read_header(lines_in)
     mapping = mapping or header or Mapping()
     hidden = frozenset({"map", "zap-shadow"}) if mapping.gfn is None else frozenset()
     runner = _Runner(automaton, hidden)
@@ -321,7 +322,7 @@ def validate(stream: IO[str], automaton: PageAutomaton, mapping: Mapping | None 
     recent: dict[int, deque[str]] = {}
     rejected: set[int] = set()
     start = runner.start
-    lines = _chain(again, stream)
+    lines = _chain(again, lines_in)
     for ev in page_events(lines, mapping, reading, markers=header is not None, first_line=1 if again else 2):
         page = ev.page
         if page is None or page in rejected:
