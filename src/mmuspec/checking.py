@@ -11,6 +11,7 @@ import functools
 import hashlib
 import json
 import sys
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -21,6 +22,7 @@ from mmuspec.explore.bounded import PreemptionBounded, bounded_factory
 from mmuspec.explore.coverage import CountingModel
 from mmuspec.explore.liveness import check_progress
 from mmuspec.explore.minimize import minimize as explore_minimize
+from mmuspec.explore.partitioned import partitioned_bfs
 from mmuspec.explore.por import persistent_sets
 from mmuspec.explore.runners import default_workers
 from mmuspec.explore.swarm import swarm
@@ -30,9 +32,11 @@ from mmuspec.model import (
     Scenario,
     Variant,
     era_config,
+    load_variant,
     parse_assignments,
     parse_scenario,
 )
+from mmuspec.model.events import DEADLOCK
 from mmuspec.model.kernel import refuse_missing_subscriber
 from mmuspec.model.switches import Value
 from mmuspec.model.variant import sha256_text
@@ -45,6 +49,8 @@ from mmuspec.native.search import (
     native_bfs,
 )
 from mmuspec.native.search import load as load_native
+from mmuspec.variant_check import cross_check
+from mmuspec.variant_guard import guard as variant_guard
 
 
 @dataclass(frozen=True)
@@ -53,6 +59,15 @@ class CheckSpec:
     era: str
     overrides: dict[str, Value] = field(default_factory=dict)
     variant: Variant | None = None
+
+    def __post_init__(self) -> None:
+        """A scenario file's own [check] set and variant apply unless the caller's override
+        them (``--set``, ``--variant``)."""
+        sc = self.scenario
+        if sc.sets:
+            object.__setattr__(self, "overrides", {**dict(sc.sets), **self.overrides})
+        if sc.variant and self.variant is None:
+            object.__setattr__(self, "variant", load_variant(sc.variant))
 
     @property
     def config(self) -> Config:
@@ -175,6 +190,9 @@ def run_check(
     coverage: bool = False,
     engine: str = "auto",
     chunk: int | None = None,
+    threads: int = 1,
+    table_memory: int = 0,
+    partitions: int | None = None,
 ) -> tuple[Kernel, SearchResult]:
     """Search ``spec``'s model: exhaustively (BFS), within a preemption bound, or by
     random walks.  Witnesses in the result are paths of the model itself.
@@ -184,7 +202,51 @@ def run_check(
     ``auto`` (the compiled core where it can run this search, else the interpreter),
     ``compiled`` or ``interpreted``; ``result.engine`` says which ran, and why.  ``chunk``
     is how many frontier states a worker expands at once (default: ``COMPILED_CHUNK`` for
-    the compiled core, whose chunks are cheap to expand, else ``bfs``'s)."""
+    the compiled core, whose chunks are cheap to expand, else ``bfs``'s).  ``threads`` runs
+    the compiled core's search on that many threads, and ``table_memory`` > 0 gives it a
+    fixed, compact visited set of that many bytes with the frontier on disk
+    (``native.search``); both give the serial search's states, counts and witnesses.
+    ``partitions`` splits the visited set and frontier across that many Dask actors
+    (``explore.partitioned``: on ``cluster``, else on as many local processes)."""
+    if spec.variant is not None and cluster is None:
+        # The variant's code runs in this process, where Ctrl-C and the time budget can stop
+        # it if it never returns (variant_guard.py); a worker stuck in it could not be.
+        workers = 1
+    with variant_guard(spec.variant, max_seconds):
+        return _run_check(spec, stop_on_violation=stop_on_violation, exact=exact, max_states=max_states,
+                          max_depth=max_depth, preemptions=preemptions, walks=walks, seed=seed,
+                          reductions=reductions, workers=workers, cluster=cluster, checkpoint=checkpoint,
+                          checkpoint_every=checkpoint_every, resume=resume, minimize=minimize, progress=progress,
+                          max_seconds=max_seconds, coverage=coverage, engine=engine, chunk=chunk,
+                          threads=threads, table_memory=table_memory, partitions=partitions)
+
+
+def _run_check(
+    spec: CheckSpec,
+    *,
+    stop_on_violation: bool,
+    exact: bool,
+    max_states: int | None,
+    max_depth: int | None,
+    preemptions: int | None,
+    walks: int | None,
+    seed: int,
+    reductions: Reductions,
+    workers: int | None,
+    cluster: str | None,
+    checkpoint: str | None,
+    checkpoint_every: float,
+    resume: str | None,
+    minimize: bool,
+    progress: Callable[[Progress], None] | None,
+    max_seconds: float | None,
+    coverage: bool,
+    engine: str,
+    chunk: int | None,
+    threads: int,
+    table_memory: int,
+    partitions: int | None,
+) -> tuple[Kernel, SearchResult]:
     if preemptions is not None:
         # The bound counts switches between named threads, so vCPUs are not interchangeable,
         # and it prunes by path, which persistent sets do not account for.
@@ -207,18 +269,29 @@ def run_check(
             model = counter = CountingModel(model)
             workers, cluster = 1, None
         native, engine_note = choose_engine(kernel, engine, not (coverage or preemptions is not None))
+        if partitions and native is None:
+            raise UsageError(f"--partitions needs the compiled engine ({engine_note})")
+    variant_note = ""
+    if spec.variant is not None and walks is None:
+        # Both engines must run the user's code alike, before either searches it.
+        variant_note = cross_check(kernel, native).note()
     serial = workers is None or workers <= 1
-    if walks is None and native is not None and serial and not (cluster or checkpoint or resume or max_seconds):
+    if partitions and walks is None and native is not None:
+        native_factory = functools.partial(build_native_kernel, factory, native.built.path.read_bytes())
+        result, _ = partitioned_bfs(NativeKernel(kernel, native), native_factory, partitions=partitions,
+                                    address=cluster, symmetry=reductions.quotient, por=reductions.por,
+                                    max_depth=max_depth, stop_on_violation=stop_on_violation, progress=progress)
+    elif walks is None and native is not None and serial and not (cluster or checkpoint or resume or max_seconds):
         reached = _Reached(progress)
         try:
             result = native_bfs(native, symmetry=reductions.quotient, por=reductions.por, exact=exact,
                                 max_states=max_states, max_depth=max_depth, stop_on_violation=stop_on_violation,
-                                progress=reached)
+                                progress=reached, **in_process(threads, table_memory))
         except NativeError as exc:
             reached.refuse_out_of_memory(exc)
             # The interpreter runs the search again and says what Python says (an exception
             # with its file and line, or the right answer where C was stricter than Python).
-            native, engine_note = None, f"the compiled core stopped ({exc}); the interpreter ran instead"
+            native, engine_note = None, _fell_back(exc)
     if walks is None and result is None:
 
         def run_bfs(model: Any, model_factory: Any, engine_key: str = "", size: int | None = None) -> SearchResult:
@@ -252,13 +325,15 @@ def run_check(
                                  "/compiled", chunk or COMPILED_CHUNK)
             except NativeError as exc:
                 _Reached(None).refuse_out_of_memory(exc)
-                native, engine_note = None, f"the compiled core stopped ({exc}); the interpreter ran instead"
+                native, engine_note = None, _fell_back(exc)
         if result is None:
             result = run_bfs(model, model_factory, size=chunk)
     assert result is not None
     if walks is None:
         result.engine = "compiled" if native is not None else "interpreted"
         result.engine_note = engine_note
+        if variant_note:
+            result.notes.append(variant_note)
         if coverage:
             result.action_counts = dict(counter.counts())
             result.sampled = counter.sample()
@@ -266,7 +341,8 @@ def run_check(
             result.stop_reason = result.stop_reason or f"at most {preemptions} preemptions: not exhaustive"
             result.complete = False
         elif reductions.por and not result.interrupted and persistent_sets(kernel) is not None:
-            _shortest_failures(result, kernel, factory, reductions.quotient, workers, cluster, native)
+            _shortest_failures(result, kernel, factory, reductions.quotient, workers, cluster, native,
+                               in_process(threads, table_memory))
         if reductions.quotient:
             result.witnesses = {
                 event: replace(w, actions=tuple(concretize(kernel, w.actions, kernel.representative)))
@@ -310,6 +386,13 @@ class _Reached:
 ENGINES = ("auto", "compiled", "interpreted")
 
 
+def in_process(threads: int, table_memory: int) -> dict[str, Any]:
+    """``native_bfs``'s options for ``threads`` and ``table_memory``: a fixed table keeps
+    the frontier and parent links in the temporary directory."""
+    return {"threads": threads, "table_bytes": table_memory,
+            "spill_dir": tempfile.gettempdir() if table_memory else ""}
+
+
 def choose_engine(kernel: Kernel, engine: str, plain: bool) -> tuple[NativeModel | None, str]:
     """The compiled core for ``kernel`` if ``engine`` allows it and the search is one it
     runs (a plain breadth-first search: no checkpoints, bounds on time, preemption bounds,
@@ -325,6 +408,13 @@ def choose_engine(kernel: Kernel, engine: str, plain: bool) -> tuple[NativeModel
             raise UsageError(f"--engine compiled: {exc}") from None
         _say_once(f"mmuspec: {exc}; the interpreted engine runs instead (slower, same results)")
         return None, str(exc)
+
+
+def _fell_back(exc: Exception) -> str:
+    """The interpreter runs a search the compiled core stopped: say so on stderr too."""
+    note = f"the compiled core stopped ({exc}); the interpreter ran instead"
+    _say_once(f"mmuspec: {note}")
+    return note
 
 
 _SAID: set[str] = set()
@@ -345,19 +435,21 @@ def _check_progress(spec: CheckSpec, result: SearchResult) -> None:
     """The liveness half of ``quiescence``: search the concrete state graph for a state from
     which the threads can never all finish, and report it as a lasso."""
     kernel = spec.kernel()
-    found = check_progress(kernel, kernel.quiescent, max_states=PROGRESS_MAX_STATES)
+    found = check_progress(kernel, kernel.quiescent, max_states=PROGRESS_MAX_STATES, stuck_events=DEADLOCK)
     result.progress_states = found.states
     if not found.complete:
         result.stop_reason = f"progress not checked: over {PROGRESS_MAX_STATES:,} concrete states"
         result.complete = False
     elif found.lasso is not None and "quiescence" not in result.witnesses:
         lasso = found.lasso
-        result.witnesses["quiescence"] = Witness("quiescence", "property", lasso.actions, loop_start=len(lasso.stem))
+        result.witnesses["quiescence"] = Witness("quiescence", "property", lasso.actions, loop_start=len(lasso.stem),
+                                                 cycle=lasso.kind)
 
 
 def _shortest_failures(
     result: SearchResult, kernel: Kernel, factory: Callable[[], Kernel], symmetry: bool,
     workers: int | None, cluster: str | None, native: NativeModel | None = None,
+    options: dict[str, Any] | None = None,
 ) -> None:
     """Persistent sets can make the first witness of a violation or warning longer than
     the shortest one: search again without them, no deeper than the longest such witness,
@@ -367,7 +459,7 @@ def _shortest_failures(
         return
     depth = max(len(w.actions) for w in failures.values())
     if native is not None:
-        again = native_bfs(native, symmetry=symmetry, por=False, max_depth=depth)
+        again = native_bfs(native, symmetry=symmetry, por=False, max_depth=depth, **(options or {}))
     else:
         again = bfs(kernel, factory=factory, symmetry=symmetry, max_depth=depth, workers=workers or 1,
                     cluster=cluster)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import mmuspec.single_blas_thread  # noqa: F401  (first: before anything imports numpy)
-from mmuspec import __version__, cli_review, failures
+from mmuspec import __version__, cli_kernels, cli_lab, cli_review, failures
 from mmuspec.api import finish
 from mmuspec.checking import NO_REDUCTIONS, CheckSpec, Reductions, run_check, run_matrix
 from mmuspec.cliparser import Parser, add_everywhere
@@ -141,6 +141,15 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--workers", type=int, metavar="N",
                         help="local worker processes (same verdict and states as 1; default: the compiled core "
                         "searches in this process, the interpreter on all cores)")
+    search.add_argument("--threads", type=int, default=1, metavar="N",
+                        help="threads of the compiled core's search in this process (same states, counts and "
+                        "witnesses as 1; default 1)")
+    search.add_argument("--table-memory", type=byte_size, metavar="SIZE",
+                        help="a fixed visited set of SIZE bytes (e.g. 12G) with 8-byte entries, the frontier and "
+                        "parent links in files under $TMPDIR: the compiled core's biggest searches")
+    search.add_argument("--partitions", type=int, metavar="N",
+                        help="split the visited set and the frontier by hash across N Dask actors, on --cluster "
+                        "tcp://... or on N local processes (same states and counts; bounds apply per level)")
     search.add_argument("--engine", choices=("auto", "compiled", "interpreted"), default="auto",
                         help="auto (default): the compiled core (the model translated to C and built with the "
                         "system compiler, cached) where it can run the search, else the interpreter; the output "
@@ -198,7 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--set", dest="sets", action="append", default=[], metavar="NAME=VALUE",
                           help="override a switch in every era simulated")
     simulate.add_argument("--variant", metavar="FILE.py",
-                          help="also simulate each era with this variant (a proposed patch), as ERA+variant")
+                          help="also simulate each era with this variant (a proposed patch), as ERA+NAME (NAME: the file name without .py)")
     simulate.add_argument("--seed", type=int, help="random seed (default: the workload's)")
     simulate.add_argument("--duration", type=float, metavar="SECONDS", help="simulated time (default: the workload's)")
     simulate.add_argument("--out", required=True, metavar="DIR", help="where results.json and the plots go")
@@ -207,6 +216,8 @@ def build_parser() -> argparse.ArgumentParser:
                           help="exits_per_second.png: all exits (total, the default) or a panel per cause (by-cause)")
     simulate.add_argument("--log", action="store_true", help="plot exits per second on a log scale")
     simulate.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    simulate.add_argument("--costs", action="append", default=[], metavar="FILE.toml",
+                          help="a cost profile measured by `mmuspec lab` (repeatable; later files win)")
 
     sweep = sub.add_parser(
         "sweep",
@@ -225,12 +236,16 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--arch", choices=ARCHES)
     sweep.add_argument("--set", dest="sets", action="append", default=[], metavar="NAME=VALUE")
     sweep.add_argument("--seed", type=int)
+    sweep.add_argument("--seeds", type=int, default=1, metavar="N",
+                       help="run every point with N seeds from --seed on and show their spread (default 1)")
     sweep.add_argument("--duration", type=float, metavar="SECONDS")
     sweep.add_argument("--workers", type=int, metavar="N", help="local processes (default: all cores)")
     sweep.add_argument("--cluster", metavar="ADDRESS", help="an existing Dask (tcp://...) or Ray (ray://..., ray:auto) cluster")
     sweep.add_argument("--out", required=True, metavar="DIR",
                        help="where sweep.csv and the heat maps go (created with its parents at the end)")
     sweep.add_argument("--quiet", action="store_true", help="no progress (a bar with the time left, or a line per point)")
+    sweep.add_argument("--costs", action="append", default=[], metavar="FILE.toml",
+                       help="a cost profile measured by `mmuspec lab` (repeatable; later files win)")
 
     reeval = sub.add_parser("reevaluate", help="write the change_pte reevaluation report (make reevaluation)",
                             description="Simulate every ready workload in the eras with a dead, absent and "
@@ -238,6 +253,8 @@ def build_parser() -> argparse.ArgumentParser:
     reeval.add_argument("--out", default="reports", metavar="DIR", help="default: reports")
     reeval.add_argument("--duration", type=float, metavar="SECONDS", help="cut every workload to this long")
     reeval.add_argument("--seed", type=int)
+    reeval.add_argument("--costs", action="append", default=[], metavar="FILE.toml",
+                        help="a cost profile measured by `mmuspec lab`; the report says which values it measured")
 
     trace = sub.add_parser("trace", help="read kernel traces: stats, and what-if per era",
                            description="Read ftrace trace/trace_pipe text, `trace-cmd report` or `perf script` "
@@ -267,6 +284,8 @@ def build_parser() -> argparse.ArgumentParser:
     twhat.add_argument("--arch", choices=ARCHES)
     twhat.add_argument("--set", dest="sets", action="append", default=[], metavar="NAME=VALUE")
     twhat.add_argument("--json", action="store_true")
+    cli_lab.add_validate_parser(tsub)
+    cli_lab.add_lab_parser(sub)
 
     bugs = sub.add_parser(
         "bugs", help="rediscover real kernel bugs: search each before its fix and after it",
@@ -277,7 +296,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="examples:\n  mmuspec bugs                       the whole corpus as a table\n"
         "  mmuspec bugs B2 B6 --json          two entries, as JSON\n"
         "  mmuspec bugs B1 --trace            the unfixed kernel's counterexample\n"
-        "  mmuspec bugs B4 --trace --trace-format ftrace\n  mmuspec bugs --list",
+        "  mmuspec bugs B4 --trace --trace-format ftrace\n  mmuspec bugs --list\n"
+        "  mmuspec bugs --variant examples/variants/trust_the_sequence.py",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     bugs.add_argument("ids", nargs="*", metavar="ID", help="entries to run (default: all), e.g. B2 H1")
     bugs.add_argument("--json", action="store_true", help="print one JSON object")
@@ -286,9 +306,12 @@ def build_parser() -> argparse.ArgumentParser:
                       help="with --trace: mmuspec text (default) or the kernel's tracepoint lines")
     bugs.add_argument("--list", action="store_true", help="list the entries and what each is, without searching")
     bugs.add_argument("--quiet", action="store_true", help="no progress line on stderr")
+    bugs.add_argument("--variant", metavar="FILE",
+                      help="apply a variant (a proposed patch) on every side: does it fix or bring back a bug?")
     cli_review.add_ci_options(bugs, smoke=False)
     cli_review.add_check_all(sub)
     cli_review.add_diff(sub)
+    cli_kernels.add_commands(sub)
     sub.add_parser("workloads", help="list the built-in workloads")
     sub.add_parser("eras", help="list the kernel eras and their switches")
     sub.add_parser("switches", help="list every switch, its values and the kernel code it selects")
@@ -342,10 +365,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cli_review.cmd_diff(args)
         if args.command == "events":
             return cmd_events()
+        if args.command == "lab":
+            return cli_lab.cmd_lab(args)
+        if args.command == "kernels":
+            return cli_kernels.cmd_kernels(args)
+        if args.command == "repro":
+            return cli_kernels.cmd_repro(args)
         parser.print_help()
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("mmuspec: interrupted (Ctrl-C)", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        where = f": {exc}" if str(exc) else ""  # a variant's code that never returned says where it was
+        print(f"mmuspec: interrupted (Ctrl-C){where}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         # `mmuspec check ... | head` must not turn a violation into success; the
@@ -373,6 +403,21 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
             raise UsageError(f"--arch {args.arch} contradicts --set arch={overrides['arch']}")
         overrides["arch"] = args.arch
     return overrides
+
+
+def byte_size(text: str) -> int:
+    """A size such as 512M, 12G or 1.5T (powers of 1024), or plain bytes."""
+    units = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+    number, unit = text.strip().upper().removesuffix("B"), ""
+    if number[-1:] in units:
+        number, unit = number[:-1], number[-1]
+    try:
+        size = int(float(number) * units[unit])
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size (e.g. 512M, 12G)") from None
+    if size < 1 << 20:
+        raise argparse.ArgumentTypeError(f"{text!r}: at least 1M")
+    return size
 
 
 def parse_reductions(text: str) -> Reductions:
@@ -406,7 +451,7 @@ def cmd_check(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         raise UsageError("check needs a SCENARIO (or --matrix); built-in scenarios: " + ", ".join(builtin_names()))
     if args.max_states is not None and args.max_states < 1:
         raise UsageError("--max-states must be at least 1")
-    for name in ("max_depth", "preemptions", "walks", "workers"):
+    for name in ("max_depth", "preemptions", "walks", "workers", "threads"):
         value = getattr(args, name)
         if value is not None and value < (0 if name == "preemptions" else 1):
             raise UsageError(f"--{name.replace('_', '-')} {value}: too small")
@@ -414,6 +459,19 @@ def cmd_check(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         raise UsageError("--random cannot be combined with --preemptions, --checkpoint or --resume")
     if args.coverage and (args.walks is not None or args.cluster):
         raise UsageError("--coverage counts the steps of a BFS in this process: not with --random or --cluster")
+    if (args.threads > 1 or args.table_memory) and (args.exact or (args.workers or 1) > 1 or args.cluster
+                                                    or args.checkpoint or args.resume or args.engine == "interpreted"):
+        raise UsageError("--threads and --table-memory run the compiled core in this process: not with --exact, "
+                         "--workers, --cluster, --checkpoint, --resume or --engine interpreted")
+    if args.partitions is not None:
+        if args.partitions < 1:
+            raise UsageError(f"--partitions {args.partitions}: too small")
+        if (args.threads > 1 or args.table_memory or args.exact or (args.workers or 1) > 1 or args.checkpoint
+                or args.resume or args.max_states is not None or args.walks is not None or args.preemptions
+                is not None or args.coverage or args.smoke is not None or (args.cluster or "").startswith("ray")):
+            raise UsageError("--partitions runs a whole breadth-first search on Dask actors: not with --threads, "
+                             "--table-memory, --exact, --workers, --checkpoint, --resume, --max-states, --random, "
+                             "--preemptions, --coverage, --smoke or a Ray cluster")
     smoke = cli_review.check_smoke(args.smoke)
     scenario = _scenario(args.scenario, args)
     spec = CheckSpec(scenario, args.era, overrides, variant)
@@ -446,6 +504,9 @@ def cmd_check(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             progress=progress,  # type: ignore[arg-type]
             max_seconds=smoke,
             coverage=args.coverage,
+            threads=args.threads,
+            table_memory=args.table_memory or 0,
+            partitions=args.partitions,
         )
     status = _print_check(args, spec, kernel, result)
     if args.trace_out:  # after the report: a full disk loses the file, never the verdict
@@ -467,7 +528,7 @@ def _print_check(args: argparse.Namespace, spec: CheckSpec, kernel: Any, result:
         if witness is not None:
             print(f"# tracer: nop (counterexample for {witness.event}, {witness.length} steps; "
                   "lines starting with '# mmuspec' are model-only)")
-            print("\n".join(ftrace_lines(kernel, witness.actions)))
+            print("\n".join(ftrace_lines(kernel, witness.actions, spec.era)))
             others = [f"{w.event} ({w.length} steps)" for w in result.failures if w is not witness]
             if others:
                 print(f"# also found {', '.join(others)}; --trace-format text or --json shows their traces")
@@ -538,7 +599,9 @@ def cmd_matrix(args: argparse.Namespace, overrides: dict[str, Any], variant: Any
         print(json.dumps([vars(c) for c in cells], indent=2))
     else:
         sizes = ", ".join(f"{s.name} {s.size_short()}" for s in scenarios)
-        print(f"mmuspec check --matrix ({sizes}; vCPUs x accesses, dev: device mirrors, gpc: pfn cache users)")
+        changed = "".join(f", {k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in sorted(overrides.items()))
+        changed += f", variant {variant.path}" if variant is not None else ""
+        print(f"mmuspec check --matrix{changed} ({sizes}; vCPUs x accesses, dev: device mirrors, gpc: pfn cache users)")
         print()
         print(matrix_text(cells, arches))
         print()
@@ -578,9 +641,19 @@ def _sim_inputs(args: argparse.Namespace, default_eras: list[str]) -> tuple[Any,
     workload = load_workload(args.workload)
     if args.duration is not None:
         workload = workload.with_duration(args.duration)
+    from mmuspec.simulate.profile import with_profile
+
+    workload = with_profile(workload, _profile(args))
     overrides = _overrides(args)
     eras = [(name, name, era_config(name, overrides)) for name in (args.era or default_eras)]
     return workload, eras, workload.seed if args.seed is None else args.seed
+
+
+def _profile(args: argparse.Namespace) -> Any:
+    """The cost profiles of --costs, merged (later files win), or None."""
+    from mmuspec.simulate.profile import load_profile, merge_profiles
+
+    return merge_profiles([load_profile(path) for path in getattr(args, "costs", [])])
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -592,7 +665,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     variant = load_variant(args.variant) if args.variant else None
     runs: list[tuple[str, str, Any, Variant | None]] = [(label, era, config, None) for label, era, config in eras]
     if variant is not None:
-        runs += [(f"{label}+variant", era, config, variant) for label, era, config in eras]
+        runs += [(f"{label}+{Path(variant.path).stem}", era, config, variant) for label, era, config in eras]
     phases = [(p.name, p.duration) for p in workload.phases]
     with staged_dir(args.out) as staging:
         results = []
@@ -617,29 +690,34 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     import csv
 
     from mmuspec.report.figures import sweep_figures
-    from mmuspec.simulate.sweep import parse_grid, points, sweep
+    from mmuspec.report.sweep import frontier_text, summary_text
+    from mmuspec.simulate.sweep import jobs_of, parse_grid, summarize, sweep
 
     workload, eras, seed = _sim_inputs(args, ["5.13", "glisse-2019"])
     grid = parse_grid(args.grid)
-    jobs = len(points(workload, grid)) * len(eras)  # validates every grid value first
+    if args.seeds < 1:
+        raise UsageError(f"--seeds {args.seeds}: needs at least 1")
+    runs = len(jobs_of(workload, grid, eras, list(range(args.seeds))))  # validates every grid value first
     if args.cluster:
         check_reachable(args.cluster)
-    with staged_dir(args.out) as staging:
-        with job_progress(f"sweep {workload.name}", jobs, enabled=not args.quiet) as advance:
-            rows = sweep(workload, grid, eras, seed, workers=args.workers or default_workers(), cluster=args.cluster,
-                         on_row=lambda _row: advance())
-        with open(staging / "sweep.csv", "w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
-        plots = sweep_figures(workload.name, grid, [label for label, _, _ in eras], rows, staging)
-    out = Path(args.out)
-    print(f"{len(rows)} simulations; wrote {out / 'sweep.csv'} and {len(plots)} heat maps in {out}")
     keys = list(grid)
-    for row in rows:
-        cells = ", ".join(f"{k}={row[k]:g}" for k in keys)
-        print(f"  {cells}, {row['era']}: {row['exits_per_s']:,.1f} exits/s, {row['saved_mib']:,.1f} MiB saved, "
-              f"{row['guest_time_lost_s']:.3f} s guest time lost")
+    with staged_dir(args.out) as staging:
+        with job_progress(f"sweep {workload.name}", runs, enabled=not args.quiet) as advance:
+            rows = sweep(workload, grid, eras, seed, seeds=args.seeds, workers=args.workers or default_workers(),
+                         cluster=args.cluster, on_row=lambda _row: advance())
+        summary = summarize(rows, keys)
+        for name, table in (("sweep.csv", rows), ("summary.csv", summary)):
+            with open(staging / name, "w", newline="", encoding="utf-8") as handle:
+                writer = csv.DictWriter(handle, fieldnames=list(table[0]))
+                writer.writeheader()
+                writer.writerows(table)
+        labels = [label for label, _, _ in eras]
+        plots = sweep_figures(workload.name, grid, labels, summary, staging)
+    out = Path(args.out)
+    print(f"{runs} simulations for {len(rows)} points x eras x seeds; wrote {out / 'sweep.csv'}, "
+          f"{out / 'summary.csv'} and {len(plots)} figures in {out}")
+    print(summary_text(summary, keys, args.seeds))
+    print(frontier_text(summary, keys, labels))
     return 0
 
 
@@ -647,7 +725,7 @@ def cmd_reevaluate(args: argparse.Namespace) -> int:
     from mmuspec.report.reevaluation import write_report
 
     with staged_dir(args.out) as staging:
-        name = write_report(staging, duration=args.duration, seed=args.seed).name
+        name = write_report(staging, duration=args.duration, seed=args.seed, profile=_profile(args)).name
     print(f"wrote {Path(args.out) / name}")
     return 0
 
@@ -676,6 +754,8 @@ def cmd_trace(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
               else stats_text(args.file, stats, args.window))
         stream.require_whole()  # after the figures of the part read
         return 0
+    if args.trace_command == "validate":
+        return cli_lab.cmd_validate(args)
     if args.trace_command == "whatif":
         from mmuspec.report.trace_stats import whatif_text
         from mmuspec.traces import whatif as trace_whatif
@@ -702,6 +782,11 @@ def cmd_bugs(args: argparse.Namespace) -> int:
     from mmuspec.report import bugs as table
 
     chosen = select(load_corpus(), args.ids)
+    if args.variant:
+        from mmuspec.rediscover import with_variant
+
+        variant = load_variant(args.variant)
+        chosen = [with_variant(bug, variant) for bug in chosen]
     if args.list:
         for bug in chosen:
             print(f"{bug.id:<4} {bug.kind:<8} {bug.commit:<14} {bug.title}")
@@ -724,9 +809,11 @@ def cmd_bugs(args: argparse.Namespace) -> int:
         print(render(cli_review.bugs_cases(results), args.format, "mmuspec bugs", "mmuspec.bugs"))
         return 0 if all(table.as_expected(r) for r in results) else 1
     else:
+        if args.variant:
+            print(f"mmuspec bugs --variant {args.variant}: every side runs the variant\n")
         print(table.table_text([table.row(r) for r in results]))
         print()
-        print(table.summary(results))
+        print(table.summary(results, args.variant))
     if args.trace:
         for bug, before, *_ in results:
             witness = before.result.witnesses.get(before.found)
@@ -738,7 +825,7 @@ def cmd_bugs(args: argparse.Namespace) -> int:
             if args.trace_format == "ftrace":
                 from mmuspec.report.ftrace import ftrace_lines
 
-                print("\n".join(ftrace_lines(before.kernel, witness.actions)))
+                print("\n".join(ftrace_lines(before.kernel, witness.actions, before.side.spec.era)))
             else:
                 print(format_trace(trace_lines(before.kernel, witness.actions, before.side.spec.era)))
             if witness.loop_start is not None:

@@ -147,6 +147,7 @@ def add_check_all(sub: Any) -> None:
     p.add_argument("--arch", action="append", choices=ARCHES, metavar="ARCH", help="arches to run (default x86)")
     p.add_argument("--json", action="store_true", help="print one JSON object (schema mmuspec.check-all/1)")
     p.add_argument("--quiet", action="store_true", help="no progress line on stderr")
+    p.add_argument("--variant", metavar="FILE", help="run every check with this variant (a proposed patch)")
     add_ci_options(p)
 
 
@@ -178,6 +179,7 @@ def cmd_check_all(args: argparse.Namespace) -> int:
     eras = [era_name(e) for e in args.era] if args.era else None
     smoke = check_smoke(args.smoke)
     scenarios = load_folder(args.folder)
+    variant = load_variant(args.variant) if args.variant else None
     runs = plan(scenarios, eras, args.arch or ["x86"])
     without = [s.source for s in scenarios if not s.expect]
     if not runs:
@@ -190,7 +192,7 @@ def cmd_check_all(args: argparse.Namespace) -> int:
                 from mmuspec.explore import Progress
 
                 progress(Progress(n, 0, 0, len(runs) - n, time.perf_counter() - started))  # type: ignore[operator]
-            spec = CheckSpec(scenario, era, {"arch": arch})
+            spec = CheckSpec(scenario, era, {"arch": arch}, variant)
             kernel, search = run_check(spec, reductions=Reductions(), max_seconds=smoke)
             if search.interrupted:
                 raise KeyboardInterrupt
@@ -221,7 +223,9 @@ def _row(r: CheckResult) -> tuple[str, ...]:
 
 def check_all_text(folder: str, results: list[CheckResult], without: list[str], seconds: float) -> str:
     header = ("scenario", "era", "arch", "result", "expected", "as expected")
-    lines = [f"mmuspec check-all {folder}", "", _table(header, [_row(r) for r in results])]
+    variants = {r.spec.variant.path for r in results if r.spec.variant is not None}
+    title = f"mmuspec check-all {folder}" + "".join(f" --variant {v}" for v in sorted(variants))
+    lines = [title, "", _table(header, [_row(r) for r in results])]
     for r in results:
         if status(r.expectations) is not True:
             bad = [j for j in r.expectations if j.matches is not True]

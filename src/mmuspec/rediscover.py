@@ -8,13 +8,15 @@ before the fix, ``safe`` after it.  It also names the switches the fix itself ch
 the verdict after the fix is the fix's doing and not another difference between two
 eras.  Nothing here stores a verdict: every configuration is searched exhaustively every
 time, and the outcome is compared with the file's expectation.  ``kind = "history"`` entries are the same, for a design step rather than
-a bug fix (what made a later change necessary).
+a bug fix (what made a later change necessary), and ``kind = "hazard"`` for a race that a
+commit prevented before any kernel had it (a preparation merged ahead of the change that
+needed it): neither counts as a real bug.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 
@@ -22,11 +24,19 @@ from mmuspec.checking import CheckSpec, Reductions, run_check
 from mmuspec.errors import InputError, UsageError
 from mmuspec.explore import SearchResult
 from mmuspec.inputs import read_text
-from mmuspec.model import ERAS, EVENTS, Kernel, load_scenario, load_variant, parse_assignments
+from mmuspec.model import (
+    ERAS,
+    EVENTS,
+    Kernel,
+    Variant,
+    load_scenario,
+    load_variant,
+    parse_assignments,
+)
 from mmuspec.model.scenario import MAX_ACCESSES, MAX_VCPUS
 from mmuspec.tomlfile import TomlFile
 
-KINDS = ("bug", "history")
+KINDS = ("bug", "hazard", "history")
 FAILURES = tuple(e.id for e in EVENTS if e.kind in ("property", "warning"))
 _SCHEMA = {
     "": ("id", "kind", "commit", "fixes", "title", "version", "scenario", "race", "slow", "vcpus", "accesses", "fix"),
@@ -97,7 +107,7 @@ def corpus_dir() -> Path:
 def load_corpus(folder: Path | None = None) -> list[Bug]:
     folder = folder or corpus_dir()
     bugs = [load_bug(path) for path in sorted(folder.glob("*.toml"))]
-    return sorted(bugs, key=lambda b: (b.kind != "bug", len(b.id), b.id))
+    return sorted(bugs, key=lambda b: (KINDS.index(b.kind), len(b.id), b.id))
 
 
 def select(bugs: list[Bug], ids: list[str]) -> list[Bug]:
@@ -179,6 +189,17 @@ def _inside_corpus(toml: TomlFile, path: Path, side: str) -> Path:
     if not target.is_relative_to(folder) or target.suffix != ".py":
         raise toml.fail((side, "variant"), f"{side}.variant must name a .py file inside the corpus folder {folder}")
     return target
+
+
+def with_variant(bug: Bug, variant: Variant) -> Bug:
+    """``bug`` with ``variant`` (a proposed patch) applied on every side: whether the corpus
+    still holds under the patch, i.e. whether it fixes an entry's bug or brings one back."""
+    def side(s: Side) -> Side:
+        if s.spec.variant is not None:
+            raise UsageError(f"--variant: {bug.id} already runs a variant ({s.spec.variant.path}) on one side")
+        return replace(s, spec=replace(s.spec, variant=variant), label=f"{s.label} +variant")
+
+    return replace(bug, before=side(bug.before), after=side(bug.after), fix_alone=side(bug.fix_alone))
 
 
 def search(side: Side) -> Outcome:

@@ -73,7 +73,7 @@ def test_a_killed_worker_ends_the_search_with_exit_5_and_keeps_the_checkpoint(tm
     while not ckpt.exists() and time.monotonic() < deadline:
         time.sleep(0.1)
     os.kill(workers[0], signal.SIGKILL)
-    _out, err = proc.communicate(timeout=60)
+    _, err = proc.communicate(timeout=60)
     assert proc.returncode == EXIT_ENVIRONMENT, err
     assert "a worker process died during the search" in err and "--resume continues it" in err
     resumed = subprocess.run([*BIG, "--resume", str(ckpt), "--max-states", "1"], cwd=tmp_path, capture_output=True,

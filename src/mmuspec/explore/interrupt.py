@@ -34,12 +34,29 @@ def stop_on_interrupt() -> Iterator[Callable[[], bool]]:
         nonlocal hit
         hit = True
         signal.signal(signal.SIGINT, restore)
+        for check in list(_STUCK_CHECKS):
+            check(frame)
 
     signal.signal(signal.SIGINT, handler)
     try:
         yield lambda: hit
     finally:
         signal.signal(signal.SIGINT, restore)
+
+
+# Checks the first Ctrl-C runs on the frame it interrupted: one may raise at once, for code
+# that never returns to the search's poll (a variant's loop that does not end).
+_STUCK_CHECKS: list[Callable[[FrameType | None], None]] = []
+
+
+@contextmanager
+def raise_when_stuck(check: Callable[[FrameType | None], None]) -> Iterator[None]:
+    """While the block runs, the first Ctrl-C also calls ``check`` with the interrupted frame."""
+    _STUCK_CHECKS.append(check)
+    try:
+        yield
+    finally:
+        _STUCK_CHECKS.remove(check)
 
 
 def ignore_interrupts() -> None:

@@ -8,12 +8,15 @@ from dataclasses import dataclass, field
 @dataclass(frozen=True)
 class Witness:
     """The shortest path the search found to a transition carrying ``event``; for a
-    progress violation, a lasso whose steps from ``loop_start`` on repeat forever."""
+    progress violation, a lasso whose steps from ``loop_start`` on repeat forever, a
+    ``cycle`` that is a "livelock" (real steps that never bring the end nearer) or a
+    "deadlock" (no thread can move)."""
 
     event: str
     kind: str
     actions: tuple[int, ...]
     loop_start: int | None = None
+    cycle: str | None = None
 
     @property
     def length(self) -> int:
@@ -37,6 +40,7 @@ class SearchResult:
     engine: str = "interpreted"  # which engine searched: "compiled" or "interpreted"
     engine_note: str = ""  # why the interpreter ran when the compiled core could not
     interrupted: bool = False  # stopped by Ctrl-C: the figures are those reached so far
+    notes: list[str] = field(default_factory=list)  # what the report must say about how it was searched
     covered: set[int] = field(default_factory=set, repr=False)
     # With coverage counting (``coverage.CountingModel``): transitions taken per action
     # number, and a sample of the states expanded; None and empty otherwise.

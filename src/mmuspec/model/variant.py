@@ -9,9 +9,11 @@ module docstring, if any, describes the variant in reports.
 
 from __future__ import annotations
 
+import inspect
 import linecache
 import traceback
 from dataclasses import dataclass, field
+from functools import lru_cache
 from hashlib import sha256
 from pathlib import Path
 from types import FunctionType, ModuleType
@@ -19,6 +21,7 @@ from typing import Any
 
 from mmuspec.errors import InputError, UsageError
 from mmuspec.inputs import read_text
+from mmuspec.model.binding import VARIANT_MODULE, Rebinder, bind
 from mmuspec.model.registry import FUNCTIONS
 
 
@@ -43,6 +46,21 @@ class Variant:
         # Functions defined by exec() do not pickle; rebuild from the source instead.
         return (parse_variant, (self.text, self.path))
 
+    def bound(self) -> dict[str, Any]:
+        """The model's functions by name with this variant's in place, every call by a bare
+        name included (``binding.py``)."""
+        return _binding(self)[0]
+
+    def rebound(self, fn: Any) -> Any:
+        """``fn`` (a function of the model) as it runs under this variant."""
+        return _binding(self)[1].function(fn)
+
+
+@lru_cache(maxsize=8)
+def _binding(variant: Variant) -> tuple[dict[str, Any], Rebinder]:
+    rebinder = Rebinder(variant.functions)
+    return bind(variant.functions, rebinder), rebinder
+
 
 def sha256_text(text: str) -> str:
     """The hash a trace file records of a variant's source (``mmuspec replay --variant``
@@ -54,7 +72,36 @@ def load_variant(path: str) -> Variant:
     p = Path(path)
     if not p.is_file():
         raise UsageError(f"--variant {path}: no such file")
+    data = p.read_bytes()
+    if data.startswith(b"\x7fELF"):
+        raise InputError(path, None, "an ELF binary, not a Python file: a variant is the Python source of the "
+                         "functions it replaces")
+    if b"\0" in data:
+        raise InputError(path, data[:data.index(b"\0")].count(b"\n") + 1,
+                         "a NUL byte: a binary file, not a Python file")
     return parse_variant(read_text(p, "variant file"), path)
+
+
+def _check_signature(path: str, name: str, fn: Any) -> None:
+    """The model calls ``name`` with the upstream function's positional parameters (all of
+    them, or without those that have defaults); the replacement must accept every such call."""
+    upstream = inspect.signature(FUNCTIONS[name])
+    params = list(upstream.parameters.values())
+    required = sum(1 for p in params if p.default is inspect.Parameter.empty)
+    mine = inspect.signature(fn)
+    for n in range(required, len(params) + 1):
+        try:
+            mine.bind(*range(n))
+        except TypeError:
+            wanted = ", ".join(p.name if p.default is inspect.Parameter.empty else f"{p.name}={p.default!r}"
+                               for p in params)
+            raise InputError(path, fn.__code__.co_firstlineno,
+                             f"def {name}{_plain(mine)}: the model calls {name}() with {n} arguments; "
+                             f"the upstream function is {name}({wanted})") from None
+
+
+def _plain(sig: inspect.Signature) -> str:
+    return "(" + ", ".join(str(p).split(":")[0] for p in sig.parameters.values()) + ")"
 
 
 def parse_variant(text: str, path: str) -> Variant:
@@ -65,7 +112,7 @@ def parse_variant(text: str, path: str) -> Variant:
         code = compile(text, path, "exec")
     except SyntaxError as exc:
         raise InputError(path, exc.lineno, f"syntax error: {exc.msg}") from None
-    module = ModuleType("mmuspec_variant")
+    module = ModuleType(VARIANT_MODULE)
     module.__file__ = path
     try:
         exec(code, module.__dict__)
@@ -86,6 +133,7 @@ def parse_variant(text: str, path: str) -> Variant:
                 f"def {name}: the model has no step or helper named {name!r} "
                 "(see 'mmuspec steps'; prefix your own helpers with _)",
             )
+        _check_signature(path, name, value)
         functions[name] = value
     if not functions:
         raise InputError(path, None, "the file replaces no step or helper of the model")

@@ -40,21 +40,38 @@ from mmuspec.explore.por import PersistentSets
 from mmuspec.native.sealed import intact, seal
 from mmuspec.native.shapes import ARRAY, RAGGED, SCALAR, STRING, TranslateError, shape_at
 
-ENGINE_VERSION = "2"
+ENGINE_VERSION = "3"
 PRELUDE = r"""
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <stdio.h>
+#include <unistd.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sys/mman.h>
 #define EXPORT __attribute__((visibility("default")))
 typedef struct { long v[2]; } T2;
 typedef struct { long v[3]; } T3;
 typedef struct { long v[4]; } T4;
-static int32_t *KD;
-static uint64_t EV;
-static int ERR;
+/* Everything a step reads or writes besides the state lives in the caller's context: the
+ * configuration (KD, W, shared and read-only) and this call's events and error.  No
+ * globals, so one library serves many configurations and many threads at once. */
+typedef struct Cx {
+    const int32_t *kd;
+    int w;
+    int err;
+    uint64_t ev;
+    uint32_t round;              /* value renaming's generation (engine.c, canon) */
+    uint32_t named[256];
+    uint8_t names[256];
+} Cx;
+#define KD (cx->kd)
+#define W (cx->w)
+#define EV (cx->ev)
+#define ERR (cx->err)
 enum { ERR_MODEL = 1, ERR_RANGE = 2, ERR_TOO_MANY = 3, ERR_PYTHON = 4 };
-static int W;
 /* A read or write Python would refuse (or read from the end, for a negative index) stops
  * the compiled core with ERR_PYTHON; the interpreter then runs the search and says what
  * Python says. */
@@ -64,18 +81,19 @@ static int W;
     if ((unsigned long)_si < (unsigned long)W) (S)[_si] = (uint8_t)_sv; else ERR = ERR_PYTHON; } while (0)
 #define AT(BASE, IDX, LEN) ({ long _ai = (long)(IDX); (unsigned long)_ai < (unsigned long)(LEN) ? \
     (long)KD[(BASE) + _ai] : (ERR = ERR_PYTHON, 0L); })
-static inline long pyfloordiv(long a, long b) {
+static inline long pyfloordiv(Cx *cx, long a, long b) {
     if (!b) { ERR = ERR_PYTHON; return 0; }
     long q = a / b; return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
 }
-static inline long pymod(long a, long b) {
+static inline long pymod(Cx *cx, long a, long b) {
     if (!b) { ERR = ERR_PYTHON; return 0; }
     long r = a % b; return (r != 0 && ((r < 0) != (b < 0))) ? r + b : r;
 }
-static inline T2 pydivmod(long a, long b) { T2 r = {{pyfloordiv(a, b), pymod(a, b)}}; return r; }
+static inline T2 pydivmod(Cx *cx, long a, long b) { T2 r = {{pyfloordiv(cx, a, b), pymod(cx, a, b)}}; return r; }
 """
 ERRORS = {1: "the model raised ModelError", 2: "a step drove a field out of 0..255", 3: "too many successors",
-          4: "a step did what Python refuses (an index out of range, a division by zero)", -1: "out of memory"}
+          4: "a step did what Python refuses (an index out of range, a division by zero)",
+          5: "a loop of the variant ran 100,000,000 times in one step", -1: "out of memory"}
 
 
 class NativeUnavailable(Exception):
@@ -126,28 +144,31 @@ def generate(kernel: Any) -> tuple[str, Any, list[str], list[str]]:
     """The C source for ``kernel``'s model, the translator (its slots and strings), and the
     step and guard names in dispatch order."""
     from mmuspec.model.registry import FUNCTIONS, STEPS
-    from mmuspec.native.translate import Translator
+    from mmuspec.native.translate import LOOP_BUDGET, Translator
 
-    functions = dict(FUNCTIONS)
-    if kernel.variant is not None:
-        functions.update(kernel.variant.functions)
+    functions = dict(getattr(kernel, "functions", FUNCTIONS))
     tr = Translator(kernel, functions)
     # Every step of the model, not only this configuration's: one library serves them all.
     steps = sorted(STEPS)
     guards = sorted({g for g in (STEPS[name].guard for name in steps) if g})
-    for name in steps + guards:
-        tr.request(name, functions[name])
-    tr.request("all_done", type(kernel).all_done)
+    cnames = {name: tr.request(name, functions[name]) for name in steps + guards}
+    all_done = tr.resolve_method("all_done")
+    assert all_done is not None
+    tr.request("all_done", all_done)
     protos = []
     for cname in tr.order:
         func = tr.funcs[cname]
         protos.append(func.c.split(" {", 1)[0] + ";")
-    parts = [PRELUDE, "\n".join(protos), *(tr.funcs[c].c for c in tr.order)]
-    parts.append("static long dispatch_guard(int id, uint8_t *s, long t, long arg) {\n    switch (id) {\n"
-                 + "".join(f"    case {i}: return f_{g}(s, t, arg);\n" for i, g in enumerate(guards))
+    budget = ["static _Thread_local long VBUDGET;"] if tr.budgeted else []
+    reset = f"    VBUDGET = {LOOP_BUDGET};\n" if tr.budgeted else ""
+    parts = [PRELUDE, *budget, "\n".join(protos), *(tr.funcs[c].c for c in tr.order)]
+    parts.append("static long dispatch_guard(Cx *cx, int id, uint8_t *s, long t, long arg) {\n" + reset
+                 + "    switch (id) {\n"
+                 + "".join(f"    case {i}: return {cnames[g]}(cx, s, t, arg);\n" for i, g in enumerate(guards))
                  + "    }\n    return 0;\n}")
-    parts.append("static void dispatch_step(int id, uint8_t *s, long t, long arg) {\n    switch (id) {\n"
-                 + "".join(f"    case {i}: f_{n}(s, t, arg); break;\n" for i, n in enumerate(steps))
+    parts.append("static void dispatch_step(Cx *cx, int id, uint8_t *s, long t, long arg) {\n" + reset
+                 + "    switch (id) {\n"
+                 + "".join(f"    case {i}: {cnames[n]}(cx, s, t, arg); break;\n" for i, n in enumerate(steps))
                  + "    }\n}")
     engine = (resources.files("mmuspec.native") / "engine.c").read_text(encoding="utf-8")
     parts.append(engine)
@@ -222,7 +243,7 @@ def _compile(cc: str, source: str, lib_path: Path) -> None:
         c_path = Path(work) / "model.c"
         c_path.write_text(source, encoding="utf-8")
         tmp_lib = Path(work) / "model.so"
-        cmd = [cc, "-O2", "-fPIC", "-shared", "-fvisibility=hidden", "-o", str(tmp_lib), str(c_path)]
+        cmd = [cc, "-O2", "-pthread", "-fPIC", "-shared", "-fvisibility=hidden", "-o", str(tmp_lib), str(c_path)]
         done = subprocess.run(cmd, capture_output=True, text=True)
         if done.returncode != 0:
             first = (done.stderr.strip().splitlines() or ["?"])[0]
@@ -295,23 +316,33 @@ def install_library(kernel: Any, library: bytes) -> None:
 
 
 def _declare(lib: Any) -> None:
-    p_u8, p_u16, p_u32 = ctypes.POINTER(ctypes.c_uint8), ctypes.POINTER(ctypes.c_uint16), ctypes.POINTER(ctypes.c_uint32)
-    p_i32, p_i64, p_u64 = ctypes.POINTER(ctypes.c_int32), ctypes.POINTER(ctypes.c_longlong), ctypes.POINTER(ctypes.c_uint64)
-    p_int = ctypes.POINTER(ctypes.c_int)
-    lib.ms_init.argtypes = [p_i32, ctypes.c_int]
-    lib.ms_successors.argtypes = [p_u8, ctypes.c_int, ctypes.c_int, p_u8, p_u16, p_u64, ctypes.c_int]
-    lib.ms_start.argtypes = [p_u8, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_longlong,
-                             ctypes.c_int, ctypes.c_uint64, ctypes.c_uint64, ctypes.c_int]
-    lib.ms_run.argtypes = [ctypes.c_double]
-    lib.ms_figures.argtypes = [p_i64]
-    lib.ms_figures.restype = None
-    lib.ms_results.argtypes = [p_u32, p_u16, p_i64, p_int]
-    lib.ms_results.restype = None
-    lib.ms_free.restype = None
-    lib.ms_fingerprint.argtypes = [p_u8]
+    p_u8, p_u16 = ctypes.POINTER(ctypes.c_uint8), ctypes.POINTER(ctypes.c_uint16)
+    p_u32, p_i32 = ctypes.POINTER(ctypes.c_uint32), ctypes.POINTER(ctypes.c_int32)
+    p_i64, p_u64 = ctypes.POINTER(ctypes.c_longlong), ctypes.POINTER(ctypes.c_uint64)
+    p_int, handle = ctypes.POINTER(ctypes.c_int), ctypes.c_void_p
+    lib.ms_model_new.argtypes = [p_i32, ctypes.c_int, p_int]
+    lib.ms_model_new.restype = handle
+    lib.ms_model_free.argtypes = [handle]
+    lib.ms_model_free.restype = None
+    lib.ms_width.argtypes = [handle]
+    lib.ms_successors.argtypes = [handle, p_u8, ctypes.c_int, ctypes.c_int, p_u8, p_u16, p_u64, ctypes.c_int]
+    lib.ms_search_new.argtypes = [handle, p_u8, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int,
+                                  ctypes.c_longlong, ctypes.c_int, ctypes.c_uint64, ctypes.c_uint64, ctypes.c_int,
+                                  ctypes.c_int, ctypes.c_longlong, ctypes.c_char_p, p_int]
+    lib.ms_search_new.restype = handle
+    lib.ms_search_run.argtypes = [handle, ctypes.c_double]
+    lib.ms_search_figures.argtypes = [handle, p_i64]
+    lib.ms_search_figures.restype = None
+    lib.ms_search_error.argtypes = [handle]
+    lib.ms_search_witnesses.argtypes = [handle, p_i64, p_int]
+    lib.ms_search_witnesses.restype = None
+    lib.ms_search_path.argtypes = [handle, ctypes.c_longlong, p_u16, ctypes.c_int]
+    lib.ms_search_free.argtypes = [handle]
+    lib.ms_search_free.restype = None
+    lib.ms_fingerprint.argtypes = [handle, p_u8]
     lib.ms_fingerprint.restype = ctypes.c_uint64
-    lib.ms_expand_chunk.argtypes = [p_u8, ctypes.c_int, ctypes.c_int, ctypes.c_int, p_u32, p_u16, p_u64, p_u8, p_u64,
-                                    ctypes.c_longlong, p_i64]
+    lib.ms_expand_chunk.argtypes = [handle, p_u8, ctypes.c_int, ctypes.c_int, ctypes.c_int, p_u32, p_u16, p_u64,
+                                    p_u8, p_u64, ctypes.c_longlong, p_i64]
     lib.ms_expand_chunk.restype = ctypes.c_longlong
     lib.ms_insert_fingerprints.argtypes = [p_u64, ctypes.c_ulonglong, p_u64, ctypes.c_longlong, p_u8]
     lib.ms_insert_fingerprints.restype = ctypes.c_longlong

@@ -14,18 +14,26 @@ class TranslateError(Exception):
 
     def __init__(self, where: str, problem: str) -> None:
         super().__init__(f"{where}: {problem}")
+        self.where = where
+        self.problem = problem
 
+
+
+def is_int(value: Any) -> bool:
+    """An int, or the offset of a field the scenario leaves out (``layout.Absent``, packed
+    as an offset no state has)."""
+    return isinstance(value, bool | int) or getattr(value, "absent_field", False)
 
 
 def shape(value: Any, where: str, name: str) -> tuple[str, int]:
     """How a piece of the model object's data is packed: (kind, arity)."""
-    if isinstance(value, bool | int):
+    if is_int(value):
         return SCALAR, 1
     if isinstance(value, str):
         return STRING, 1
     if isinstance(value, tuple | list):
         items = list(value)
-        if all(isinstance(x, bool | int) for x in items):
+        if all(is_int(x) for x in items):
             return ARRAY, 1
         if all(isinstance(x, tuple) and all(isinstance(y, bool | int) for y in x) for x in items):
             lengths = {len(x) for x in items}

@@ -10,7 +10,9 @@ case the interpreted engine runs instead.
 
 What the model object holds is data read at run time, not constants: the C is generic
 over scenarios, eras and arches (one build serves them all) and its attributes are
-packed into one int32 array, ``KD``, by ``pack()``.  The translator only needs the
+packed into one int32 array, ``KD``, by ``pack()``.  Every generated function takes the
+calling context ``cx`` first (``KD``, ``W``, ``EV`` and ``ERR`` are its fields), so that one
+process holds many configurations and expands states in many threads at once.  The translator only needs the
 *shape* of each attribute (scalar, string, array of ints, array of tuples, ragged list
 of arrays), which it reads off the instance it is given.
 
@@ -39,6 +41,9 @@ from mmuspec.native.shapes import (
 )
 
 KERNEL_METHODS = ("thread_finished", "all_done", "final_data_check")
+VARIANT_MODULE = "mmuspec_variant"  # model.binding's name for a variant's module
+ERR_LOOP = 5  # the compiled core's error: a variant's loop ran out of VBUDGET
+LOOP_BUDGET = 100_000_000  # loop iterations of a variant's code in one step
 
 
 @dataclass(frozen=True)
@@ -96,6 +101,7 @@ class Translator:
         self.strings: dict[str, int] = {}
         self.funcs: dict[str, Func] = {}
         self.order: list[str] = []
+        self.budgeted = False  # a variant's loop spends VBUDGET (see FunctionWriter.loop_budget)
 
     # -- data of the model object -------------------------------------------------------
 
@@ -124,8 +130,20 @@ class Translator:
     def request(self, name: str, fn: Callable[..., Any]) -> str:
         """The C name of a Python function, translating it on first use."""
         cname = "f_" + name
-        if cname in self.funcs:
-            return cname
+        suffix = 1
+        while cname in self.funcs:
+            if self.funcs[cname].fn is fn:
+                if cname not in self.order:
+                    # Unbounded recursion would overflow the C stack and kill the process;
+                    # Python stops it with RecursionError, which names the line.
+                    code = fn.__code__
+                    raise TranslateError(f"{code.co_filename}:{code.co_firstlineno}",
+                                         f"{name} calls itself (recursion is not translated)")
+                return cname
+            # Another function of the same name (a variant's alias of the upstream one, or
+            # two modules' private helpers): each gets its own C function.
+            suffix += 1
+            cname = f"f_{name}__{suffix}"
         func = Func(cname, fn)
         self.funcs[cname] = func
         func_tree, src_file, first_line = parse_function(fn)
@@ -162,6 +180,9 @@ class Translator:
         if name in self.functions:
             return self.functions[name]
         if name in KERNEL_METHODS:
+            method = getattr(self.model, "step_method", None)
+            if method is not None:
+                return method(name)  # type: ignore[no-any-return]
             return getattr(type(self.model), name)  # type: ignore[no-any-return]
         return None
 
@@ -211,7 +232,7 @@ class FunctionWriter:
 
     def write(self) -> str:
         params = self.tree.args.args
-        cparams = []
+        cparams = ["Cx *cx"]  # the configuration and this call's scratch (engine.c's Cx)
         if self.func.takes_model:
             self.locals[params[0].arg] = KOBJ
             params = params[1:]
@@ -236,7 +257,7 @@ class FunctionWriter:
         ret = self.ctype(self.func.returns)
         body = self.lines[body_start:]
         tail = [] if self.func.returns == NONE else [f"    return {self.zero(self.func.returns)};"]
-        return "\n".join([f"static {ret} {self.func.name}({', '.join(cparams) or 'void'}) {{",
+        return "\n".join([f"static {ret} {self.func.name}({', '.join(cparams)}) {{",
                           *decls, "    (void)0;", *body, *tail, "}"])
 
     def ctype(self, ty: Ty) -> str:
@@ -334,7 +355,7 @@ class FunctionWriter:
                 probe.__dict__.update(self.__dict__, lines=[], locals=dict(self.locals))
                 probe.expr(node.value)
             except TranslateError as exc:
-                self.locals[target.id] = Ty("opaque", 1, (str(exc),))
+                self.locals[target.id] = Ty("opaque", 1, (exc.where, exc.problem))
                 return
         if len(node.targets) != 1:
             # s[a] = s[b] = 0: chained stores of one value.
@@ -434,6 +455,14 @@ class FunctionWriter:
             return
         raise self.fail(node, f"cannot update {ast.unparse(target)}")
 
+    def loop_budget(self) -> None:
+        """In a variant's code, every loop iteration spends the step's budget (``VBUDGET``):
+        a loop that never ends stops the compiled core, and the interpreter, where a deadline
+        and Ctrl-C can stop it, runs the search instead."""
+        if getattr(self.func.fn, "__module__", "") == VARIANT_MODULE:
+            self.tr.budgeted = True
+            self.emit(f"    if (--VBUDGET < 0) {{ ERR = {ERR_LOOP}; break; }}")
+
     def loop(self, node: ast.For) -> None:
         if node.orelse:
             raise self.fail(node, "for ... else is not supported")
@@ -447,6 +476,7 @@ class FunctionWriter:
             self.locals.setdefault(node.target.id, INT)
             end = self.tmp()
             self.emit(f"for (long {i} = {lo}, {end} = {hi}; {i} < {end}; {i}++) {{")
+            self.loop_budget()
             self.emit(f"    {cv(node.target.id)} = {i};")
             self.block(node.body)
             self.emit("}")
@@ -454,6 +484,7 @@ class FunctionWriter:
         arr = self.array_of(it)
         n = self.tmp()
         self.emit(f"for (long {i} = 0, {n} = {arr.length}; {i} < {n}; {i}++) {{")
+        self.loop_budget()
         if isinstance(node.target, ast.Name):
             if arr.arity != 1:
                 raise self.fail(node, "iterating tuples needs a tuple target")
@@ -535,7 +566,7 @@ class FunctionWriter:
         ty = self.locals.get(node.id)
         if ty is not None:
             if ty.kind == "opaque":
-                raise TranslateError(self.where(node), ty.path[0])
+                raise TranslateError(ty.path[0], ty.path[1])
             if ty.kind == "tuple":
                 return f"((T{ty.n}){{{{{', '.join(f'{cv(node.id)}__{i}' for i in range(ty.n))}}}}})", ty
             if ty.kind in ("data", "k"):
@@ -735,7 +766,7 @@ class FunctionWriter:
                 codes.append(str(callee.defaults[param]))
             else:
                 raise self.fail(node, f"{name}() is missing {param}")
-        return f"{cname}({', '.join(codes)})", callee.returns
+        return f"{cname}({', '.join(['cx', *codes])})", callee.returns
 
     def dict_get(self, d: ast.Dict, node: ast.Call) -> str:
         key, _ = self.expr(node.args[0])
@@ -784,9 +815,9 @@ CMPOPS: dict[type, str] = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: 
 def pyop(op: str, a: str, b: str) -> str:
     """A binary operator with Python's meaning on ints (floor division and modulo)."""
     if op == "//":
-        return f"pyfloordiv({a}, {b})"
+        return f"pyfloordiv(cx, {a}, {b})"
     if op == "%":
-        return f"pymod({a}, {b})"
+        return f"pymod(cx, {a}, {b})"
     return f"(({a}) {op} ({b}))"
 
 
@@ -825,7 +856,7 @@ def _b_minmax(which: str) -> Callable[[FunctionWriter, ast.Call], tuple[str, Ty]
 def _b_divmod(w: FunctionWriter, node: ast.Call) -> tuple[str, Ty]:
     a, _ = w.expr(node.args[0])
     b, _ = w.expr(node.args[1])
-    return f"pydivmod({a}, {b})", Ty("tuple", 2)
+    return f"pydivmod(cx, {a}, {b})", Ty("tuple", 2)
 
 
 def _b_len(w: FunctionWriter, node: ast.Call) -> tuple[str, Ty]:

@@ -74,7 +74,8 @@ def verdict_text(result: SearchResult) -> str:
 
 
 def text_report(spec: CheckSpec, kernel: Kernel, result: SearchResult, *, all_observations: bool = False) -> str:
-    out = [f"mmuspec check: {spec.label()}", verdict_text(result), figures_text(result), ""]
+    out = [f"mmuspec check: {spec.label()}", verdict_text(result), figures_text(result),
+           *(f"note: {note}" for note in result.notes), ""]
     shown: set[str] = set()
     for witness in result.failures:
         if witness.kind == "property":
@@ -105,16 +106,24 @@ def text_report(spec: CheckSpec, kernel: Kernel, result: SearchResult, *, all_ob
     return "\n".join(out)
 
 
+CYCLES = {
+    "livelock": "a livelock: threads keep taking steps (a retry loop), none of which brings the end nearer",
+    "deadlock": "a deadlock: no thread can move",
+}
+
+
 def loop_text(witness: Witness) -> str:
-    """What a lasso's steps mean: from its loop on, the threads cycle and never all finish."""
+    """What a lasso's steps mean: from its loop on, the threads cycle and never all finish;
+    a livelock or a deadlock."""
     first = (witness.loop_start or 0) + 1
+    kind = f"; {CYCLES[witness.cycle]}" if witness.cycle in CYCLES else ""
     return (f"  ^ steps {first}-{witness.length} repeat forever: from the state before step {first}, no schedule "
-            f"lets every thread finish ({witness.event})")
+            f"lets every thread finish ({witness.event}{kind})")
 
 
 def witness_json(kernel: Kernel, witness: Witness, era: str | None = None) -> dict[str, Any]:
     return {"event": witness.event, "kind": witness.kind, "length": witness.length,
-            "loop_start": witness.loop_start,
+            "loop_start": witness.loop_start, "cycle": witness.cycle,
             "trace": [line.to_json() for line in trace_lines(kernel, witness.actions, era)]}
 
 
@@ -144,6 +153,7 @@ def json_report(spec: CheckSpec, kernel: Kernel, result: SearchResult, *,
         "mode": result.mode,
         "engine": result.engine,
         "engine_note": result.engine_note or None,
+        "notes": list(result.notes),
         "warnings": [w.event for w in result.warnings],
         "reachable": {event: result.reachable(event) for event in OBSERVATIONS},
         "trace_event": headline.event if headline else None,
