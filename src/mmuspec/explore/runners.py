@@ -19,7 +19,8 @@ from __future__ import annotations
 import multiprocessing
 import os
 import pickle
-from collections import deque
+import threading
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -108,7 +109,9 @@ class ProcessRunner:
 
 
 Cached = tuple[Model, Callable[[bytes], bytes] | None, PersistentSets | None]
-_CACHED: dict[str, Cached] = {}
+_CACHED: OrderedDict[str, Cached] = OrderedDict()
+_BUILDING = threading.Lock()
+KEEP = 4  # models a reused worker keeps, the least recently used dropped first
 
 
 def cache_key(model_key: str, payload: bytes, width: int, symmetric: bool, por: bool) -> str:
@@ -119,11 +122,21 @@ def cache_key(model_key: str, payload: bytes, width: int, symmetric: bool, por: 
 
 
 def _cached_model(token: str, payload: bytes, symmetric: bool, por: bool) -> Cached:
-    if token not in _CACHED:
-        _CACHED.clear()  # one model at a time: building it loads its configuration
+    """The model of the search ``token`` names, built once per worker process.  The threads of
+    one Dask worker build under a lock: two checks sent at once would otherwise build two
+    models at once, and CPython 3.11's ``ast`` module (which building a model uses) is not
+    safe for that (python/cpython#106905: "AST constructor recursion depth mismatch").  A
+    worker keeps a few models, so that two checks sharing it do not rebuild on every chunk;
+    each compiled model holds its own configuration, so several can live in one process."""
+    with _BUILDING:
+        if token in _CACHED:
+            _CACHED.move_to_end(token)
+            return _CACHED[token]
         model = pickle.loads(payload)()
-        _CACHED[token] = (model, _representative(model, symmetric), _reduction(model, por))
-    return _CACHED[token]
+        _CACHED[token] = cached = (model, _representative(model, symmetric), _reduction(model, por))
+        while len(_CACHED) > KEEP:
+            _CACHED.popitem(last=False)
+        return cached
 
 
 def _expand_remote(blob: bytes, token: str, payload: bytes, width: int, symmetric: bool, por: bool) -> Expansion:
