@@ -15,7 +15,6 @@ The default suite runs a few examples per kind; ``pytest -m fuzz`` runs
 from __future__ import annotations
 
 import gzip
-import hashlib
 import json
 import lzma
 import os
@@ -31,8 +30,8 @@ from hypothesis import strategies as st
 
 from mmuspec import failures
 from mmuspec.errors import MmuspecError
-from mmuspec.explore.checkpoint import DIGEST, MAGIC
 from mmuspec.rediscover import load_bug
+from tests.explore.test_checkpoint import header_of, resigned
 from tests.helpers import run_cli
 from tests.simulate.test_simulate import SMALL
 from tests.test_rediscover import GOOD as BUG
@@ -312,14 +311,7 @@ def _crafted_checkpoint(seeds: dict[str, Path], tmp_path: Path, capsys: pytest.C
                         value: Any) -> None:
     """A header field of any value, signed again: the checksum is right, the content is not."""
     raw = seeds["checkpoint"].read_bytes()
-    size = int.from_bytes(raw[len(MAGIC) : len(MAGIC) + 8], "little")
-    start = len(MAGIC) + 8
-    header = json.loads(raw[start : start + size])
-    key = data.draw(st.sampled_from(sorted(header)))
-    header[key] = value
-    head = json.dumps(header).encode()
-    body = MAGIC + len(head).to_bytes(8, "little") + head + raw[start + size : len(raw) - DIGEST]
-    _resume(tmp_path, capsys, body + hashlib.sha256(body).digest())
+    _resume(tmp_path, capsys, resigned(raw, data.draw(st.sampled_from(sorted(header_of(raw)))), value))
 
 
 test_a_crafted_checkpoint_is_refused_or_resumes, test_many_crafted_checkpoints = _crafted_checkpoint

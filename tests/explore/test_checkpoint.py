@@ -130,17 +130,28 @@ def test_a_checkpoint_left_half_written_by_a_killed_run_is_removed_at_the_next_r
     assert not stale.exists() and other.exists()
 
 
+def resigned(raw: bytes, key: str, value: object) -> bytes:
+    """The checkpoint ``raw`` with its header's ``key`` set to ``value`` and its checksum
+    computed again: what a crafted file looks like."""
+    start = len(checkpoint.MAGIC) + 8
+    size = int.from_bytes(raw[len(checkpoint.MAGIC) : start], "little")
+    header = json.loads(raw[start : start + size])
+    header[key] = value
+    head = json.dumps(header).encode()
+    body = checkpoint.MAGIC + len(head).to_bytes(8, "little") + head + raw[start + size : len(raw) - checkpoint.DIGEST]
+    return body + hashlib.sha256(body).digest()
+
+
+def header_of(raw: bytes) -> dict[str, object]:
+    start = len(checkpoint.MAGIC) + 8
+    return json.loads(raw[start : start + int.from_bytes(raw[len(checkpoint.MAGIC) : start], "little")])
+
+
 @pytest.mark.parametrize("value", [None, "x", [1], [-8, 0, 0], {}])
 def test_a_crafted_checkpoint_whose_sections_are_not_three_lengths_is_refused(tmp_path, value):
     """A "sections" of null, signed again, used to be exit 3 (a TypeError in the loader)."""
     path = Path(_bounded(tmp_path))
     raw = path.read_bytes()
-    start = len(checkpoint.MAGIC) + 8
-    size = int.from_bytes(raw[len(checkpoint.MAGIC) : start], "little")
-    header = json.loads(raw[start : start + size])
-    header["sections"] = value
-    head = json.dumps(header).encode()
-    body = checkpoint.MAGIC + len(head).to_bytes(8, "little") + head + raw[start + size : len(raw) - checkpoint.DIGEST]
-    path.write_bytes(body + hashlib.sha256(body).digest())
+    path.write_bytes(resigned(raw, "sections", value))
     with pytest.raises(InputError, match="damaged checkpoint"):
-        load_checkpoint(str(path), json.loads(raw[start : start + size])["model_key"])
+        load_checkpoint(str(path), str(header_of(raw)["model_key"]))
