@@ -170,18 +170,24 @@ def punch_target(k: Kernel, s: bytes | bytearray, t: int) -> int:
 
 @helper
 def kvm_gmem_invalidate_begin(k: Kernel, s: bytearray, start: int, end: int) -> None:
-    """kvm_gmem_invalidate_begin(): for each binding that overlaps, the first time
-    ``KVM_MMU_LOCK(); kvm_mmu_invalidate_begin()``, then kvm_mmu_unmap_gfn_range()
-    (range_add() and the zap); flush.  ``kvm.gmem_invalidate_begin=always`` is the
-    September 2023 posting: begin under mmu_lock whether or not a binding overlaps, with
-    no range added (a fault then retries on any gfn)."""
+    """__kvm_gmem_invalidate_begin(): for each binding that overlaps, the first time
+    ``KVM_MMU_LOCK(); kvm_mmu_invalidate_begin()``, then kvm_mmu_unmap_gfn_range(), which is
+    ``kvm_mmu_invalidate_range_add()`` of the binding's gfns and the zap; flush.  With
+    ``kvm.invalidate_api=begin_add_end`` (every era with guest_memfd) these are the model's
+    v6.8 helpers, so a begin with no range added WARNs here as on the MMU-notifier path.
+    ``kvm.gmem_invalidate_begin=always`` is the September 2023 posting: begin under mmu_lock
+    before the walk of the bindings, whether or not one overlaps, so with none the count is
+    raised and no range is added."""
     hit = bound(k, s)
-    if hit:
-        k.kvm_inc_notifier_count(s, start, end)
-    elif k.gmem_invalidate_begin == "always":
-        k.kvm_inc_notifier_count(s, 0, ALL_ONES)
+    if hit or k.gmem_invalidate_begin == "always":
+        if k.invalidate_begin_add_end:
+            k.kvm_mmu_invalidate_begin(s)
+        else:  # the pre-v6.8 API, a what-if: the count and its range at once
+            k.kvm_inc_notifier_count(s, start, end) if hit else k.kvm_inc_notifier_count(s, 0, ALL_ONES)
     if not hit:
         return
+    if k.invalidate_begin_add_end:
+        k.kvm_mmu_invalidate_range_add(s, start, end)
     zapped = False
     for gfn in range(start, end):
         if s[k.L.SPTE_PFN[gfn]]:
@@ -278,7 +284,10 @@ def kvm_gmem_invalidate_end(k: Kernel, s: bytearray, t: int, arg: int) -> None:
     L = k.L
     b = k.base[t]
     if bound(k, s):
-        k.kvm_dec_notifier_count(s)
+        if k.invalidate_begin_add_end:
+            k.kvm_mmu_invalidate_end(s)
+        else:
+            k.kvm_dec_notifier_count(s)
     s[L.GMEM_LOCK] = 0
     nxt = s[b + T_TARGET] + 1
     punches = len(k.scenario.gmem_punch_hole)
@@ -293,9 +302,26 @@ def kvm_gmem_invalidate_end(k: Kernel, s: bytearray, t: int, arg: int) -> None:
         k.thread_finished(s, t)
 
 
-@step("gmem", "kvm_gmem_release(): filemap_invalidate_lock(); xa_for_each(bindings) slot->gmem.file = NULL; "
-      "synchronize_rcu(); kvm_gmem_invalidate_begin(gmem, 0, -1ul)",
-      lock="filemap_invalidate_lock, mmu_lock", guard=invalidate_lock_free,
+def release_may_start(k: Kernel, s: bytes | bytearray, t: int, arg: int) -> bool:
+    """kvm_gmem_release() takes kvm->slots_lock, then filemap_invalidate_lock(): it waits for
+    a memslot update in progress (bound but not yet created, or deleted but not yet unbound:
+    kvm_set_memslot() holds slots_lock across both)."""
+    L = k.L
+    mid_update = L.GMEM_BOUND >= 0 and bool(s[L.GMEM_BOUND]) and not s[L.GMEM_SLOT]
+    return invalidate_lock_free(k, s, t, arg) and not mid_update
+
+
+def slots_lock_free(k: Kernel, s: bytes | bytearray, t: int, arg: int) -> bool:
+    """No kvm_gmem_release() between its begin and its end, which hold kvm->slots_lock (the
+    only window in which the release has cleared slot->gmem.file and holds the invalidate lock)."""
+    L = k.L
+    return L.GMEM_FILE < 0 or bool(s[L.GMEM_FILE]) or not s[L.GMEM_LOCK]
+
+
+@step("gmem", "kvm_gmem_release(): mutex_lock(&kvm->slots_lock); filemap_invalidate_lock(); "
+      "xa_for_each(bindings) slot->gmem.file = NULL (v6.8: rcu_assign_pointer() and synchronize_rcu(); "
+      "v6.12: WRITE_ONCE()); kvm_gmem_invalidate_begin(gmem, 0, -1ul)",
+      lock="slots_lock, filemap_invalidate_lock, mmu_lock", guard=release_may_start,
       reads="count spte spt_table gmem", writes="count spte spt_table gmem")
 def kvm_gmem_release(k: Kernel, s: bytearray, t: int, arg: int) -> None:
     L = k.L
@@ -309,14 +335,17 @@ def kvm_gmem_release(k: Kernel, s: bytearray, t: int, arg: int) -> None:
 
 def binding_may_change(k: Kernel, s: bytes | bytearray, t: int, arg: int) -> bool:
     """kvm_gmem_bind() / kvm_gmem_unbind() take filemap_invalidate_lock() (every kernel);
-    ``kvm.gmem_bind_lock=false`` is the what-if without it."""
-    return not k.gmem_bind_lock or invalidate_lock_free(k, s, t, arg)
+    ``kvm.gmem_bind_lock=false`` is the what-if without it.  Both run under slots_lock
+    (kvm_set_memory_region(), kvm_free_memslot()), which a release holds."""
+    return slots_lock_free(k, s, t, arg) and (not k.gmem_bind_lock or invalidate_lock_free(k, s, t, arg))
 
 
 def no_fault_in_flight(k: Kernel, s: bytes | bytearray, t: int, arg: int) -> bool:
     """The SRCU wait of kvm_swap_active_memslots(): no fault that saw the old slot is still
-    between its memslot lookup and its end."""
-    return all(s[b] not in IN_FAULT and s[b] != GMEM_GET_PFN for b in k.vcpu_bases)
+    between its memslot lookup and its end; and slots_lock, which kvm_set_memslot() takes
+    first, is not held by a release."""
+    return slots_lock_free(k, s, t, arg) and all(s[b] not in IN_FAULT and s[b] != GMEM_GET_PFN
+                                                 for b in k.vcpu_bases)
 
 
 @step("gmem_slot", "kvm_set_memslot(KVM_MR_DELETE): kvm_invalidate_memslot(); synchronize_srcu(); "
@@ -353,7 +382,7 @@ def kvm_gmem_bind(k: Kernel, s: bytearray, t: int, arg: int) -> None:
 
 
 @step("gmem_slot", "kvm_set_memslot(KVM_MR_CREATE): kvm_create_memslot() -> kvm_swap_active_memslots()",
-      lock="slots_lock", reads="gmem", writes="gmem")
+      lock="slots_lock", guard=slots_lock_free, reads="gmem", writes="gmem")
 def kvm_gmem_create_memslot(k: Kernel, s: bytearray, t: int, arg: int) -> None:
     s[k.L.GMEM_SLOT] = 1
     k.thread_finished(s, t)
@@ -396,7 +425,7 @@ def kvm_gmem_get_folio(k: Kernel, s: bytearray, gfn: int) -> int:
     return int(pfn)
 
 
-@step("vcpu", "kvm_faultin_pfn() -> kvm_gmem_get_pfn(): file = slot->gmem.file (-EFAULT if released: exit to "
+@step("vcpu", "kvm_faultin_pfn() -> kvm_gmem_get_pfn(): file = kvm_gmem_get_file(slot) (-EFAULT if released: exit to "
       "userspace); kvm_gmem_get_folio(): filemap_grab_folio(); folio_get(); folio_unlock()",
       lock="folio lock", guard=gmem_folio_ready,
       reads="data page pte count seq gmem", writes="data page pte")

@@ -203,7 +203,9 @@ SWITCHES: dict[str, Switch] = {
             "(GUEST_MEMFD_FLAG_MMAP / INIT_SHARED), so truncation also unmaps host PTEs through the MMU "
             "notifier.",
             "a7800aa80ea4 (v6.8) KVM: Add KVM_CREATE_GUEST_MEMFD ioctl() for guest-specific backing "
-            "memory; 00379ba3126e / a1accd3e93e5 (v6.18 [I]) INIT_SHARED and KVM_CAP_GUEST_MEMFD_FLAGS",
+            "memory; 3d3a04fad25a (v6.18) KVM: Allow and advertise support for host mmap() on guest_memfd "
+            "files, reworked before the release into KVM_CAP_GUEST_MEMFD_FLAGS (d2042d8f96dd) with "
+            "INIT_SHARED (00379ba3126e / a1accd3e93e5 [I])",
         ),
         Switch(
             "kvm.gmem_bind_lock",
