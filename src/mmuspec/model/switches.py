@@ -108,9 +108,11 @@ SWITCHES: dict[str, Switch] = {
             "ends the interval tree's range (mn_itree_inv_end()) before returning -EAGAIN.  false = "
             "every kernel since v5.5: it returns at once, the caller skips range_end(), and "
             "active_invalidate_ranges never returns to 0 (reports/oom-reaper-itree-leak.md); true = "
-            "the proposed fix.",
+            "the fix (\"mm/mmu_notifier: finish non-blocking interval invalidation on error\", in "
+            "6.12.118 stable; no era of the model has it yet).",
             "mm/mmu_notifier.c __mmu_notifier_invalidate_range_start(), mn_itree_invalidate() "
-            "(99cb252f5e68, v5.5); mm/oom_kill.c __oom_reap_task_mm(); no fix merged",
+            "(99cb252f5e68, v5.5); mm/oom_kill.c __oom_reap_task_mm(); the fix read in the 6.12.118 "
+            "stable tree, mainline id not verified",
         ),
         Switch(
             "mm.rmap_unmap_notifier",
