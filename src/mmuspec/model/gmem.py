@@ -7,14 +7,18 @@ scenario's ``[gmem]`` table makes the file back every gfn: the file's page cache
 where the primary PTEs stand in the other scenarios (``pte[g]`` is the folio at index g,
 present and writable, or a hole), so the data checks of ``guest.py`` apply unchanged: a
 guest store must land in the file's folio, a load must see the last value written, a hole
-reads as zeroes.  Read in virt/kvm/guest_memfd.c of v6.8 and of the later trees quoted on
-the lists [V]:
+reads as zeroes.  Checked in virt/kvm/guest_memfd.c of the 6.12.118 stable tree, of a
+6.10-based tree (amazonlinux/linux 3794708418) and of a mainline tree after v6.18
+(torvalds/linux 01f492e181) [V]; v6.8's text is the 6.10 one without kvm_gmem_prepare_folio()
+[I]:
 
 * **The vCPU's fault** (``kvm_gmem_get_pfn()``, replacing ``hva_to_pfn()``): snapshot
   ``mmu_invalidate_seq``; the file from ``slot->gmem.file`` (-EFAULT once released, and
-  the vCPU exits to userspace); ``kvm_gmem_get_folio()`` = ``filemap_grab_folio()``, which
-  locks the folio and allocates a zeroed one for a hole; a folio reference; then the
-  usual ``mmu_lock`` section and ``is_page_fault_stale()``.
+  the vCPU exits to userspace); ``kvm_gmem_get_folio()`` = ``filemap_grab_folio()`` (after
+  6.18 a policy-aware ``__filemap_get_folio_mpol()``), which locks the folio and allocates one
+  for a hole, zeroed before the guest sees it; a folio reference; then the usual ``mmu_lock``
+  section and ``is_page_fault_stale()``.  The lockless pre-check before the lookup
+  (d02c357e5bfa) sees a range still INVALID_GPA as holding no gfn.
 * **Punching a hole** (``kvm_gmem_punch_hole()``): ``filemap_invalidate_lock()``;
   ``kvm_gmem_invalidate_begin()``, which takes ``mmu_lock`` and calls
   ``kvm_mmu_invalidate_begin()`` *only if a binding overlaps* ("if (!found_memslot)") and
@@ -25,18 +29,23 @@ the lists [V]:
   the same lock (``kvm.gmem_bind_lock``).  The September 2023 posting called begin
   unconditionally and end conditionally; the asymmetry was found in review and fixed
   before the merge (``kvm.gmem_invalidate_begin=always`` replays it).
-* **Releasing the file** (``kvm_gmem_release()``): under the same lock, clear
-  ``slot->gmem.file`` of every binding, then invalidate_begin/end over the whole file;
-  the memory lives as long as the inode, so nothing is freed.
+* **Releasing the file** (``kvm_gmem_release()``): under ``kvm->slots_lock`` and the same
+  lock, clear ``slot->gmem.file`` of every binding (v6.8: ``rcu_assign_pointer()`` and
+  ``synchronize_rcu()``; 6.12: ``WRITE_ONCE()``, a fault cannot hold a file whose last
+  reference is gone), then invalidate_begin/end over the whole file; the memory lives as long
+  as the inode, so nothing is freed.  slots_lock keeps memslot updates out of the release
+  and the release out of a memslot update.
 * **A memslot going or coming** (``gmem.slot``): deletion zaps the slot's SPTEs once no
   fault that saw it is in flight (the SRCU wait of ``kvm_swap_active_memslots()``), then
   ``kvm_free_memslot()`` -> ``kvm_gmem_unbind()``; creation is ``kvm_gmem_bind()`` in
   ``kvm_set_memory_region()``, then the slot becomes visible.
 * **Host mappings of the file** (v6.18, ``gmem.mmap``, ``kvm.guest_memfd=mmap``): host
-  userspace faults the file's folios into its own PTEs
-  (``kvm_gmem_fault_user_mapping()``), so a hole punch reaches the same gfn twice: through
+  userspace faults the file's folios into its own PTEs (``kvm_gmem_fault_user_mapping()``,
+  SIGBUS unless the file was created with GUEST_MEMFD_FLAG_INIT_SHARED, whose invalidations
+  then use ``KVM_FILTER_SHARED``), so a hole punch reaches the same gfn twice: through
   guest_memfd's begin/end, and through ``unmap_mapping_folio()``'s MMU-notifier range,
-  which KVM's hva handler also applies to the gmem-only slot mapped at that hva.
+  which KVM's hva handler also applies to the gmem-only slot mapped at that hva [I: when the
+  slot's userspace_addr is that mapping].
 
 Modelled coarser: a fault's folio lookup, the host's fault, a memslot deletion and each
 bind are one step each; the truncation of one folio holds its folio lock across the host
