@@ -211,7 +211,8 @@ def _zapped_text(gfn: int) -> Callable[[], str]:
 
 
 @step("gmem", "kvm_gmem_punch_hole(): filemap_invalidate_lock(); kvm_gmem_invalidate_begin(): if a binding "
-      "overlaps: KVM_MMU_LOCK(); kvm_mmu_invalidate_begin(); kvm_mmu_unmap_gfn_range(); flush; KVM_MMU_UNLOCK()",
+      "overlaps: KVM_MMU_LOCK(); kvm_mmu_invalidate_begin(); kvm_mmu_unmap_gfn_range() (range_add(), zap); flush; "
+      "KVM_MMU_UNLOCK()",
       lock="filemap_invalidate_lock, mmu_lock", guard=invalidate_lock_free,
       reads="count spte spt_table gmem", writes="count spte spt_table gmem")
 def kvm_gmem_punch_hole(k: Kernel, s: bytearray, t: int, arg: int) -> None:
