@@ -171,3 +171,27 @@ def test_the_prefault_hang_is_a_livelock_whose_loop_is_the_retry_inside_the_ioct
     running = replace(load_scenario("prefault-memslot-delete"), prefault=False)
     _, result = run_check(CheckSpec(running, "6.11", {}))
     assert result.verdict == "safe" and result.complete
+
+
+BY_ID = {b.id: b for b in CORPUS}
+
+
+def test_b3_is_the_hazard_its_preparation_prevented_and_not_a_bug_that_reached_a_kernel():
+    b3 = BY_ID["B3"]
+    assert b3.kind == "hazard" and b3.commit == "52ac8b358b0c"
+    assert "never existed" in b3.race and "071064f14d87" in b3.race
+    assert b3 not in [b for b in CORPUS if b.kind == "bug"]
+
+
+def test_b8_is_the_2017_amdgpu_race_with_stale_data_not_a_use_after_free():
+    b8 = BY_ID["B8"]
+    assert b8.version.startswith("v4.15-v4.18")
+    assert b8.before.expect == "data_integrity"
+    assert "stale data" in b8.race and "get_user_pages()" in b8.race
+
+
+def test_b14_names_the_upstream_fix_that_the_6_12_118_stable_tree_carries():
+    b14 = BY_ID["B14"]
+    assert b14.kind == "bug" and b14.commit == "(6.12.118 stable)" and b14.fixes == "99cb252f5e68"
+    assert b14.title == "mm/mmu_notifier: finish non-blocking interval invalidation on error"
+    assert b14.before.expect == "no_deadlock" and b14.after.expect == "safe"

@@ -10,7 +10,7 @@ import pytest
 from mmuspec.checking import NO_REDUCTIONS, CheckSpec, Reductions, run_check
 from mmuspec.errors import InputError, UsageError
 from mmuspec.model import load_scenario, parse_assignments, parse_scenario
-from mmuspec.model.gmem import GP_END, GP_REMOVE
+from mmuspec.model.gmem import GP_END, GP_RELEASE, GP_REMOVE
 from mmuspec.model.layout import PC
 from tests.helpers import kernel, outcome, reachable
 from tests.model.test_footprints import undeclared
@@ -154,3 +154,47 @@ def test_every_gmem_step_touches_only_its_own_thread_and_the_groups_it_declares(
 def test_a_gmem_combination_the_model_does_not_have_is_one_error_naming_its_line(extra, problem):
     with pytest.raises(InputError, match=problem.replace("[", r"\[").replace("]", r"\]")):
         parse_scenario(BASE + extra, "bad.toml", "bad")
+
+
+def test_guest_memfd_invalidates_through_the_v6_8_begin_range_add_and_end():
+    """kvm.invalidate_api=begin_add_end: begin() marks the range INVALID_GPA, the binding's
+    kvm_mmu_unmap_gfn_range() adds its gfns, end() finds a range and raises no WARN."""
+    k = CheckSpec(scenario('slot = "delete"\n'), "6.10").kernel()
+    s = bytearray(k.initial())
+    k.kvm_gmem_invalidate_begin(s, 0, 1)
+    assert s[k.L.COUNT] == 1 and s[k.L.RANGE_ADDED] == 1
+    punch = next(t for t in k.threads if t.kind == "gmem")
+    s[punch.base + PC] = GP_END
+    k.kvm_gmem_invalidate_end(s, punch.index, 0)
+    assert s[k.L.COUNT] == 0 and not k.ev
+
+
+def test_the_september_2023_unconditional_begin_warns_that_no_range_was_added_on_guest_memfds_path():
+    """With no binding, the posting's begin raised in_progress and added no range: the lockless
+    pre-check lets the fault through (INVALID_GPA holds no gfn), and the locked retry test
+    WARNs and retries; kvm_destroy_vm() WARNs on the invalidation left in progress."""
+    sc = scenario('slot = "create"\n')
+    result = search(sc, "6.10", "kvm.gmem_invalidate_begin=always", reductions=Reductions())
+    assert {"quiescence", "invalidation_without_range", "invalidation_dangling_at_destroy"} <= set(result.witnesses)
+    merged = search(sc, "6.10", reductions=Reductions())
+    assert merged.verdict == "safe"
+
+
+def test_the_release_and_a_memslot_update_exclude_each_other_through_slots_lock():
+    """kvm_gmem_release() holds kvm->slots_lock from before its begin to after its end, and
+    kvm_set_memslot() holds it from the memslot's deletion to its unbinding (or from the
+    binding to the creation): neither starts inside the other."""
+    k = CheckSpec(scenario('slot = "delete"\nrelease = true\n'), "6.10").kernel()
+    L = k.L
+    release = next(t for t in k.threads if t.kind == "gmem")
+    slot = next(t for t in k.threads if t.kind == "gmem_slot")
+    s = bytearray(k.initial())
+    s[release.base + PC] = GP_RELEASE
+    k.kvm_gmem_release(s, release.index, 0)
+    assert not k.no_fault_in_flight(s, slot.index, 0)  # the deletion waits for the release's end
+    k.kvm_gmem_invalidate_end(s, release.index, 0)
+    assert k.no_fault_in_flight(s, slot.index, 0)
+    s = bytearray(k.initial())
+    k.kvm_gmem_delete_memslot(s, slot.index, 0)  # deleted, not yet unbound
+    assert s[L.GMEM_BOUND] and not s[L.GMEM_SLOT]
+    assert not k.release_may_start(s, release.index, 0)

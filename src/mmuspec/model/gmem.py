@@ -7,14 +7,18 @@ scenario's ``[gmem]`` table makes the file back every gfn: the file's page cache
 where the primary PTEs stand in the other scenarios (``pte[g]`` is the folio at index g,
 present and writable, or a hole), so the data checks of ``guest.py`` apply unchanged: a
 guest store must land in the file's folio, a load must see the last value written, a hole
-reads as zeroes.  Read in virt/kvm/guest_memfd.c of v6.8 and of the later trees quoted on
-the lists [V]:
+reads as zeroes.  Checked in virt/kvm/guest_memfd.c of the 6.12.118 stable tree, of a
+6.10-based tree (amazonlinux/linux 3794708418) and of a mainline tree after v6.18
+(torvalds/linux 01f492e181) [V]; v6.8's text is the 6.10 one without kvm_gmem_prepare_folio()
+[I]:
 
 * **The vCPU's fault** (``kvm_gmem_get_pfn()``, replacing ``hva_to_pfn()``): snapshot
   ``mmu_invalidate_seq``; the file from ``slot->gmem.file`` (-EFAULT once released, and
-  the vCPU exits to userspace); ``kvm_gmem_get_folio()`` = ``filemap_grab_folio()``, which
-  locks the folio and allocates a zeroed one for a hole; a folio reference; then the
-  usual ``mmu_lock`` section and ``is_page_fault_stale()``.
+  the vCPU exits to userspace); ``kvm_gmem_get_folio()`` = ``filemap_grab_folio()`` (after
+  6.18 a policy-aware ``__filemap_get_folio_mpol()``), which locks the folio and allocates one
+  for a hole, zeroed before the guest sees it; a folio reference; then the usual ``mmu_lock``
+  section and ``is_page_fault_stale()``.  The lockless pre-check before the lookup
+  (d02c357e5bfa) sees a range still INVALID_GPA as holding no gfn.
 * **Punching a hole** (``kvm_gmem_punch_hole()``): ``filemap_invalidate_lock()``;
   ``kvm_gmem_invalidate_begin()``, which takes ``mmu_lock`` and calls
   ``kvm_mmu_invalidate_begin()`` *only if a binding overlaps* ("if (!found_memslot)") and
@@ -25,18 +29,23 @@ the lists [V]:
   the same lock (``kvm.gmem_bind_lock``).  The September 2023 posting called begin
   unconditionally and end conditionally; the asymmetry was found in review and fixed
   before the merge (``kvm.gmem_invalidate_begin=always`` replays it).
-* **Releasing the file** (``kvm_gmem_release()``): under the same lock, clear
-  ``slot->gmem.file`` of every binding, then invalidate_begin/end over the whole file;
-  the memory lives as long as the inode, so nothing is freed.
+* **Releasing the file** (``kvm_gmem_release()``): under ``kvm->slots_lock`` and the same
+  lock, clear ``slot->gmem.file`` of every binding (v6.8: ``rcu_assign_pointer()`` and
+  ``synchronize_rcu()``; 6.12: ``WRITE_ONCE()``, a fault cannot hold a file whose last
+  reference is gone), then invalidate_begin/end over the whole file; the memory lives as long
+  as the inode, so nothing is freed.  slots_lock keeps memslot updates out of the release
+  and the release out of a memslot update.
 * **A memslot going or coming** (``gmem.slot``): deletion zaps the slot's SPTEs once no
   fault that saw it is in flight (the SRCU wait of ``kvm_swap_active_memslots()``), then
   ``kvm_free_memslot()`` -> ``kvm_gmem_unbind()``; creation is ``kvm_gmem_bind()`` in
   ``kvm_set_memory_region()``, then the slot becomes visible.
 * **Host mappings of the file** (v6.18, ``gmem.mmap``, ``kvm.guest_memfd=mmap``): host
-  userspace faults the file's folios into its own PTEs
-  (``kvm_gmem_fault_user_mapping()``), so a hole punch reaches the same gfn twice: through
+  userspace faults the file's folios into its own PTEs (``kvm_gmem_fault_user_mapping()``,
+  SIGBUS unless the file was created with GUEST_MEMFD_FLAG_INIT_SHARED, whose invalidations
+  then use ``KVM_FILTER_SHARED``), so a hole punch reaches the same gfn twice: through
   guest_memfd's begin/end, and through ``unmap_mapping_folio()``'s MMU-notifier range,
-  which KVM's hva handler also applies to the gmem-only slot mapped at that hva.
+  which KVM's hva handler also applies to the gmem-only slot mapped at that hva [I: when the
+  slot's userspace_addr is that mapping].
 
 Modelled coarser: a fault's folio lookup, the host's fault, a memslot deletion and each
 bind are one step each; the truncation of one folio holds its folio lock across the host
@@ -170,18 +179,24 @@ def punch_target(k: Kernel, s: bytes | bytearray, t: int) -> int:
 
 @helper
 def kvm_gmem_invalidate_begin(k: Kernel, s: bytearray, start: int, end: int) -> None:
-    """kvm_gmem_invalidate_begin(): for each binding that overlaps, the first time
-    ``KVM_MMU_LOCK(); kvm_mmu_invalidate_begin()``, then kvm_mmu_unmap_gfn_range()
-    (range_add() and the zap); flush.  ``kvm.gmem_invalidate_begin=always`` is the
-    September 2023 posting: begin under mmu_lock whether or not a binding overlaps, with
-    no range added (a fault then retries on any gfn)."""
+    """__kvm_gmem_invalidate_begin(): for each binding that overlaps, the first time
+    ``KVM_MMU_LOCK(); kvm_mmu_invalidate_begin()``, then kvm_mmu_unmap_gfn_range(), which is
+    ``kvm_mmu_invalidate_range_add()`` of the binding's gfns and the zap; flush.  With
+    ``kvm.invalidate_api=begin_add_end`` (every era with guest_memfd) these are the model's
+    v6.8 helpers, so a begin with no range added WARNs here as on the MMU-notifier path.
+    ``kvm.gmem_invalidate_begin=always`` is the September 2023 posting: begin under mmu_lock
+    before the walk of the bindings, whether or not one overlaps, so with none the count is
+    raised and no range is added."""
     hit = bound(k, s)
-    if hit:
-        k.kvm_inc_notifier_count(s, start, end)
-    elif k.gmem_invalidate_begin == "always":
-        k.kvm_inc_notifier_count(s, 0, ALL_ONES)
+    if hit or k.gmem_invalidate_begin == "always":
+        if k.invalidate_begin_add_end:
+            k.kvm_mmu_invalidate_begin(s)
+        else:  # the pre-v6.8 API, a what-if: the count and its range at once
+            k.kvm_inc_notifier_count(s, start, end) if hit else k.kvm_inc_notifier_count(s, 0, ALL_ONES)
     if not hit:
         return
+    if k.invalidate_begin_add_end:
+        k.kvm_mmu_invalidate_range_add(s, start, end)
     zapped = False
     for gfn in range(start, end):
         if s[k.L.SPTE_PFN[gfn]]:
@@ -196,7 +211,8 @@ def _zapped_text(gfn: int) -> Callable[[], str]:
 
 
 @step("gmem", "kvm_gmem_punch_hole(): filemap_invalidate_lock(); kvm_gmem_invalidate_begin(): if a binding "
-      "overlaps: KVM_MMU_LOCK(); kvm_mmu_invalidate_begin(); kvm_mmu_unmap_gfn_range(); flush; KVM_MMU_UNLOCK()",
+      "overlaps: KVM_MMU_LOCK(); kvm_mmu_invalidate_begin(); kvm_mmu_unmap_gfn_range() (range_add(), zap); flush; "
+      "KVM_MMU_UNLOCK()",
       lock="filemap_invalidate_lock, mmu_lock", guard=invalidate_lock_free,
       reads="count spte spt_table gmem", writes="count spte spt_table gmem")
 def kvm_gmem_punch_hole(k: Kernel, s: bytearray, t: int, arg: int) -> None:
@@ -278,7 +294,10 @@ def kvm_gmem_invalidate_end(k: Kernel, s: bytearray, t: int, arg: int) -> None:
     L = k.L
     b = k.base[t]
     if bound(k, s):
-        k.kvm_dec_notifier_count(s)
+        if k.invalidate_begin_add_end:
+            k.kvm_mmu_invalidate_end(s)
+        else:
+            k.kvm_dec_notifier_count(s)
     s[L.GMEM_LOCK] = 0
     nxt = s[b + T_TARGET] + 1
     punches = len(k.scenario.gmem_punch_hole)
@@ -293,9 +312,26 @@ def kvm_gmem_invalidate_end(k: Kernel, s: bytearray, t: int, arg: int) -> None:
         k.thread_finished(s, t)
 
 
-@step("gmem", "kvm_gmem_release(): filemap_invalidate_lock(); xa_for_each(bindings) slot->gmem.file = NULL; "
-      "synchronize_rcu(); kvm_gmem_invalidate_begin(gmem, 0, -1ul)",
-      lock="filemap_invalidate_lock, mmu_lock", guard=invalidate_lock_free,
+def release_may_start(k: Kernel, s: bytes | bytearray, t: int, arg: int) -> bool:
+    """kvm_gmem_release() takes kvm->slots_lock, then filemap_invalidate_lock(): it waits for
+    a memslot update in progress (bound but not yet created, or deleted but not yet unbound:
+    kvm_set_memslot() holds slots_lock across both)."""
+    L = k.L
+    mid_update = L.GMEM_BOUND >= 0 and bool(s[L.GMEM_BOUND]) and not s[L.GMEM_SLOT]
+    return invalidate_lock_free(k, s, t, arg) and not mid_update
+
+
+def slots_lock_free(k: Kernel, s: bytes | bytearray, t: int, arg: int) -> bool:
+    """No kvm_gmem_release() between its begin and its end, which hold kvm->slots_lock (the
+    only window in which the release has cleared slot->gmem.file and holds the invalidate lock)."""
+    L = k.L
+    return L.GMEM_FILE < 0 or bool(s[L.GMEM_FILE]) or not s[L.GMEM_LOCK]
+
+
+@step("gmem", "kvm_gmem_release(): mutex_lock(&kvm->slots_lock); filemap_invalidate_lock(); "
+      "xa_for_each(bindings) slot->gmem.file = NULL (v6.8: rcu_assign_pointer() and synchronize_rcu(); "
+      "v6.12: WRITE_ONCE()); kvm_gmem_invalidate_begin(gmem, 0, -1ul)",
+      lock="slots_lock, filemap_invalidate_lock, mmu_lock", guard=release_may_start,
       reads="count spte spt_table gmem", writes="count spte spt_table gmem")
 def kvm_gmem_release(k: Kernel, s: bytearray, t: int, arg: int) -> None:
     L = k.L
@@ -309,14 +345,17 @@ def kvm_gmem_release(k: Kernel, s: bytearray, t: int, arg: int) -> None:
 
 def binding_may_change(k: Kernel, s: bytes | bytearray, t: int, arg: int) -> bool:
     """kvm_gmem_bind() / kvm_gmem_unbind() take filemap_invalidate_lock() (every kernel);
-    ``kvm.gmem_bind_lock=false`` is the what-if without it."""
-    return not k.gmem_bind_lock or invalidate_lock_free(k, s, t, arg)
+    ``kvm.gmem_bind_lock=false`` is the what-if without it.  Both run under slots_lock
+    (kvm_set_memory_region(), kvm_free_memslot()), which a release holds."""
+    return slots_lock_free(k, s, t, arg) and (not k.gmem_bind_lock or invalidate_lock_free(k, s, t, arg))
 
 
 def no_fault_in_flight(k: Kernel, s: bytes | bytearray, t: int, arg: int) -> bool:
     """The SRCU wait of kvm_swap_active_memslots(): no fault that saw the old slot is still
-    between its memslot lookup and its end."""
-    return all(s[b] not in IN_FAULT and s[b] != GMEM_GET_PFN for b in k.vcpu_bases)
+    between its memslot lookup and its end; and slots_lock, which kvm_set_memslot() takes
+    first, is not held by a release."""
+    return slots_lock_free(k, s, t, arg) and all(s[b] not in IN_FAULT and s[b] != GMEM_GET_PFN
+                                                 for b in k.vcpu_bases)
 
 
 @step("gmem_slot", "kvm_set_memslot(KVM_MR_DELETE): kvm_invalidate_memslot(); synchronize_srcu(); "
@@ -353,7 +392,7 @@ def kvm_gmem_bind(k: Kernel, s: bytearray, t: int, arg: int) -> None:
 
 
 @step("gmem_slot", "kvm_set_memslot(KVM_MR_CREATE): kvm_create_memslot() -> kvm_swap_active_memslots()",
-      lock="slots_lock", reads="gmem", writes="gmem")
+      lock="slots_lock", guard=slots_lock_free, reads="gmem", writes="gmem")
 def kvm_gmem_create_memslot(k: Kernel, s: bytearray, t: int, arg: int) -> None:
     s[k.L.GMEM_SLOT] = 1
     k.thread_finished(s, t)
@@ -396,7 +435,7 @@ def kvm_gmem_get_folio(k: Kernel, s: bytearray, gfn: int) -> int:
     return int(pfn)
 
 
-@step("vcpu", "kvm_faultin_pfn() -> kvm_gmem_get_pfn(): file = slot->gmem.file (-EFAULT if released: exit to "
+@step("vcpu", "kvm_faultin_pfn() -> kvm_gmem_get_pfn(): file = kvm_gmem_get_file(slot) (-EFAULT if released: exit to "
       "userspace); kvm_gmem_get_folio(): filemap_grab_folio(); folio_get(); folio_unlock()",
       lock="folio lock", guard=gmem_folio_ready,
       reads="data page pte count seq gmem", writes="data page pte")

@@ -507,9 +507,11 @@ class Kernel(Renderer):
             if L.track_attrs and s[L.SPTE_PFN[gfn]] and s[L.SPTE_ATTR[gfn]] != s[L.ATTR[gfn]]:
                 self.fire(STALE_SPTE, _stale_text(gfn, s[L.SPTE_ATTR[gfn]], s[L.ATTR[gfn]]))
         active = s[L.MN_ACTIVE] if L.MN_ACTIVE >= 0 else 0
-        if self.invalidate_begin_add_end and L.MN_ACTIVE >= 0 and s[L.COUNT] and not active:
+        if self.invalidate_begin_add_end and (L.MN_ACTIVE >= 0 or L.track_gmem) and s[L.COUNT] and not active:
             # kvm_destroy_vm(): an unbalanced mn_active_invalidate_count (notifier unregistered
-            # mid-invalidation) is reset; balanced, in_progress must be 0 (d497a0fab8b8).
+            # mid-invalidation) is reset; balanced, in_progress must be 0 (d497a0fab8b8).  A
+            # guest_memfd scenario's MMU-notifier ranges (the host mmap's) are blockable and
+            # always end, so its untracked mn_active_invalidate_count is balanced.
             count = s[L.COUNT]
             self.fire(WARN_DANGLING, lambda: f"WARN_ON(kvm->mmu_invalidate_in_progress) in kvm_destroy_vm(): "
                       f"in_progress is {count} with mn_active_invalidate_count 0")

@@ -304,7 +304,11 @@ def mmu_invalidate_retry_gfn(k: Kernel, s: bytes | bytearray, mmu_seq: int, gfn:
 def mmu_invalidate_retry_gfn_unsafe(k: Kernel, s: bytes | bytearray, mmu_seq: int, gfn: int) -> bool:
     """mmu_invalidate_retry_gfn_unsafe() (d02c357e5bfa, v6.8): the same test read with
     READ_ONCE() and no mmu_lock, before the pfn lookup; it "*must* be paired with a call to
-    the locked version"."""
+    the locked version".  A range still INVALID_GPA (begin() with no range_add() yet) holds
+    no gfn here: ``gfn >= range_start && gfn < range_end`` is false, and only the sequence
+    is compared; the locked test is the one that WARNs."""
+    if k.invalidate_begin_add_end and range_invalid(k, s):
+        return bool(s[k.L.SEQ] != mmu_seq)
     return _stale(k, s, mmu_seq, range_unit(k, gfn), "seq_and_count")
 
 

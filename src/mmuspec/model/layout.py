@@ -218,9 +218,10 @@ class Layout:
         self.RANGE_END = self._add("mmu_notifier_range_end") if self.track_ranges else absent("RANGE_END")
         self.track_slot = scenario.memslots
         # Without range fields, whether kvm_mmu_invalidate_range_add() ran since begin() (v6.8):
-        # only where a begin() can miss it (an invalidation that hits no memslot).
-        self.RANGE_ADDED = self._add("mmu_invalidate_range_added") if self.track_slot and not self.track_ranges \
-            else absent("RANGE_ADDED")
+        # only where a begin() can miss it (an invalidation that hits no memslot, or a
+        # guest_memfd invalidation that finds no binding).
+        self.RANGE_ADDED = self._add("mmu_invalidate_range_added") \
+            if (self.track_slot or scenario.gmem_slot != "none") and not self.track_ranges else absent("RANGE_ADDED")
         self.SLOT = self._add("memslot") if self.track_slot else absent("SLOT")
         self.track_pfncache = scenario.pfncache
         self.MN_ACTIVE = self._add("mn_active_invalidate_count") if self.track_slot or self.track_pfncache else absent("MN_ACTIVE")

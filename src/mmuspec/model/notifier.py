@@ -122,7 +122,8 @@ def mmu_notifier_invalidate_range_start_nonblock(k: Kernel, s: bytearray, gfn: i
     if k.nonblock_end_on_failure and k.kvm_subscribed:
         k.kvm_mmu_notifier_invalidate_range_end(s, gfn, False)
     if k.nonblock_itree_end and k.L.track_itree:
-        # The proposed fix: the interval tree took the range before the hlist failed, and
+        # The fix ("mm/mmu_notifier: finish non-blocking interval invalidation on error",
+        # 6.12.118 stable): the interval tree took the range before the hlist failed, and
         # the caller will not call range_end(), so end it here as mn_itree_invalidate()'s
         # own failure path does.
         k.mn_itree_inv_end_inline(s)

@@ -358,6 +358,8 @@ SOURCES: dict[str, Source] = {
     "truncate_inode_folio": Source("mm/truncate.c:truncate_inode_folio", absent=_NO_GMEM),
     "kvm_gmem_invalidate_end": Source(_fn(GMEM, "kvm_gmem_invalidate_end"), absent=_NO_GMEM),
     "kvm_gmem_release": Source(_fn(GMEM, "kvm_gmem_release"), absent=_NO_GMEM),
+    "release_may_start": Source(_fn(GMEM, "kvm_gmem_release"), absent=_NO_GMEM),
+    "slots_lock_free": Source(_fn(GMEM, "kvm_gmem_release"), absent=_NO_GMEM),
     "kvm_gmem_delete_memslot": Source(_MEMSLOT_SET),
     "no_fault_in_flight": Source(_fn(KVM, "kvm_swap_active_memslots")),
     "kvm_gmem_unbind": Source(_fn(GMEM, "kvm_gmem_unbind"), absent=_NO_GMEM),

@@ -108,9 +108,11 @@ SWITCHES: dict[str, Switch] = {
             "ends the interval tree's range (mn_itree_inv_end()) before returning -EAGAIN.  false = "
             "every kernel since v5.5: it returns at once, the caller skips range_end(), and "
             "active_invalidate_ranges never returns to 0 (reports/oom-reaper-itree-leak.md); true = "
-            "the proposed fix.",
+            "the fix (\"mm/mmu_notifier: finish non-blocking interval invalidation on error\", in "
+            "6.12.118 stable; no era of the model has it yet).",
             "mm/mmu_notifier.c __mmu_notifier_invalidate_range_start(), mn_itree_invalidate() "
-            "(99cb252f5e68, v5.5); mm/oom_kill.c __oom_reap_task_mm(); no fix merged",
+            "(99cb252f5e68, v5.5); mm/oom_kill.c __oom_reap_task_mm(); the fix read in the 6.12.118 "
+            "stable tree, mainline id not verified",
         ),
         Switch(
             "mm.rmap_unmap_notifier",
@@ -203,7 +205,9 @@ SWITCHES: dict[str, Switch] = {
             "(GUEST_MEMFD_FLAG_MMAP / INIT_SHARED), so truncation also unmaps host PTEs through the MMU "
             "notifier.",
             "a7800aa80ea4 (v6.8) KVM: Add KVM_CREATE_GUEST_MEMFD ioctl() for guest-specific backing "
-            "memory; 00379ba3126e / a1accd3e93e5 (v6.18 [I]) INIT_SHARED and KVM_CAP_GUEST_MEMFD_FLAGS",
+            "memory; 3d3a04fad25a (v6.18) KVM: Allow and advertise support for host mmap() on guest_memfd "
+            "files, reworked before the release into KVM_CAP_GUEST_MEMFD_FLAGS (d2042d8f96dd) with "
+            "INIT_SHARED (00379ba3126e / a1accd3e93e5 [I])",
         ),
         Switch(
             "kvm.gmem_bind_lock",
