@@ -56,6 +56,7 @@ _V5_13: dict[str, Value] = {
     "kvm.pfncache_retry": "none",
     "kvm.prefault": "none",
     "kvm.invalidate_api": "begin_with_range",
+    "kvm.lockless_aging": "locked",
     "kvm.guest_memfd": "none",
     "kvm.gmem_bind_lock": True,
     "kvm.gmem_invalidate_begin": "if_bound",
@@ -70,10 +71,10 @@ _V6_4 = {**_V6_3, "kvm.change_pte_skips_invalid_slot": True}
 _V6_8 = {**_V6_4, "kvm.retry_range": "gfn", "kvm.zap_gfn_range_count": "gfn_range", "kvm.lockless_precheck": True,
          "kvm.invalidate_api": "begin_add_end", "kvm.guest_memfd": "private"}
 _V6_10 = {**_V6_8, "kvm.change_pte": "none"}
-# 6.11 adds KVM_PRE_FAULT_MEMORY, 6.15 lockless aging, 6.18 the prefault -EAGAIN fix: the
-# switches that select them are set below as the model gains the steps they need.
+# 6.11 adds KVM_PRE_FAULT_MEMORY, 6.15 lockless aging on x86 (the switch acts on x86 only: no
+# other arch of the model selects KVM_MMU_LOCKLESS_AGING), 6.18 the prefault -EAGAIN fix.
 _V6_11 = {**_V6_10, "kvm.prefault": "retry_in_kernel"}
-_V6_15 = {**_V6_11}
+_V6_15 = {**_V6_11, "kvm.lockless_aging": "atomic"}
 _V6_18 = {**_V6_15, "kvm.prefault": "eagain_on_invalid_slot", "kvm.guest_memfd": "mmap"}
 # Before v5.12: no hva range, no pairing of end() with a failed non-blockable start().
 _V5_10 = {**_V5_13, "kvm.change_pte": "bump_seq", "kvm.retry_range": "global",

@@ -152,6 +152,9 @@ class Kernel(Renderer):
         # ranges (arm64, PPC and MIPS keep mmu_notifier_retry()) or pre-checks without mmu_lock.
         self.retry_range = str(config["kvm.retry_range"]) if _acts("kvm.retry_range", self.arch) else "global"
         self.lockless_precheck = bool(config["kvm.lockless_precheck"]) and _acts("kvm.lockless_precheck", self.arch)
+        # Aging without mmu_lock (v6.15 x86): the walk's read and its update are two steps (host.py).
+        self.lockless_aging = str(config["kvm.lockless_aging"]) if _acts("kvm.lockless_aging", self.arch) \
+            else "locked"
         self.zap_gfn_range_count = str(config["kvm.zap_gfn_range_count"])
         self.count_only_if_memslot = bool(config["kvm.count_only_if_memslot"])
         self.memslot_update_waits = bool(config["kvm.memslot_update_waits"])
@@ -541,6 +544,7 @@ class Kernel(Renderer):
         if s[self.L.PTL] and (
             (thread.kind in ("vcpu", "accessor") and pc == guest.COW_NOTIFY)
             or (thread.kind == "ksmd" and pc in (ksm_mod.WP_NOTIFY, ksm_mod.RP_NOTIFY))
+            or (thread.kind == "kswapd" and pc in host.AGE_PCS)
         ):
             held.append("ptl")
         if thread.kind == "munmap" and pc in (host.Z_CLEAR, host.Z_END, host.Z_FREE):

@@ -39,6 +39,8 @@ _BEFORE_V6_8 = "2.6.32 3.7 5.10 5.12 5.13 5.15 6.1 6.3 6.4 glisse-2019"
 _BEFORE_V6_0 = "2.6.32 3.7 5.10 5.12 5.13 5.15 glisse-2019"
 # The eras before KVM_PRE_FAULT_MEMORY (bc1a5cd00211, v6.11).
 _BEFORE_PREFAULT = "2.6.32 3.7 5.10 5.12 5.13 5.15 6.1 6.3 6.4 6.8 6.10 glisse-2019"
+# The eras before aging without mmu_lock (kvm-x86-mmu-6.15, v6.15).
+_BEFORE_LOCKLESS_AGING = _BEFORE_PREFAULT + " 6.11"
 # The eras from v6.10 on (no change_pte, no hva-based retry).
 _SINCE_6_10 = "6.10 6.11 6.15 6.18"
 LATE_ARCHES = {"arm64": ("2.6.32", "3.7"), "mips": ("2.6.32", "3.7"), "ppc": ("2.6.32",)}
@@ -241,6 +243,10 @@ SOURCES: dict[str, Source] = {
     "page_idle_clear_pte_refs": Source("mm/page_idle.c:page_idle_clear_pte_refs_one", absent="2.6.32 3.7"),
     "mmu_notifier_test_young_probe": Source(f"{MNH}:mmu_notifier_test_young", absent="2.6.32"),
     "page_referenced": Source(_fn(RMAP, "page_referenced_one", "folio_referenced_one")),
+    "aging_walk_lockless": Source("virt/kvm/kvm_main.c:kvm_age_hva_range", absent=_BEFORE_LOCKLESS_AGING),
+    "aging_skips_old": Source("arch/x86/kvm/mmu/tdp_mmu.c:__kvm_tdp_mmu_age_gfn_range",
+                              absent=_BEFORE_LOCKLESS_AGING),
+    "kvm_age_spte_lockless": Source("arch/x86/kvm/mmu/tdp_mmu.c:kvm_tdp_mmu_age_spte", absent=_BEFORE_LOCKLESS_AGING),
     "try_to_unmap_start": Source(_fn(RMAP, "try_to_unmap_one")),
     "try_to_unmap_one": Source(_fn(RMAP, "try_to_unmap_one")),
     "try_to_unmap_end": Source(_fn(RMAP, "try_to_unmap_one")),

@@ -310,6 +310,25 @@ SWITCHES: dict[str, Switch] = {
             arches=('x86',),
         ),
         Switch(
+            "kvm.lockless_aging",
+            ("locked", "atomic", "plain_write"),
+            "locked",
+            "Whether the aging notifiers (clear_young, clear_flush_young) walk the SPTEs without "
+            "mmu_lock (CONFIG_KVM_MMU_LOCKLESS_AGING), so that zaps and faults run between the walk's "
+            "read of an SPTE and its update: locked = under mmu_lock, one step; atomic = the v6.15 x86 "
+            "walk: RCU only, the Accessed bit cleared with atomic64_fetch_and() (A/D SPTEs) or a "
+            "cmpxchg that gives up when the SPTE changed (access-tracked ones), and the page reported "
+            "young from the SPTE the walk read; plain_write = a what-if: the walk stores the SPTE it "
+            "read with the Accessed bit cleared (a plain store, as a non-shared stage-2 walker's "
+            "WRITE_ONCE() would be without mmu_lock), which is what an arch that selects "
+            "KVM_MMU_LOCKLESS_AGING is \"responsible for\" not doing.  test_young only reads.",
+            "aa34b811650c KVM: Allow lockless walk of SPTEs when handing aging mmu_notifier event; "
+            "b146a9b34aed KVM: x86/mmu: Age TDP MMU SPTEs without holding mmu_lock; af3b6a9eba48 KVM: "
+            "x86/mmu: Walk rmaps (shadow MMU) without holding mmu_lock when aging gfns (tag "
+            "kvm-x86-mmu-6.15, v6.15)",
+            arches=('x86',),
+        ),
+        Switch(
             "kvm.invalidate_api",
             ("begin_with_range", "begin_add_end"),
             "begin_with_range",
