@@ -245,8 +245,12 @@ ERAS: dict[str, Era] = {
             "races zaps and faults and only the SPTE's atomic update orders them.",
             switches=_V6_15,
             notes=(
-                "Merged through the tag kvm-x86-mmu-6.15 (a linux-next revision list shows it), "
-                "so v6.15 [I]; the ids are the kvm-x86 ones, which that tag keeps.",
+                "Merged through the tag kvm-x86-mmu-6.15 ('[GIT PULL] KVM: x86: MMU changes for 6.15', "
+                "20250318180303.283401-3-seanjc@google.com [V]), so v6.15 [I]; the ids are the kvm-x86 "
+                "ones, which that tag keeps.",
+                "kvm.lockless_aging=atomic: the walk's read and its atomic update are two steps, with "
+                "zaps and faults between them (x86 only: arch/x86/kvm/Kconfig selects "
+                "KVM_MMU_LOCKLESS_AGING; s390's select came with its 2026 gmap rework [V patch]).",
                 "arm64's lockless aging (\"KVM: arm64: Relax locking for kvm_test_age_gfn and "
                 "kvm_age_gfn\") was posted in 2024 and not merged: arm64 still ages under mmu_lock.",
             ),
