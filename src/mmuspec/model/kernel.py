@@ -164,6 +164,7 @@ class Kernel(Renderer):
         # KVM_PRE_FAULT_MEMORY vCPUs (guest.py), and whether a prefault on an invalid memslot
         # returns -EAGAIN (3ccbf6f47098) instead of retrying inside the ioctl.
         self.invalidate_begin_add_end = config["kvm.invalidate_api"] == "begin_add_end"
+        self.precheck_after_lookup = guest.second_precheck_matters(self)
         self.prefault = scenario.prefault
         self.prefault_eagain = config["kvm.prefault"] == "eagain_on_invalid_slot"
         self.hva_offset = scenario.hva_offset

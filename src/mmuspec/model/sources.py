@@ -243,6 +243,7 @@ SOURCES: dict[str, Source] = {
     "page_idle_clear_pte_refs": Source("mm/page_idle.c:page_idle_clear_pte_refs_one", absent="2.6.32 3.7"),
     "mmu_notifier_test_young_probe": Source(f"{MNH}:mmu_notifier_test_young", absent="2.6.32"),
     "page_referenced": Source(_fn(RMAP, "page_referenced_one", "folio_referenced_one")),
+    "kvm_faultin_pfn_recheck": Source(_fn(MMU, "kvm_faultin_pfn"), absent=_BEFORE_V6_8),
     "aging_walk_lockless": Source("virt/kvm/kvm_main.c:kvm_age_hva_range", absent=_BEFORE_LOCKLESS_AGING),
     "aging_skips_old": Source("arch/x86/kvm/mmu/tdp_mmu.c:__kvm_tdp_mmu_age_gfn_range",
                               absent=_BEFORE_LOCKLESS_AGING),
