@@ -76,7 +76,7 @@ from mmuspec.model.layout import (
     V_SNAP,
     V_WRITE,
 )
-from mmuspec.model.notifier import MN_FAILED, mn_phase_is, notifier_target
+from mmuspec.model.notifier import MN_FAILED, MN_FAILED_DEFERRED, mn_phase_is, notifier_target
 from mmuspec.model.registry import helper, step
 
 if TYPE_CHECKING:
@@ -297,8 +297,7 @@ def dmirror_interval_invalidate(k: Kernel, s: bytearray, t: int, arg: int) -> No
         # mutex_trylock() failed in a non-blockable range: return false; the core calls
         # mn_itree_inv_end() itself and returns -EAGAIN before the hlist.
         k.say(lambda: f"mutex_trylock(&dmirror{d}->mutex) failed: invalidate() returns false, -EAGAIN")
-        k.mn_itree_inv_end_inline(s)
-        s[mn] = MN_FAILED
+        s[mn] = MN_FAILED_DEFERRED if k.mn_itree_inv_end_failed(s) else MN_FAILED
         return
     k.mmu_interval_set_seq(s, d)
     gfn = notifier_target(k, s, t)

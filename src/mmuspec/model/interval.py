@@ -53,7 +53,7 @@ from mmuspec.model.layout import (
     SUB_TREE,
     V_SNAP,
 )
-from mmuspec.model.notifier import mn_phase_is
+from mmuspec.model.notifier import MN_FAILED, mn_phase_is
 from mmuspec.model.registry import helper, step
 
 if TYPE_CHECKING:
@@ -168,15 +168,41 @@ def _unlinks_freed_text(d: int) -> Callable[[], str]:
 
 @helper
 def mn_itree_inv_end_inline(k: Kernel, s: bytearray) -> None:
+    """mn_itree_inv_end() called inside another step, as one critical section."""
+    if k.mn_itree_inv_end_failed(s):
+        k.mn_itree_deferred(s)
+        s[k.L.ITREE_LOCK] = 0
+
+
+@helper
+def mn_itree_inv_end_failed(k: Kernel, s: bytearray) -> bool:
     """mn_itree_inv_end() called by mn_itree_invalidate() itself when a non-blockable
     invalidate() returned false ("On -EAGAIN the non-blocking caller is not allowed to call
-    invalidate_range_end()"); the model runs it within that step."""
+    invalidate_range_end()").  It is the same critical section as the normal end, so in a
+    scenario that removes a subscription it stops after the increment with
+    subscriptions->lock held, and ``mn_itree_inv_end_failed_deferred`` walks the deferred
+    list (review D21: a lockless remove-waiter returns in between there too).  True if that
+    walk is still to come."""
     L = k.L
     s[L.ITREE_ACTIVE] -= 1
     if s[L.ITREE_ACTIVE] or not mn_itree_is_invalidating(k, s):
-        return
+        return False
     s[L.ITREE_SEQ] += 1
+    if L.track_itree_lock:
+        s[L.ITREE_LOCK] = 1
+        return True
     k.mn_itree_deferred(s)
+    return False
+
+
+@step("mm", "mn_itree_inv_end() of mn_itree_invalidate()'s out_would_block path, still under "
+      "subscriptions->lock: the deferred inserts and removes; spin_unlock(); wake_up_all(); "
+      "return -EAGAIN", lock="subscriptions->lock (held since the failed invalidate())",
+      guard=mn_phase_is, reads="itree", writes="itree")
+def mn_itree_inv_end_failed_deferred(k: Kernel, s: bytearray, t: int, arg: int) -> None:
+    k.mn_itree_deferred(s)
+    s[k.L.ITREE_LOCK] = 0
+    s[k.mn_field[t]] = MN_FAILED
 
 
 @helper

@@ -263,7 +263,11 @@ class Kernel(Renderer):
             raise ModelError(f"{self.threads[t].name} calls the notifier but has no 'mn' field")
         if kinds == {"end"} and self.L.track_itree_lock:
             self.end_pcs.add((t, pc))
-        return [(name, i) for i, name in enumerate(phases)] + keys
+        failed_end: list[tuple[str, int]] = []
+        if kinds == {"start_nonblock"} and self.L.track_itree_lock:
+            # A failed invalidate() ends the interval tree's range itself, in two steps.
+            failed_end = [("mn_itree_inv_end_failed_deferred", notifier.MN_FAILED_DEFERRED)]
+        return [(name, i) for i, name in enumerate(phases)] + failed_end + keys
 
     # -- the secondary MMUs besides KVM's fault path ---------------------------------
 
@@ -561,6 +565,9 @@ class Kernel(Renderer):
                                                                                       gmem.GP_RELEASE):
             held.append("filemap_invalidate_lock")
         if (t, pc) in self.end_pcs and s[L.ITREE_LOCK] and s[self.mn_field[t]] == self.end_phase_count - 1:
+            held.append("subscriptions->lock")
+        if self.nonblock[t] and L.track_itree_lock and s[L.ITREE_LOCK] \
+                and s[self.mn_field[t]] == notifier.MN_FAILED_DEFERRED:
             held.append("subscriptions->lock")
         return held
 
