@@ -180,16 +180,20 @@ SWITCHES: dict[str, Switch] = {
         ),
         Switch(
             "kvm.pfncache_retry",
-            ("none", "in_progress", "active_count"),
+            ("none", "in_progress", "in_progress_pinned", "active_count"),
             "active_count",
             "What a gfn_to_pfn_cache refresh (hva_to_pfn_retry()) checks under gpc->lock before "
             "it installs the pfn it looked up: active_count = mmu_notifier_retry_cache(): "
             "mn_active_invalidate_count, raised before invalidate_range_start() invalidates the "
             "caches, then the sequence; in_progress = the fault path's rule, "
             "mmu_notifier_count (raised only after the caches were invalidated), then the "
-            "sequence; none = no gfn_to_pfn_cache (before v5.17), where a scenario with a "
-            "[pfncache] does not run.",
+            "sequence, with the pfn unpinned once the cache is valid (mainline between 85165781c5d9 "
+            "and 58cd407ca4c6, not a release); in_progress_pinned = the same rule with the v5.17 "
+            "release's pin: the cache keeps its reference on the pfn until the next refresh replaces "
+            "it; none = no gfn_to_pfn_cache (before v5.17), where a scenario with a [pfncache] does "
+            "not run.",
             "982ed0de4753 (v5.17 [I]) KVM: Reinstate gfn_to_pfn_cache with invalidation support; "
+            "85165781c5d9 KVM: Do not pin pages tracked by gfn=>pfn caches; "
             "58cd407ca4c6 (v5.19 [I]) KVM: Fix multiple races in gfn=>pfn cache refresh",
         ),
         Switch(
