@@ -287,7 +287,7 @@ def dmirror_interval_invalidate(k: Kernel, s: bytearray, t: int, arg: int) -> No
     d = k.start_phase_device[arg]
     mn = k.mn_field[t]
     state = s[L.DEV_SUB[d]]
-    if not in_tree(state):
+    if not in_tree(state) or not k.interval_overlaps(s, t):
         s[mn] = arg + 1
         return
     if state & SUB_FREED:

@@ -31,7 +31,9 @@ once", and ``active_invalidate_ranges``:
 
 Modelled as dmirror uses it: one subscription per device, covering the whole address
 space (``mmu_interval_notifier_insert(..., 0, ULONG_MAX & PAGE_MASK, ...)``), so every
-invalidation overlaps every subscription in the tree.  The mm already has its interval
+invalidation overlaps every subscription in the tree; or, with ``[device] interval``, one
+page each, as nouveau_range_fault() inserts them, so that a range elsewhere is counted in
+active_invalidate_ranges and leaves the sequence even.  The mm already has its interval
 tree when the scenario starts (``has_itree``: ``mmu_notifier_register(NULL, mm)`` runs
 with mmap_lock held for write, which excludes the invalidations the model starts under
 mmap_lock [I]); the sequence starts at 2, as ``__mmu_notifier_register()`` sets it.
@@ -53,7 +55,7 @@ from mmuspec.model.layout import (
     SUB_TREE,
     V_SNAP,
 )
-from mmuspec.model.notifier import MN_FAILED, mn_phase_is
+from mmuspec.model.notifier import MN_FAILED, mn_phase_is, notifier_target
 from mmuspec.model.registry import helper, step
 
 if TYPE_CHECKING:
@@ -72,6 +74,15 @@ ITREE_INITIAL_SEQ = 2  # __mmu_notifier_register(): subscriptions->invalidate_se
 def in_tree(state: int) -> bool:
     """The subscription's node is in the interval tree (a deferred remove is still there)."""
     return state & 7 in (SUB_TREE, SUB_DEFER_REMOVE)
+
+
+@helper
+def interval_overlaps(k: Kernel, s: bytes | bytearray, t: int) -> bool:
+    """Whether thread ``t``'s invalidation overlaps the subscriptions' interval: always where
+    each covers the whole address space (lib/test_hmm.c); with ``device.interval`` (one page,
+    as nouveau_range_fault() inserts them: review D22) only a range on that page does."""
+    interval = k.scenario.device_interval
+    return interval < 0 or notifier_target(k, s, t) == interval
 
 
 def itree_lock_free(k: Kernel, s: bytes | bytearray) -> bool:
@@ -103,7 +114,7 @@ def itree_lock_ready(k: Kernel, s: bytes | bytearray, t: int, arg: int) -> bool:
 def mn_itree_inv_start_range(k: Kernel, s: bytearray, t: int, arg: int) -> None:
     L = k.L
     s[L.ITREE_ACTIVE] += 1
-    hit = any(in_tree(s[f]) for f in L.DEV_SUB)
+    hit = k.interval_overlaps(s, t) and any(in_tree(s[f]) for f in L.DEV_SUB)
     if hit:
         s[L.ITREE_SEQ] |= 1
     # Nothing overlaps: the loop over the tree ends at once, no invalidate() is called.

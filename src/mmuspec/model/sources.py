@@ -321,6 +321,7 @@ SOURCES: dict[str, Source] = {
     "mn_itree_inv_end_deferred": Source(f"{MN}:mn_itree_inv_end", absent=_NO_ITREE),
     "mn_itree_deferred": Source(f"{MN}:mn_itree_inv_end", absent=_NO_ITREE),
     "mn_itree_inv_end_inline": Source(f"{MN}:mn_itree_invalidate", absent=_NO_ITREE),
+    "interval_overlaps": Source(f"{MN}:mn_itree_inv_start_range", absent=_NO_ITREE),
     "mn_itree_inv_end_failed_deferred": Source(f"{MN}:mn_itree_inv_end", absent=_NO_ITREE),
     "mn_itree_inv_end_failed": Source(f"{MN}:mn_itree_invalidate", absent=_NO_ITREE),
     "mmu_interval_set_seq": Source(f"{MNH}:mmu_interval_set_seq", absent=_NO_ITREE),
