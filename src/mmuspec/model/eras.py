@@ -231,6 +231,10 @@ ERAS: dict[str, Era] = {
             notes=(
                 "Both ids came through the kvm tree in July 2024 (a linux-next merge report of "
                 "2024-07-17 names them), so v6.11 [I].",
+                "Read in v6.12.118 (the nearest tree at hand): kvm_tdp_map_page() loops while "
+                "kvm_mmu_do_page_fault() returns RET_PF_RETRY, and kvm_faultin_pfn() returns "
+                "RET_PF_RETRY for a KVM_MEMSLOT_INVALID slot [V]; the locked retry test, both "
+                "lockless pre-checks and kvm_zap_gfn_range()'s begin/range_add/end are 6.8's [V].",
             ),
         ),
         Era(
@@ -271,6 +275,11 @@ ERAS: dict[str, Era] = {
                 "pull for 6.18-rc2 adds a regression test 'for the bug fixed by' it, so v6.18 [I].",
                 "The notifier chain and KSM are 6.10's; what changed is the prefault path and "
                 "guest_memfd.",
+                "Switches checked against kernel text for 6.15 and 6.18: kvm.lockless_aging (the "
+                "kvm-x86-mmu-6.15 pull and its tdp_mmu.c hunks [V]), kvm.lockless_precheck (both "
+                "checks in kvm_mmu_faultin_pfn() of a later tree [V]), kvm.prefault (3ccbf6f47098 "
+                "[V patch]); the others are 6.10's values carried forward [I]: no 6.15 or 6.18 "
+                "tree was read.",
             ),
         ),
         Era(

@@ -11,8 +11,9 @@ trees); it is marked:
 * ``[V]`` verified: the era's tree defines the function (the evidence names the tree);
 * ``[I]`` inferred: no tree of that era was read, but the trees of the eras on both
   sides define it (5.13, between 5.12.9 and 5.15.55), or, for the eras after the last tree
-  read (6.11, 6.15 and 6.18, whose trees were not read), the newest earlier
-  tree (6.10) defines it and the table declares no absence: carried forward, not checked;
+  read (6.15 and 6.18, whose trees were not read), the newest earlier tree (v6.12.118, which
+  stands for 6.11: the nearest tree at hand, one release later) defines it and the table
+  declares no absence: carried forward, not checked;
 * ``[U]`` unverified: no tree showed it; the first candidate is shown as a guess.
 
 ``absent`` names the eras whose kernel had no counterpart at all (the callback did not
@@ -254,7 +255,9 @@ SOURCES: dict[str, Source] = {
     "shrink_page_list_free": Source("mm/vmscan.c:shrink_page_list mm/vmscan.c:shrink_folio_list"),
     "reclaim_next_target": Source("mm/vmscan.c:shrink_page_list mm/vmscan.c:shrink_folio_list"),
     # -- KVM's own zaps (kvm_mmu.py) ---------------------------------------------------------------
-    "kvm_update_gfn_attributes": Source("arch/x86/kvm/mtrr.c:update_mtrr", absent="2.6.32 3.7"),
+    # The MTRR zap went in 6.11; the APICv inhibit is the caller left (v6.12.118).
+    "kvm_update_gfn_attributes": Source("arch/x86/kvm/mtrr.c:update_mtrr "
+                                        "arch/x86/kvm/x86.c:__kvm_set_or_clear_apicv_inhibit", absent="2.6.32 3.7"),
     "kvm_zap_gfn_range": Source(_fn(f"{MMU} {OLD_MMU}", "kvm_zap_gfn_range"), absent="2.6.32 3.7"),
     "kvm_zap_gfn_range_end": Source(_fn(f"{MMU} {OLD_MMU}", "kvm_zap_gfn_range"), absent="2.6.32 3.7"),
     "kvm_sync_page": Source("arch/x86/kvm/mmu/paging_tmpl.h:FNAME(sync_page) "
@@ -290,9 +293,9 @@ SOURCES: dict[str, Source] = {
     # -- the OOM reaper and munmap (unmap.py) -----------------------------------------------------------
     "oom_reap_range_start": Source("mm/oom_kill.c:__oom_reap_task_mm mm/oom_kill.c:__oom_reap_task",
                                    absent="2.6.32 3.7"),
-    "munmap_start": Source("mm/mmap.c:unmap_region"),
+    "munmap_start": Source("mm/mmap.c:unmap_region mm/vma.c:unmap_region"),
     "munmap_zap_pte_range": Source(_fn(MEM, "zap_pte_range")),
-    "munmap_finish": Source("mm/mmap.c:unmap_region"),
+    "munmap_finish": Source("mm/mmap.c:unmap_region mm/vma.c:unmap_region"),
     # -- ksmd (ksm.py) ------------------------------------------------------------------------------------
     "ksm_scan_page": Source(_fn(KSM, "cmp_and_merge_page")),
     "write_protect_page_start": Source(_fn(KSM, "write_protect_page")),
