@@ -230,7 +230,9 @@ def kvm_mmu_page_fault(k: Kernel, s: bytearray, t: int) -> None:
     being deleted (KVM_MEMSLOT_INVALID): x86 retries the fault (kvm_faultin_pfn()), the other
     arches see a bad hva and exit to userspace too.  A prefault returns to userspace with
     -EAGAIN there since 3ccbf6f47098 (``if (fault->prefetch) return -EAGAIN;``), and before
-    it retried inside the ioctl."""
+    it retried inside the ioctl.  x86 retries in every era: the retry on an invalid memslot
+    came in the 5.13 merge window (and 5.10.y stable); base v5.10 got KVM_PFN_NOSLOT and
+    installed an MMIO SPTE [I], which maps no RAM, so no property changes (review D27)."""
     L = k.L
     b = k.base[t]
     gfn, write = s[b + V_GFN], s[b + V_WRITE]

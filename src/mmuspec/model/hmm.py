@@ -38,7 +38,12 @@ its place: dropping the lock between the check and the update (amdgpu userptr be
 1ed3d2567c80, "keep the MMU lock until the update ends"), or checking without the lock.
 In a model where each step is atomic the two are alike: in both, ``invalidate()`` can run
 between the check and the update.  The MMU_NOTIFY_MIGRATE short cut of
-``dmirror_interval_invalidate()`` (device-private pages) is not modelled.
+``dmirror_interval_invalidate()`` (device-private pages) is not modelled, nor nouveau's
+MMU_NOTIFY_EXCLUSIVE one (review D24).  ``dmirror_read()``/``dmirror_write()`` hold the
+mutex across ``dmirror_do_read/_write``, so a non-blockable ``invalidate()`` also fails its
+trylock in those windows; the model's access is one step, so it fails only between
+``read_retry`` and the update, with the same outcome (the interval tree ends its own range
+and the reaper skips the range: review D23).
 """
 
 from __future__ import annotations

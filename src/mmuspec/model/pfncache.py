@@ -37,7 +37,10 @@ modelled: its refresh set ``gpc->valid = true`` with an error pfn as a placehold
 gfn_to_pfn_cache_invalidate_start() skips) and retried with mmu_notifier_retry_hva() under
 ``read_lock(&kvm->mmu_lock)`` (the same test as this step's, at one point in time).  One cache, one user, so ``gpc->refresh_lock`` (93984f19e7bc),
 which serializes concurrent refreshes, never waits here; concurrent refreshes, memslot
-generations and the KVM_GUEST_USES_PFN vCPU kick are not modelled.  When the retry test
+generations and the KVM_GUEST_USES_PFN vCPU kick are not modelled (review D26:
+``kvm_gpc_check()`` also tests ``gpc->active``, the gpa and the memslot generation, which
+one host-use cache never changes; the ``WARN_ON_ONCE(called && !may_block)`` of a guest-used
+cache under the OOM reaper cannot be expressed).  When the retry test
 says retry, the kernel snapshots the sequence under gpc->lock and drops the thrown-away
 pfn's reference after unlocking, at the top of the loop; the model does both in the
 locked step (the reference only ever drops earlier, and nothing maps that pfn).
