@@ -280,6 +280,11 @@ ERAS: dict[str, Era] = {
                 "checks in kvm_mmu_faultin_pfn() of a later tree [V]), kvm.prefault (3ccbf6f47098 "
                 "[V patch]); the others are 6.10's values carried forward [I]: no 6.15 or 6.18 "
                 "tree was read.",
+                "mm.nonblock_itree_end stays false for the v6.18 release: the interval-tree leak's "
+                "fix ('mm/mmu_notifier: finish non-blocking interval invalidation on error') is in "
+                "the 6.12.118 stable update of 2026 [V Debian changelog], so a 6.18.y stable kernel "
+                "of that time (this lab's host runs 6.18.44) may carry it [U]: "
+                "--set mm.nonblock_itree_end=true models that kernel.",
             ),
         ),
         Era(
