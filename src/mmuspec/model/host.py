@@ -157,7 +157,7 @@ def _reclaimable(k: Kernel, s: bytes | bytearray, gfn: int) -> int:
 
 @step("kswapd", "page_idle_clear_pte_refs_one(): ptep_clear_young_notify() -> "
       "mmu_notifier_clear_young()", lock="ptl, mmu_lock", guard=ptl_free,
-      reads="pte ptl spte", writes="page pte ptl spte")
+      reads="pte ptl spte", writes="pte ptl spte")
 def page_idle_clear_pte_refs(k: Kernel, s: bytearray, t: int, arg: int) -> None:
     L = k.L
     b = k.base[t]
@@ -207,7 +207,7 @@ def aging_skips_old(k: Kernel, s: bytearray, t: int, age_pc: int) -> bool:
 
 @step("kswapd", "kvm_tdp_mmu_age_spte(): the aging walk's update of the SPTE it read, without mmu_lock "
       "(tdp_mmu_clear_spte_bits_atomic(shadow_accessed_mask) in v6.15); then pte_unmap_unlock()", lock="ptl, rcu",
-      reads="page spte", writes="page ptl spte")
+      reads="spte", writes="ptl spte")
 def kvm_age_spte_lockless(k: Kernel, s: bytearray, t: int, arg: int) -> None:
     """The update of a lockless aging walk, after any number of other threads' steps.
     atomic: clear the Accessed bit of whatever the SPTE holds now (a zapped SPTE stays
