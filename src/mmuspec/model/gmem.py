@@ -432,7 +432,7 @@ def gmem_user_access(k: Kernel, s: bytearray, t: int, arg: int) -> None:
     k.gmem_user_attempt(s, t)
 
 
-@step("gmem_user", "the access re-executes after the fault", reads="data page pte gmem", writes="data")
+@step("gmem_user", "the access re-executes once kvm_gmem_fault_user_mapping() has mapped the folio", reads="data page pte gmem", writes="data")
 def gmem_user_retry(k: Kernel, s: bytearray, t: int, arg: int) -> None:
     k.gmem_user_attempt(s, t)
 
