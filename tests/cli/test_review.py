@@ -179,7 +179,7 @@ def test_steps_names_the_kernel_file_and_function_of_each_step_per_era(capsys):
     assert "           at 6.3 mm/memory.c:zap_page_range_single [V]" in out
     status, out, _ = run(capsys, "steps")
     assert "at 2.6.32..3.7 arch/x86/kvm/mmu.c:tdp_page_fault; 5.10..6.18 arch/x86/kvm/mmu/mmu.c:direct_page_fault " \
-           "(5.13 [I], 6.11 [I], 6.15 [I], 6.18 [I]); glisse-2019 arch/x86/kvm/mmu.c:tdp_page_fault" in out
+           "(5.13 [I], 6.15 [I], 6.18 [I]); glisse-2019 arch/x86/kvm/mmu.c:tdp_page_fault" in out
     status, out, _ = run(capsys, "steps", "--era", "6.18")
     assert "           at 6.18 mm/memory.c:zap_page_range_single [I]" in out
 

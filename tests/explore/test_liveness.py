@@ -75,3 +75,29 @@ def test_a_loop_of_real_steps_is_a_livelock_and_the_stuck_step_a_deadlock():
     assert lasso is not None and (lasso.stem, lasso.loop, lasso.kind) == ((0, 1), (99,), "deadlock")
     # Without the model saying which bits mean "stuck", no loop is called a deadlock.
     assert check_progress(Stuck(), Stuck.done).lasso.kind == "livelock"
+
+
+def test_b2_s_unbalanced_count_is_a_livelock_lasso_before_c2655835fd8c_and_none_after():
+    # The corpus reports B2 by its shorter end-state witness (the count left at 1); the
+    # progress search finds the hang itself: a later fault that retries for ever.
+    from mmuspec.model.events import DEADLOCK
+    from tests.helpers import kernel
+
+    before = kernel("oom-reaper", "5.10")
+    lasso = check_progress(before, before.quiescent, stuck_events=DEADLOCK).lasso
+    assert lasso is not None and lasso.kind == "livelock"
+    assert any("guest_retry" in before.action_text(a) for a in lasso.loop)
+    after = kernel("oom-reaper", "5.12")
+    assert check_progress(after, after.quiescent, stuck_events=DEADLOCK).lasso is None
+
+
+def test_b14_s_leak_beside_a_narrow_interval_is_a_deadlock_lasso():
+    from pathlib import Path
+
+    from mmuspec.model.events import DEADLOCK
+    from tests.helpers import kernel
+
+    leak = str(Path(__file__).resolve().parents[2] / "examples" / "scenarios" / "oom-reaper-itree-narrow.toml")
+    k = kernel(leak, "6.10")
+    lasso = check_progress(k, k.quiescent, stuck_events=DEADLOCK).lasso
+    assert lasso is not None and lasso.kind == "deadlock"

@@ -114,3 +114,21 @@ def test_the_new_capabilities_steps_touch_only_what_they_declare(scenario, era, 
 def test_a_tlb_or_a_memslot_updater_turns_partial_order_reduction_off(scenario):
     # TLB flushes write every vCPU's block; the memslot updater waits on the vCPUs' pcs.
     assert kernel(scenario, "5.15").footprints() is None
+
+
+@pytest.mark.parametrize(("scenario", "era", "sets"), [
+    ("aging", "6.15", ()),
+    ("examples/scenarios/lockless-aging.toml", "6.15", ()),
+    ("examples/scenarios/lockless-aging.toml", "6.15", ("kvm.lockless_aging=plain_write",)),
+    ("zap", "6.8", ("kvm.fault_retry_checks=none",)),
+    ("examples/scenarios/interval-remove-reaper.toml", "5.15", ()),
+    ("examples/scenarios/oom-reaper-itree-narrow.toml", "6.10", ()),
+])
+def test_the_steps_of_lockless_aging_the_second_precheck_the_failed_end_and_narrow_intervals_touch_only_what_they_declare(
+        scenario, era, sets):
+    from pathlib import Path
+
+    if scenario.startswith("examples/"):
+        scenario = str(Path(__file__).resolve().parents[2] / scenario)
+    k = spec(scenario, era, *sets).kernel()
+    assert undeclared(k) == set()

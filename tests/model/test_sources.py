@@ -74,6 +74,8 @@ def test_the_eras_after_the_last_tree_read_carry_its_locations_forward_as_inferr
     assert TREES["6.18"] is None
     here = location("zap_page_range_start", "6.18")
     assert here is not None and here.label() == "mm/memory.c:zap_page_range_single [I]"
-    assert here.evidence == ("v6.10",)
+    assert here.evidence == ("v6.12.118",)
     assert location("kvm_mmu_notifier_change_pte", "6.18") is None
     assert location("zap_page_range_start", "6.10").status == "V"
+    assert TREES["6.11"] == "6.12.118"
+    assert location("kvm_vcpu_pre_fault_memory", "6.11").status == "V"

@@ -104,7 +104,9 @@ def test_without_a_gfn_base_the_spte_events_are_left_out_and_the_rest_still_chec
 
 def test_the_page_automaton_of_ksm_merge_under_6_18_has_a_fixed_size_and_no_change_pte():
     a = automaton("6.18", "ksm-merge")
-    assert len(a.nodes) == 6708
+    # 6.18 ages without mmu_lock (kvm.lockless_aging=atomic): the walk's update is a step of
+    # its own, invisible to the tracepoints, which adds interleavings.
+    assert len(a.nodes) == 8202
     labels = {label for edges in a.edges for label in edges}
     assert "change-pte" not in labels and {"unmap:ksmd", "merge", "merge-in-place", "map", "age"} <= labels
     assert "change-pte" in {label for edges in automaton("5.13", "ksm-merge").edges for label in edges}

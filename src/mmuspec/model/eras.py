@@ -56,6 +56,7 @@ _V5_13: dict[str, Value] = {
     "kvm.pfncache_retry": "none",
     "kvm.prefault": "none",
     "kvm.invalidate_api": "begin_with_range",
+    "kvm.lockless_aging": "locked",
     "kvm.guest_memfd": "none",
     "kvm.gmem_bind_lock": True,
     "kvm.gmem_invalidate_begin": "if_bound",
@@ -70,10 +71,10 @@ _V6_4 = {**_V6_3, "kvm.change_pte_skips_invalid_slot": True}
 _V6_8 = {**_V6_4, "kvm.retry_range": "gfn", "kvm.zap_gfn_range_count": "gfn_range", "kvm.lockless_precheck": True,
          "kvm.invalidate_api": "begin_add_end", "kvm.guest_memfd": "private"}
 _V6_10 = {**_V6_8, "kvm.change_pte": "none"}
-# 6.11 adds KVM_PRE_FAULT_MEMORY, 6.15 lockless aging, 6.18 the prefault -EAGAIN fix: the
-# switches that select them are set below as the model gains the steps they need.
+# 6.11 adds KVM_PRE_FAULT_MEMORY, 6.15 lockless aging on x86 (the switch acts on x86 only: no
+# other arch of the model selects KVM_MMU_LOCKLESS_AGING), 6.18 the prefault -EAGAIN fix.
 _V6_11 = {**_V6_10, "kvm.prefault": "retry_in_kernel"}
-_V6_15 = {**_V6_11}
+_V6_15 = {**_V6_11, "kvm.lockless_aging": "atomic"}
 _V6_18 = {**_V6_15, "kvm.prefault": "eagain_on_invalid_slot", "kvm.guest_memfd": "mmap"}
 # Before v5.12: no hva range, no pairing of end() with a failed non-blockable start().
 _V5_10 = {**_V5_13, "kvm.change_pte": "bump_seq", "kvm.retry_range": "global",
@@ -230,6 +231,10 @@ ERAS: dict[str, Era] = {
             notes=(
                 "Both ids came through the kvm tree in July 2024 (a linux-next merge report of "
                 "2024-07-17 names them), so v6.11 [I].",
+                "Read in v6.12.118 (the nearest tree at hand): kvm_tdp_map_page() loops while "
+                "kvm_mmu_do_page_fault() returns RET_PF_RETRY, and kvm_faultin_pfn() returns "
+                "RET_PF_RETRY for a KVM_MEMSLOT_INVALID slot [V]; the locked retry test, both "
+                "lockless pre-checks and kvm_zap_gfn_range()'s begin/range_add/end are 6.8's [V].",
             ),
         ),
         Era(
@@ -244,8 +249,12 @@ ERAS: dict[str, Era] = {
             "races zaps and faults and only the SPTE's atomic update orders them.",
             switches=_V6_15,
             notes=(
-                "Merged through the tag kvm-x86-mmu-6.15 (a linux-next revision list shows it), "
-                "so v6.15 [I]; the ids are the kvm-x86 ones, which that tag keeps.",
+                "Merged through the tag kvm-x86-mmu-6.15 ('[GIT PULL] KVM: x86: MMU changes for 6.15', "
+                "20250318180303.283401-3-seanjc@google.com [V]), so v6.15 [I]; the ids are the kvm-x86 "
+                "ones, which that tag keeps.",
+                "kvm.lockless_aging=atomic: the walk's read and its atomic update are two steps, with "
+                "zaps and faults between them (x86 only: arch/x86/kvm/Kconfig selects "
+                "KVM_MMU_LOCKLESS_AGING; s390's select came with its 2026 gmap rework [V patch]).",
                 "arm64's lockless aging (\"KVM: arm64: Relax locking for kvm_test_age_gfn and "
                 "kvm_age_gfn\") was posted in 2024 and not merged: arm64 still ages under mmu_lock.",
             ),
@@ -266,6 +275,16 @@ ERAS: dict[str, Era] = {
                 "pull for 6.18-rc2 adds a regression test 'for the bug fixed by' it, so v6.18 [I].",
                 "The notifier chain and KSM are 6.10's; what changed is the prefault path and "
                 "guest_memfd.",
+                "Switches checked against kernel text for 6.15 and 6.18: kvm.lockless_aging (the "
+                "kvm-x86-mmu-6.15 pull and its tdp_mmu.c hunks [V]), kvm.lockless_precheck (both "
+                "checks in kvm_mmu_faultin_pfn() of a later tree [V]), kvm.prefault (3ccbf6f47098 "
+                "[V patch]); the others are 6.10's values carried forward [I]: no 6.15 or 6.18 "
+                "tree was read.",
+                "mm.nonblock_itree_end stays false for the v6.18 release: the interval-tree leak's "
+                "fix ('mm/mmu_notifier: finish non-blocking interval invalidation on error') is in "
+                "the 6.12.118 stable update of 2026 [V Debian changelog], so a 6.18.y stable kernel "
+                "of that time (this lab's host runs 6.18.44) may carry it [U]: "
+                "--set mm.nonblock_itree_end=true models that kernel.",
             ),
         ),
         Era(

@@ -61,15 +61,17 @@ if TYPE_CHECKING:
 NEW, RETRY, GUP, WAIT_PAGE_LOCK, COW_START, COW_LOCK, COW_NOTIFY, COW_END, MAP, RELEASE, DONE = range(11)
 VMA_LOOKUP, SNAPSHOT = 11, 12
 GMEM_GET_PFN = 13  # a fault on a gfn of a guest_memfd file (gmem.py)
+RECHECK = 14  # the second lockless pre-check, after the lookup (``second_precheck_matters``)
 PC_NAMES = (
     "guest", "retry", "hva_to_pfn", "lock_page", "cow_start", "cow_lock", "cow_notify",
-    "cow_end", "mmu_lock", "release", "done", "vma_lookup", "snapshot", "gmem_get_pfn",
+    "cow_end", "mmu_lock", "release", "done", "vma_lookup", "snapshot", "gmem_get_pfn", "recheck",
 )
 # Program counters between a fault's start and its end, inside kvm->srcu: a memslot
 # update waits for every fault here that saw the old memslots (synchronize_srcu()).
 # KVM_RUN drops kvm->srcu to enter the guest, so a vCPU at RETRY holds none; a
 # KVM_PRE_FAULT_MEMORY ioctl holds it until it returns, RETRY included (``in_srcu``).
-IN_FAULT = frozenset({GUP, WAIT_PAGE_LOCK, COW_START, COW_LOCK, COW_NOTIFY, COW_END, MAP, RELEASE, SNAPSHOT})
+IN_FAULT = frozenset({GUP, WAIT_PAGE_LOCK, COW_START, COW_LOCK, COW_NOTIFY, COW_END, MAP, RELEASE, SNAPSHOT,
+                      RECHECK})
 
 COW_STEPS: dict[int, list[tuple[str, int]]] = {
     WAIT_PAGE_LOCK: [("wait_on_page_locked", 0)],
@@ -106,7 +108,22 @@ def program(k: Kernel) -> dict[int, list[tuple[str, int]]]:
         table[SNAPSHOT] = [("fault_snapshot", 0)]
     if k.L.track_gmem:
         table[GMEM_GET_PFN] = [("kvm_gmem_get_pfn", 0)]
+    if k.precheck_after_lookup:
+        table[RECHECK] = [("kvm_faultin_pfn_recheck", 0)]
     return table
+
+
+def second_precheck_matters(k: Kernel) -> bool:
+    """Whether the second lockless pre-check of d02c357e5bfa (after __kvm_faultin_pfn(), before
+    mmu_lock) is a step of its own.  Where the locked check tests the count and the sequence and
+    end() bumps the sequence, it cannot change an outcome: if it says retry, an invalidation
+    covering the gfn was in progress (its range only grows until the count is 0, and its end()
+    bumps the sequence) or the sequence had moved (it never moves back), so the locked check
+    retries too; the model then leaves it out, which saves a step per fault.  Elsewhere (a
+    what-if without the locked check, or with only half of it) it is the only guard left
+    between the lookup and mmu_lock, and runs.  ``tests/model/test_second_precheck.py``
+    checks the claim by searching with the step forced in."""
+    return k.lockless_precheck and (k.fault_retry_checks != "seq_and_count" or not k.end_bumps_seq)
 
 
 def in_srcu(k: Kernel, s: bytes | bytearray, b: int) -> bool:
@@ -213,7 +230,9 @@ def kvm_mmu_page_fault(k: Kernel, s: bytearray, t: int) -> None:
     being deleted (KVM_MEMSLOT_INVALID): x86 retries the fault (kvm_faultin_pfn()), the other
     arches see a bad hva and exit to userspace too.  A prefault returns to userspace with
     -EAGAIN there since 3ccbf6f47098 (``if (fault->prefetch) return -EAGAIN;``), and before
-    it retried inside the ioctl."""
+    it retried inside the ioctl.  x86 retries in every era: the retry on an invalid memslot
+    came in the 5.13 merge window (and 5.10.y stable); base v5.10 got KVM_PFN_NOSLOT and
+    installed an MMIO SPTE [I], which maps no RAM, so no property changes (review D27)."""
     L = k.L
     b = k.base[t]
     gfn, write = s[b + V_GFN], s[b + V_WRITE]
@@ -335,9 +354,25 @@ def hva_to_pfn(k: Kernel, s: bytearray, t: int, arg: int) -> None:
             # What kvm_faultin_pfn() derives before mmu_lock (the APIC-access page, the
             # memory type inputs); arm64 read it in vma_lookup().
             s[b + L.V_ATTR] = s[L.ATTR[gfn]]
-        s[b + PC] = MAP
+        s[b + PC] = RECHECK if k.precheck_after_lookup else MAP
         return
     k.handle_mm_fault(s, t, gfn, write)
+
+
+@step("vcpu", "kvm_faultin_pfn(): mmu_invalidate_retry_gfn_unsafe() again after __kvm_faultin_pfn(); "
+      "if it says retry, kvm_release_pfn_clean() and RET_PF_RETRY", lock="-",
+      reads="count seq", writes="")
+def kvm_faultin_pfn_recheck(k: Kernel, s: bytearray, t: int, arg: int) -> None:
+    """The second pre-check of d02c357e5bfa: a lookup that may have raced an invalidation is
+    dropped before mmu_lock is taken (review D29)."""
+    b = k.base[t]
+    gfn = s[b + V_GFN]
+    if k.mmu_invalidate_retry_gfn_unsafe(s, s[b + V_SNAP], gfn):
+        k.fire(FAULT_RETRIED, lambda: f"{k.threads[t].name} fault on gfn {gfn}: "
+               "mmu_invalidate_retry_gfn_unsafe() says retry after the lookup")
+        s[b + PC] = RELEASE
+        return
+    s[b + PC] = MAP
 
 
 @helper

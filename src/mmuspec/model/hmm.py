@@ -38,7 +38,12 @@ its place: dropping the lock between the check and the update (amdgpu userptr be
 1ed3d2567c80, "keep the MMU lock until the update ends"), or checking without the lock.
 In a model where each step is atomic the two are alike: in both, ``invalidate()`` can run
 between the check and the update.  The MMU_NOTIFY_MIGRATE short cut of
-``dmirror_interval_invalidate()`` (device-private pages) is not modelled.
+``dmirror_interval_invalidate()`` (device-private pages) is not modelled, nor nouveau's
+MMU_NOTIFY_EXCLUSIVE one (review D24).  ``dmirror_read()``/``dmirror_write()`` hold the
+mutex across ``dmirror_do_read/_write``, so a non-blockable ``invalidate()`` also fails its
+trylock in those windows; the model's access is one step, so it fails only between
+``read_retry`` and the update, with the same outcome (the interval tree ends its own range
+and the reaper skips the range: review D23).
 """
 
 from __future__ import annotations
@@ -76,7 +81,7 @@ from mmuspec.model.layout import (
     V_SNAP,
     V_WRITE,
 )
-from mmuspec.model.notifier import MN_FAILED, mn_phase_is, notifier_target
+from mmuspec.model.notifier import MN_FAILED, MN_FAILED_DEFERRED, mn_phase_is, notifier_target
 from mmuspec.model.registry import helper, step
 
 if TYPE_CHECKING:
@@ -287,7 +292,7 @@ def dmirror_interval_invalidate(k: Kernel, s: bytearray, t: int, arg: int) -> No
     d = k.start_phase_device[arg]
     mn = k.mn_field[t]
     state = s[L.DEV_SUB[d]]
-    if not in_tree(state):
+    if not in_tree(state) or not k.interval_overlaps(s, t):
         s[mn] = arg + 1
         return
     if state & SUB_FREED:
@@ -297,8 +302,7 @@ def dmirror_interval_invalidate(k: Kernel, s: bytearray, t: int, arg: int) -> No
         # mutex_trylock() failed in a non-blockable range: return false; the core calls
         # mn_itree_inv_end() itself and returns -EAGAIN before the hlist.
         k.say(lambda: f"mutex_trylock(&dmirror{d}->mutex) failed: invalidate() returns false, -EAGAIN")
-        k.mn_itree_inv_end_inline(s)
-        s[mn] = MN_FAILED
+        s[mn] = MN_FAILED_DEFERRED if k.mn_itree_inv_end_failed(s) else MN_FAILED
         return
     k.mmu_interval_set_seq(s, d)
     gfn = notifier_target(k, s, t)

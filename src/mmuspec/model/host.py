@@ -44,7 +44,13 @@ Z_START, Z_CLEAR, Z_END, Z_FREE, Z_DONE = range(5)
 ZAP_PC_NAMES = ("start", "clear", "end", "free", "done")
 
 R_CLEAR_YOUNG, R_TEST_YOUNG, R_REFERENCED, R_UNMAP_START, R_UNMAP, R_UNMAP_END, R_FREE, R_DONE = range(8)
-RECLAIM_PC_NAMES = ("clear_young", "test_young", "referenced", "unmap_start", "unmap", "unmap_end", "free", "done")
+# Lockless aging (kvm.lockless_aging, v6.15 x86): the walk read an accessed SPTE under the PTL
+# of clear_young (page idle) or of clear_flush_young (page_referenced), and its update is still
+# to come; ``_W`` = the SPTE it read was writable (kswapd's ``page`` holds its pfn).
+R_AGE_IDLE, R_AGE_IDLE_W, R_AGE_REFERENCED, R_AGE_REFERENCED_W = range(8, 12)
+AGE_PCS = (R_AGE_IDLE, R_AGE_IDLE_W, R_AGE_REFERENCED, R_AGE_REFERENCED_W)
+RECLAIM_PC_NAMES = ("clear_young", "test_young", "referenced", "unmap_start", "unmap", "unmap_end", "free", "done",
+                    "age_spte", "age_spte(w)", "age_spte_flush", "age_spte_flush(w)")
 
 
 def zap_program(k: Kernel) -> dict[int, list[tuple[str, int]]]:
@@ -67,6 +73,7 @@ def reclaim_program(k: Kernel) -> dict[int, list[tuple[str, int]]]:
         R_UNMAP_END: [("try_to_unmap_end", 0)],
         R_FREE: [("shrink_page_list_free", 0)],
         R_DONE: [],
+        **{pc: [("kvm_age_spte_lockless", 0)] for pc in AGE_PCS},
     }
 
 
@@ -150,15 +157,82 @@ def _reclaimable(k: Kernel, s: bytes | bytearray, gfn: int) -> int:
 
 @step("kswapd", "page_idle_clear_pte_refs_one(): ptep_clear_young_notify() -> "
       "mmu_notifier_clear_young()", lock="ptl, mmu_lock", guard=ptl_free,
-      reads="pte ptl spte", writes="pte spte")
+      reads="pte ptl spte", writes="pte ptl spte")
 def page_idle_clear_pte_refs(k: Kernel, s: bytearray, t: int, arg: int) -> None:
     L = k.L
     b = k.base[t]
     gfn = k.scenario.aging[s[b + R_TARGET]]
     if pte_present(k, s, gfn):
         s[L.PTE_YOUNG[gfn]] = 0
+        if k.aging_walk_lockless(s, t, gfn, R_AGE_IDLE):
+            return
         k.mmu_notifier_clear_young(s, gfn)
-    s[b + PC] = R_TEST_YOUNG if k.aging_notifiers != "clear_flush_young" else R_REFERENCED
+    s[b + PC] = after_clear_young(k)
+
+
+def after_clear_young(k: Kernel) -> int:
+    return R_TEST_YOUNG if k.aging_notifiers != "clear_flush_young" else R_REFERENCED
+
+
+@helper
+def aging_walk_lockless(k: Kernel, s: bytearray, t: int, gfn: int, age_pc: int) -> bool:
+    """The walk of a lockless aging notifier (``kvm_age_hva_range()`` with ``.lockless``, then
+    ``__kvm_tdp_mmu_age_gfn_range()`` under RCU): it reads the SPTE, skips one that is not
+    present or not accessed, and otherwise updates it in a later step, which zaps and faults
+    (mmu_lock sections) may precede.  The PTL of the primary PTE stays held, as
+    page_vma_mapped_walk() holds it around the notifier.  False when aging takes mmu_lock."""
+    L = k.L
+    if k.lockless_aging == "locked" or not k.kvm_subscribed or not L.track_young:
+        return False
+    if not s[L.SPTE_PFN[gfn]] or not s[L.SPTE_YOUNG[gfn]]:
+        return bool(k.aging_skips_old(s, t, age_pc))
+    b = k.base[t]
+    writable = bool(s[L.SPTE_W[gfn]])
+    if k.lockless_aging == "plain_write":
+        s[b + R_PAGE] = s[L.SPTE_PFN[gfn]]
+    s[L.PTL] = 1
+    s[b + PC] = age_pc + 1 if writable and k.lockless_aging == "plain_write" else age_pc
+    return True
+
+
+@helper
+def aging_skips_old(k: Kernel, s: bytearray, t: int, age_pc: int) -> bool:
+    """A lockless walk that found nothing accessed: clear_young moves on here; for
+    clear_flush_young the caller decides on the primary PTE's young bit alone (false)."""
+    if age_pc == R_AGE_IDLE:
+        s[k.base[t] + PC] = after_clear_young(k)
+        return True
+    return False
+
+
+@step("kswapd", "kvm_tdp_mmu_age_spte(): the aging walk's update of the SPTE it read, without mmu_lock "
+      "(tdp_mmu_clear_spte_bits_atomic(shadow_accessed_mask) in v6.15); then pte_unmap_unlock()", lock="ptl, rcu",
+      reads="spte", writes="ptl spte")
+def kvm_age_spte_lockless(k: Kernel, s: bytearray, t: int, arg: int) -> None:
+    """The update of a lockless aging walk, after any number of other threads' steps.
+    atomic: clear the Accessed bit of whatever the SPTE holds now (a zapped SPTE stays
+    zapped); plain_write: store the SPTE the walk read, old, over whatever is there now.
+    Either way the page is reported young, from the SPTE the walk read."""
+    L = k.L
+    b = k.base[t]
+    pc = s[b + PC]
+    gfn = k.scenario.aging[s[b + R_TARGET]]
+    if k.lockless_aging == "plain_write":
+        before = (s[L.SPTE_PFN[gfn]], s[L.SPTE_W[gfn]])
+        s[L.SPTE_PFN[gfn]] = s[b + R_PAGE]
+        s[L.SPTE_W[gfn]] = 1 if pc in (R_AGE_IDLE_W, R_AGE_REFERENCED_W) else 0
+        s[b + R_PAGE] = 0
+        after = (s[L.SPTE_PFN[gfn]], s[L.SPTE_W[gfn]])
+        if after != before:
+            k.say(lambda: f"lockless aging stored spte[{gfn}] = {k.spte_text(*after)} "
+                   f"over {k.spte_text(*before)}")
+    s[L.SPTE_YOUNG[gfn]] = 0
+    s[L.PTL] = 0
+    if pc in (R_AGE_IDLE, R_AGE_IDLE_W):
+        s[b + PC] = after_clear_young(k)
+        return
+    k.fire(AGING_FOUND_YOUNG, lambda: f"page_referenced: gfn {gfn} is young (lockless walk), page kept")
+    k.reclaim_next_target(s, t)
 
 
 @step("kswapd", "mmu_notifier_test_young() (as khugepaged and MGLRU's look-around call it)",
@@ -176,7 +250,7 @@ def mmu_notifier_test_young_probe(k: Kernel, s: bytearray, t: int, arg: int) -> 
 @step("kswapd", "page_referenced() -> page_referenced_one(): ptep_clear_flush_young_notify() -> "
       "mmu_notifier_clear_flush_young(); then trylock_page() and isolate for reclaim",
       lock="ptl, mmu_lock", guard=ptl_free,
-      reads="page pte ptl spte", writes="page pte spte")
+      reads="page pte ptl spte", writes="page pte ptl spte")
 def page_referenced(k: Kernel, s: bytearray, t: int, arg: int) -> None:
     L = k.L
     b = k.base[t]
@@ -187,6 +261,8 @@ def page_referenced(k: Kernel, s: bytearray, t: int, arg: int) -> None:
         return
     young = bool(s[L.PTE_YOUNG[gfn]])
     s[L.PTE_YOUNG[gfn]] = 0
+    if k.aging_walk_lockless(s, t, gfn, R_AGE_REFERENCED):
+        return
     young = k.mmu_notifier_clear_flush_young(s, gfn) or young
     if young:
         k.fire(AGING_FOUND_YOUNG, lambda: f"page_referenced: gfn {gfn} is young, page kept")

@@ -31,7 +31,9 @@ once", and ``active_invalidate_ranges``:
 
 Modelled as dmirror uses it: one subscription per device, covering the whole address
 space (``mmu_interval_notifier_insert(..., 0, ULONG_MAX & PAGE_MASK, ...)``), so every
-invalidation overlaps every subscription in the tree.  The mm already has its interval
+invalidation overlaps every subscription in the tree; or, with ``[device] interval``, one
+page each, as nouveau_range_fault() inserts them, so that a range elsewhere is counted in
+active_invalidate_ranges and leaves the sequence even.  The mm already has its interval
 tree when the scenario starts (``has_itree``: ``mmu_notifier_register(NULL, mm)`` runs
 with mmap_lock held for write, which excludes the invalidations the model starts under
 mmap_lock [I]); the sequence starts at 2, as ``__mmu_notifier_register()`` sets it.
@@ -53,7 +55,7 @@ from mmuspec.model.layout import (
     SUB_TREE,
     V_SNAP,
 )
-from mmuspec.model.notifier import mn_phase_is
+from mmuspec.model.notifier import MN_FAILED, mn_phase_is, notifier_target
 from mmuspec.model.registry import helper, step
 
 if TYPE_CHECKING:
@@ -72,6 +74,15 @@ ITREE_INITIAL_SEQ = 2  # __mmu_notifier_register(): subscriptions->invalidate_se
 def in_tree(state: int) -> bool:
     """The subscription's node is in the interval tree (a deferred remove is still there)."""
     return state & 7 in (SUB_TREE, SUB_DEFER_REMOVE)
+
+
+@helper
+def interval_overlaps(k: Kernel, s: bytes | bytearray, t: int) -> bool:
+    """Whether thread ``t``'s invalidation overlaps the subscriptions' interval: always where
+    each covers the whole address space (lib/test_hmm.c); with ``device.interval`` (one page,
+    as nouveau_range_fault() inserts them: review D22) only a range on that page does."""
+    interval = k.scenario.device_interval
+    return interval < 0 or notifier_target(k, s, t) == interval
 
 
 def itree_lock_free(k: Kernel, s: bytes | bytearray) -> bool:
@@ -103,7 +114,7 @@ def itree_lock_ready(k: Kernel, s: bytes | bytearray, t: int, arg: int) -> bool:
 def mn_itree_inv_start_range(k: Kernel, s: bytearray, t: int, arg: int) -> None:
     L = k.L
     s[L.ITREE_ACTIVE] += 1
-    hit = any(in_tree(s[f]) for f in L.DEV_SUB)
+    hit = k.interval_overlaps(s, t) and any(in_tree(s[f]) for f in L.DEV_SUB)
     if hit:
         s[L.ITREE_SEQ] |= 1
     # Nothing overlaps: the loop over the tree ends at once, no invalidate() is called.
@@ -168,15 +179,41 @@ def _unlinks_freed_text(d: int) -> Callable[[], str]:
 
 @helper
 def mn_itree_inv_end_inline(k: Kernel, s: bytearray) -> None:
+    """mn_itree_inv_end() called inside another step, as one critical section."""
+    if k.mn_itree_inv_end_failed(s):
+        k.mn_itree_deferred(s)
+        s[k.L.ITREE_LOCK] = 0
+
+
+@helper
+def mn_itree_inv_end_failed(k: Kernel, s: bytearray) -> bool:
     """mn_itree_inv_end() called by mn_itree_invalidate() itself when a non-blockable
     invalidate() returned false ("On -EAGAIN the non-blocking caller is not allowed to call
-    invalidate_range_end()"); the model runs it within that step."""
+    invalidate_range_end()").  It is the same critical section as the normal end, so in a
+    scenario that removes a subscription it stops after the increment with
+    subscriptions->lock held, and ``mn_itree_inv_end_failed_deferred`` walks the deferred
+    list (review D21: a lockless remove-waiter returns in between there too).  True if that
+    walk is still to come."""
     L = k.L
     s[L.ITREE_ACTIVE] -= 1
     if s[L.ITREE_ACTIVE] or not mn_itree_is_invalidating(k, s):
-        return
+        return False
     s[L.ITREE_SEQ] += 1
+    if L.track_itree_lock:
+        s[L.ITREE_LOCK] = 1
+        return True
     k.mn_itree_deferred(s)
+    return False
+
+
+@step("mm", "mn_itree_inv_end() of mn_itree_invalidate()'s out_would_block path, still under "
+      "subscriptions->lock: the deferred inserts and removes; spin_unlock(); wake_up_all(); "
+      "return -EAGAIN", lock="subscriptions->lock (held since the failed invalidate())",
+      guard=mn_phase_is, reads="itree", writes="itree")
+def mn_itree_inv_end_failed_deferred(k: Kernel, s: bytearray, t: int, arg: int) -> None:
+    k.mn_itree_deferred(s)
+    s[k.L.ITREE_LOCK] = 0
+    s[k.mn_field[t]] = MN_FAILED
 
 
 @helper

@@ -152,6 +152,9 @@ class Kernel(Renderer):
         # ranges (arm64, PPC and MIPS keep mmu_notifier_retry()) or pre-checks without mmu_lock.
         self.retry_range = str(config["kvm.retry_range"]) if _acts("kvm.retry_range", self.arch) else "global"
         self.lockless_precheck = bool(config["kvm.lockless_precheck"]) and _acts("kvm.lockless_precheck", self.arch)
+        # Aging without mmu_lock (v6.15 x86): the walk's read and its update are two steps (host.py).
+        self.lockless_aging = str(config["kvm.lockless_aging"]) if _acts("kvm.lockless_aging", self.arch) \
+            else "locked"
         self.zap_gfn_range_count = str(config["kvm.zap_gfn_range_count"])
         self.count_only_if_memslot = bool(config["kvm.count_only_if_memslot"])
         self.memslot_update_waits = bool(config["kvm.memslot_update_waits"])
@@ -161,6 +164,7 @@ class Kernel(Renderer):
         # KVM_PRE_FAULT_MEMORY vCPUs (guest.py), and whether a prefault on an invalid memslot
         # returns -EAGAIN (3ccbf6f47098) instead of retrying inside the ioctl.
         self.invalidate_begin_add_end = config["kvm.invalidate_api"] == "begin_add_end"
+        self.precheck_after_lookup = guest.second_precheck_matters(self)
         self.prefault = scenario.prefault
         self.prefault_eagain = config["kvm.prefault"] == "eagain_on_invalid_slot"
         self.hva_offset = scenario.hva_offset
@@ -259,7 +263,11 @@ class Kernel(Renderer):
             raise ModelError(f"{self.threads[t].name} calls the notifier but has no 'mn' field")
         if kinds == {"end"} and self.L.track_itree_lock:
             self.end_pcs.add((t, pc))
-        return [(name, i) for i, name in enumerate(phases)] + keys
+        failed_end: list[tuple[str, int]] = []
+        if kinds == {"start_nonblock"} and self.L.track_itree_lock:
+            # A failed invalidate() ends the interval tree's range itself, in two steps.
+            failed_end = [("mn_itree_inv_end_failed_deferred", notifier.MN_FAILED_DEFERRED)]
+        return [(name, i) for i, name in enumerate(phases)] + failed_end + keys
 
     # -- the secondary MMUs besides KVM's fault path ---------------------------------
 
@@ -543,6 +551,7 @@ class Kernel(Renderer):
         if s[self.L.PTL] and (
             (thread.kind in ("vcpu", "accessor") and pc == guest.COW_NOTIFY)
             or (thread.kind == "ksmd" and pc in (ksm_mod.WP_NOTIFY, ksm_mod.RP_NOTIFY))
+            or (thread.kind == "kswapd" and pc in host.AGE_PCS)
         ):
             held.append("ptl")
         if thread.kind == "munmap" and pc in (host.Z_CLEAR, host.Z_END, host.Z_FREE):
@@ -558,6 +567,9 @@ class Kernel(Renderer):
                                                                                       gmem.GP_RELEASE):
             held.append("filemap_invalidate_lock")
         if (t, pc) in self.end_pcs and s[L.ITREE_LOCK] and s[self.mn_field[t]] == self.end_phase_count - 1:
+            held.append("subscriptions->lock")
+        if self.nonblock[t] and L.track_itree_lock and s[L.ITREE_LOCK] \
+                and s[self.mn_field[t]] == notifier.MN_FAILED_DEFERRED:
             held.append("subscriptions->lock")
         return held
 

@@ -36,6 +36,9 @@ if TYPE_CHECKING:
     from mmuspec.model.kernel import Kernel
 
 MN_FAILED = 255  # ``mn`` after the interval tree failed a non-blockable start with -EAGAIN
+# ``mn`` between the increment of that failure's own mn_itree_inv_end() and its deferred-list
+# walk, with subscriptions->lock held (``interval.mn_itree_inv_end_failed_deferred``).
+MN_FAILED_DEFERRED = 254
 
 
 # How a notifying thread names the gfn of its notifier call (``Kernel.mn_target``).
@@ -126,6 +129,7 @@ def mmu_notifier_invalidate_range_start_nonblock(k: Kernel, s: bytearray, gfn: i
         # 6.12.118 stable): the interval tree took the range before the hlist failed, and
         # the caller will not call range_end(), so end it here as mn_itree_invalidate()'s
         # own failure path does.
+        # Inside the caller's own step: one critical section here.
         k.mn_itree_inv_end_inline(s)
     return False
 

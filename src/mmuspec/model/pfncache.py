@@ -28,9 +28,19 @@ current virt/kvm/kvm_main.c (``kvm_mmu_notifier_invalidate_range_start()``):
 ``kvm.pfncache_retry=in_progress`` puts back the rule the pfn cache had before
 58cd407ca4c6 (``mmu_notifier_retry_hva()``: the in-progress count over the range, then
 the sequence), in the refresh as 58cd407ca4c6 left it (the cache is marked invalid before
-gpc->lock is dropped).  One cache, one user, so ``gpc->refresh_lock`` (93984f19e7bc),
+gpc->lock is dropped).  With the unpinned pfn that is mainline between 85165781c5d9 ("Do
+not pin pages tracked by gfn=>pfn caches", applied just before the fix) and 58cd407ca4c6,
+not a release (review D25).  ``in_progress_pinned`` is the v5.17 release's pin: the cache
+keeps the reference hva_to_pfn() took until a later refresh installs another pfn, so the
+race gives stale data, not a use after free.  Two more differences of v5.17 are not
+modelled: its refresh set ``gpc->valid = true`` with an error pfn as a placeholder (which
+gfn_to_pfn_cache_invalidate_start() skips) and retried with mmu_notifier_retry_hva() under
+``read_lock(&kvm->mmu_lock)`` (the same test as this step's, at one point in time).  One cache, one user, so ``gpc->refresh_lock`` (93984f19e7bc),
 which serializes concurrent refreshes, never waits here; concurrent refreshes, memslot
-generations and the KVM_GUEST_USES_PFN vCPU kick are not modelled.  When the retry test
+generations and the KVM_GUEST_USES_PFN vCPU kick are not modelled (review D26:
+``kvm_gpc_check()`` also tests ``gpc->active``, the gpa and the memslot generation, which
+one host-use cache never changes; the ``WARN_ON_ONCE(called && !may_block)`` of a guest-used
+cache under the OOM reaper cannot be expressed).  When the retry test
 says retry, the kernel snapshots the sequence under gpc->lock and drops the thrown-away
 pfn's reference after unlocking, at the top of the loop; the model does both in the
 locked step (the reference only ever drops earlier, and nothing maps that pfn).
@@ -198,8 +208,14 @@ def mmu_notifier_retry_cache(k: Kernel, s: bytearray, t: int, arg: int) -> None:
         s[b + PC] = GUP
         return
     s[L.GPC_VALID] = 1
+    old = s[L.GPC_PFN]
     s[L.GPC_PFN] = pfn
-    k.put_page(s, pfn)
+    if k.pfncache_retry != "in_progress_pinned":
+        k.put_page(s, pfn)
+    elif old:
+        # v5.17: the cache holds its pfn until a refresh replaces it (the release of the old
+        # pfn after write_unlock_irq() is in this step: nothing can use it in between).
+        k.put_page(s, old)
     s[b + V_PFN] = s[b + V_PFN_W] = s[b + V_SNAP] = 0
     s[b + PC] = RETRY
 

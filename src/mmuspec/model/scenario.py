@@ -45,7 +45,7 @@ _SCHEMA: dict[str, tuple[str, ...]] = {
     "kvm": ("mmu_notifier_seq", "tlbs_dirty", "zap_gfn_range", "sync_page"),
     "memslot": ("initially", "change"),
     "notifier": ("second_subscriber", "subscriber"),
-    "device": ("threads", "accesses", "ops", "gfns", "insert", "remove"),
+    "device": ("threads", "accesses", "ops", "gfns", "insert", "remove", "interval"),
     "pfncache": ("gfn", "accesses", "ops"),
     "gmem": ("punch_hole", "release", "mmap", "slot", "host_accesses", "host_ops"),
     "check": ("quiescence", "set", "variant"),
@@ -100,6 +100,8 @@ KEY_DOCS: dict[str, str] = {
     "device.gfns": "the gfns the device threads touch",
     "device.insert": "the interval notifier is inserted while the mm is in use (mmu_interval_notifier_insert())",
     "device.remove": "the interval notifier is removed while the mm is in use (mmu_interval_notifier_remove())",
+    "device.interval": "the one gfn each device's interval notifier covers, as nouveau inserts one page per GPU "
+    "fault (device.gfns must be that gfn); without it each covers the whole address space, as lib/test_hmm.c's",
     "pfncache.gfn": "the gfn a gfn_to_pfn_cache (virt/kvm/pfncache.c) maps for a kernel thread",
     "pfncache.accesses": "accesses through the pfn cache",
     "pfncache.ops": "the operations pfn cache accesses may be: read, write or both",
@@ -181,6 +183,7 @@ class Scenario:
     device_gfns: tuple[int, ...] = (0,)
     device_insert: bool = False
     device_remove: bool = False
+    device_interval: int = -1  # the one gfn each subscription covers; -1: the whole address space
     # A gfn_to_pfn_cache (virt/kvm/pfncache.c) and the kernel thread that uses it.
     pfncache: bool = False
     declared_pfncache: bool = False
@@ -333,6 +336,7 @@ class _Secondary(TypedDict):
     device_gfns: tuple[int, ...]
     device_insert: bool
     device_remove: bool
+    device_interval: int
     pfncache: bool
     declared_pfncache: bool
     pfncache_gfn: int
@@ -554,6 +558,13 @@ class _Reader:
         pfn_gfn = toml.integer(("pfncache", "gfn"), 0, 0, gfns - 1)
         insert = toml.boolean(("device", "insert"), False)
         remove = toml.boolean(("device", "remove"), False)
+        device_gfns = self.gfn_list("device", "gfns", gfns, [0]) or (0,)
+        interval = -1
+        if toml.get(("device", "interval"), None) is not None:
+            interval = toml.integer(("device", "interval"), 0, 0, gfns - 1)
+            if device_gfns != (interval,):
+                raise toml.fail(("device", "interval"), f"device.interval = {interval}: the devices access "
+                                f"gfns {list(device_gfns)}, outside the one page their notifiers cover")
         return {
             "subscriber": subscriber,
             "subscribers": allowed,
@@ -562,9 +573,10 @@ class _Reader:
             "declared_devices": devices,
             "device_accesses": toml.integer(("device", "accesses"), 2, 0 if remove else 1, MAX_ACCESSES),
             "device_ops": self.choices("device", "ops", OPS, list(OPS)),
-            "device_gfns": self.gfn_list("device", "gfns", gfns, [0]) or (0,),
+            "device_gfns": device_gfns,
             "device_insert": insert,
             "device_remove": remove,
+            "device_interval": interval,
             "pfncache": pfncache and kvm,
             "declared_pfncache": pfncache,
             "pfncache_gfn": pfn_gfn,

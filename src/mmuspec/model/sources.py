@@ -11,8 +11,9 @@ trees); it is marked:
 * ``[V]`` verified: the era's tree defines the function (the evidence names the tree);
 * ``[I]`` inferred: no tree of that era was read, but the trees of the eras on both
   sides define it (5.13, between 5.12.9 and 5.15.55), or, for the eras after the last tree
-  read (6.11, 6.15 and 6.18, whose trees were not read), the newest earlier
-  tree (6.10) defines it and the table declares no absence: carried forward, not checked;
+  read (6.15 and 6.18, whose trees were not read), the newest earlier tree (v6.12.118, which
+  stands for 6.11: the nearest tree at hand, one release later) defines it and the table
+  declares no absence: carried forward, not checked;
 * ``[U]`` unverified: no tree showed it; the first candidate is shown as a guess.
 
 ``absent`` names the eras whose kernel had no counterpart at all (the callback did not
@@ -39,6 +40,8 @@ _BEFORE_V6_8 = "2.6.32 3.7 5.10 5.12 5.13 5.15 6.1 6.3 6.4 glisse-2019"
 _BEFORE_V6_0 = "2.6.32 3.7 5.10 5.12 5.13 5.15 glisse-2019"
 # The eras before KVM_PRE_FAULT_MEMORY (bc1a5cd00211, v6.11).
 _BEFORE_PREFAULT = "2.6.32 3.7 5.10 5.12 5.13 5.15 6.1 6.3 6.4 6.8 6.10 glisse-2019"
+# The eras before aging without mmu_lock (kvm-x86-mmu-6.15, v6.15).
+_BEFORE_LOCKLESS_AGING = _BEFORE_PREFAULT + " 6.11"
 # The eras from v6.10 on (no change_pte, no hva-based retry).
 _SINCE_6_10 = "6.10 6.11 6.15 6.18"
 LATE_ARCHES = {"arm64": ("2.6.32", "3.7"), "mips": ("2.6.32", "3.7"), "ppc": ("2.6.32",)}
@@ -241,13 +244,20 @@ SOURCES: dict[str, Source] = {
     "page_idle_clear_pte_refs": Source("mm/page_idle.c:page_idle_clear_pte_refs_one", absent="2.6.32 3.7"),
     "mmu_notifier_test_young_probe": Source(f"{MNH}:mmu_notifier_test_young", absent="2.6.32"),
     "page_referenced": Source(_fn(RMAP, "page_referenced_one", "folio_referenced_one")),
+    "kvm_faultin_pfn_recheck": Source(_fn(MMU, "kvm_faultin_pfn"), absent=_BEFORE_V6_8),
+    "aging_walk_lockless": Source("virt/kvm/kvm_main.c:kvm_age_hva_range", absent=_BEFORE_LOCKLESS_AGING),
+    "aging_skips_old": Source("arch/x86/kvm/mmu/tdp_mmu.c:__kvm_tdp_mmu_age_gfn_range",
+                              absent=_BEFORE_LOCKLESS_AGING),
+    "kvm_age_spte_lockless": Source("arch/x86/kvm/mmu/tdp_mmu.c:kvm_tdp_mmu_age_spte", absent=_BEFORE_LOCKLESS_AGING),
     "try_to_unmap_start": Source(_fn(RMAP, "try_to_unmap_one")),
     "try_to_unmap_one": Source(_fn(RMAP, "try_to_unmap_one")),
     "try_to_unmap_end": Source(_fn(RMAP, "try_to_unmap_one")),
     "shrink_page_list_free": Source("mm/vmscan.c:shrink_page_list mm/vmscan.c:shrink_folio_list"),
     "reclaim_next_target": Source("mm/vmscan.c:shrink_page_list mm/vmscan.c:shrink_folio_list"),
     # -- KVM's own zaps (kvm_mmu.py) ---------------------------------------------------------------
-    "kvm_update_gfn_attributes": Source("arch/x86/kvm/mtrr.c:update_mtrr", absent="2.6.32 3.7"),
+    # The MTRR zap went in 6.11; the APICv inhibit is the caller left (v6.12.118).
+    "kvm_update_gfn_attributes": Source("arch/x86/kvm/mtrr.c:update_mtrr "
+                                        "arch/x86/kvm/x86.c:__kvm_set_or_clear_apicv_inhibit", absent="2.6.32 3.7"),
     "kvm_zap_gfn_range": Source(_fn(f"{MMU} {OLD_MMU}", "kvm_zap_gfn_range"), absent="2.6.32 3.7"),
     "kvm_zap_gfn_range_end": Source(_fn(f"{MMU} {OLD_MMU}", "kvm_zap_gfn_range"), absent="2.6.32 3.7"),
     "kvm_sync_page": Source("arch/x86/kvm/mmu/paging_tmpl.h:FNAME(sync_page) "
@@ -283,9 +293,9 @@ SOURCES: dict[str, Source] = {
     # -- the OOM reaper and munmap (unmap.py) -----------------------------------------------------------
     "oom_reap_range_start": Source("mm/oom_kill.c:__oom_reap_task_mm mm/oom_kill.c:__oom_reap_task",
                                    absent="2.6.32 3.7"),
-    "munmap_start": Source("mm/mmap.c:unmap_region"),
+    "munmap_start": Source("mm/mmap.c:unmap_region mm/vma.c:unmap_region"),
     "munmap_zap_pte_range": Source(_fn(MEM, "zap_pte_range")),
-    "munmap_finish": Source("mm/mmap.c:unmap_region"),
+    "munmap_finish": Source("mm/mmap.c:unmap_region mm/vma.c:unmap_region"),
     # -- ksmd (ksm.py) ------------------------------------------------------------------------------------
     "ksm_scan_page": Source(_fn(KSM, "cmp_and_merge_page")),
     "write_protect_page_start": Source(_fn(KSM, "write_protect_page")),
@@ -314,6 +324,9 @@ SOURCES: dict[str, Source] = {
     "mn_itree_inv_end_deferred": Source(f"{MN}:mn_itree_inv_end", absent=_NO_ITREE),
     "mn_itree_deferred": Source(f"{MN}:mn_itree_inv_end", absent=_NO_ITREE),
     "mn_itree_inv_end_inline": Source(f"{MN}:mn_itree_invalidate", absent=_NO_ITREE),
+    "interval_overlaps": Source(f"{MN}:mn_itree_inv_start_range", absent=_NO_ITREE),
+    "mn_itree_inv_end_failed_deferred": Source(f"{MN}:mn_itree_inv_end", absent=_NO_ITREE),
+    "mn_itree_inv_end_failed": Source(f"{MN}:mn_itree_invalidate", absent=_NO_ITREE),
     "mmu_interval_set_seq": Source(f"{MNH}:mmu_interval_set_seq", absent=_NO_ITREE),
     "mmu_interval_read_begin": Source(f"{MN}:mmu_interval_read_begin", absent=_NO_ITREE),
     "itree_lock_ready": Source(f"{MN}:mmu_interval_read_begin", absent=_NO_ITREE),

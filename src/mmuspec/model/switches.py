@@ -182,16 +182,20 @@ SWITCHES: dict[str, Switch] = {
         ),
         Switch(
             "kvm.pfncache_retry",
-            ("none", "in_progress", "active_count"),
+            ("none", "in_progress", "in_progress_pinned", "active_count"),
             "active_count",
             "What a gfn_to_pfn_cache refresh (hva_to_pfn_retry()) checks under gpc->lock before "
             "it installs the pfn it looked up: active_count = mmu_notifier_retry_cache(): "
             "mn_active_invalidate_count, raised before invalidate_range_start() invalidates the "
             "caches, then the sequence; in_progress = the fault path's rule, "
             "mmu_notifier_count (raised only after the caches were invalidated), then the "
-            "sequence; none = no gfn_to_pfn_cache (before v5.17), where a scenario with a "
-            "[pfncache] does not run.",
+            "sequence, with the pfn unpinned once the cache is valid (mainline between 85165781c5d9 "
+            "and 58cd407ca4c6, not a release); in_progress_pinned = the same rule with the v5.17 "
+            "release's pin: the cache keeps its reference on the pfn until the next refresh replaces "
+            "it; none = no gfn_to_pfn_cache (before v5.17), where a scenario with a [pfncache] does "
+            "not run.",
             "982ed0de4753 (v5.17 [I]) KVM: Reinstate gfn_to_pfn_cache with invalidation support; "
+            "85165781c5d9 KVM: Do not pin pages tracked by gfn=>pfn caches; "
             "58cd407ca4c6 (v5.19 [I]) KVM: Fix multiple races in gfn=>pfn cache refresh",
         ),
         Switch(
@@ -311,6 +315,25 @@ SWITCHES: dict[str, Switch] = {
             "retries early; it must be paired with the locked check.",
             "d02c357e5bfa (v6.8) KVM: x86/mmu: Retry fault before acquiring mmu_lock if mapping is "
             "changing",
+            arches=('x86',),
+        ),
+        Switch(
+            "kvm.lockless_aging",
+            ("locked", "atomic", "plain_write"),
+            "locked",
+            "Whether the aging notifiers (clear_young, clear_flush_young) walk the SPTEs without "
+            "mmu_lock (CONFIG_KVM_MMU_LOCKLESS_AGING), so that zaps and faults run between the walk's "
+            "read of an SPTE and its update: locked = under mmu_lock, one step; atomic = the v6.15 x86 "
+            "walk: RCU only, the Accessed bit cleared with atomic64_fetch_and() (A/D SPTEs) or a "
+            "cmpxchg that gives up when the SPTE changed (access-tracked ones), and the page reported "
+            "young from the SPTE the walk read; plain_write = a what-if: the walk stores the SPTE it "
+            "read with the Accessed bit cleared (a plain store, as a non-shared stage-2 walker's "
+            "WRITE_ONCE() would be without mmu_lock), which is what an arch that selects "
+            "KVM_MMU_LOCKLESS_AGING is \"responsible for\" not doing.  test_young only reads.",
+            "aa34b811650c KVM: Allow lockless walk of SPTEs when handing aging mmu_notifier event; "
+            "b146a9b34aed KVM: x86/mmu: Age TDP MMU SPTEs without holding mmu_lock; af3b6a9eba48 KVM: "
+            "x86/mmu: Walk rmaps (shadow MMU) without holding mmu_lock when aging gfns (tag "
+            "kvm-x86-mmu-6.15, v6.15)",
             arches=('x86',),
         ),
         Switch(

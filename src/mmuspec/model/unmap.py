@@ -6,7 +6,10 @@ steps (``host.py``) and differ in how they start and end:
 * ``oom_reaper`` (``__oom_reap_task_mm()``) starts with
   ``mmu_notifier_invalidate_range_start_nonblock()``; a subscriber may fail it with
   -EAGAIN (each outcome is a step of its own), and the reaper then skips the range
-  without unmapping it.
+  without unmapping it.  ``oom_reap_task()`` tries ``oom_reap_task_mm()`` up to
+  MAX_OOM_REAP_RETRIES times, and each failed try calls every start again; the model makes
+  one try (review D30): one unbalanced start is enough for every liveness result, and more
+  tries only leak more counts.
 * ``munmap`` holds mmap_lock for write across the whole operation, and the new mapping
   (mmap() over the same range) has another page size, which a fault that looked at the
   old VMA (arm64's ``vma_lookup()``) may still use.
