@@ -751,24 +751,35 @@ static void phase_expand(Worker *wk) {
     }
 }
 
+/* The next task for this thread to take, or NULL: every phase hands tasks out one by one,
+ * so that a thread the machine preempts holds up the others by one task, not by its share. */
+static Task *next_task(Search *st) {
+    size_t k = __atomic_fetch_add(&st->next_task, 1, __ATOMIC_RELAXED);
+    return k < st->ntasks ? st->tasks + k : NULL;
+}
+
 static void phase_side(Worker *wk) {
     Search *st = wk->st;
     size_t mask = st->side_cap - 1;
-    for (size_t j = 0; j < wk->cn; j++) {
-        if (j + 16 < wk->cn) __builtin_prefetch(st->side + 2 * ((size_t)wk->ch1[j + 16] & mask));
-        uint64_t id = wk->ch1[j], inv = ~wk->ckey[j];
-        size_t i = (size_t)id & mask;
-        for (;;) {
-            uint64_t *slot = st->side + 2 * i;
-            uint64_t v = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
-            if (!v && __atomic_compare_exchange_n(slot, &v, id, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) v = id;
-            if (v == id) {
-                uint64_t old = __atomic_load_n(slot + 1, __ATOMIC_RELAXED);
-                while (inv > old && !__atomic_compare_exchange_n(slot + 1, &old, inv, 0, __ATOMIC_RELAXED,
-                                                                 __ATOMIC_RELAXED)) {}
-                break;
+    for (Task *task; (task = next_task(st));) {
+        const Worker *owner = st->workers + task->worker;
+        size_t end = task->cstart + task->ccount;
+        for (size_t j = task->cstart; j < end; j++) {
+            if (j + 16 < end) __builtin_prefetch(st->side + 2 * ((size_t)owner->ch1[j + 16] & mask));
+            uint64_t id = owner->ch1[j], inv = ~owner->ckey[j];
+            size_t i = (size_t)id & mask;
+            for (;;) {
+                uint64_t *slot = st->side + 2 * i;
+                uint64_t v = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+                if (!v && __atomic_compare_exchange_n(slot, &v, id, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) v = id;
+                if (v == id) {
+                    uint64_t old = __atomic_load_n(slot + 1, __ATOMIC_RELAXED);
+                    while (inv > old && !__atomic_compare_exchange_n(slot + 1, &old, inv, 0, __ATOMIC_RELAXED,
+                                                                     __ATOMIC_RELAXED)) {}
+                    break;
+                }
+                i = (i + 1) & mask;
             }
-            i = (i + 1) & mask;
         }
     }
 }
@@ -781,13 +792,12 @@ static uint64_t side_first(const Search *st, uint64_t id) {
 
 static void phase_keep(Worker *wk) {
     Search *st = wk->st;
-    for (size_t k = 0; k < st->ntasks; k++) {
-        Task *task = st->tasks + k;
-        if (task->worker != wk->id) continue;
+    for (Task *task; (task = next_task(st));) {
+        Worker *owner = st->workers + task->worker;
         size_t fresh = 0, end = task->cstart + task->ccount, mask = st->side_cap - 1;
         for (size_t j = task->cstart; j < end; j++) {
-            if (j + 16 < end) __builtin_prefetch(st->side + 2 * ((size_t)wk->ch1[j + 16] & mask));
-            if (side_first(st, wk->ch1[j]) == wk->ckey[j]) { wk->ckey[j] |= KEPT; fresh++; }
+            if (j + 16 < end) __builtin_prefetch(st->side + 2 * ((size_t)owner->ch1[j + 16] & mask));
+            if (side_first(st, owner->ch1[j]) == owner->ckey[j]) { owner->ckey[j] |= KEPT; fresh++; }
         }
         task->fresh = fresh;
     }
@@ -797,22 +807,21 @@ static void phase_write(Worker *wk) {
     Search *st = wk->st;
     int w = st->model->w;
     size_t inserted = 0;
-    for (size_t k = 0; k < st->ntasks; k++) {
-        Task *task = st->tasks + k;
-        if (task->worker != wk->id || (long)((task->start - st->seg_start) / (size_t)st->chunk) > st->cut_chunk)
-            continue;
+    for (Task *task; (task = next_task(st));) {
+        if ((long)((task->start - st->seg_start) / (size_t)st->chunk) > st->cut_chunk) continue;
+        const Worker *owner = st->workers + task->worker;
         size_t at = task->offset, end = task->cstart + task->ccount;
         uint8_t *states = st->nxt.fd < 0 ? st->nxt.mem + st->nxt.n * (size_t)w : st->out_states;
         uint32_t *parent = st->parents_fd < 0 ? st->parent + st->n : st->out_parent;
         uint16_t *via = st->parents_fd < 0 ? st->via + st->n : st->out_via;
         for (size_t j = task->cstart; j < end; j++) {
-            if (j + 16 < end) table_prefetch(&st->table, wk->ch1[j + 16]);
-            if (!(wk->ckey[j] & KEPT)) continue;
-            memcpy(states + at * (size_t)w, wk->cstates + j * (size_t)w, (size_t)w);
-            parent[at] = (uint32_t)(st->cur_base + ((wk->ckey[j] & ~KEPT) >> 9));
-            via[at] = wk->cact[j];
+            if (j + 16 < end) table_prefetch(&st->table, owner->ch1[j + 16]);
+            if (!(owner->ckey[j] & KEPT)) continue;
+            memcpy(states + at * (size_t)w, owner->cstates + j * (size_t)w, (size_t)w);
+            parent[at] = (uint32_t)(st->cur_base + ((owner->ckey[j] & ~KEPT) >> 9));
+            via[at] = owner->cact[j];
             at++;
-            int r = table_insert_shared(&st->table, wk->ch1[j], wk->ch2[j]);
+            int r = table_insert_shared(&st->table, owner->ch1[j], owner->ch2[j]);
             if (r < 0) wk->full = 1;
             inserted += r > 0;
         }
@@ -858,6 +867,7 @@ static void *worker_main(void *arg) {
 /* All threads run one phase; the calling thread is worker 0. */
 static void all_run(Search *st, int phase) {
     st->phase = phase;
+    st->next_task = 0;
     if (st->nthreads > 1) pthread_barrier_wait(&st->go);
     run_phase(&st->workers[0], phase);
     if (st->nthreads > 1) pthread_barrier_wait(&st->done);
@@ -954,7 +964,6 @@ static int run_parallel(Search *st, double seconds) {
         st->seg_end = st->cur_pos + seg_states < st->cur.n ? st->cur_pos + seg_states : st->cur.n;
         if (load_segment(st) < 0 || make_tasks(st) < 0) return fail(st, -1);
         /* (a) expand, keep what the table lacks */
-        st->next_task = 0;
         all_run(st, PHASE_EXPAND);
         size_t cands = 0;
         for (int i = 0; i < st->nthreads; i++) {
