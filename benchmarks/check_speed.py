@@ -16,6 +16,7 @@ measured and printed first (compilation included, from a cold cache).
     python benchmarks/check_speed.py --close          # medians of 5 alternating runs where SPIN is close
     python benchmarks/check_speed.py --close --config ksm-merge:5.13:3x2 --repeat 3
     python benchmarks/check_speed.py --scale          # serial, threads, partitions and SPIN (-DNCORE) side by side
+    python benchmarks/check_speed.py --partition-memory   # what each process of a partitioned search holds
 
 Figures come from one run on one machine; these machines are noisy, so compare
 ratios within the table rather than with other runs.  ``--close`` alternates the
@@ -313,7 +314,7 @@ def memory_per_partition(args: argparse.Namespace) -> None:
     factory = functools.partial(build_native_kernel, functools.partial(build_kernel, spec, Reductions()),
                                 native.built.path.read_bytes())
     print("| partitions | states | transitions | s | states per process (min-max) | MB held per process (max) "
-          "| RSS MB per process (max) | MB sent per level-round, all |")
+          "| RSS MB per process (max) | MB sent between processes, all |")
     print("|" + "---|" * 8)
     for count in args.partition_counts:
         result, parts = partitioned_bfs(NativeKernel(kernel, native), factory, partitions=count, symmetry=True,
@@ -341,7 +342,12 @@ def main() -> None:
                         help="with --scale: skip the partitioned (Dask) runs")
     parser.add_argument("--partition-counts", type=int, nargs="+", default=[1, 2, 4], metavar="N",
                         help="with --scale: partitions for the memory-per-process table (default 1 2 4)")
+    parser.add_argument("--partition-memory", action="store_true",
+                        help="only the memory-per-process table of --scale (see --partition-counts)")
     args = parser.parse_args()
+    if args.partition_memory:
+        memory_per_partition(args)
+        return
     if args.scale and args.repeat == 5:
         args.repeat = 3
     SPIN["ready"] = not args.big and spin_ready()
