@@ -194,23 +194,8 @@ static inline uint64_t mum(uint64_t a, uint64_t b) {
 
 static inline uint64_t read8(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
 
-static uint64_t fingerprint(const uint8_t *p, int n) {
-    const uint64_t k0 = 0xa0761d6478bd642fULL, k1 = 0xe7037ed1a0b428dbULL, k2 = 0x8ebc6af09c88c6e3ULL;
-    uint64_t h = k0 ^ (uint64_t)n;
-    int i = 0;
-    for (; i + 16 <= n; i += 16) h = mum(read8(p + i) ^ k1, read8(p + i + 8) ^ h);
-    uint8_t tail[16] = {0};
-    memcpy(tail, p + i, (size_t)(n - i));
-    h = mum(read8(tail) ^ k1, read8(tail + 8) ^ h ^ k2);
-    h = mum(h ^ k1, (uint64_t)n ^ k2);
-    return h ? h : 1; /* 0 marks an empty slot */
-}
-
-
-/* A second, independent 64-bit hash of the same bytes (other constants), for the compact
- * table, which keeps 56 bits of it and finds the rest of the identity in the bucket. */
-static uint64_t fingerprint2(const uint8_t *p, int n) {
-    const uint64_t k0 = 0x589965cc75374cc3ULL, k1 = 0x1d8e4e27c47d124fULL, k2 = 0xeb44accab455d165ULL;
+/* One wyhash-style pass over the bytes, keyed by three constants. */
+static inline uint64_t keyed_hash(const uint8_t *p, int n, uint64_t k0, uint64_t k1, uint64_t k2) {
     uint64_t h = k0 ^ (uint64_t)n;
     int i = 0;
     for (; i + 16 <= n; i += 16) h = mum(read8(p + i) ^ k1, read8(p + i + 8) ^ h);
@@ -218,6 +203,17 @@ static uint64_t fingerprint2(const uint8_t *p, int n) {
     memcpy(tail, p + i, (size_t)(n - i));
     h = mum(read8(tail) ^ k1, read8(tail + 8) ^ h ^ k2);
     return mum(h ^ k1, (uint64_t)n ^ k2);
+}
+
+static uint64_t fingerprint(const uint8_t *p, int n) {
+    uint64_t h = keyed_hash(p, n, 0xa0761d6478bd642fULL, 0xe7037ed1a0b428dbULL, 0x8ebc6af09c88c6e3ULL);
+    return h ? h : 1; /* 0 marks an empty slot */
+}
+
+/* A second, independent 64-bit hash of the same bytes (other constants), for the compact
+ * table, which keeps 56 bits of it and finds the rest of the identity in the bucket. */
+static uint64_t fingerprint2(const uint8_t *p, int n) {
+    return keyed_hash(p, n, 0x589965cc75374cc3ULL, 0x1d8e4e27c47d124fULL, 0xeb44accab455d165ULL);
 }
 
 /* ---- one configuration: a handle ------------------------------------------------------ */
