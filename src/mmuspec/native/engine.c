@@ -1037,9 +1037,12 @@ static int run_parallel(Search *st, double seconds) {
         if (grow_buffers(st, fresh) < 0) return fail(st, -1);
         /* (d) write */
         all_run(st, PHASE_WRITE);
+        /* A compact table whose probe sequence ran out (MAX_DISP buckets, a crowded stretch of
+         * a nearly full table) is full: the segment is still taken in whole, and the search
+         * stops after it, saying so, with everything it reached. */
         for (int i = 0; i < st->nthreads; i++) {
             st->table.used += st->workers[i].inserted;
-            if (st->workers[i].full) return fail(st, -1);
+            if (st->workers[i].full && !reason) reason = 4;
         }
         if (st->nxt.fd < 0) st->nxt.n += fresh;
         else if (level_append(&st->nxt, st->out_states, fresh, st->model->w) < 0) return fail(st, -1);
@@ -1121,7 +1124,9 @@ EXPORT Search *ms_search_new(const Model *m, const uint8_t *init, int canonical,
     st->nthreads = threads > 1 ? threads : 1;
     int compact = table_bytes > 0;
     size_t nb = compact ? (size_t)table_bytes / (BUCKET * sizeof(uint64_t)) : 128;
-    if (table_new(&st->table, nb, compact, compact ? 0.97 : 0.8) < 0) goto fail;
+    /* a compact table is filled to 90%: linear probing by buckets beyond that makes runs so long
+     * that one state's probe sequence may outgrow MAX_DISP among 10^9 */
+    if (table_new(&st->table, nb, compact, compact ? 0.9 : 0.8) < 0) goto fail;
     st->exact_mode = exact;
     if (exact && !(st->exact = malloc(st->table.nb * BUCKET * (size_t)w))) goto fail;
     st->n_cap = 1 << 10;
