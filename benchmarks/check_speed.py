@@ -271,8 +271,9 @@ def scale(args: argparse.Namespace) -> None:
           f"(other work on the machine stretches wall times; CPU times are user+sys of all processes)")
     print()
     print(f"| configuration | states | transitions | serial s (CPU s) | --threads {cores} s (CPU s) | speed-up "
-          f"| --partitions {cores} s | peak MB serial / threads | SPIN s | SPIN -DNCORE={cores} s | same counts |")
-    print("|" + "---|" * 11)
+          f"| CPU threads / serial | --partitions {cores} s | peak MB serial / threads | SPIN s | SPIN -DNCORE={cores} s "
+          f"| same counts |")
+    print("|" + "---|" * 12)
     for config, promela in SCALE:
         serial, threaded = [], []
         for _ in range(args.repeat):
@@ -288,6 +289,7 @@ def scale(args: argparse.Namespace) -> None:
         spin_many = run_spin_cores(promela, cores, args.timeout * 20) if promela else "-"
         print(f"| {' '.join(config)} | {one.states:,} | {one.transitions:,} | {one.seconds:.1f} ({one.cpu_seconds:.1f}) "
               f"| {many.seconds:.1f} ({many.cpu_seconds:.1f}) | {one.seconds / many.seconds:.2f}x "
+              f"| {many.cpu_seconds / one.cpu_seconds if one.cpu_seconds else 0:.2f} "
               f"| {parted.cell() if parted.states else '-'} | {one.rss_mb:.0f} / {many.rss_mb:.0f} | {spin_one} "
               f"| {spin_many} | {'yes' if same else 'NO'} |", flush=True)
     print()
