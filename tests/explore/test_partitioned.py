@@ -38,3 +38,17 @@ def test_the_command_runs_a_partitioned_search_with_the_serial_verdict():
     assert outcome(parted) == outcome(serial)
     assert (parted.states, parted.transitions, parted.depth) == (serial.states, serial.transitions, serial.depth)
     assert lengths(parted) == lengths(serial)
+
+
+def test_a_variant_searched_on_two_partitions_gives_the_serial_counts_and_witness_lengths():
+    from dataclasses import replace
+
+    from mmuspec.model import load_variant
+
+    the_spec = replace(spec("zap", "5.13", vcpus=2, accesses=1),
+                       variant=load_variant("examples/variants/trust_the_sequence.py"))
+    _, serial = run_check(the_spec, reductions=Reductions(), engine="compiled")
+    _, parted = run_check(the_spec, reductions=Reductions(), engine="compiled", partitions=2)
+    assert outcome(parted) == outcome(serial) and serial.verdict == "violation"
+    assert (parted.states, parted.transitions, parted.depth) == (serial.states, serial.transitions, serial.depth)
+    assert lengths(parted) == lengths(serial)

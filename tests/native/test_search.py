@@ -160,6 +160,7 @@ def test_a_compact_table_stores_under_ten_bytes_a_state_and_prints_its_collision
     result = searched(the_spec, threads=2, table_bytes=1 << 18, spill_dir=str(tmp_path))
     assert result.complete and result.states == 27808
     assert result.bytes_per_state <= 10
+    assert result.store.startswith("a fixed table of 8-byte entries")
     # 56 bits of a second hash and one of 4,096 home buckets: 4 more bits than a 64-bit fingerprint
     assert result.collision_probability == pytest.approx(27808 * 27807 / 2 / (4096 * 2.0**56))
     assert result.collision_probability < collision_probability(27808) / 15
@@ -169,3 +170,37 @@ def test_a_full_compact_table_stops_the_search_and_says_so(tmp_path):
     result = searched(spec("ksm-merge", "5.13", vcpus=2, accesses=2), table_bytes=1 << 16, spill_dir=str(tmp_path))
     assert not result.complete and "state table is full" in result.stop_reason
     assert 0 < result.states < 27808
+
+
+PREFETCH = "examples/variants/prefetch_in_change_pte.py"
+TRUST_SEQ = "examples/variants/trust_the_sequence.py"
+
+
+@pytest.mark.parametrize(("scenario", "path"), [("ksm-merge", PREFETCH), ("zap", TRUST_SEQ)],
+                         ids=["prefetch_in_change_pte", "trust_the_sequence"])
+def test_a_variant_searches_alike_on_two_threads_and_alone(scenario, path):
+    from dataclasses import replace
+
+    from mmuspec.model import load_variant
+
+    the_spec = replace(spec(scenario, "5.13", vcpus=2, accesses=1), variant=load_variant(path))
+    serial = searched(the_spec)
+    assert figures(searched(the_spec, threads=2, chunk=128)) == figures(serial)
+    assert figures(searched(the_spec, threads=2, table_bytes=1 << 22)) == figures(serial)
+
+
+def test_a_variant_loop_that_never_ends_stops_the_threaded_search_with_the_loop_error():
+    """The loop budget is per thread, and the error is the search's, not a global's."""
+    from dataclasses import replace
+
+    from mmuspec.model import parse_variant
+    from mmuspec.native.search import NativeError
+
+    text = ("from mmuspec.model.guest import guest_access as _g\n"
+            "def guest_access(k, s, t, arg):\n    n = 0\n    for i in range(1000000000000):\n        n = n + i\n"
+            "    _g(k, s, t, arg)\n")
+    endless = replace(spec("zap", "5.13", vcpus=2, accesses=1), variant=parse_variant(text, "endless.py"))
+    with pytest.raises(NativeError, match="ran 100,000,000 times in one step"):
+        searched(endless, threads=2)
+    # the same library, another configuration, the same process: no error left behind
+    assert figures(searched(FIXED, threads=2)) == figures(searched(FIXED))

@@ -35,6 +35,7 @@ class SearchResult:
     event_kinds: dict[str, str] = field(default_factory=dict)
     bytes_per_state: float | None = None
     collision_probability: float | None = None
+    store: str = "64-bit fingerprints"  # what the visited set keeps per state, as the summary says it
     mode: str = "bfs"
     progress_states: int | None = None  # states of the progress (liveness) search, if one ran
     engine: str = "interpreted"  # which engine searched: "compiled" or "interpreted"

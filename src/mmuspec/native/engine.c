@@ -194,23 +194,8 @@ static inline uint64_t mum(uint64_t a, uint64_t b) {
 
 static inline uint64_t read8(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
 
-static uint64_t fingerprint(const uint8_t *p, int n) {
-    const uint64_t k0 = 0xa0761d6478bd642fULL, k1 = 0xe7037ed1a0b428dbULL, k2 = 0x8ebc6af09c88c6e3ULL;
-    uint64_t h = k0 ^ (uint64_t)n;
-    int i = 0;
-    for (; i + 16 <= n; i += 16) h = mum(read8(p + i) ^ k1, read8(p + i + 8) ^ h);
-    uint8_t tail[16] = {0};
-    memcpy(tail, p + i, (size_t)(n - i));
-    h = mum(read8(tail) ^ k1, read8(tail + 8) ^ h ^ k2);
-    h = mum(h ^ k1, (uint64_t)n ^ k2);
-    return h ? h : 1; /* 0 marks an empty slot */
-}
-
-
-/* A second, independent 64-bit hash of the same bytes (other constants), for the compact
- * table, which keeps 56 bits of it and finds the rest of the identity in the bucket. */
-static uint64_t fingerprint2(const uint8_t *p, int n) {
-    const uint64_t k0 = 0x589965cc75374cc3ULL, k1 = 0x1d8e4e27c47d124fULL, k2 = 0xeb44accab455d165ULL;
+/* One wyhash-style pass over the bytes, keyed by three constants. */
+static inline uint64_t keyed_hash(const uint8_t *p, int n, uint64_t k0, uint64_t k1, uint64_t k2) {
     uint64_t h = k0 ^ (uint64_t)n;
     int i = 0;
     for (; i + 16 <= n; i += 16) h = mum(read8(p + i) ^ k1, read8(p + i + 8) ^ h);
@@ -218,6 +203,17 @@ static uint64_t fingerprint2(const uint8_t *p, int n) {
     memcpy(tail, p + i, (size_t)(n - i));
     h = mum(read8(tail) ^ k1, read8(tail + 8) ^ h ^ k2);
     return mum(h ^ k1, (uint64_t)n ^ k2);
+}
+
+static uint64_t fingerprint(const uint8_t *p, int n) {
+    uint64_t h = keyed_hash(p, n, 0xa0761d6478bd642fULL, 0xe7037ed1a0b428dbULL, 0x8ebc6af09c88c6e3ULL);
+    return h ? h : 1; /* 0 marks an empty slot */
+}
+
+/* A second, independent 64-bit hash of the same bytes (other constants), for the compact
+ * table, which keeps 56 bits of it and finds the rest of the identity in the bucket. */
+static uint64_t fingerprint2(const uint8_t *p, int n) {
+    return keyed_hash(p, n, 0x589965cc75374cc3ULL, 0x1d8e4e27c47d124fULL, 0xeb44accab455d165ULL);
 }
 
 /* ---- one configuration: a handle ------------------------------------------------------ */
@@ -751,24 +747,35 @@ static void phase_expand(Worker *wk) {
     }
 }
 
+/* The next task for this thread to take, or NULL: every phase hands tasks out one by one,
+ * so that a thread the machine preempts holds up the others by one task, not by its share. */
+static Task *next_task(Search *st) {
+    size_t k = __atomic_fetch_add(&st->next_task, 1, __ATOMIC_RELAXED);
+    return k < st->ntasks ? st->tasks + k : NULL;
+}
+
 static void phase_side(Worker *wk) {
     Search *st = wk->st;
     size_t mask = st->side_cap - 1;
-    for (size_t j = 0; j < wk->cn; j++) {
-        if (j + 16 < wk->cn) __builtin_prefetch(st->side + 2 * ((size_t)wk->ch1[j + 16] & mask));
-        uint64_t id = wk->ch1[j], inv = ~wk->ckey[j];
-        size_t i = (size_t)id & mask;
-        for (;;) {
-            uint64_t *slot = st->side + 2 * i;
-            uint64_t v = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
-            if (!v && __atomic_compare_exchange_n(slot, &v, id, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) v = id;
-            if (v == id) {
-                uint64_t old = __atomic_load_n(slot + 1, __ATOMIC_RELAXED);
-                while (inv > old && !__atomic_compare_exchange_n(slot + 1, &old, inv, 0, __ATOMIC_RELAXED,
-                                                                 __ATOMIC_RELAXED)) {}
-                break;
+    for (Task *task; (task = next_task(st));) {
+        const Worker *owner = st->workers + task->worker;
+        size_t end = task->cstart + task->ccount;
+        for (size_t j = task->cstart; j < end; j++) {
+            if (j + 16 < end) __builtin_prefetch(st->side + 2 * ((size_t)owner->ch1[j + 16] & mask));
+            uint64_t id = owner->ch1[j], inv = ~owner->ckey[j];
+            size_t i = (size_t)id & mask;
+            for (;;) {
+                uint64_t *slot = st->side + 2 * i;
+                uint64_t v = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+                if (!v && __atomic_compare_exchange_n(slot, &v, id, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) v = id;
+                if (v == id) {
+                    uint64_t old = __atomic_load_n(slot + 1, __ATOMIC_RELAXED);
+                    while (inv > old && !__atomic_compare_exchange_n(slot + 1, &old, inv, 0, __ATOMIC_RELAXED,
+                                                                     __ATOMIC_RELAXED)) {}
+                    break;
+                }
+                i = (i + 1) & mask;
             }
-            i = (i + 1) & mask;
         }
     }
 }
@@ -781,13 +788,12 @@ static uint64_t side_first(const Search *st, uint64_t id) {
 
 static void phase_keep(Worker *wk) {
     Search *st = wk->st;
-    for (size_t k = 0; k < st->ntasks; k++) {
-        Task *task = st->tasks + k;
-        if (task->worker != wk->id) continue;
+    for (Task *task; (task = next_task(st));) {
+        Worker *owner = st->workers + task->worker;
         size_t fresh = 0, end = task->cstart + task->ccount, mask = st->side_cap - 1;
         for (size_t j = task->cstart; j < end; j++) {
-            if (j + 16 < end) __builtin_prefetch(st->side + 2 * ((size_t)wk->ch1[j + 16] & mask));
-            if (side_first(st, wk->ch1[j]) == wk->ckey[j]) { wk->ckey[j] |= KEPT; fresh++; }
+            if (j + 16 < end) __builtin_prefetch(st->side + 2 * ((size_t)owner->ch1[j + 16] & mask));
+            if (side_first(st, owner->ch1[j]) == owner->ckey[j]) { owner->ckey[j] |= KEPT; fresh++; }
         }
         task->fresh = fresh;
     }
@@ -797,22 +803,21 @@ static void phase_write(Worker *wk) {
     Search *st = wk->st;
     int w = st->model->w;
     size_t inserted = 0;
-    for (size_t k = 0; k < st->ntasks; k++) {
-        Task *task = st->tasks + k;
-        if (task->worker != wk->id || (long)((task->start - st->seg_start) / (size_t)st->chunk) > st->cut_chunk)
-            continue;
+    for (Task *task; (task = next_task(st));) {
+        if ((long)((task->start - st->seg_start) / (size_t)st->chunk) > st->cut_chunk) continue;
+        const Worker *owner = st->workers + task->worker;
         size_t at = task->offset, end = task->cstart + task->ccount;
         uint8_t *states = st->nxt.fd < 0 ? st->nxt.mem + st->nxt.n * (size_t)w : st->out_states;
         uint32_t *parent = st->parents_fd < 0 ? st->parent + st->n : st->out_parent;
         uint16_t *via = st->parents_fd < 0 ? st->via + st->n : st->out_via;
         for (size_t j = task->cstart; j < end; j++) {
-            if (j + 16 < end) table_prefetch(&st->table, wk->ch1[j + 16]);
-            if (!(wk->ckey[j] & KEPT)) continue;
-            memcpy(states + at * (size_t)w, wk->cstates + j * (size_t)w, (size_t)w);
-            parent[at] = (uint32_t)(st->cur_base + ((wk->ckey[j] & ~KEPT) >> 9));
-            via[at] = wk->cact[j];
+            if (j + 16 < end) table_prefetch(&st->table, owner->ch1[j + 16]);
+            if (!(owner->ckey[j] & KEPT)) continue;
+            memcpy(states + at * (size_t)w, owner->cstates + j * (size_t)w, (size_t)w);
+            parent[at] = (uint32_t)(st->cur_base + ((owner->ckey[j] & ~KEPT) >> 9));
+            via[at] = owner->cact[j];
             at++;
-            int r = table_insert_shared(&st->table, wk->ch1[j], wk->ch2[j]);
+            int r = table_insert_shared(&st->table, owner->ch1[j], owner->ch2[j]);
             if (r < 0) wk->full = 1;
             inserted += r > 0;
         }
@@ -858,6 +863,7 @@ static void *worker_main(void *arg) {
 /* All threads run one phase; the calling thread is worker 0. */
 static void all_run(Search *st, int phase) {
     st->phase = phase;
+    st->next_task = 0;
     if (st->nthreads > 1) pthread_barrier_wait(&st->go);
     run_phase(&st->workers[0], phase);
     if (st->nthreads > 1) pthread_barrier_wait(&st->done);
@@ -954,7 +960,6 @@ static int run_parallel(Search *st, double seconds) {
         st->seg_end = st->cur_pos + seg_states < st->cur.n ? st->cur_pos + seg_states : st->cur.n;
         if (load_segment(st) < 0 || make_tasks(st) < 0) return fail(st, -1);
         /* (a) expand, keep what the table lacks */
-        st->next_task = 0;
         all_run(st, PHASE_EXPAND);
         size_t cands = 0;
         for (int i = 0; i < st->nthreads; i++) {
@@ -1032,9 +1037,12 @@ static int run_parallel(Search *st, double seconds) {
         if (grow_buffers(st, fresh) < 0) return fail(st, -1);
         /* (d) write */
         all_run(st, PHASE_WRITE);
+        /* A compact table whose probe sequence ran out (MAX_DISP buckets, a crowded stretch of
+         * a nearly full table) is full: the segment is still taken in whole, and the search
+         * stops after it, saying so, with everything it reached. */
         for (int i = 0; i < st->nthreads; i++) {
             st->table.used += st->workers[i].inserted;
-            if (st->workers[i].full) return fail(st, -1);
+            if (st->workers[i].full && !reason) reason = 4;
         }
         if (st->nxt.fd < 0) st->nxt.n += fresh;
         else if (level_append(&st->nxt, st->out_states, fresh, st->model->w) < 0) return fail(st, -1);
@@ -1116,7 +1124,9 @@ EXPORT Search *ms_search_new(const Model *m, const uint8_t *init, int canonical,
     st->nthreads = threads > 1 ? threads : 1;
     int compact = table_bytes > 0;
     size_t nb = compact ? (size_t)table_bytes / (BUCKET * sizeof(uint64_t)) : 128;
-    if (table_new(&st->table, nb, compact, compact ? 0.97 : 0.8) < 0) goto fail;
+    /* a compact table is filled to 90%: linear probing by buckets beyond that makes runs so long
+     * that one state's probe sequence may outgrow MAX_DISP among 10^9 */
+    if (table_new(&st->table, nb, compact, compact ? 0.9 : 0.8) < 0) goto fail;
     st->exact_mode = exact;
     if (exact && !(st->exact = malloc(st->table.nb * BUCKET * (size_t)w))) goto fail;
     st->n_cap = 1 << 10;

@@ -182,6 +182,8 @@ def _run(native: NativeModel, search: Any, start: float, events: list[Any], *, s
         # bucket; a growable one by the whole 64-bit fingerprint.
         result.collision_probability = (n * (n - 1) / 2 / (buckets * 2.0**56) if table_bytes > 0
                                         else collision_probability(n))
+        if table_bytes > 0:
+            result.store = "a fixed table of 8-byte entries, 56 hash bits and a home bucket"
     result.mode = "bfs"
     return result
 

@@ -41,7 +41,7 @@ def figures_text(result: SearchResult) -> str:
             f"{result.depth}, in {result.seconds:.2f} s; {result.stop_reason}"
         )
     store = "whole states" if result.collision_probability is None else (
-        f"64-bit fingerprints, {result.bytes_per_state:.0f} bytes per state, "
+        f"{result.store}, {result.bytes_per_state:.0f} bytes per state, "
         f"collision probability {result.collision_probability:.1e}"
     )
     text = (
