@@ -86,6 +86,16 @@ def range_invalid(k: Kernel, s: bytes | bytearray) -> bool:
     return L.RANGE_ADDED >= 0 and not s[L.RANGE_ADDED]
 
 
+def range_clear(k: Kernel, s: bytearray) -> None:
+    """The range back to INVALID_GPA (``range_invalid``): at the first begin() and when the
+    last end() brings in_progress back to 0."""
+    L = k.L
+    if L.track_ranges:
+        s[L.RANGE_START] = s[L.RANGE_END] = 0
+    if L.RANGE_ADDED >= 0:
+        s[L.RANGE_ADDED] = 0
+
+
 @helper
 def kvm_mmu_invalidate_begin(k: Kernel, s: bytearray) -> None:
     """kvm_mmu_invalidate_begin() (v6.8): ``in_progress++; if (likely(in_progress == 1))
@@ -98,10 +108,7 @@ def kvm_mmu_invalidate_begin(k: Kernel, s: bytearray) -> None:
     L = k.L
     s[L.COUNT] += 1
     if s[L.COUNT] == 1:
-        if L.track_ranges:
-            s[L.RANGE_START] = s[L.RANGE_END] = 0
-        if L.RANGE_ADDED >= 0:
-            s[L.RANGE_ADDED] = 0
+        range_clear(k, s)
 
 
 @helper
@@ -137,10 +144,7 @@ def kvm_mmu_invalidate_end(k: Kernel, s: bytearray) -> None:
         k.fire(WARN_NO_RANGE, lambda: "WARN_ON_ONCE(kvm->mmu_invalidate_range_start == INVALID_GPA) in "
                "kvm_mmu_invalidate_end(): no range was added since kvm_mmu_invalidate_begin()")
     if s[L.COUNT] == 0:
-        if L.track_ranges:
-            s[L.RANGE_START] = s[L.RANGE_END] = 0
-        if L.RANGE_ADDED >= 0:
-            s[L.RANGE_ADDED] = 0
+        range_clear(k, s)
 
 
 @helper
