@@ -88,7 +88,7 @@ def lab_text(r: LabResult, out: Path) -> str:
                  f"accesses {c.get('guest_slow_accesses', 0):,}")
     if r.ksm_after:
         lines.append("KSM after the run: " + ", ".join(f"{k} {n:,}" for k, n in r.ksm_after.items()))
-    lines += ["", "measured costs (median, µs):"]
+    lines += ["", "measured costs (median; ksm_scan_us: 10th percentile; µs):"]
     for key, s in m.costs.items():
         med = s.median()
         lines.append(f"  {key:<16} {_fmt(med) if med is not None else 'not measured':>12}  "

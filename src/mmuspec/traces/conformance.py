@@ -315,6 +315,7 @@ def _page_events(lines: Iterable[str], mapping: Mapping, reading: Reading, marke
             merged = last_ksmd_page.get(pid)
             if merged is None:
                 reading.unattributed_merges += 1
+                yield PageEvent(lineno, ts, None, "merge-elsewhere", pid, text, f)  # another process's page
                 continue
             last_ksmd_page[pid] = None
             label = "merge-failed" if f.get("error") else ("merge" if f.get("ksm") else "merge-in-place")
