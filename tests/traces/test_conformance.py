@@ -133,3 +133,15 @@ def test_two_test_young_calls_with_no_ageing_between_are_still_a_behaviour_but_a
     m = next(i for i, line in enumerate(lines) if "kvm_mmu_spte_requested: gfn 1037 " in line)
     doubled = check("".join([*lines[:m + 1], lines[m], *lines[m + 1:]]), workload="cow-break")
     assert not doubled.ok and doubled.rejections[0].label == "map" and doubled.rejections[0].line == m + 2
+
+
+def test_pages_kcompactd_migrated_during_an_aging_run_are_behaviours_of_6_18():
+    """A real aging run where kcompactd migrated four guest pages: each shows an unmap from
+    kcompactd and the guest's refault, which the host's own unmaps in the model allow."""
+    text = trace_text("aging-kcompactd")
+    moved = {line.split("range: ")[-1].split(" --")[0] for line in text.splitlines()
+             if line.lstrip().startswith("kcompactd") and "kvm_unmap_hva_range" in line}
+    assert len(moved & {f"0x005a5a{p * 4096:08x}" for p in range(64)}) == 4
+    verdict = check(text, workload="aging")
+    assert verdict.ok and verdict.labels["unmap:mm"] == 4 and verdict.labels["map"] == 12
+    assert verdict.admitted == verdict.pages == 11

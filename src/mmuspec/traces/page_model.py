@@ -92,10 +92,15 @@ def projections(workload: str) -> tuple[Projection, ...]:
         # one (an unmap when it breaks COW of the zero page, then the guest's refault) is
         # the same as the madvise thread's zap followed by a refault.
         return (Projection(_scenario("lab-zap", zap=(0,)), 0, "zapped"),)
+    # The host unmaps any page on its own as well: kcompactd and NUMA balancing migrate it
+    # (try_to_migrate(): an invalidate_range_start, then the guest refaults on the new
+    # page), which a trace shows as a zap does.  A recorded aging run on 6.18 has kcompactd
+    # unmap four guest pages.  The KSM workloads' pages carry no such thread: cow-break's
+    # restarting model with it exceeds MAX_NODES, so there such an unmap is not admitted.
     if workload == "aging":
-        return (Projection(_scenario("lab-aging"), 0, "aged"),)
+        return (Projection(_scenario("lab-aging", zap=(0,)), 0, "aged, and migrated by the host"),)
     if workload == "memslot":
-        return (Projection(_scenario("lab-memslot"), 0, "accessed"),)
+        return (Projection(_scenario("lab-memslot", zap=(0,)), 0, "accessed, and migrated by the host"),)
     raise ValueError(f"no model projection for workload {workload!r}")
 
 
