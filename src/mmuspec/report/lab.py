@@ -79,9 +79,13 @@ def lab_text(r: LabResult, out: Path) -> str:
                                           "kvm_mmu_spte_requested", "kvm_unmap_hva_range", "kvm_age_hva",
                                           "ksm_merge_with_ksm_page")}
     lines.append("tracepoints that fired: " + ", ".join(f"{e} {n:,}" for e, n in fired.items() if n))
-    silent = [e for e, n in fired.items() if not n]
+    enabled = {e.split(":", 1)[1] for e in r.events_enabled}
+    silent = [e for e, n in fired.items() if not n and (not r.events_enabled or e in enabled or e.startswith("ksm"))]
     if silent:
-        lines.append("did not fire: " + ", ".join(silent))
+        lines.append(("enabled, did not fire: " if r.events_enabled else "did not fire: ") + ", ".join(silent))
+    absent = [e for e, n in fired.items() if not n and r.events_enabled and e not in enabled and not e.startswith("ksm")]
+    if absent:
+        lines.append("not in this kernel's tracefs: " + ", ".join(absent))
     c = m.counts
     lines.append(f"KVM stats: exits {c.get('exits', 0):,}, pf_taken {c.get('pf_taken', 0):,}, pf_fixed "
                  f"{c.get('pf_fixed', 0):,}, remote_tlb_flush {c.get('remote_tlb_flush', 0):,}; guest-timed slow "
