@@ -73,7 +73,7 @@ class Measurement:
 
     def to_json(self) -> dict[str, Any]:
         return {"counts": self.counts,
-                "costs_us": {k: {"median": s.median(), "statistic": s.statistic, "samples": len(s.values)}
+                "costs_us": {k: {"value": s.median(), "statistic": s.statistic, "samples": len(s.values)}
                              for k, s in self.costs.items()},
                 "tsc_hz": self.tsc_hz, "integrity_violations": self.integrity}
 
