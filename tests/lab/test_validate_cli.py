@@ -58,3 +58,11 @@ def test_an_empty_trace_is_bad_input_in_one_line(tmp_path, capsys):
 def test_a_missing_trace_is_bad_input(tmp_path, capsys):
     assert main(["trace", "validate", str(tmp_path / "nope.txt"), "--era", "6.18"]) == 2
     assert "nope.txt: no such trace file" in capsys.readouterr().err
+
+
+def test_the_readme_sample_of_trace_validate_is_its_real_output(capsys):
+    from tests.cli.golden import assert_readme_sample
+
+    command = "mmuspec trace validate tests/lab/data/ksm-merge/trace.txt.xz --era 5.13"
+    assert main(["trace", "validate", str(trace_path("ksm-merge")), "--era", "5.13"]) == 1
+    assert_readme_sample(command, capsys.readouterr().out)

@@ -62,7 +62,7 @@ def test_a_merge_with_one_of_its_two_unmaps_removed_is_rejected():
 
 
 def _change_pte(unmap_line):
-    """A kvm_set_spte_hva line (removed in v6.10 with change_pte, f7842747d13d) for the page of
+    """A kvm_set_spte_hva line (gone in v6.10 with the .change_pte() callback) for the page of
     ``unmap_line``, from the same thread at the same time."""
     return unmap_line.split("kvm_unmap_hva_range: ")[0] + f"kvm_set_spte_hva: mmu notifier set pte hva: {_hva(unmap_line)}\n"
 
