@@ -111,7 +111,8 @@ def lab_text(r: LabResult, out: Path) -> str:
     else:
         lines.append("host restored: KSM and tracefs as they were" + (", merged pages unmerged"
                                                                      if o.workload in ("ksm-merge", "cow-break") else ""))
-    lines.append(f"verdict: {'OK' if r.ok else 'FAILED'} ({r.wall_seconds:.1f} s); wrote {out}/result.json, "
+    verdict = "OK" if r.ok else "INCOMPLETE (events lost)" if r.integrity_ok and r.verdict.ok else "FAILED"
+    lines.append(f"verdict: {verdict} ({r.wall_seconds:.1f} s); wrote {out}/result.json, "
                  f"trace.txt, vmm.txt, timeline.png, costs.toml")
     return "\n".join(lines)
 
