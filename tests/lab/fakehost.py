@@ -21,7 +21,7 @@ from mmuspec.lab import host
 BEFORE_TRACE = {"tracing_on": "1", "buffer_size_kb": "1408", "set_event": "sched:sched_switch"}
 BEFORE_KSM = {"run": "0", "pages_to_scan": "100", "sleep_millisecs": "20"}
 COUNTERS = {"pages_shared": "0", "pages_sharing": "0", "pages_unshared": "0", "full_scans": "7"}
-AVAILABLE = ("kvm:kvm_unmap_hva_range", "kvm:kvm_age_hva", "kvm:kvm_test_age_hva", "kvm:kvm_exit",
+AVAILABLE = ("kvm:kvm_unmap_hva_range", "kvm:kvm_age_hva", "kvm:kvm_test_age_hva", "kvm:kvm_exit", "kvm:kvm_entry",
              "kvm:kvm_page_fault", "kvmmmu:kvm_mmu_spte_requested", "kvmmmu:kvm_mmu_prepare_zap_page",
              "ksm:ksm_merge_with_ksm_page", "sched:sched_switch")
 

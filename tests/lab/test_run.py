@@ -16,14 +16,17 @@ from tests.lab import fakehost
 from tests.lab.recorded import DATA, header, vmm_run
 
 REPLAY = """#!{python}
-import lzma, resource, sys, time
+import lzma, re, resource, sys, time
 from pathlib import Path
 args = sys.argv[1:]
 marker = Path(args[args.index("--marker") + 1])
 data = Path({data!r})
 Path({limits!r}).write_text(str(resource.getrlimit(resource.RLIMIT_AS)[0]))
 trace = lzma.decompress((data / "trace.txt.xz").read_bytes()).decode()
-marker.with_name("trace").write_text(trace.split("\\n", 1)[1])
+body = trace.split("\\n", 1)[1]
+if {lost}:
+    body = re.sub(r"entries-written: (\\d+)/\\d+", lambda m: f"entries-written: {{m.group(1)}}/{{int(m.group(1)) + {lost}}}", body)
+marker.with_name("trace").write_text(body)
 time.sleep({sleep})
 sys.stdout.write(lzma.decompress((data / "vmm.txt.xz").read_bytes()).decode())
 sys.exit({code})
@@ -36,10 +39,10 @@ def fake(tmp_path, monkeypatch):
     monkeypatch.setattr(run, "check_host", lambda: None)
     monkeypatch.setattr(run, "host_description", lambda: fakehost.__name__)
 
-    def vmm(workload, code=0, sleep=0.0):
+    def vmm(workload, code=0, sleep=0.0, lost=0):
         script = tmp_path / "vmm"
         script.write_text(REPLAY.format(python=sys.executable, data=str(DATA / workload), limits=str(tmp_path / "as"),
-                                        sleep=sleep, code=code))
+                                        sleep=sleep, code=code, lost=lost))
         script.chmod(script.stat().st_mode | stat.S_IXUSR)
         monkeypatch.setattr(run, "vmm_path", lambda: script)
         return options_of(vmm_run(workload), header(workload))
@@ -143,3 +146,12 @@ def test_mmuspec_lab_json_of_a_replayed_run_follows_the_documented_schema(fake, 
     assert data["schema"] == "mmuspec.lab/1" and data["ok"] is True
     assert {"result.json", "trace.txt", "vmm.txt", "costs.toml", "timeline.png"} <= {
         p.name for p in (staging / "cow").iterdir()}
+
+
+def test_a_run_whose_trace_buffer_lost_events_is_incomplete_and_exits_4(fake, capsys):
+    _, _, vmm, staging = fake
+    vmm("zap", lost=250)
+    assert main(["lab", "zap", "--quiet", "--out", str(staging / "lost")]) == 4
+    out = capsys.readouterr().out
+    assert "the trace buffer overflowed: 250 events lost; conformance is not decided" in out
+    assert "verdict: INCOMPLETE (events lost)" in out

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from mmuspec.cli import main
+from mmuspec.report.lab import lab_json
+from tests.lab.recorded import analysed, trace_path, vmm_run
 from tests.simulate.test_simulate import SMALL
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "json.md"
@@ -135,7 +137,18 @@ def documents(tmp_path_factory):
     out.append(run("check", str(EXPECT / "zap.toml"), "--coverage", "--json", "--quiet"))
     out.append(run("diff", "--era", "5.13", "--variant", str(VARIANT), "--arches", "x86", "--json"))
     out.append(run("check-all", str(EXPECT), "--era", "5.13", "--json"))
+    out.append(run("trace", "validate", str(trace_path("ksm-merge")), "--era", "5.13", "--json"))
+    out.append(run("trace", "validate", str(trace_path("ksm-merge")), "--era", "6.18", "--json"))
+    out.append(json.loads(json.dumps(lab_json(_lab_run_with_a_mismatch()))))
     return out
+
+
+def _lab_run_with_a_mismatch():
+    """A recorded zap run analysed as `mmuspec lab` does, with one failed guest read added."""
+    run = vmm_run("zap")
+    act = next(a for a in run.acts if a["kind"] == "dontneed")
+    run.mismatches.append({"vcpu": 0, "gfn": int(act["gfn"]), "tsc": int(act["tsc"]), "got": 1, "expected": 2})
+    return analysed("zap", run)
 
 
 def walk_all(documents):
@@ -161,7 +174,8 @@ def test_every_field_docs_json_md_documents_is_emitted_with_the_documented_type(
 
 def test_each_json_document_names_its_schema_and_version(documents):
     assert [d["schema"] for d in documents] == ["mmuspec.check/1"] * 3 + ["mmuspec.trace-stats/1"] + \
-        ["mmuspec.simulate/1"] * 2 + ["mmuspec.check/1", "mmuspec.diff/1", "mmuspec.check-all/1"]
+        ["mmuspec.simulate/1"] * 2 + ["mmuspec.check/1", "mmuspec.diff/1", "mmuspec.check-all/1"] + \
+        ["mmuspec.validate/1"] * 2 + ["mmuspec.lab/1"]
 
 
 def test_the_schema_test_catches_an_undocumented_field(documents):

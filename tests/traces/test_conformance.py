@@ -62,7 +62,7 @@ def test_a_merge_with_one_of_its_two_unmaps_removed_is_rejected():
 
 
 def _change_pte(unmap_line):
-    """A kvm_set_spte_hva line (removed in v6.10 with change_pte, f7842747d13d) for the page of
+    """A kvm_set_spte_hva line (gone in v6.10 with the .change_pte() callback) for the page of
     ``unmap_line``, from the same thread at the same time."""
     return unmap_line.split("kvm_unmap_hva_range: ")[0] + f"kvm_set_spte_hva: mmu notifier set pte hva: {_hva(unmap_line)}\n"
 
@@ -110,3 +110,40 @@ def test_the_page_automaton_of_ksm_merge_under_6_18_has_a_fixed_size_and_no_chan
     labels = {label for edges in a.edges for label in edges}
     assert "change-pte" not in labels and {"unmap:ksmd", "merge", "merge-in-place", "map", "age"} <= labels
     assert "change-pte" in {label for edges in automaton("5.13", "ksm-merge").edges for label in edges}
+
+
+def test_a_page_kdamond_aged_in_its_own_order_is_a_behaviour_of_6_18():
+    """A real cow-break run on a host where DAMON's kdamond runs: on gfn 0x1037 it prints
+    kvm_age_hva, kvm_test_age_hva, kvm_age_hva, kvm_test_age_hva, an order no single kswapd
+    round repeated has (clear_young, test_young, clear_flush_young); the model's ager may
+    take its ageing steps in any order, as the host's several agers do."""
+    text = trace_text("cow-break-kdamond")
+    aged = [line for line in text.splitlines() if "kdamond" in line and "0x005a5a00037000" in line]
+    assert [line.split(": ")[1] for line in aged] == ["kvm_age_hva", "kvm_test_age_hva", "kvm_age_hva",
+                                                      "kvm_test_age_hva"]
+    verdict = check(text, workload="cow-break")
+    assert verdict.ok and verdict.admitted == verdict.pages == 64
+    assert verdict.labels["age"] == 3 and verdict.labels["test-age"] == 2
+
+
+def test_two_test_young_calls_with_no_ageing_between_are_still_a_behaviour_but_a_map_without_a_fault_is_not():
+    """The ager's freedom is in its ageing calls only: a page whose SPTE is present does not
+    take a second map (a fault) without an unmap or an SPTE drop between them."""
+    lines = trace_text("cow-break-kdamond").splitlines(keepends=True)
+    n = next(i for i, line in enumerate(lines) if "kvm_test_age_hva" in line and "0x005a5a00037000" in line)
+    assert check("".join([*lines[:n + 1], lines[n], *lines[n + 1:]]), workload="cow-break").ok
+    m = next(i for i, line in enumerate(lines) if "kvm_mmu_spte_requested: gfn 1037 " in line)
+    doubled = check("".join([*lines[:m + 1], lines[m], *lines[m + 1:]]), workload="cow-break")
+    assert not doubled.ok and doubled.rejections[0].label == "map" and doubled.rejections[0].line == m + 2
+
+
+def test_pages_kcompactd_migrated_during_an_aging_run_are_behaviours_of_6_18():
+    """A real aging run where kcompactd migrated four guest pages: each shows an unmap from
+    kcompactd and the guest's refault, which the host's own unmaps in the model allow."""
+    text = trace_text("aging-kcompactd")
+    moved = {line.split("range: ")[-1].split(" --")[0] for line in text.splitlines()
+             if line.lstrip().startswith("kcompactd") and "kvm_unmap_hva_range" in line}
+    assert len(moved & {f"0x005a5a{p * 4096:08x}" for p in range(64)}) == 4
+    verdict = check(text, workload="aging")
+    assert verdict.ok and verdict.labels["unmap:mm"] == 4 and verdict.labels["map"] == 12
+    assert verdict.admitted == verdict.pages == 11

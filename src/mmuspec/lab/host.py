@@ -34,10 +34,10 @@ LOCK = Path(os.environ.get("MMUSPEC_LAB_LOCK", "/run/lock/mmuspec-lab.lock"))
 JOURNAL = Path(os.environ.get("MMUSPEC_LAB_JOURNAL", "/run/lock/mmuspec-lab.restore.json"))
 KSM_KEYS = ("pages_to_scan", "sleep_millisecs", "run")  # run last: restored after the rates
 TRACE_KEYS = ("buffer_size_kb", "set_event", "tracing_on")
-# The events a run enables: what the page automaton reads, and kvm_exit/kvm_page_fault/
+# The events a run enables: what the page automaton reads, and kvm_exit/kvm_entry/kvm_page_fault/
 # kvm_set_spte_hva only to say whether they fired.
 EVENTS = ("ksm:*", "kvm:kvm_unmap_hva_range", "kvm:kvm_age_hva", "kvm:kvm_test_age_hva", "kvm:kvm_set_spte_hva",
-          "kvm:kvm_exit", "kvm:kvm_page_fault", "kvmmmu:kvm_mmu_spte_requested", "kvmmmu:kvm_mmu_prepare_zap_page")
+          "kvm:kvm_exit", "kvm:kvm_entry", "kvm:kvm_page_fault", "kvmmmu:kvm_mmu_spte_requested", "kvmmmu:kvm_mmu_prepare_zap_page")
 
 
 class HostUnavailable(Exception):

@@ -237,7 +237,7 @@ def analyse(options: LabOptions, trace: Path, run: VmmRun, *, era: str, kernel: 
     measured costs and the prediction (also how the tests read recorded runs)."""
     o = options.resolved()
     assert o.seconds is not None and o.write_after is not None
-    measurement = measure(str(trace), run)
+    measurement = measure(str(trace), run, o.pages_to_scan)
     with open_trace(str(trace)) as stream:
         verdict = validate(stream, automaton(era, o.workload))
     total = run.guest_total("reads") + run.guest_total("writes")

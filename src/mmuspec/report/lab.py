@@ -79,16 +79,20 @@ def lab_text(r: LabResult, out: Path) -> str:
                                           "kvm_mmu_spte_requested", "kvm_unmap_hva_range", "kvm_age_hva",
                                           "ksm_merge_with_ksm_page")}
     lines.append("tracepoints that fired: " + ", ".join(f"{e} {n:,}" for e, n in fired.items() if n))
-    silent = [e for e, n in fired.items() if not n]
+    enabled = {e.split(":", 1)[1] for e in r.events_enabled}
+    silent = [e for e, n in fired.items() if not n and (not r.events_enabled or e in enabled or e.startswith("ksm"))]
     if silent:
-        lines.append("did not fire: " + ", ".join(silent))
+        lines.append(("enabled, did not fire: " if r.events_enabled else "did not fire: ") + ", ".join(silent))
+    absent = [e for e, n in fired.items() if not n and r.events_enabled and e not in enabled and not e.startswith("ksm")]
+    if absent:
+        lines.append("not in this kernel's tracefs: " + ", ".join(absent))
     c = m.counts
     lines.append(f"KVM stats: exits {c.get('exits', 0):,}, pf_taken {c.get('pf_taken', 0):,}, pf_fixed "
                  f"{c.get('pf_fixed', 0):,}, remote_tlb_flush {c.get('remote_tlb_flush', 0):,}; guest-timed slow "
                  f"accesses {c.get('guest_slow_accesses', 0):,}")
     if r.ksm_after:
         lines.append("KSM after the run: " + ", ".join(f"{k} {n:,}" for k, n in r.ksm_after.items()))
-    lines += ["", "measured costs (median, µs):"]
+    lines += ["", "measured costs (median; ksm_scan_us: 10th percentile; µs):"]
     for key, s in m.costs.items():
         med = s.median()
         lines.append(f"  {key:<16} {_fmt(med) if med is not None else 'not measured':>12}  "
@@ -107,7 +111,8 @@ def lab_text(r: LabResult, out: Path) -> str:
     else:
         lines.append("host restored: KSM and tracefs as they were" + (", merged pages unmerged"
                                                                      if o.workload in ("ksm-merge", "cow-break") else ""))
-    lines.append(f"verdict: {'OK' if r.ok else 'FAILED'} ({r.wall_seconds:.1f} s); wrote {out}/result.json, "
+    verdict = "OK" if r.ok else "INCOMPLETE (events lost)" if r.integrity_ok and r.verdict.ok else "FAILED"
+    lines.append(f"verdict: {verdict} ({r.wall_seconds:.1f} s); wrote {out}/result.json, "
                  f"trace.txt, vmm.txt, timeline.png, costs.toml")
     return "\n".join(lines)
 

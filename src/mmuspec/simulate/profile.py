@@ -16,7 +16,7 @@ Format::
     [costs]
     ksm_merge_us = 41.2           # only measured values
     [samples]
-    ksm_merge_us = 63             # how many events each median is over
+    ksm_merge_us = 63             # how many events each value is from
 """
 
 from __future__ import annotations
@@ -44,8 +44,9 @@ class CostProfile:
 
     def source_of(self, key: str) -> str:
         n = self.samples.get(key)
+        stat = "tenth percentile" if key == "ksm_scan_us" else "median"  # as lab/measure.py takes them
         return (f"`mmuspec lab {self.workload}` on {self.kernel}, {self.host}"
-                + (f" (median of {n:,} events)" if n else ""))
+                + (f" ({stat} of {n:,} events)" if n else ""))
 
 
 def load_profile(path: str) -> CostProfile:

@@ -34,12 +34,17 @@ PAGE = 4096
 HEADER = "# mmuspec-lab "
 # <comm>-<pid> [(<tgid>)] [<cpu>] [<flags>] <secs.usecs>: <event>: <fields>; the general
 # reader (reader.parse_line) takes any line this does not match.
-FAST = re.compile(r"\s*(.*?)-(\d+)\s+(?:\(\s*[-\d]+\)\s+)?\[\d+\]\s+(?:[A-Za-z.0-9]{4,5}\s+)?(\d+\.\d+): "
-                  r"(?:\w+:)?(\w+): ?(.*)")
+PREFIX = r"\s*(.*?)-(\d+)\s+(?:\(\s*[-\d]+\)\s+)?\[\d+\]\s+(?:[A-Za-z.0-9]{4,5}\s+)?(\d+\.\d+): "
+FAST = re.compile(PREFIX + r"(?:\w+:)?(\w+): ?(.*)")
 WANTED = {"kvm_unmap_hva_range", "kvm_age_hva", "kvm_test_age_hva", "kvm_set_spte_hva", "ksm_merge_with_ksm_page",
           "kvm_mmu_spte_requested", "kvm_mmu_prepare_zap_page", "tracing_mark_write", "print", "ksm_start_scan",
           "ksm_stop_scan"}
 CONTEXT = 6
+# The two events that make up nearly every line of a long run, in the text 6.x prints
+# (include/trace/events/kvm.h, arch/x86/kvm/mmu/mmutrace.h), read with one match of the
+# whole line instead of FAST and the format table; any other line goes the general way.
+HOT = re.compile(PREFIX + r"(?:kvm_unmap_hva_range: mmu notifier unmap range: (0x[0-9a-fA-F]+) -- (0x[0-9a-fA-F]+)"
+                 r"|kvm_mmu_spte_requested: gfn ([0-9a-fA-F]+) pfn ([0-9a-fA-F]+) level \d+)\s*$")
 
 
 @dataclass(frozen=True)
@@ -223,41 +228,75 @@ def read_header(lines: Iterator[str]) -> tuple[Mapping | None, list[str]]:
 def page_events(lines: Iterable[str], mapping: Mapping, reading: Reading, *, markers: bool,
                 first_line: int = 1) -> Iterator[PageEvent]:
     """The trace's events on guest pages, in trace order (see the module doc)."""
+    seen: dict[str, int] = {}
+    try:
+        yield from _page_events(lines, mapping, reading, markers, first_line, seen)
+    finally:
+        reading.seen.update(seen)
+
+
+def _general(lineno: int, text: str, fast: Any, seen: dict[str, int],
+             wanted: set[str]) -> tuple[str, str, str, str, str] | None:
+    """(comm, pid, timestamp, event, fields text) of a line that is not a hot one, counted in
+    ``seen``; None for a line that is no event or one this module does not read."""
+    m = fast(text)
+    if m is not None:
+        comm, pid_text, ts_text, event, rest = m.groups()
+    else:
+        rec = parse_line(lineno, text)
+        if rec is None or not hasattr(rec, "event"):
+            return None
+        comm, pid_text, ts_text, event = rec.comm, str(rec.pid), str(rec.ts), rec.event  # type: ignore[union-attr]
+        rest = text.split(f"{event}:", 1)[-1]
+    seen[event] = seen.get(event, 0) + 1
+    return (comm, pid_text, ts_text, event, rest) if event in wanted else None
+
+
+def _page_events(lines: Iterable[str], mapping: Mapping, reading: Reading, markers: bool, first_line: int,
+                 seen: dict[str, int]) -> Iterator[PageEvent]:
     last_ksmd_page: dict[int, int | None] = {}
     started = not markers
     gfns = mapping.gfn is not None
+    gfn0, top = mapping.gfn or 0, (mapping.gfn or 0) + (mapping.pages if mapping.pages is not None else 1 << 62)
+    vcpu_tids = mapping.vcpu_tids
+    fast, hot, wanted = FAST.match, HOT.match, WANTED
     for lineno, text in enumerate(lines, start=first_line):
         reading.lines += 1
-        m = FAST.match(text)
-        if m is not None:
-            comm, pid_text, ts_text, event, rest = m.groups()
-        else:
-            rec = parse_line(lineno, text)
-            if rec is None or not hasattr(rec, "event"):
+        h = hot(text)
+        if h is not None:
+            comm, pid_text, ts_text, start_hex, end_hex, gfn_hex, pfn_hex = h.groups()
+            if start_hex is not None:
+                event, f = "kvm_unmap_hva_range", {"start": int(start_hex, 16), "end": int(end_hex, 16)}
+            else:
+                event, f = "kvm_mmu_spte_requested", {"gfn": int(gfn_hex, 16), "pfn": int(pfn_hex, 16)}
+            seen[event] = seen.get(event, 0) + 1
+            if not started:
                 continue
-            comm, pid_text, ts_text, event = rec.comm, str(rec.pid), str(rec.ts), rec.event  # type: ignore[union-attr]
-            rest = text.split(f"{event}:", 1)[-1]
-        reading.seen[event] += 1
-        if event not in WANTED:
-            continue
-        ts = float(ts_text)
-        if event in ("tracing_mark_write", "print"):
-            for what in ("start", "end"):
-                if f"mmuspec-lab {what}" in rest:
-                    tsc = rest.rsplit("tsc=", 1)[-1].strip()
-                    reading.markers[what] = (ts, int(tsc) if tsc.isdigit() else 0)
-            if "mmuspec-lab start" in rest:
-                started = True
-                reading.window = (ts, reading.window[1])
-            elif "mmuspec-lab end" in rest and markers:
-                reading.window = (reading.window[0], ts)
-                return
-            continue
-        if not started:
-            continue
-        f = _fields(event, rest)
-        if f is None:
-            continue
+            ts = float(ts_text)
+        else:
+            parsed = _general(lineno, text, fast, seen, wanted)
+            if parsed is None:
+                continue
+            comm, pid_text, ts_text, event, rest = parsed
+            ts = float(ts_text)
+            if event in ("tracing_mark_write", "print"):
+                for what in ("start", "end"):
+                    if f"mmuspec-lab {what}" in rest:
+                        tsc = rest.rsplit("tsc=", 1)[-1].strip()
+                        reading.markers[what] = (ts, int(tsc) if tsc.isdigit() else 0)
+                if "mmuspec-lab start" in rest:
+                    started = True
+                    reading.window = (ts, reading.window[1])
+                elif "mmuspec-lab end" in rest and markers:
+                    reading.window = (reading.window[0], ts)
+                    return
+                continue
+            if not started:
+                continue
+            parsed_fields = _fields(event, rest)
+            if parsed_fields is None:
+                continue
+            f = parsed_fields
         pid = int(pid_text)
         if event == "kvm_unmap_hva_range":
             pages = mapping.hva_pages(f["start"], f["end"])
@@ -276,6 +315,7 @@ def page_events(lines: Iterable[str], mapping: Mapping, reading: Reading, *, mar
             merged = last_ksmd_page.get(pid)
             if merged is None:
                 reading.unattributed_merges += 1
+                yield PageEvent(lineno, ts, None, "merge-elsewhere", pid, text, f)  # another process's page
                 continue
             last_ksmd_page[pid] = None
             label = "merge-failed" if f.get("error") else ("merge" if f.get("ksm") else "merge-in-place")
@@ -290,11 +330,11 @@ def page_events(lines: Iterable[str], mapping: Mapping, reading: Reading, *, mar
             for page in pages:
                 yield PageEvent(lineno, ts, page, label, pid, text, f)
         elif gfns and event == "kvm_mmu_spte_requested":
-            one = mapping.gfn_page(f["gfn"]) if not mapping.vcpu_tids or pid in mapping.vcpu_tids else None
-            if one is None:
+            gfn = f["gfn"]
+            if not gfn0 <= gfn < top or (vcpu_tids and pid not in vcpu_tids):
                 reading.outside += 1
                 continue
-            yield PageEvent(lineno, ts, one, "map", pid, text, f)
+            yield PageEvent(lineno, ts, gfn - gfn0, "map", pid, text, f)
         elif gfns and event == "kvm_mmu_prepare_zap_page":
             if " direct " not in f" {f.get('role', '')} " or mapping.gfn is None:
                 continue
@@ -319,29 +359,37 @@ def validate(stream: Iterable[str], automaton: PageAutomaton, mapping: Mapping |
     verdict = Verdict(automaton.era, automaton.workload)
     reading = Reading()
     state: dict[int, int] = {}
-    recent: dict[int, deque[str]] = {}
+    recent: dict[int, deque[tuple[int, str]]] = {}  # formatted only for a rejection
     rejected: set[int] = set()
+    labels: dict[str, int] = {}
     start = runner.start
+    memo, sets = runner.memo, runner.sets
     lines = _chain(again, lines_in)
     for ev in page_events(lines, mapping, reading, markers=header is not None, first_line=1 if again else 2):
         page = ev.page
         if page is None or page in rejected:
             continue
         label = ev.label
-        verdict.events += 1
-        verdict.labels[label] += 1
+        labels[label] = labels.get(label, 0) + 1
         cur = state.get(page, start)
-        nxt = runner.step(cur, label)
-        if runner.empty(nxt):
+        nxt = memo.get((cur, label))
+        if nxt is None:
+            nxt = runner.step(cur, label)
+        if not sets[nxt]:
             rejected.add(page)
             if len(verdict.rejections) < max_rejections:
                 nodes = sorted(runner.sets[cur])[:4]
                 verdict.rejections.append(Rejection(
                     page, mapping.page_name(page), ev.line, label, ev.text.strip(),
-                    [automaton.describe(n) for n in nodes], list(recent.get(page, ()))))
+                    [automaton.describe(n) for n in nodes], [f"{n}: {t.strip()}" for n, t in recent.get(page, ())]))
             continue
         state[page] = nxt
-        recent.setdefault(page, deque(maxlen=CONTEXT)).append(f"{ev.line}: {ev.text.strip()}")
+        ring = recent.get(page)
+        if ring is None:
+            ring = recent[page] = deque(maxlen=CONTEXT)
+        ring.append((ev.line, ev.text))
+    verdict.labels = Counter(labels)
+    verdict.events = sum(labels.values())
     verdict.seen, verdict.unattributed_merges, verdict.outside = reading.seen, reading.unattributed_merges, reading.outside
     verdict.lines, verdict.window = reading.lines, reading.window
     verdict.pages = len(state.keys() | rejected)
