@@ -1,3 +1,5 @@
+from pathlib import Path
+
 from mmuspec.emulate import repro, serial
 from mmuspec.emulate.kernels import KernelSpec
 
@@ -51,3 +53,22 @@ def test_the_listing_shows_the_last_run_of_each_side() -> None:
     assert rows["B11"]["before"]["last"]["verdict"] == "fail"
     assert rows["B11"]["after"]["last"] is None
     assert rows["B11"]["before"]["kernel"] == KernelSpec("6.1", ("levers", "revert-319561669a59")).label()
+
+
+FIXTURES = Path(__file__).parent / "fixtures" / "repro"
+
+
+def recorded(name: str) -> tuple[serial.BootOutput, str]:
+    return (serial.parse((FIXTURES / f"{name}.data.log").read_text()),
+            (FIXTURES / f"{name}.console.log").read_text())
+
+
+def test_the_recorded_oom_reaper_leak_hangs_the_victim_on_6_12_without_the_fix_and_not_with_it() -> None:
+    # 6.12.118 with "mm/mmu_notifier: finish non-blocking interval invalidation on error" reverted,
+    # then as shipped; mmuspec repro N1 under tcg.
+    before = repro.outcome(*recorded("N1-before"), "N1", False)
+    assert (before.verdict, before.attempts) == ("fail", 1)
+    assert before.reason == "not ok 2 the reaped victim exits: still there after 15 s (hung)"
+    assert any("mmu_interval_notifier_remove" in x for x in before.tap)
+    after = repro.outcome(*recorded("N1-after"), "N1", False)
+    assert after.verdict == "pass" and after.reason.startswith("ok 2 the reaped victim exits")

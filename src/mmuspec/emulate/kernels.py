@@ -209,7 +209,8 @@ def build(spec: KernelSpec, log: Log, jobs: int = 2) -> Kernel:
             make = ["nice", "-n", "19", "make", "-C", str(tree), f"O={bdir}", f"-j{jobs}"]
             _run([*make, "bzImage", "modules"], log_path, f"building {spec.label()}")
             elapsed = time.monotonic() - start
-            staging = Path(tempfile.mkdtemp(dir=root() / "kernels"))
+            out.parent.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(dir=out.parent))
             for module in spec.modules:
                 work = Path(tempfile.mkdtemp(dir=root()))
                 shutil.copytree(module_dir(module), work, dirs_exist_ok=True)

@@ -132,7 +132,7 @@ def outcome(output: BootOutput, console: str, repro_id: str, timed_out: bool) ->
         if oops:
             line = next(x for x in console.splitlines() if OOPS.search(x)).strip()
             return Outcome("fail", f"the harness passed but the kernel reported: {line}", count, seconds, tap)
-        return Outcome("pass", next(x for x in tap if x.startswith("ok ")), count, seconds, tap)
+        return Outcome("pass", [x for x in tap if x.startswith("ok ")][-1], count, seconds, tap)
     return Outcome("error", f"harness exit status {section.rc} without a TAP verdict", count, seconds, tap)
 
 

@@ -16,9 +16,15 @@ from __future__ import annotations
 import io
 from collections import Counter
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
+from mmuspec.emulate import serial
 from mmuspec.emulate.boot import Job
+from mmuspec.lab.run import kernel_era
+from mmuspec.lab.vmm_output import parse_vmm_output
+from mmuspec.traces.conformance import Mapping, validate
+from mmuspec.traces.page_model import ModelTooLarge, automaton
 from mmuspec.traces.reader import Record, parse_line
 from mmuspec.traces.stats import StatsBuilder
 
@@ -127,3 +133,69 @@ def summarize(workload: str, kernel: str | None, vmm_text: str, trace_text: str)
         merged_refaulted=len(refaulted), cow_breaks=stats.cow_breaks, faults=stats.faults,
         events=dict(sorted(stats.events.items())),
         recorded_era=stats.era.era if stats.era else None)
+
+
+def lab_trace(workload: str, kernel: str, vmm_text: str, trace_text: str) -> tuple[str, str]:
+    """The trace behind the lab's header (where guest memory is, the vCPU threads, the era of
+    the kernel), as ``mmuspec lab`` writes it, so that ``mmuspec trace validate`` reads it
+    alone; and that era."""
+    run = parse_vmm_output(vmm_text, f"the {workload} VMM output")
+    era, _ = kernel_era(kernel)
+    mapping = Mapping(run.hva, run.gfn_base, run.pages, frozenset(run.vcpu_tids.values()))
+    return mapping.header(workload=workload, era=era, kernel=kernel) + "\n" + trace_text, era
+
+
+def conformance(workload: str, kernel: str, vmm_text: str, trace_text: str) -> dict[str, Any]:
+    """The lab's conformance check of one emulated run against its kernel's era.  A model too
+    large for the page automaton is said so (no verdict), never taken for one."""
+    text, era = lab_trace(workload, kernel, vmm_text, trace_text)
+    try:
+        return validate(io.StringIO(text), automaton(era, workload)).to_json()
+    except ModelTooLarge as err:
+        return {"era": era, "workload": workload, "not_checked": str(err)}
+
+
+def analyse(data_text: str, out: Path | None = None) -> dict[str, Any]:
+    """Everything one seed boot printed on its data port: per workload the summary and the
+    conformance verdict.  With ``out``, each workload's VMM output and trace (behind the lab's
+    header) are written there first, so a failing analysis loses nothing."""
+    output = serial.parse(data_text)
+    kernel = output.kernel or "?"
+    runs: list[tuple[str, str, str]] = []
+    for workload in WORKLOADS:
+        vmm = output.sections.get(f"seed-{workload}.vmm")
+        trace = output.sections.get(f"seed-{workload}.trace")
+        if vmm is None or trace is None:
+            continue
+        runs.append((workload, vmm.text, trace.text))
+        if out is not None:
+            (out / f"{workload}.vmm").write_text(vmm.text)
+            (out / f"{workload}.trace").write_text(lab_trace(workload, kernel, vmm.text, trace.text)[0])
+    rows = []
+    for workload, vmm_text, trace_text in runs:
+        row = summarize(workload, kernel, vmm_text, trace_text).to_json()
+        row["conformance"] = conformance(workload, kernel, vmm_text, trace_text)
+        rows.append(row)
+    return {"kernel": kernel, "guest_kvm": output.facts.get("guest_kvm"), "complete": output.complete,
+            "workloads": rows}
+
+
+def report(summary: dict[str, Any]) -> str:
+    """The text ``mmuspec kernels run SERIES seed`` prints."""
+    lines = [f"{summary['kernel']} ({summary.get('accel', '?')}, {summary.get('wall_seconds', '?')} s wall, "
+             f"guest /dev/kvm: {summary['guest_kvm']})"]
+    for row in summary["workloads"]:
+        lines.append(f"  {row['workload']}: VMM {row['vmm_status']}, merged {row['merged_pages']}, change_pte "
+                     f"{row['change_pte_calls']}, SPTE changes in change_pte {row['change_pte_spte_changes']}, "
+                     f"notifier zaps {row['notifier_zaps']}, merged pages refaulted {row['merged_refaulted']}, "
+                     f"refaults {row['notifier_refaults']}, COW breaks {row['cow_breaks']}")
+        c = row["conformance"]
+        if "not_checked" in c:
+            lines.append(f"    conformance with era {c['era']}: not checked ({c['not_checked']})")
+        else:
+            first = c["first_rejection"]
+            lines.append(f"    conformance with era {c['era']}: {c['admitted']} of {c['pages']} pages admitted"
+                         + (f"; first rejected: {first['event']}" if first else ""))
+    if not summary["workloads"]:
+        lines.append("  no workload finished (see console.log and data.log)")
+    return "\n".join(lines)
