@@ -6,14 +6,16 @@ callback.  Inside an emulated kernel the lab's VMM runs ``ksm-merge`` and ``cow-
 under that kernel's own KVM with every kvm, kvmmmu (and, from 6.4, ksm) tracepoint on.
 ``summarize`` reads one run: the merged pages (data gfns whose host pfn is shared at the
 end, from the VMM's ``pfn`` lines), the ``kvm_set_spte_hva`` calls, the SPTE changes made
-inside them (``kvm_tdp_mmu_spte_changed`` by the same task after its ``kvm_set_spte_hva``
-and before its next notifier event), and the merged gfns the guest faulted on again after
+inside them (SPTE events by the same task right after its ``kvm_set_spte_hva``, before any
+other event of that task: a vCPU that breaks COW in its own fault retries the fault and
+maps the new page after a ``kvm_entry``/``kvm_exit``), and the merged gfns the guest faulted on again after
 a notifier zapped them.
 """
 
 from __future__ import annotations
 
 import io
+import re
 from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -118,13 +120,12 @@ def summarize(workload: str, kernel: str | None, vmm_text: str, trace_text: str)
         item = parse_line(number, line)
         if not isinstance(item, Record):
             continue
-        if item.event in NOTIFIER_EVENTS:
-            if item.event == "kvm_set_spte_hva":
-                inside.add(item.pid)
-            else:
-                inside.discard(item.pid)
-        elif item.event in SPTE_EVENTS and item.pid in inside:
-            spte_changes += 1
+        if item.event == "kvm_set_spte_hva":
+            inside.add(item.pid)
+        elif item.event in SPTE_EVENTS:
+            spte_changes += item.pid in inside
+        else:  # the call returned: a COW break's retried fault maps its SPTE after kvm_entry/kvm_exit
+            inside.discard(item.pid)
     stats = builder.finish()
     return SeedSummary(
         workload=workload, kernel=kernel, vmm_status=vmm_status(vmm_text), merged_pages=len(merged),
@@ -145,14 +146,38 @@ def lab_trace(workload: str, kernel: str, vmm_text: str, trace_text: str) -> tup
     return mapping.header(workload=workload, era=era, kernel=kernel) + "\n" + trace_text, era
 
 
+# Fixes a stable series took after its era's mainline release: (series, first stable
+# release with it) -> switch settings.  6.1.50 took "KVM: x86/mmu: Fix an sign-extension bug
+# with mmu_seq that hangs vCPUs" (Debian's linux 6.1 changelog, ChangeLog-6.1.50; corpus B6),
+# so 6.1.192's struct kvm_page_fault keeps an unsigned long mmu_seq (mmu_internal.h).
+STABLE_FIXES: dict[tuple[str, int], dict[str, str]] = {
+    ("6.1", 50): {"kvm.mmu_seq_snapshot": "unsigned_long"},
+}
+
+
+def stable_settings(release: str) -> dict[str, str]:
+    """The switches a stable kernel's backports set on top of its era."""
+    match = re.match(r"(\d+\.\d+)\.(\d+)", release)
+    settings: dict[str, str] = {}
+    if match:
+        for (series, first), values in STABLE_FIXES.items():
+            if match.group(1) == series and int(match.group(2)) >= first:
+                settings.update(values)
+    return settings
+
+
 def conformance(workload: str, kernel: str, vmm_text: str, trace_text: str) -> dict[str, Any]:
-    """The lab's conformance check of one emulated run against its kernel's era.  A model too
-    large for the page automaton is said so (no verdict), never taken for one."""
+    """The lab's conformance check of one emulated run against its kernel's era, with the
+    switches of the stable fixes the kernel has.  A model too large for the page automaton
+    is said so (no verdict), never taken for one."""
     text, era = lab_trace(workload, kernel, vmm_text, trace_text)
+    settings = stable_settings(kernel)
+    base = {"era": era, "set": [f"{k}={v}" for k, v in sorted(settings.items())]}
     try:
-        return validate(io.StringIO(text), automaton(era, workload)).to_json()
+        model = automaton(era, workload, settings=tuple(sorted(settings.items())))
     except ModelTooLarge as err:
-        return {"era": era, "workload": workload, "not_checked": str(err)}
+        return {**base, "workload": workload, "not_checked": str(err)}
+    return {**base, **validate(io.StringIO(text), model).to_json()}
 
 
 def analyse(data_text: str, out: Path | None = None) -> dict[str, Any]:
@@ -190,11 +215,12 @@ def report(summary: dict[str, Any]) -> str:
                      f"notifier zaps {row['notifier_zaps']}, merged pages refaulted {row['merged_refaulted']}, "
                      f"refaults {row['notifier_refaults']}, COW breaks {row['cow_breaks']}")
         c = row["conformance"]
+        era = " ".join([c["era"], *c.get("set", [])])
         if "not_checked" in c:
-            lines.append(f"    conformance with era {c['era']}: not checked ({c['not_checked']})")
+            lines.append(f"    conformance with era {era}: not checked ({c['not_checked']})")
         else:
             first = c["first_rejection"]
-            lines.append(f"    conformance with era {c['era']}: {c['admitted']} of {c['pages']} pages admitted"
+            lines.append(f"    conformance with era {era}: {c['admitted']} of {c['pages']} pages admitted"
                          + (f"; first rejected: {first['event']}" if first else ""))
     if not summary["workloads"]:
         lines.append("  no workload finished (see console.log and data.log)")
