@@ -125,7 +125,7 @@ def _seed_summary(folder: Path, boot_facts: dict[str, Any] | None, as_json: bool
     summary = {**(boot_facts or {}), **seed.analyse(data.read_text(errors="replace"), folder)}
     summary_path.write_text(json.dumps(summary, indent=1) + "\n")
     print(json.dumps(summary, indent=1) if as_json else seed.report(summary))
-    return EXIT_SAFE if summary["workloads"] else EXIT_BOUNDED
+    return EXIT_SAFE if any(w["vmm_status"] == "ok" for w in summary["workloads"]) else EXIT_BOUNDED
 
 
 def _run_side(r: repro.Reproducer, side: str, accel: str, keep: Path | None) -> dict[str, Any]:

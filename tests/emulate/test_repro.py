@@ -72,3 +72,10 @@ def test_the_recorded_oom_reaper_leak_hangs_the_victim_on_6_12_without_the_fix_a
     assert any("mmu_interval_notifier_remove" in x for x in before.tap)
     after = repro.outcome(*recorded("N1-after"), "N1", False)
     assert after.verdict == "pass" and after.reason.startswith("ok 2 the reaped victim exits")
+
+
+def test_the_same_leak_hangs_6_1_192_as_shipped_and_the_proposed_one_line_fix_removes_it() -> None:
+    before = repro.outcome(*recorded("N1-6.1-before"), "N1-6.1", False)
+    assert before.verdict == "fail" and "(hung)" in before.reason
+    after = repro.outcome(*recorded("N1-6.1-after"), "N1-6.1", False)
+    assert after.verdict == "pass"

@@ -193,13 +193,19 @@ def analyse(data_text: str, out: Path | None = None) -> dict[str, Any]:
         if vmm is None or trace is None:
             continue
         runs.append((workload, vmm.text, trace.text))
+        started = "hva" in parse_vmm_output(vmm.text, f"the {workload} VMM output").header
         if out is not None:
             (out / f"{workload}.vmm").write_text(vmm.text)
-            (out / f"{workload}.trace").write_text(lab_trace(workload, kernel, vmm.text, trace.text)[0])
+            (out / f"{workload}.trace").write_text(
+                lab_trace(workload, kernel, vmm.text, trace.text)[0] if started else trace.text)
     rows = []
     for workload, vmm_text, trace_text in runs:
         row = summarize(workload, kernel, vmm_text, trace_text).to_json()
-        row["conformance"] = conformance(workload, kernel, vmm_text, trace_text)
+        if "hva" in parse_vmm_output(vmm_text, f"the {workload} VMM output").header:
+            row["conformance"] = conformance(workload, kernel, vmm_text, trace_text)
+        else:  # the VMM stopped before it had a guest: no page to check
+            row["conformance"] = {"era": kernel_era(kernel)[0], "not_checked": "the VMM did not start its guest: "
+                                  + next((x for x in vmm_text.splitlines() if x.startswith("done ")), "no output")}
         rows.append(row)
     return {"kernel": kernel, "guest_kvm": output.facts.get("guest_kvm"), "complete": output.complete,
             "workloads": rows}
