@@ -27,3 +27,10 @@ def test_a_pvm_host_opens_dev_kvm_but_whole_kernels_boot_under_tcg(monkeypatch: 
     monkeypatch.setattr(boot, "PVM_MODULE", tmp_path)
     assert boot.choose_accel("auto", []) == "tcg"
     assert boot.choose_accel("kvm", []) == "kvm"
+
+
+def test_each_cpu_is_its_own_socket_because_the_mp_table_lists_one_cpu_per_package() -> None:
+    # Recorded: 6.1.192 under "-smp 2" printed "smpboot: Allowing 1 CPUs" (MPTABLE: Processor #0
+    # only), and B11's paced race cannot open on one CPU: the lock holder spins, the waiter waits.
+    argv = boot.qemu_argv(Path("bz"), Path("rd"), Path("c"), Path("d"), "tcg", cpus=2, tsc_khz=1)
+    assert argv[argv.index("-smp") + 1] == "2,sockets=2,cores=1,threads=1"

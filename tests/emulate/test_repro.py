@@ -79,3 +79,14 @@ def test_the_same_leak_hangs_6_1_192_as_shipped_and_the_proposed_one_line_fix_re
     assert before.verdict == "fail" and "(hung)" in before.reason
     after = repro.outcome(*recorded("N1-6.1-after"), "N1-6.1", False)
     assert after.verdict == "pass"
+
+
+def test_b11_on_6_1_with_the_fix_reverted_faults_in_mn_itree_inv_end_on_the_freed_subscription() -> None:
+    # The levers hold mn_itree_inv_end() between invalidate_seq++ and its deferred-list walk;
+    # the lockless waiter returns, test_hmm frees the dmirror, slub_debug=P poisons it.
+    before_data, before_console = recorded("B11-before")
+    before = repro.outcome(before_data, before_console, "B11", False)
+    assert before.verdict == "fail" and "0x6b6b6b6b6b6b6b7b" in before.reason
+    assert "interval_tree_remove+" in before_console and "mn_itree_inv_end+" in before_console
+    assert before.attempts == 1 and before.seconds is not None and before.seconds < 5
+    assert repro.outcome(*recorded("B11-after"), "B11", False).verdict == "pass"

@@ -151,7 +151,9 @@ def qemu_argv(kernel: Path, initrd: Path, console: Path, data: Path, accel: str,
         ["-accel", "tcg,thread=multi", "-cpu", TCG_CPU]
     tsc = "" if accel == "kvm" else f"tsc_early_khz={tsc_khz or host_tsc_khz()} "
     cmdline = f"console=ttyS0 panic=-1 oops=panic loglevel=7 {tsc}{append}".strip()
-    return ["qemu-system-x86_64", *cpu, "-m", str(memory_mb), "-smp", str(cpus),
+    # One CPU per socket: SeaBIOS's MP table lists only the first logical CPU of each package,
+    # and the small kernel (no ACPI) finds CPUs only there; "-smp 2" as two cores boots one CPU.
+    return ["qemu-system-x86_64", *cpu, "-m", str(memory_mb), "-smp", f"{cpus},sockets={cpus},cores=1,threads=1",
             "-nodefaults", "-display", "none", "-no-reboot",
             "-kernel", str(kernel), "-initrd", str(initrd), "-append", cmdline,
             "-serial", f"file:{console}", "-serial", f"file:{data}"]
