@@ -90,3 +90,16 @@ def test_b11_on_6_1_with_the_fix_reverted_faults_in_mn_itree_inv_end_on_the_free
     assert "interval_tree_remove+" in before_console and "mn_itree_inv_end+" in before_console
     assert before.attempts == 1 and before.seconds is not None and before.seconds < 5
     assert repro.outcome(*recorded("B11-after"), "B11", False).verdict == "pass"
+
+
+def test_b14_says_6_12_118_ships_its_fix_as_the_recorded_kernel_shows() -> None:
+    # Discrepancy with the corpus's "no fix is merged": Debian's 6.12.118 (ChangeLog-6.12.118,
+    # "mm/mmu_notifier: finish non-blocking interval invalidation on error") does not hang,
+    # the same kernel with that hunk reverted does (N1-before / N1-after recorded above).
+    import tomllib
+
+    from mmuspec.bugs import __path__ as bugs_path
+
+    entry = tomllib.loads((Path(bugs_path[0]) / "B14-oom-reaper-itree-leak.toml").read_text())
+    assert "6.12.118" in entry["version"] and "No fix is merged" not in entry["race"]
+    assert repro.REPRODUCERS["N1"].after == KernelSpec("6.12", (), (repro.NBFAIL,))
