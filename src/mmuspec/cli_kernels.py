@@ -31,7 +31,7 @@ REPRO_EPILOG = """\
 examples:
   mmuspec repro --list --json      every reproducer, its kernels, the last outcomes
   mmuspec repro B11                build both kernels if needed, run before and after
-  mmuspec repro N1 --side before   only the kernel without the fix
+  mmuspec repro B14 --side before  only the kernel without the fix
   mmuspec repro B6 --emit DIR      write the harness as a standalone kselftest-style C file
 
 exit status: 0 the test failed before the fix and passed after it; 1 it did not;
@@ -69,7 +69,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
                         description="Turn a corpus counterexample into a real test: the harness fails on "
                         "the kernel with the fix reverted and passes on the kernel as shipped.",
                         epilog=REPRO_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    rp.add_argument("id", nargs="?", help="B6, B11, N1, N1-6.1 (see --list)")
+    rp.add_argument("id", nargs="?", help="B6, B11, B14, B14-6.1 (see --list)")
     rp.add_argument("--list", action="store_true", help="list the reproducers and their last outcomes")
     rp.add_argument("--json", action="store_true")
     rp.add_argument("--side", choices=("before", "after", "both"), default="both")

@@ -65,19 +65,19 @@ def recorded(name: str) -> tuple[serial.BootOutput, str]:
 
 def test_the_recorded_oom_reaper_leak_hangs_the_victim_on_6_12_without_the_fix_and_not_with_it() -> None:
     # 6.12.118 with "mm/mmu_notifier: finish non-blocking interval invalidation on error" reverted,
-    # then as shipped; mmuspec repro N1 under tcg.
-    before = repro.outcome(*recorded("N1-before"), "N1", False)
+    # then as shipped; mmuspec repro B14 under tcg.
+    before = repro.outcome(*recorded("B14-before"), "B14", False)
     assert (before.verdict, before.attempts) == ("fail", 1)
     assert before.reason == "not ok 2 the reaped victim exits: still there after 15 s (hung)"
     assert any("mmu_interval_notifier_remove" in x for x in before.tap)
-    after = repro.outcome(*recorded("N1-after"), "N1", False)
+    after = repro.outcome(*recorded("B14-after"), "B14", False)
     assert after.verdict == "pass" and after.reason.startswith("ok 2 the reaped victim exits")
 
 
 def test_the_same_leak_hangs_6_1_192_as_shipped_and_the_proposed_one_line_fix_removes_it() -> None:
-    before = repro.outcome(*recorded("N1-6.1-before"), "N1-6.1", False)
+    before = repro.outcome(*recorded("B14-6.1-before"), "B14-6.1", False)
     assert before.verdict == "fail" and "(hung)" in before.reason
-    after = repro.outcome(*recorded("N1-6.1-after"), "N1-6.1", False)
+    after = repro.outcome(*recorded("B14-6.1-after"), "B14-6.1", False)
     assert after.verdict == "pass"
 
 
@@ -95,11 +95,19 @@ def test_b11_on_6_1_with_the_fix_reverted_faults_in_mn_itree_inv_end_on_the_free
 def test_b14_says_6_12_118_ships_its_fix_as_the_recorded_kernel_shows() -> None:
     # Discrepancy with the corpus's "no fix is merged": Debian's 6.12.118 (ChangeLog-6.12.118,
     # "mm/mmu_notifier: finish non-blocking interval invalidation on error") does not hang,
-    # the same kernel with that hunk reverted does (N1-before / N1-after recorded above).
+    # the same kernel with that hunk reverted does (B14-before / B14-after recorded above).
     import tomllib
 
     from mmuspec.bugs import __path__ as bugs_path
 
     entry = tomllib.loads((Path(bugs_path[0]) / "B14-oom-reaper-itree-leak.toml").read_text())
     assert "6.12.118" in entry["version"] and "No fix is merged" not in entry["race"]
-    assert repro.REPRODUCERS["N1"].after == KernelSpec("6.12", (), (repro.NBFAIL,))
+    assert repro.REPRODUCERS["B14"].after == KernelSpec("6.12", (), (repro.NBFAIL,))
+
+
+def test_b6_with_the_int_snapshot_the_vcpu_stops_once_mmu_invalidate_seq_passes_2_31() -> None:
+    before = repro.outcome(*recorded("B6-before"), "B6", False)
+    assert before.verdict == "fail" and before.reason.endswith("(0 writes in the last second, hung)")
+    assert "# attempt 1 at 0.272 s: the guest's last write; no write since" in before.tap
+    after = repro.outcome(*recorded("B6-after"), "B6", False)
+    assert after.verdict == "pass" and "(5839 writes in the last second)" in after.reason

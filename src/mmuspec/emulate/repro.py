@@ -34,7 +34,7 @@ OOPS = re.compile(r"general protection fault|BUG: |Oops|Kernel panic|kernel BUG|
 
 @dataclass(frozen=True)
 class Reproducer:
-    id: str  # the corpus entry, or N1 for the bug found by the review (model-review-2 §D)
+    id: str  # the corpus entry (B14: the leak found by the review, model-review-2 §D)
     title: str
     fix: str  # the commit (or stable update) that fixed it
     harness: str  # harness/NAME.c
@@ -64,13 +64,13 @@ REPRODUCERS: dict[str, Reproducer] = {r.id: r for r in (
         before=KernelSpec("6.1", (LEVERS, "revert-319561669a59")),
         after=KernelSpec("6.1", (LEVERS,)), append="slub_debug=P"),
     Reproducer(
-        "N1", "mm/mmu_notifier: finish non-blocking interval invalidation on error (the OOM reaper leak)",
+        "B14", "mm/mmu_notifier: finish non-blocking interval invalidation on error (the OOM reaper leak)",
         "6.12.118 stable; mmuspec's one-line proposal on 6.1", "nb-itree-leak",
         before=KernelSpec("6.12", ("revert-itree-end-on-hlist-failure",), (NBFAIL,)),
         after=KernelSpec("6.12", (), (NBFAIL,)), args=("15",),
         setup=f"insmod /lib/modules/{NBFAIL}.ko"),
     Reproducer(
-        "N1-6.1", "the same leak on 6.1.192 as shipped, and mmuspec's one-line fix on it",
+        "B14-6.1", "the same leak on 6.1.192 as shipped, and mmuspec's one-line fix on it",
         "mmuspec's proposal (model-review-2 §D)", "nb-itree-leak",
         before=KernelSpec("6.1", (), (NBFAIL,)),
         after=KernelSpec("6.1", ("itree-end-on-hlist-failure",), (NBFAIL,)), args=("15",),
