@@ -86,8 +86,9 @@ def cmd_kernels(args: argparse.Namespace) -> int:
     if args.kernels_command == "build":
         for series in args.series:
             built = kernels.build(kernels.KernelSpec(series, tuple(args.patch), tuple(args.module)), _log, args.jobs)
-            took = f"{built.build_seconds:.0f} s" if built.build_seconds is not None else "cached"
-            print(f"{built.spec.label()}: {built.version} in {built.path} (build {took})")
+            took = "cached" if built.build_seconds is None else \
+                f"{'incremental ' if built.incremental else ''}build {built.build_seconds:.0f} s"
+            print(f"{built.spec.label()}: {built.version} in {built.path} ({took})")
         return EXIT_SAFE
     if args.kernels_command not in ("boot", "run", "summarize"):
         raise UsageError("mmuspec kernels: give build, boot, run or summarize (mmuspec kernels --help)")
