@@ -71,3 +71,17 @@ def test_ksmd_invalidating_a_page_giving_up_and_merging_it_in_a_later_scan_is_ad
     text = (FIXTURES / "6.1.192-ksm-merge-gfn-103c.trace").read_text()
     verdict = validate(io.StringIO(text), automaton("6.3", "ksm-merge"))
     assert verdict.ok, verdict.to_json()["first_rejection"]
+
+
+@pytest.mark.slow  # about 10 s of CPU: two automata and 6,000 trace lines per workload
+def test_the_lab_conformance_check_reads_both_real_traces_against_their_kernels_eras() -> None:
+    # 6.12.118: no change_pte at all, every page admitted by era 6.11 (the newest not newer);
+    # 6.1.192: era 6.1 with the stable fix; 9 ksm-merge pages are the give-up-then-merge above.
+    new = seed.analyse(lzma.decompress((FIXTURES / "6.12.118-seed.data.log.xz").read_bytes()).decode())
+    assert [(w["change_pte_calls"], w["merged_refaulted"]) for w in new["workloads"]] == [(0, 64), (0, 0)]
+    assert [(w["conformance"]["era"], w["conformance"]["admitted"], w["conformance"]["pages"])
+            for w in new["workloads"]] == [("6.11", 64, 64), ("6.11", 64, 64)]
+    old = seed.analyse(lzma.decompress((FIXTURES / "6.1.192-seed.data.log.xz").read_bytes()).decode())
+    assert [(w["conformance"]["set"], w["conformance"]["admitted"]) for w in old["workloads"]] == \
+        [(["kvm.mmu_seq_snapshot=unsigned_long"], 55), (["kvm.mmu_seq_snapshot=unsigned_long"], 64)]
+    assert old["workloads"][0]["conformance"]["first_rejection"]["label"] == "unmap:ksmd"
