@@ -15,6 +15,7 @@ DOC = Path(__file__).resolve().parents[2] / "docs" / "json.md"
 TRACE = Path(__file__).resolve().parents[1] / "traces" / "data" / "ftrace_kvm.txt"
 VARIANT = Path(__file__).resolve().parents[2] / "examples" / "variants" / "trust_the_sequence.py"
 EXPECT = Path(__file__).resolve().parents[2] / "examples" / "expect"
+REPRO_RESULTS = Path(__file__).resolve().parents[1] / "emulate" / "fixtures" / "repro" / "results.json"
 
 
 def parse_doc(text):
@@ -135,7 +136,27 @@ def documents(tmp_path_factory):
     out.append(run("check", str(EXPECT / "zap.toml"), "--coverage", "--json", "--quiet"))
     out.append(run("diff", "--era", "5.13", "--variant", str(VARIANT), "--arches", "x86", "--json"))
     out.append(run("check-all", str(EXPECT), "--era", "5.13", "--json"))
+    out.append(repro_listing(tmp, run))
     return out
+
+
+def repro_listing(tmp, run):
+    """``repro --list --json`` over recorded runs of real kernels (tests/emulate/fixtures)."""
+    import os
+    import shutil
+
+    results = tmp / "cache" / "mmuspec" / "repro"
+    results.mkdir(parents=True)
+    shutil.copy(REPRO_RESULTS, results / "results.json")
+    old = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(tmp / "cache")
+    try:
+        return run("repro", "--list", "--json")
+    finally:
+        if old is None:
+            del os.environ["XDG_CACHE_HOME"]
+        else:
+            os.environ["XDG_CACHE_HOME"] = old
 
 
 def walk_all(documents):
@@ -161,7 +182,7 @@ def test_every_field_docs_json_md_documents_is_emitted_with_the_documented_type(
 
 def test_each_json_document_names_its_schema_and_version(documents):
     assert [d["schema"] for d in documents] == ["mmuspec.check/1"] * 3 + ["mmuspec.trace-stats/1"] + \
-        ["mmuspec.simulate/1"] * 2 + ["mmuspec.check/1", "mmuspec.diff/1", "mmuspec.check-all/1"]
+        ["mmuspec.simulate/1"] * 2 + ["mmuspec.check/1", "mmuspec.diff/1", "mmuspec.check-all/1", "mmuspec.repro-list/1"]
 
 
 def test_the_schema_test_catches_an_undocumented_field(documents):
