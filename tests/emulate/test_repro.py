@@ -109,5 +109,6 @@ def test_b6_with_the_int_snapshot_the_vcpu_stops_once_mmu_invalidate_seq_passes_
     before = repro.outcome(*recorded("B6-before"), "B6", False)
     assert before.verdict == "fail" and before.reason.endswith("(0 writes in the last second, hung)")
     assert "# attempt 1 at 0.272 s: the guest's last write; no write since" in before.tap
+    assert before.seconds == 0.272  # the time to the hang, not the harness's 4.3 s
     after = repro.outcome(*recorded("B6-after"), "B6", False)
     assert after.verdict == "pass" and "(5839 writes in the last second)" in after.reason

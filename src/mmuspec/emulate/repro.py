@@ -94,7 +94,9 @@ class Outcome:
     tap: list[str]
 
 
-_ATTEMPT = re.compile(r"^# attempt (\d+) at ([\d.]+) s")
+# "# attempt N at T s" starts an attempt; "# attempt N at T s: ..." names the moment it failed
+# (B6: the guest's last write), which is then the time to the failure.
+_ATTEMPT = re.compile(r"^# attempt (\d+) at ([\d.]+) s(:)?")
 _PRINTK_TIME = re.compile(r"^\[\s*(\d+\.\d+)\]")
 
 
@@ -109,7 +111,9 @@ def outcome(output: BootOutput, console: str, repro_id: str, timed_out: bool) ->
     section = output.sections.get(f"repro-{repro_id}")
     lines = section.lines if section else []
     tap = [x for x in lines if x.startswith(("ok ", "not ok ", "#", "1..", "TAP version"))]
-    attempts = [(int(m.group(1)), float(m.group(2))) for m in map(_ATTEMPT.match, lines) if m]
+    matches = [m for m in map(_ATTEMPT.match, lines) if m]
+    attempts = [(int(m.group(1)), float(m.group(2))) for m in matches]
+    failed_at = next((float(m.group(2)) for m in reversed(matches) if m.group(3)), None)
     count = attempts[-1][0] if attempts else (1 if section else None)
     seconds = section.seconds if section else None
     oops = OOPS.search(console)
@@ -125,7 +129,7 @@ def outcome(output: BootOutput, console: str, repro_id: str, timed_out: bool) ->
                        count, None, tap)
     failed = [x for x in tap if x.startswith("not ok")]
     if failed:
-        return Outcome("fail", failed[0], count, seconds, tap)
+        return Outcome("fail", failed[0], count, failed_at if failed_at is not None else seconds, tap)
     if section.rc == 4 or any("# SKIP" in x for x in tap):
         return Outcome("skip", next((x for x in tap if "SKIP" in x), "skipped"), count, seconds, tap)
     if section.rc == 0 and any(x.startswith("ok ") for x in tap):
