@@ -6,6 +6,7 @@ import argparse
 import json
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ examples:
   mmuspec kernels run 6.1 seed --out runs/6.1
                                           ksm-merge and cow-break under the emulated kernel's
                                           KVM, with every kvm/kvmmmu/ksm tracepoint
+  mmuspec kernels summarize runs/6.1      read that run's data.log again (counts, conformance)
 
 Needs linux-source-6.1 / linux-source-6.12, qemu-system-x86, busybox-static (Debian).
 Builds go to ~/.cache/mmuspec (nice -n 19, -j2); nothing here runs in `make test`.
@@ -29,7 +31,7 @@ REPRO_EPILOG = """\
 examples:
   mmuspec repro --list --json      every reproducer, its kernels, the last outcomes
   mmuspec repro B11                build both kernels if needed, run before and after
-  mmuspec repro N1 --side before   only the kernel without the fix
+  mmuspec repro B14 --side before  only the kernel without the fix
   mmuspec repro B6 --emit DIR      write the harness as a standalone kselftest-style C file
 
 exit status: 0 the test failed before the fix and passed after it; 1 it did not;
@@ -56,6 +58,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     r.add_argument("--out", type=Path, help="write console, data, traces and summary.json here")
     r.add_argument("--pages", type=int, default=64)
     r.add_argument("--seconds", type=int, default=6)
+    sm = ksub.add_parser("summarize", help="analyse again the data.log a seed run kept in its --out folder")
+    sm.add_argument("dir", type=Path)
+    sm.add_argument("--json", action="store_true")
     for p in (bt, r):
         p.add_argument("--accel", default="auto", choices=boot.ACCELS)
         p.add_argument("--timeout", type=float, default=1200, help="kill qemu after this many seconds")
@@ -64,7 +69,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
                         description="Turn a corpus counterexample into a real test: the harness fails on "
                         "the kernel with the fix reverted and passes on the kernel as shipped.",
                         epilog=REPRO_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    rp.add_argument("id", nargs="?", help="B6, B11, N1, N1-6.1 (see --list)")
+    rp.add_argument("id", nargs="?", help="B6, B11, B14, B14-6.1 (see --list)")
     rp.add_argument("--list", action="store_true", help="list the reproducers and their last outcomes")
     rp.add_argument("--json", action="store_true")
     rp.add_argument("--side", choices=("before", "after", "both"), default="both")
@@ -81,11 +86,14 @@ def cmd_kernels(args: argparse.Namespace) -> int:
     if args.kernels_command == "build":
         for series in args.series:
             built = kernels.build(kernels.KernelSpec(series, tuple(args.patch), tuple(args.module)), _log, args.jobs)
-            took = f"{built.build_seconds:.0f} s" if built.build_seconds is not None else "cached"
-            print(f"{built.spec.label()}: {built.version} in {built.path} (build {took})")
+            took = "cached" if built.build_seconds is None else \
+                f"{'incremental ' if built.incremental else ''}build {built.build_seconds:.0f} s"
+            print(f"{built.spec.label()}: {built.version} in {built.path} ({took})")
         return EXIT_SAFE
-    if args.kernels_command not in ("boot", "run"):
-        raise UsageError("mmuspec kernels: give build, boot or run (mmuspec kernels --help)")
+    if args.kernels_command not in ("boot", "run", "summarize"):
+        raise UsageError("mmuspec kernels: give build, boot, run or summarize (mmuspec kernels --help)")
+    if args.kernels_command == "summarize":
+        return _seed_summary(args.dir, None, args.json)
     spec = kernels.KernelSpec(args.series)
     built = kernels.cached(spec) or kernels.build(spec, _log)
     if args.kernels_command == "boot":
@@ -100,33 +108,25 @@ def cmd_kernels(args: argparse.Namespace) -> int:
         return EXIT_SAFE if result.output.complete else EXIT_BOUNDED
     job = seed.seed_job(pages=args.pages, seconds=args.seconds)
     bins = binaries.initramfs_binaries([], vmm=True)
-    result = boot.boot(built, [job], bins, accel=args.accel, timeout=args.timeout, memory_mb=1024, keep=args.out)
-    rows = []
-    for workload in seed.WORKLOADS:
-        vmm = result.output.sections.get(f"seed-{workload}.vmm")
-        trace = result.output.sections.get(f"seed-{workload}.trace")
-        if vmm is None or trace is None:
-            continue
-        if args.out:
-            (args.out / f"{workload}.vmm").write_text(vmm.text)
-            (args.out / f"{workload}.trace").write_text(trace.text)
-        rows.append(seed.summarize(workload, result.output.kernel, vmm.text, trace.text).to_json())
-    summary_all = {"kernel": result.output.kernel, "accel": result.accel, "wall_seconds": result.wall_seconds,
-                   "guest_kvm": result.output.facts.get("guest_kvm"), "complete": result.output.complete,
-                   "workloads": rows}
-    if args.out:
-        (args.out / "summary.json").write_text(json.dumps(summary_all, indent=1) + "\n")
-    if args.json:
-        print(json.dumps(summary_all, indent=1))
-    else:
-        print(f"{result.output.kernel} ({result.accel}, {result.wall_seconds} s wall, guest /dev/kvm: "
-              f"{result.output.facts.get('guest_kvm')})")
-        for row in rows:
-            print(f"  {row['workload']}: merged {row['merged_pages']}, change_pte {row['change_pte_calls']}, "
-                  f"SPTE changes in change_pte {row['change_pte_spte_changes']}, notifier zaps "
-                  f"{row['notifier_zaps']}, merged pages refaulted {row['merged_refaulted']}, "
-                  f"refaults {row['notifier_refaults']}, COW breaks {row['cow_breaks']}")
-    return EXIT_SAFE if rows else EXIT_BOUNDED
+    out = args.out or Path(tempfile.mkdtemp(prefix="mmuspec-seed-"))
+    result = boot.boot(built, [job], bins, accel=args.accel, timeout=args.timeout, memory_mb=1024, keep=out)
+    return _seed_summary(out, {"accel": result.accel, "wall_seconds": result.wall_seconds,
+                               "timed_out": result.timed_out}, args.json)
+
+
+def _seed_summary(folder: Path, boot_facts: dict[str, Any] | None, as_json: bool) -> int:
+    """Analyse a seed boot's data.log in ``folder``; writes the per-workload files and summary.json."""
+    data = folder / "data.log"
+    if not data.exists():
+        raise UsageError(f"{data}: no such file (give the --out folder of `mmuspec kernels run`)")
+    summary_path = folder / "summary.json"
+    if boot_facts is None and summary_path.exists():  # keep what the boot measured
+        old = json.loads(summary_path.read_text())
+        boot_facts = {k: old[k] for k in ("accel", "wall_seconds", "timed_out") if k in old}
+    summary = {**(boot_facts or {}), **seed.analyse(data.read_text(errors="replace"), folder)}
+    summary_path.write_text(json.dumps(summary, indent=1) + "\n")
+    print(json.dumps(summary, indent=1) if as_json else seed.report(summary))
+    return EXIT_SAFE if any(w["vmm_status"] == "ok" for w in summary["workloads"]) else EXIT_BOUNDED
 
 
 def _run_side(r: repro.Reproducer, side: str, accel: str, keep: Path | None) -> dict[str, Any]:

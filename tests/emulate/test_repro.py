@@ -1,3 +1,5 @@
+from pathlib import Path
+
 from mmuspec.emulate import repro, serial
 from mmuspec.emulate.kernels import KernelSpec
 
@@ -51,3 +53,62 @@ def test_the_listing_shows_the_last_run_of_each_side() -> None:
     assert rows["B11"]["before"]["last"]["verdict"] == "fail"
     assert rows["B11"]["after"]["last"] is None
     assert rows["B11"]["before"]["kernel"] == KernelSpec("6.1", ("levers", "revert-319561669a59")).label()
+
+
+FIXTURES = Path(__file__).parent / "fixtures" / "repro"
+
+
+def recorded(name: str) -> tuple[serial.BootOutput, str]:
+    return (serial.parse((FIXTURES / f"{name}.data.log").read_text()),
+            (FIXTURES / f"{name}.console.log").read_text())
+
+
+def test_the_recorded_oom_reaper_leak_hangs_the_victim_on_6_12_without_the_fix_and_not_with_it() -> None:
+    # 6.12.118 with "mm/mmu_notifier: finish non-blocking interval invalidation on error" reverted,
+    # then as shipped; mmuspec repro B14 under tcg.
+    before = repro.outcome(*recorded("B14-before"), "B14", False)
+    assert (before.verdict, before.attempts) == ("fail", 1)
+    assert before.reason == "not ok 2 the reaped victim exits: still there after 15 s (hung)"
+    assert any("mmu_interval_notifier_remove" in x for x in before.tap)
+    after = repro.outcome(*recorded("B14-after"), "B14", False)
+    assert after.verdict == "pass" and after.reason.startswith("ok 2 the reaped victim exits")
+
+
+def test_the_same_leak_hangs_6_1_192_as_shipped_and_the_proposed_one_line_fix_removes_it() -> None:
+    before = repro.outcome(*recorded("B14-6.1-before"), "B14-6.1", False)
+    assert before.verdict == "fail" and "(hung)" in before.reason
+    after = repro.outcome(*recorded("B14-6.1-after"), "B14-6.1", False)
+    assert after.verdict == "pass"
+
+
+def test_b11_on_6_1_with_the_fix_reverted_faults_in_mn_itree_inv_end_on_the_freed_subscription() -> None:
+    # The levers hold mn_itree_inv_end() between invalidate_seq++ and its deferred-list walk;
+    # the lockless waiter returns, test_hmm frees the dmirror, slub_debug=P poisons it.
+    before_data, before_console = recorded("B11-before")
+    before = repro.outcome(before_data, before_console, "B11", False)
+    assert before.verdict == "fail" and "0x6b6b6b6b6b6b6b7b" in before.reason
+    assert "interval_tree_remove+" in before_console and "mn_itree_inv_end+" in before_console
+    assert before.attempts == 1 and before.seconds is not None and before.seconds < 5
+    assert repro.outcome(*recorded("B11-after"), "B11", False).verdict == "pass"
+
+
+def test_b14_says_6_12_118_ships_its_fix_as_the_recorded_kernel_shows() -> None:
+    # Discrepancy with the corpus's "no fix is merged": Debian's 6.12.118 (ChangeLog-6.12.118,
+    # "mm/mmu_notifier: finish non-blocking interval invalidation on error") does not hang,
+    # the same kernel with that hunk reverted does (B14-before / B14-after recorded above).
+    import tomllib
+
+    from mmuspec.bugs import __path__ as bugs_path
+
+    entry = tomllib.loads((Path(bugs_path[0]) / "B14-oom-reaper-itree-leak.toml").read_text())
+    assert "6.12.118" in entry["version"] and "No fix is merged" not in entry["race"]
+    assert repro.REPRODUCERS["B14"].after == KernelSpec("6.12", (), (repro.NBFAIL,))
+
+
+def test_b6_with_the_int_snapshot_the_vcpu_stops_once_mmu_invalidate_seq_passes_2_31() -> None:
+    before = repro.outcome(*recorded("B6-before"), "B6", False)
+    assert before.verdict == "fail" and before.reason.endswith("(0 writes in the last second, hung)")
+    assert "# attempt 1 at 0.272 s: the guest's last write; no write since" in before.tap
+    assert before.seconds == 0.272  # the time to the hang, not the harness's 4.3 s
+    after = repro.outcome(*recorded("B6-after"), "B6", False)
+    assert after.verdict == "pass" and "(5839 writes in the last second)" in after.reason

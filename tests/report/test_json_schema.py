@@ -17,6 +17,7 @@ DOC = Path(__file__).resolve().parents[2] / "docs" / "json.md"
 TRACE = Path(__file__).resolve().parents[1] / "traces" / "data" / "ftrace_kvm.txt"
 VARIANT = Path(__file__).resolve().parents[2] / "examples" / "variants" / "trust_the_sequence.py"
 EXPECT = Path(__file__).resolve().parents[2] / "examples" / "expect"
+REPRO_RESULTS = Path(__file__).resolve().parents[1] / "emulate" / "fixtures" / "repro" / "results.json"
 
 
 def parse_doc(text):
@@ -140,6 +141,7 @@ def documents(tmp_path_factory):
     out.append(run("trace", "validate", str(trace_path("ksm-merge")), "--era", "5.13", "--json"))
     out.append(run("trace", "validate", str(trace_path("ksm-merge")), "--era", "6.18", "--json"))
     out.append(json.loads(json.dumps(lab_json(_lab_run_with_a_mismatch()))))
+    out.append(repro_listing(tmp, run))
     return out
 
 
@@ -149,6 +151,25 @@ def _lab_run_with_a_mismatch():
     act = next(a for a in run.acts if a["kind"] == "dontneed")
     run.mismatches.append({"vcpu": 0, "gfn": int(act["gfn"]), "tsc": int(act["tsc"]), "got": 1, "expected": 2})
     return analysed("zap", run)
+
+
+def repro_listing(tmp, run):
+    """``repro --list --json`` over recorded runs of real kernels (tests/emulate/fixtures)."""
+    import os
+    import shutil
+
+    results = tmp / "cache" / "mmuspec" / "repro"
+    results.mkdir(parents=True)
+    shutil.copy(REPRO_RESULTS, results / "results.json")
+    old = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(tmp / "cache")
+    try:
+        return run("repro", "--list", "--json")
+    finally:
+        if old is None:
+            del os.environ["XDG_CACHE_HOME"]
+        else:
+            os.environ["XDG_CACHE_HOME"] = old
 
 
 def walk_all(documents):
@@ -175,7 +196,7 @@ def test_every_field_docs_json_md_documents_is_emitted_with_the_documented_type(
 def test_each_json_document_names_its_schema_and_version(documents):
     assert [d["schema"] for d in documents] == ["mmuspec.check/1"] * 3 + ["mmuspec.trace-stats/1"] + \
         ["mmuspec.simulate/1"] * 2 + ["mmuspec.check/1", "mmuspec.diff/1", "mmuspec.check-all/1"] + \
-        ["mmuspec.validate/1"] * 2 + ["mmuspec.lab/1"]
+        ["mmuspec.validate/1"] * 2 + ["mmuspec.lab/1", "mmuspec.repro-list/1"]
 
 
 def test_the_schema_test_catches_an_undocumented_field(documents):

@@ -16,6 +16,7 @@ guest, else tcg.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -101,7 +102,15 @@ def image(jobs: list[Job], binaries: dict[str, Path], modules: dict[str, Path]) 
     return initramfs.archive(entries)
 
 
+PVM_MODULE = Path("/sys/module/kvm_pvm")
+
+
 def host_kvm() -> bool:
+    """Whether the host's KVM can run a whole kernel.  A PVM host (the kvm_pvm module) opens
+    /dev/kvm but runs only guests made for PVM: an ordinary kernel triple-faults at once
+    (kvm-pvm in the host's log, qemu -cpu host fails to set MSR 0x10a), so it counts as none."""
+    if PVM_MODULE.exists():
+        return False
     try:
         os.close(os.open("/dev/kvm", os.O_RDWR))
         return True
@@ -117,12 +126,34 @@ def choose_accel(accel: str, jobs: list[Job]) -> str:
     return "kvm" if host_kvm() and not any(job.needs_kvm for job in jobs) else "tcg"
 
 
+def host_tsc_khz(cpuinfo: str | None = None) -> int:
+    """The host CPU's clock in kHz (``cpu MHz`` of /proc/cpuinfo), 2 GHz when unreadable."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            cpuinfo = ""
+    for line in cpuinfo.splitlines():
+        if line.startswith("cpu MHz") and ":" in line:
+            with contextlib.suppress(ValueError):
+                return round(float(line.split(":", 1)[1]) * 1000)
+    return 2_000_000
+
+
 def qemu_argv(kernel: Path, initrd: Path, console: Path, data: Path, accel: str,
-              memory_mb: int = 1024, cpus: int = 2, append: str = "") -> list[str]:
+              memory_mb: int = 1024, cpus: int = 2, append: str = "", tsc_khz: int | None = None) -> list[str]:
+    """The qemu command line.  Under tcg the small kernel (no ACPI, no HPET) cannot calibrate
+    its TSC against the emulated PIT and leaves tsc_khz at 0; its KVM then never enters a
+    guest (kvm_guest_time_update() returns early while cpu_tsc_khz is 0 and the vCPU loops on
+    KVM_REQ_CLOCK_UPDATE, arch/x86/kvm/x86.c), so tcg boots pass the host's clock as
+    ``tsc_early_khz`` (qemu's tcg TSC counts host TSC ticks)."""
     cpu = ["-accel", "kvm", "-cpu", "host"] if accel == "kvm" else \
         ["-accel", "tcg,thread=multi", "-cpu", TCG_CPU]
-    cmdline = f"console=ttyS0 panic=-1 oops=panic loglevel=7 {append}".strip()
-    return ["qemu-system-x86_64", *cpu, "-m", str(memory_mb), "-smp", str(cpus),
+    tsc = "" if accel == "kvm" else f"tsc_early_khz={tsc_khz or host_tsc_khz()} "
+    cmdline = f"console=ttyS0 panic=-1 oops=panic loglevel=7 {tsc}{append}".strip()
+    # One CPU per socket: SeaBIOS's MP table lists only the first logical CPU of each package,
+    # and the small kernel (no ACPI) finds CPUs only there; "-smp 2" as two cores boots one CPU.
+    return ["qemu-system-x86_64", *cpu, "-m", str(memory_mb), "-smp", f"{cpus},sockets={cpus},cores=1,threads=1",
             "-nodefaults", "-display", "none", "-no-reboot",
             "-kernel", str(kernel), "-initrd", str(initrd), "-append", cmdline,
             "-serial", f"file:{console}", "-serial", f"file:{data}"]

@@ -97,6 +97,7 @@ class Kernel:
     version: str
     path: Path  # kernels/VERSION-KEY[-PATCHKEY]
     build_seconds: float | None
+    incremental: bool = False  # built in a build folder that already held this config's objects
 
     @property
     def bzimage(self) -> Path:
@@ -176,7 +177,8 @@ def cached(spec: KernelSpec) -> Kernel | None:
     for meta_path in reversed(found):
         meta = json.loads(meta_path.read_text())
         if tuple(meta["patches"]) == spec.patches and tuple(meta["modules"]) == spec.modules:
-            return Kernel(spec, meta["version"], meta_path.parent, meta.get("build_seconds"))
+            return Kernel(spec, meta["version"], meta_path.parent, meta.get("build_seconds"),
+                          meta.get("incremental", False))
     return None
 
 
@@ -195,7 +197,7 @@ def build(spec: KernelSpec, log: Log, jobs: int = 2) -> Kernel:
         out = root() / "kernels" / name
         if (out / "meta.json").exists():
             meta = json.loads((out / "meta.json").read_text())
-            return Kernel(spec, version, out, meta.get("build_seconds"))
+            return Kernel(spec, version, out, meta.get("build_seconds"), meta.get("incremental", False))
         bdir = root() / "build" / f"{version}-{key}"
         bdir.mkdir(parents=True, exist_ok=True)
         if not (bdir / ".config").exists() or (bdir / ".config").read_text() != config:
@@ -205,11 +207,13 @@ def build(spec: KernelSpec, log: Log, jobs: int = 2) -> Kernel:
             for patch in spec.patches:
                 _git(tree, "apply", str(patch_path(spec.series, patch)))
             log(f"building {spec.label()} ({version}, config {key}) in {bdir}; log: {log_path}")
+            incremental = (bdir / "vmlinux").exists()  # only what the patches touch is rebuilt
             start = time.monotonic()
             make = ["nice", "-n", "19", "make", "-C", str(tree), f"O={bdir}", f"-j{jobs}"]
             _run([*make, "bzImage", "modules"], log_path, f"building {spec.label()}")
             elapsed = time.monotonic() - start
-            staging = Path(tempfile.mkdtemp(dir=root() / "kernels"))
+            out.parent.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(dir=out.parent))
             for module in spec.modules:
                 work = Path(tempfile.mkdtemp(dir=root()))
                 shutil.copytree(module_dir(module), work, dirs_exist_ok=True)
@@ -222,10 +226,10 @@ def build(spec: KernelSpec, log: Log, jobs: int = 2) -> Kernel:
         shutil.copy(bdir / "System.map", staging / "System.map")
         (staging / "config").write_text(config)
         meta = {"version": version, "config_key": key, "series": spec.series, "patches": list(spec.patches),
-                "modules": list(spec.modules), "build_seconds": round(elapsed, 1),
+                "modules": list(spec.modules), "build_seconds": round(elapsed, 1), "incremental": incremental,
                 "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         (staging / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
         if out.exists():
             shutil.rmtree(out)
         os.rename(staging, out)
-        return Kernel(spec, version, out, round(elapsed, 1))
+        return Kernel(spec, version, out, round(elapsed, 1), incremental)

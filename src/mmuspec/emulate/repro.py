@@ -34,7 +34,7 @@ OOPS = re.compile(r"general protection fault|BUG: |Oops|Kernel panic|kernel BUG|
 
 @dataclass(frozen=True)
 class Reproducer:
-    id: str  # the corpus entry, or N1 for the bug found by the review (model-review-2 §D)
+    id: str  # the corpus entry (B14: the leak found by the review, model-review-2 §D)
     title: str
     fix: str  # the commit (or stable update) that fixed it
     harness: str  # harness/NAME.c
@@ -64,13 +64,13 @@ REPRODUCERS: dict[str, Reproducer] = {r.id: r for r in (
         before=KernelSpec("6.1", (LEVERS, "revert-319561669a59")),
         after=KernelSpec("6.1", (LEVERS,)), append="slub_debug=P"),
     Reproducer(
-        "N1", "mm/mmu_notifier: finish non-blocking interval invalidation on error (the OOM reaper leak)",
+        "B14", "mm/mmu_notifier: finish non-blocking interval invalidation on error (the OOM reaper leak)",
         "6.12.118 stable; mmuspec's one-line proposal on 6.1", "nb-itree-leak",
         before=KernelSpec("6.12", ("revert-itree-end-on-hlist-failure",), (NBFAIL,)),
         after=KernelSpec("6.12", (), (NBFAIL,)), args=("15",),
         setup=f"insmod /lib/modules/{NBFAIL}.ko"),
     Reproducer(
-        "N1-6.1", "the same leak on 6.1.192 as shipped, and mmuspec's one-line fix on it",
+        "B14-6.1", "the same leak on 6.1.192 as shipped, and mmuspec's one-line fix on it",
         "mmuspec's proposal (model-review-2 §D)", "nb-itree-leak",
         before=KernelSpec("6.1", (), (NBFAIL,)),
         after=KernelSpec("6.1", ("itree-end-on-hlist-failure",), (NBFAIL,)), args=("15",),
@@ -94,7 +94,9 @@ class Outcome:
     tap: list[str]
 
 
-_ATTEMPT = re.compile(r"^# attempt (\d+) at ([\d.]+) s")
+# "# attempt N at T s" starts an attempt; "# attempt N at T s: ..." names the moment it failed
+# (B6: the guest's last write), which is then the time to the failure.
+_ATTEMPT = re.compile(r"^# attempt (\d+) at ([\d.]+) s(:)?")
 _PRINTK_TIME = re.compile(r"^\[\s*(\d+\.\d+)\]")
 
 
@@ -109,7 +111,9 @@ def outcome(output: BootOutput, console: str, repro_id: str, timed_out: bool) ->
     section = output.sections.get(f"repro-{repro_id}")
     lines = section.lines if section else []
     tap = [x for x in lines if x.startswith(("ok ", "not ok ", "#", "1..", "TAP version"))]
-    attempts = [(int(m.group(1)), float(m.group(2))) for m in map(_ATTEMPT.match, lines) if m]
+    matches = [m for m in map(_ATTEMPT.match, lines) if m]
+    attempts = [(int(m.group(1)), float(m.group(2))) for m in matches]
+    failed_at = next((float(m.group(2)) for m in reversed(matches) if m.group(3)), None)
     count = attempts[-1][0] if attempts else (1 if section else None)
     seconds = section.seconds if section else None
     oops = OOPS.search(console)
@@ -125,14 +129,14 @@ def outcome(output: BootOutput, console: str, repro_id: str, timed_out: bool) ->
                        count, None, tap)
     failed = [x for x in tap if x.startswith("not ok")]
     if failed:
-        return Outcome("fail", failed[0], count, seconds, tap)
+        return Outcome("fail", failed[0], count, failed_at if failed_at is not None else seconds, tap)
     if section.rc == 4 or any("# SKIP" in x for x in tap):
         return Outcome("skip", next((x for x in tap if "SKIP" in x), "skipped"), count, seconds, tap)
     if section.rc == 0 and any(x.startswith("ok ") for x in tap):
         if oops:
             line = next(x for x in console.splitlines() if OOPS.search(x)).strip()
             return Outcome("fail", f"the harness passed but the kernel reported: {line}", count, seconds, tap)
-        return Outcome("pass", next(x for x in tap if x.startswith("ok ")), count, seconds, tap)
+        return Outcome("pass", [x for x in tap if x.startswith("ok ")][-1], count, seconds, tap)
     return Outcome("error", f"harness exit status {section.rc} without a TAP verdict", count, seconds, tap)
 
 

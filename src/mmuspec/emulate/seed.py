@@ -6,19 +6,27 @@ callback.  Inside an emulated kernel the lab's VMM runs ``ksm-merge`` and ``cow-
 under that kernel's own KVM with every kvm, kvmmmu (and, from 6.4, ksm) tracepoint on.
 ``summarize`` reads one run: the merged pages (data gfns whose host pfn is shared at the
 end, from the VMM's ``pfn`` lines), the ``kvm_set_spte_hva`` calls, the SPTE changes made
-inside them (``kvm_tdp_mmu_spte_changed`` by the same task after its ``kvm_set_spte_hva``
-and before its next notifier event), and the merged gfns the guest faulted on again after
+inside them (SPTE events by the same task right after its ``kvm_set_spte_hva``, before any
+other event of that task: a vCPU that breaks COW in its own fault retries the fault and
+maps the new page after a ``kvm_entry``/``kvm_exit``), and the merged gfns the guest faulted on again after
 a notifier zapped them.
 """
 
 from __future__ import annotations
 
 import io
+import re
 from collections import Counter
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
+from mmuspec.emulate import serial
 from mmuspec.emulate.boot import Job
+from mmuspec.lab.run import kernel_era
+from mmuspec.lab.vmm_output import parse_vmm_output
+from mmuspec.traces.conformance import Mapping, validate
+from mmuspec.traces.page_model import ModelTooLarge, automaton
 from mmuspec.traces.reader import Record, parse_line
 from mmuspec.traces.stats import StatsBuilder
 
@@ -112,13 +120,12 @@ def summarize(workload: str, kernel: str | None, vmm_text: str, trace_text: str)
         item = parse_line(number, line)
         if not isinstance(item, Record):
             continue
-        if item.event in NOTIFIER_EVENTS:
-            if item.event == "kvm_set_spte_hva":
-                inside.add(item.pid)
-            else:
-                inside.discard(item.pid)
-        elif item.event in SPTE_EVENTS and item.pid in inside:
-            spte_changes += 1
+        if item.event == "kvm_set_spte_hva":
+            inside.add(item.pid)
+        elif item.event in SPTE_EVENTS:
+            spte_changes += item.pid in inside
+        else:  # the call returned: a COW break's retried fault maps its SPTE after kvm_entry/kvm_exit
+            inside.discard(item.pid)
     stats = builder.finish()
     return SeedSummary(
         workload=workload, kernel=kernel, vmm_status=vmm_status(vmm_text), merged_pages=len(merged),
@@ -127,3 +134,100 @@ def summarize(workload: str, kernel: str | None, vmm_text: str, trace_text: str)
         merged_refaulted=len(refaulted), cow_breaks=stats.cow_breaks, faults=stats.faults,
         events=dict(sorted(stats.events.items())),
         recorded_era=stats.era.era if stats.era else None)
+
+
+def lab_trace(workload: str, kernel: str, vmm_text: str, trace_text: str) -> tuple[str, str]:
+    """The trace behind the lab's header (where guest memory is, the vCPU threads, the era of
+    the kernel), as ``mmuspec lab`` writes it, so that ``mmuspec trace validate`` reads it
+    alone; and that era."""
+    run = parse_vmm_output(vmm_text, f"the {workload} VMM output")
+    era, _ = kernel_era(kernel)
+    mapping = Mapping(run.hva, run.gfn_base, run.pages, frozenset(run.vcpu_tids.values()))
+    return mapping.header(workload=workload, era=era, kernel=kernel) + "\n" + trace_text, era
+
+
+# Fixes a stable series took after its era's mainline release: (series, first stable
+# release with it) -> switch settings.  6.1.50 took "KVM: x86/mmu: Fix an sign-extension bug
+# with mmu_seq that hangs vCPUs" (Debian's linux 6.1 changelog, ChangeLog-6.1.50; corpus B6),
+# so 6.1.192's struct kvm_page_fault keeps an unsigned long mmu_seq (mmu_internal.h).
+STABLE_FIXES: dict[tuple[str, int], dict[str, str]] = {
+    ("6.1", 50): {"kvm.mmu_seq_snapshot": "unsigned_long"},
+}
+
+
+def stable_settings(release: str) -> dict[str, str]:
+    """The switches a stable kernel's backports set on top of its era."""
+    match = re.match(r"(\d+\.\d+)\.(\d+)", release)
+    settings: dict[str, str] = {}
+    if match:
+        for (series, first), values in STABLE_FIXES.items():
+            if match.group(1) == series and int(match.group(2)) >= first:
+                settings.update(values)
+    return settings
+
+
+def conformance(workload: str, kernel: str, vmm_text: str, trace_text: str) -> dict[str, Any]:
+    """The lab's conformance check of one emulated run against its kernel's era, with the
+    switches of the stable fixes the kernel has.  A model too large for the page automaton
+    is said so (no verdict), never taken for one."""
+    text, era = lab_trace(workload, kernel, vmm_text, trace_text)
+    settings = stable_settings(kernel)
+    base = {"era": era, "set": [f"{k}={v}" for k, v in sorted(settings.items())]}
+    try:
+        model = automaton(era, workload, settings=tuple(sorted(settings.items())))
+    except ModelTooLarge as err:
+        return {**base, "workload": workload, "not_checked": str(err)}
+    return {**base, **validate(io.StringIO(text), model).to_json()}
+
+
+def analyse(data_text: str, out: Path | None = None) -> dict[str, Any]:
+    """Everything one seed boot printed on its data port: per workload the summary and the
+    conformance verdict.  With ``out``, each workload's VMM output and trace (behind the lab's
+    header) are written there first, so a failing analysis loses nothing."""
+    output = serial.parse(data_text)
+    kernel = output.kernel or "?"
+    runs: list[tuple[str, str, str]] = []
+    for workload in WORKLOADS:
+        vmm = output.sections.get(f"seed-{workload}.vmm")
+        trace = output.sections.get(f"seed-{workload}.trace")
+        if vmm is None or trace is None:
+            continue
+        runs.append((workload, vmm.text, trace.text))
+        started = "hva" in parse_vmm_output(vmm.text, f"the {workload} VMM output").header
+        if out is not None:
+            (out / f"{workload}.vmm").write_text(vmm.text)
+            (out / f"{workload}.trace").write_text(
+                lab_trace(workload, kernel, vmm.text, trace.text)[0] if started else trace.text)
+    rows = []
+    for workload, vmm_text, trace_text in runs:
+        row = summarize(workload, kernel, vmm_text, trace_text).to_json()
+        if "hva" in parse_vmm_output(vmm_text, f"the {workload} VMM output").header:
+            row["conformance"] = conformance(workload, kernel, vmm_text, trace_text)
+        else:  # the VMM stopped before it had a guest: no page to check
+            row["conformance"] = {"era": kernel_era(kernel)[0], "not_checked": "the VMM did not start its guest: "
+                                  + next((x for x in vmm_text.splitlines() if x.startswith("done ")), "no output")}
+        rows.append(row)
+    return {"kernel": kernel, "guest_kvm": output.facts.get("guest_kvm"), "complete": output.complete,
+            "workloads": rows}
+
+
+def report(summary: dict[str, Any]) -> str:
+    """The text ``mmuspec kernels run SERIES seed`` prints."""
+    lines = [f"{summary['kernel']} ({summary.get('accel', '?')}, {summary.get('wall_seconds', '?')} s wall, "
+             f"guest /dev/kvm: {summary['guest_kvm']})"]
+    for row in summary["workloads"]:
+        lines.append(f"  {row['workload']}: VMM {row['vmm_status']}, merged {row['merged_pages']}, change_pte "
+                     f"{row['change_pte_calls']}, SPTE changes in change_pte {row['change_pte_spte_changes']}, "
+                     f"notifier zaps {row['notifier_zaps']}, merged pages refaulted {row['merged_refaulted']}, "
+                     f"refaults {row['notifier_refaults']}, COW breaks {row['cow_breaks']}")
+        c = row["conformance"]
+        era = " ".join([c["era"], *c.get("set", [])])
+        if "not_checked" in c:
+            lines.append(f"    conformance with era {era}: not checked ({c['not_checked']})")
+        else:
+            first = c["first_rejection"]
+            lines.append(f"    conformance with era {era}: {c['admitted']} of {c['pages']} pages admitted"
+                         + (f"; first rejected: {first['event']}" if first else ""))
+    if not summary["workloads"]:
+        lines.append("  no workload finished (see console.log and data.log)")
+    return "\n".join(lines)

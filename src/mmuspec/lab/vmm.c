@@ -402,6 +402,16 @@ static void setup_vcpu(unsigned id) {
 #else
     tsc_offset_set = 0;
 #endif
+    /* The guest's CPUID must say long mode before KVM_SET_SREGS takes EFER.LME|LMA: "KVM: x86:
+     * Check EFER validity on KVM_SET_SREGS*" (in 6.12.y) refuses it otherwise (EINVAL). */
+    enum { NENT = 256 };
+    struct kvm_cpuid2 *cpuid = calloc(1, sizeof(*cpuid) + NENT * sizeof(struct kvm_cpuid_entry2));
+    if (cpuid) {
+        cpuid->nent = NENT;
+        if (ioctl(kvm_fd, KVM_GET_SUPPORTED_CPUID, cpuid) == 0)
+            (void)ioctl(fd, KVM_SET_CPUID2, cpuid);  /* a host that refuses it ran us without it */
+        free(cpuid);
+    }
     struct kvm_sregs s;
     if (ioctl(fd, KVM_GET_SREGS, &s) < 0)
         die(2, "KVM_GET_SREGS");

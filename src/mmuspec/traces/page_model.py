@@ -221,15 +221,17 @@ def _agers(k: Kernel, s: bytes, base: int, done: int, init: bytes) -> list[bytes
 
 
 @cache
-def automaton(era: str, workload: str, arch: str = "x86") -> PageAutomaton:
-    """The page automaton of ``workload``'s projections under ``era`` (cached per process)."""
+def automaton(era: str, workload: str, arch: str = "x86",
+              settings: tuple[tuple[str, str], ...] = ()) -> PageAutomaton:
+    """The page automaton of ``workload``'s projections under ``era`` with switch ``settings``
+    on top (a stable kernel's backported fix), cached per process."""
     nodes: list[tuple[bytes, int, int]] = []
     edges: list[dict[str | None, set[int]]] = []
     index: dict[tuple[bytes, int, int], int] = {}
     starts: set[int] = set()
     kernels: list[Kernel] = []
     gfns: list[int] = []
-    config = era_config(era, {"arch": arch})
+    config = era_config(era, {"arch": arch, **dict(settings)})
     invisible_drops = workload == "memslot"
     for p, proj in enumerate(projections(workload)):
         k = Kernel(proj.scenario, config)
