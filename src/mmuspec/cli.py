@@ -213,7 +213,9 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--json", action="store_true", help="print results.json instead of the table")
     simulate.add_argument("--plot-exits", choices=("total", "by-cause"), default="total",
                           help="exits_per_second.png: all exits (total, the default) or a panel per cause (by-cause)")
-    simulate.add_argument("--log", action="store_true", help="plot exits per second on a log scale")
+    simulate.add_argument("--log", action="store_true",
+                          help="plot exits per second on a log scale (default: only where a spike, such as "
+                               "a boot, is 20x the median and would hide the rest)")
     simulate.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
     sweep = sub.add_parser(
@@ -655,7 +657,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
                 results.append(simulate_era(workload, label, era, config, seed, var, tick))
         data = results_json(workload, seed, results)
         (staging / "results.json").write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-        plots = simulation_figures(workload.name, data["series"], staging, exits=args.plot_exits, log=args.log)
+        plots = simulation_figures(workload.name, data["series"], staging, exits=args.plot_exits,
+                                   log=True if args.log else None)
     out = Path(args.out)
     if args.json:
         print(json.dumps(data, indent=2))
@@ -726,8 +729,10 @@ def cmd_trace(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                 print(f"{args.file}:{m.line}: malformed: {m.reason}", file=sys.stderr)
             if stats.unparsed > 20:
                 print(f"{args.file}: ... and {stats.unparsed - 20} more malformed lines", file=sys.stderr)
-            if plots is not None:
-                stats_plots(stats, args.window, plots)
+            if plots is not None and not any(d.path.name == "events_per_second.png"
+                                             for d in stats_plots(stats, args.window, plots)) and stats.windows:
+                print(f"{args.plots}: no events_per_second.png: the trace spans one {args.window:g} s window "
+                      "(a point, not a line); a smaller --window draws it", file=sys.stderr)
         print(json.dumps(stats_json(stats, args.window), indent=2) if args.json
               else stats_text(args.file, stats, args.window))
         stream.require_whole()  # after the figures of the part read

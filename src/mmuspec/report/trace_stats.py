@@ -82,10 +82,10 @@ def stats_plots(s: TraceStats, window: float, out: Path) -> list[Drawn]:
     for name in names:
         event = name.rpartition(":")[2]
         series[event] = {"t": [w * window for w in windows], "n": [s.windows[w].get(event, 0) / window for w in windows]}
-    if series:
+    if series and len(windows) > 1:  # one window is a point, not a line over time
         start = f"{s.first_ts:.6f}" if s.first_ts is not None else "?"
         drawn.append(series_plot(series, "n", f"events per second ({window:g} s windows)", "events over time",
-                                 out / "events_per_second.png",
+                                 out / "events_per_second.png", log=None, merge=False,
                                  xlabel=f"trace time (s) since the first event (timestamp {start} s); window start"))
     if s.per_vcpu:
         threads = s.per_vcpu
