@@ -23,13 +23,18 @@ def stats_text(path: str, s: TraceStats, window: float) -> str:
            f"host: {s.arch or 'not shown by the events'}; recorded era: {s.era.describe() if s.era else '-'}",
            "", "events:"]
     out += [f"  {name:<40} {n:>10,}" for name, n in s.events.most_common()]
-    out += ["", "VM exits by reason:"] + [f"  {r:<40} {n:>10,}" for r, n in s.exit_reasons.most_common()]
-    out += ["", f"stage-2 faults by kind (EPT violations, #NPF, guest aborts): {s.faults:,}"]
-    out += [f"  {k:<40} {s.fault_kinds.get(k, 0):>10,}" for k in KINDS if k != "unknown" or s.fault_kinds[k]]
+    out += ["", "VM exits by reason:" + ("" if s.traced("kvm_exit") else " not traced (no kvm_exit events)")]
+    out += [f"  {r:<40} {n:>10,}" for r, n in s.exit_reasons.most_common()]
+    if s.faults_traced:
+        out += ["", f"stage-2 faults by kind (EPT violations, #NPF, guest aborts): {s.faults:,}"]
+        out += [f"  {k:<40} {s.fault_kinds.get(k, 0):>10,}" for k in KINDS if k != "unknown" or s.fault_kinds[k]]
+    else:
+        out += ["", "stage-2 faults by kind (EPT violations, #NPF, guest aborts): not traced "
+                "(no kvm_exit, kvm_page_fault or kvm_guest_fault events)"]
     out += ["", "notifier protocol:",
             f"  {'MMU-notifier invalidations':<40} {s.notifier_invalidations:>10,}",
-            f"  {'SPTEs they removed':<40} {s.notifier_zaps:>10,}",
-            f"  {'notifier-induced refaults':<40} {s.notifier_refaults:>10,}",
+            f"  {'SPTEs they removed':<40} {_count(s.notifier_zaps, s.zaps_traced):>10}",
+            f"  {'notifier-induced refaults':<40} {_count(s.notifier_refaults, s.zaps_traced and s.faults_traced):>10}",
             f"  {'change_pte calls (kvm_set_spte_hva)':<40} {s.change_pte_calls:>10,}",
             f"  {'KSM merges':<40} {s.ksm_merges:>10,}",
             f"  {'COW breaks (change_pte from a vCPU)':<40} {_cow_text(s):>10}"]
@@ -52,6 +57,10 @@ def stats_text(path: str, s: TraceStats, window: float) -> str:
         for w, counts in sorted(s.windows.items())[:50]:
             out.append(f"  {w * window:>10.3f} s  " + ", ".join(f"{k} {v:,}" for k, v in counts.most_common(6)))
     return "\n".join(out)
+
+
+def _count(n: int, traced: bool) -> str:
+    return f"{n:,}" if traced else "not traced"
 
 
 def _cow_text(s: TraceStats) -> str:
