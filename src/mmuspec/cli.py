@@ -42,6 +42,7 @@ from mmuspec.report.progress import job_progress, search_progress, simulation_pr
 from mmuspec.report.trace_text import format_trace, trace_lines
 from mmuspec.staging import staged_dir
 from mmuspec.suggest import check_builtin, did_you_mean
+from mmuspec.wording import counted
 
 ARCHES = [str(c) for c in SWITCHES["arch"].choices]
 # The eras of the change_pte story, which the matrix shows unless told otherwise; the
@@ -199,7 +200,16 @@ def build_parser() -> argparse.ArgumentParser:
         "bar with the rate and time left on a terminal, a line per phase otherwise.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    simulate.add_argument("workload", metavar="WORKLOAD")
+    simulate.add_argument("workload", metavar="WORKLOAD", nargs="?",
+                          help="a built-in workload or a TOML file; with --from-host/--from-trace, the base "
+                               "for what they do not show (default vdi)")
+    simulate.add_argument("--from-host", nargs="?", const="/", metavar="ROOT",
+                          help="build the workload from this host: its VMs (kvm-vm and kvm-vcpu file "
+                               "descriptors in /proc), their memory and KSM's settings and counters; ROOT "
+                               "reads a recorded copy of /proc and /sys instead of /")
+    simulate.add_argument("--from-trace", metavar="FILE",
+                          help="build the workload from a recorded trace: its VMs and vCPUs, fault rate, "
+                               "write share and KSM merge rate")
     simulate.add_argument("--era", action="append", choices=list(ERAS), metavar="ERA",
                           help="an era to simulate (repeatable; default all)")
     simulate.add_argument("--arch", choices=ARCHES, help="shorthand for --set arch=ARCH")
@@ -628,13 +638,55 @@ def _sim_inputs(args: argparse.Namespace, default_eras: list[str]) -> tuple[Any,
     """Workload, (label, era, config) per era, and seed; all validated before any work."""
     from mmuspec.simulate.workload import builtin_workloads, load_workload
 
-    check_builtin("workload", args.workload, builtin_workloads())
-    workload = load_workload(args.workload)
+    if getattr(args, "from_host", None) or getattr(args, "from_trace", None):
+        workload = _built_workload(args)
+    elif args.workload is None:
+        raise UsageError("give a WORKLOAD (mmuspec workloads), --from-host or --from-trace FILE")
+    else:
+        check_builtin("workload", args.workload, builtin_workloads())
+        workload = load_workload(args.workload)
     if args.duration is not None:
         workload = workload.with_duration(args.duration)
     overrides = _overrides(args)
     eras = [(name, name, era_config(name, overrides)) for name in (args.era or default_eras)]
     return workload, eras, workload.seed if args.seed is None else args.seed
+
+
+def _built_workload(args: argparse.Namespace) -> Any:
+    """``--from-host``/``--from-trace``: the workload they build, each value's source printed
+    to stderr before the run (and kept as comments in DIR/workload.toml)."""
+    from mmuspec.simulate import from_host
+    from mmuspec.simulate.workload import load_workload
+
+    base = load_workload(args.workload or "vdi")
+    values: list[Any] = []
+    origin = []
+    if args.from_host:
+        values += from_host.from_host(Path(args.from_host))
+        origin.append("--from-host" + ("" if args.from_host == "/" else f" {args.from_host}"))
+    if args.from_trace:
+        from mmuspec.traces.reader import open_trace
+        from mmuspec.traces.stats import trace_stats
+
+        with open_trace(args.from_trace) as stream:
+            stats = trace_stats(stream)
+        stream.require_lines()
+        stream.require_whole()
+        values += from_host.from_trace(stats, args.from_trace)
+        origin.append(f"--from-trace {args.from_trace}")
+        if stats.arch and not args.arch and not any(x.startswith("arch=") for x in args.sets):
+            args.arch = stats.arch  # the eras are simulated on the recorded host's arch
+            if not args.quiet:
+                print(f"arch {stats.arch} (measured: the trace's vCPU events; --arch chooses another)",
+                      file=sys.stderr)
+    name = "host" if not args.from_trace else Path(args.from_trace).name.split(".")[0]
+    workload, text = from_host.built_workload(base, values, " ".join(origin), name)
+    args.built_workload_text = text
+    if not args.quiet:
+        print(f"workload {name} ({' '.join(origin)}; the rest is {base.source}'s, assumed):", file=sys.stderr)
+        for v in values:
+            print(f"  {v.text()}", file=sys.stderr)
+    return workload
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -657,6 +709,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
                 results.append(simulate_era(workload, label, era, config, seed, var, tick))
         data = results_json(workload, seed, results)
         (staging / "results.json").write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        built = getattr(args, "built_workload_text", None)
+        if built is not None:
+            (staging / "workload.toml").write_text(built, encoding="utf-8")
         plots = simulation_figures(workload.name, data["series"], staging, exits=args.plot_exits,
                                    log=True if args.log else None)
     out = Path(args.out)
@@ -664,7 +719,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         print(json.dumps(data, indent=2))
     else:
         print(table_text(workload, seed, results))
-        print(f"\nwrote {', '.join(str(out / name) for name in ['results.json', *(p.path.name for p in plots)])}")
+        written = ["results.json", *(["workload.toml"] if getattr(args, "built_workload_text", None) else []),
+                   *(p.path.name for p in plots)]
+        print(f"\nwrote {', '.join(str(out / name) for name in written)}")
     return 0
 
 
@@ -821,7 +878,7 @@ def cmd_workloads() -> int:
 
     for name in builtin_workloads():
         w = load_workload(name)
-        print(f"{name:<12} {w.vms} VMs x {w.pages_per_vm * 4096 / 2**30:g} GiB, {w.duration:.0f} s: {w.description}")
+        print(f"{name:<12} {counted(w.vms, 'VM')} x {w.pages_per_vm * 4096 / 2**30:g} GiB, {w.duration:.0f} s: {w.description}")
     return 0
 
 
