@@ -338,6 +338,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if getattr(args, "format", None) == "email":
+            return _as_email(list(sys.argv[1:] if argv is None else argv))
         if args.command == "check":
             return cmd_check(args, parser)
         if args.command == "replay":
@@ -386,6 +388,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         return failures.report(exc, debug=args.debug, variant=getattr(args, "variant", None),
                                cluster=getattr(args, "cluster", None))
+
+
+def _as_email(argv: list[str]) -> int:
+    """``--format email``: the command's text report, captured, then printed for a mail
+    (report/email.py) under the command line as the user typed it."""
+    import io
+
+    from mmuspec.report.email import email_text
+
+    text_argv = [("text" if a == "email" and i and argv[i - 1] == "--format" else a.replace("--format=email",
+                  "--format=text")) for i, a in enumerate(argv)]
+    captured = io.StringIO()
+    with contextlib.redirect_stdout(captured):
+        status = main(text_argv)
+    if captured.getvalue():  # bad input prints its one line on stderr and nothing here
+        print(email_text(captured.getvalue(), argv))
+    return status
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
