@@ -21,7 +21,7 @@ def test_touching_a_swapped_out_page_exits_once_and_swaps_it_back_in():
 @pytest.mark.parametrize("era", ["5.13", "6.8", "6.10", "6.18"])
 @pytest.mark.parametrize("spte", [0, 1, 2])
 @pytest.mark.parametrize("write", [False, True])
-def test_a_vcpu_that_spins_while_a_merge_invalidates_is_probed_for_one_attempt_not_reported_as_a_bug(era, spte,
+def test_a_vcpu_that_spins_while_a_merge_invalidates_waits_for_it_and_is_not_reported_as_a_bug(era, spte,
                                                                                                     write):
     # From v6.8 kvm_faultin_pfn() retries before the lookup while the invalidation is in
     # progress, so the vCPU never blocks: the probe once ran out of steps (exit 3 in simulate).

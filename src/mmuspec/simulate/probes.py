@@ -123,16 +123,18 @@ def _run(
     a vCPU does from v6.8 while an invalidation it overlaps is in progress: kvm_faultin_pfn()
     returns RET_PF_RETRY before looking the page up (mmu_invalidate_retry_gfn_unsafe(),
     d02c357e5bfa, v6.8, "KVM: x86/mmu: Retry fault before acquiring mmu_lock if mapping is
-    changing").  A spin is cut where it first comes back to a state: one attempt counted)."""
+    changing"))."""
     base = kernel.threads[thread].base
-    seen: dict[bytes, Outcome] = {}
+    seen: set[bytes] = set()
     for step in range(64):
         if s[base] in until and not (skip_first and step == 0):
             return s, out
         if may_block:
+            # A fault that retries while another thread holds the invalidation open comes
+            # back to the same state: it waits for that thread, as a blocked step would.
             if s in seen:
-                return s, seen[s]
-            seen[s] = out
+                return s, out
+            seen.add(s)
         actions = [a for a, _, _ in kernel.successors(s) if kernel.thread_of(a) == thread]
         if not actions and may_block:
             return s, out
