@@ -5,4 +5,4 @@ from __future__ import annotations
 
 def counted(n: int, word: str, words: str | None = None) -> str:
     """``n`` and the noun, singular for exactly one (``words``: an irregular plural)."""
-    return f"{n} {word if n == 1 else (words or word + 's')}"
+    return f"{n:,} {word if n == 1 else (words or word + 's')}"

@@ -10,6 +10,7 @@ from mmuspec.traces.exits import KINDS
 from mmuspec.traces.stats import TraceStats
 from mmuspec.traces.tracepoint import version
 from mmuspec.traces.whatif import WhatIf
+from mmuspec.wording import counted
 
 if TYPE_CHECKING:
     from mmuspec.report.plots import Drawn
@@ -124,10 +125,10 @@ def whatif_text(path: str, w: WhatIf) -> str:
     col = [max(len(label), *(len(cells[i]) for _, cells in rows)) for i, label in enumerate(labels)]
     unplaced = recorded.faults - recorded.placed
     out = [f"mmuspec trace whatif: {path}",
-           f"recorded: {recorded.faults:,} stage-2 faults ({recorded.placed:,} with a guest address, "
+           f"recorded: {counted(recorded.faults, 'stage-2 fault')} ({recorded.placed:,} with a guest address, "
            f"{recorded.refaults:,} on a page whose SPTE an invalidation removed), "
-           f"{recorded.exits:,} VM exits, {recorded.merges:,} SPTEs removed by ksmd's invalidations, "
-           f"{recorded.zaps:,} by other invalidations, {recorded.pages:,} pages",
+           f"{counted(recorded.exits, 'VM exit')}, {counted(recorded.merges, 'SPTE')} removed by ksmd's "
+           f"invalidations, {recorded.zaps:,} by other invalidations, {counted(recorded.pages, 'page')}",
            f"recorded era: {recorded.era.describe()}",
            "", " " * width + "  " + "  ".join(label.rjust(c) for label, c in zip(labels, col, strict=True))]
     out += [name.ljust(width) + "  " + "  ".join(c.rjust(n) for c, n in zip(cells, col, strict=True))
