@@ -86,6 +86,9 @@ def test_a_minimized_random_walks_trace_says_it_was_minimized_not_that_it_is_the
     assert status == 1
     assert "(trace from a random walk, minimized: " in out.splitlines()[1]
     assert "shortest trace" not in out
+    data = json.loads(run(capsys, "check", "zap", "--set", "kvm.fault_retry_checks=seq_only", "--random", "50",
+                          "--minimize", "--quiet", "--json")[1])
+    assert (data["mode"], data["shortest"], data["minimized"]) == ("random", False, True)
 
 
 def test_a_variant_that_only_calls_upstream_says_why_it_explores_more_states_than_upstream(capsys, tmp_path):
