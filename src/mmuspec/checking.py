@@ -65,7 +65,14 @@ class CheckSpec:
         them (``--set``, ``--variant``)."""
         sc = self.scenario
         if sc.sets:
+            callers = set(self.overrides)
             object.__setattr__(self, "overrides", {**dict(sc.sets), **self.overrides})
+            try:
+                era_config(self.era, self.overrides)
+            except UsageError as exc:  # a switch of the file's own [check] set: name the file
+                if any(f"--set {name}:" in str(exc) for name, _ in sc.sets if name not in callers):
+                    raise InputError(sc.source, None, "[check] set " + str(exc).removeprefix("--set ")) from None
+                raise
         if sc.variant and self.variant is None:
             object.__setattr__(self, "variant", load_variant(sc.variant))
 
