@@ -65,7 +65,14 @@ class CheckSpec:
         them (``--set``, ``--variant``)."""
         sc = self.scenario
         if sc.sets:
+            callers = set(self.overrides)
             object.__setattr__(self, "overrides", {**dict(sc.sets), **self.overrides})
+            try:
+                era_config(self.era, self.overrides)
+            except UsageError as exc:  # a switch of the file's own [check] set: name the file
+                if any(f"--set {name}:" in str(exc) for name, _ in sc.sets if name not in callers):
+                    raise InputError(sc.source, None, "[check] set " + str(exc).removeprefix("--set ")) from None
+                raise
         if sc.variant and self.variant is None:
             object.__setattr__(self, "variant", load_variant(sc.variant))
 
@@ -334,6 +341,8 @@ def _run_check(
         result.engine_note = engine_note
         if variant_note:
             result.notes.append(variant_note)
+        if spec.variant is not None:
+            result.notes += _reductions_off(spec, kernel, reductions)
         if coverage:
             result.action_counts = dict(counter.counts())
             result.sampled = counter.sample()
@@ -356,7 +365,29 @@ def _run_check(
             if w.kind != "observation" and w.loop_start is None:
                 shorter = explore_minimize(kernel, w.actions, bits[event], kernel.thread_of)
                 result.witnesses[event] = replace(w, actions=tuple(shorter))
+        result.minimized = True
     return kernel, result
+
+
+def _reductions_off(spec: CheckSpec, kernel: Kernel, reductions: Reductions) -> list[str]:
+    """Why a variant's search explores more states than upstream's: the reductions that
+    upstream's model of the same configuration applies and the variant's may not."""
+    upstream = Kernel(spec.scenario, spec.config, None)
+    off, kept = [], ["symmetry"] if reductions.symmetry else []
+    if reductions.seq and upstream.seq_quotient_exact and not kernel.seq_quotient_exact:
+        off.append("the sequence-count quotient (a variant may use mmu_notifier_seq's value, not only compare it)")
+    if reductions.values:
+        off.append("the page-value quotient (a variant may use the values a page holds)")
+    if reductions.por and persistent_sets(upstream) is not None:
+        if persistent_sets(kernel) is None:
+            off.append("partial-order reduction (a variant's functions declare no footprint)")
+        else:
+            kept.append("por")
+    if not off:
+        return []
+    return ["a variant is searched without " + "; without ".join(off)
+            + ": it explores more states than upstream's default check; upstream with --reduce "
+            + (",".join(kept) or "none") + " is searched alike"]
 
 
 class _Reached:

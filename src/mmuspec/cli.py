@@ -43,6 +43,7 @@ from mmuspec.report.progress import job_progress, search_progress, simulation_pr
 from mmuspec.report.trace_text import format_trace, trace_lines
 from mmuspec.staging import staged_dir
 from mmuspec.suggest import check_builtin, did_you_mean
+from mmuspec.wording import counted
 
 ARCHES = [str(c) for c in SWITCHES["arch"].choices]
 # The eras of the change_pte story, which the matrix shows unless told otherwise; the
@@ -200,7 +201,16 @@ def build_parser() -> argparse.ArgumentParser:
         "bar with the rate and time left on a terminal, a line per phase otherwise.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    simulate.add_argument("workload", metavar="WORKLOAD")
+    simulate.add_argument("workload", metavar="WORKLOAD", nargs="?",
+                          help="a built-in workload or a TOML file; with --from-host/--from-trace, the base "
+                               "for what they do not show (default vdi)")
+    simulate.add_argument("--from-host", nargs="?", const="/", metavar="ROOT",
+                          help="build the workload from this host: its VMs (kvm-vm and kvm-vcpu file "
+                               "descriptors in /proc), their memory and KSM's settings and counters; ROOT "
+                               "reads a recorded copy of /proc and /sys instead of /")
+    simulate.add_argument("--from-trace", metavar="FILE",
+                          help="build the workload from a recorded trace: its VMs and vCPUs, fault rate, "
+                               "write share and KSM merge rate")
     simulate.add_argument("--era", action="append", choices=list(ERAS), metavar="ERA",
                           help="an era to simulate (repeatable; default all)")
     simulate.add_argument("--arch", choices=ARCHES, help="shorthand for --set arch=ARCH")
@@ -214,7 +224,9 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--json", action="store_true", help="print results.json instead of the table")
     simulate.add_argument("--plot-exits", choices=("total", "by-cause"), default="total",
                           help="exits_per_second.png: all exits (total, the default) or a panel per cause (by-cause)")
-    simulate.add_argument("--log", action="store_true", help="plot exits per second on a log scale")
+    simulate.add_argument("--log", action="store_true",
+                          help="plot exits per second on a log scale (default: only where a spike, such as "
+                               "a boot, is 20x the median and would hide the rest)")
     simulate.add_argument("--quiet", action="store_true", help="no progress on stderr")
     simulate.add_argument("--costs", action="append", default=[], metavar="FILE.toml",
                           help="a cost profile measured by `mmuspec lab` (repeatable; later files win)")
@@ -335,6 +347,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if getattr(args, "format", None) == "email":
+            return _as_email(list(sys.argv[1:] if argv is None else argv))
         if args.command == "check":
             return cmd_check(args, parser)
         if args.command == "replay":
@@ -385,6 +399,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         return failures.report(exc, debug=args.debug, variant=getattr(args, "variant", None),
                                cluster=getattr(args, "cluster", None))
+
+
+def _as_email(argv: list[str]) -> int:
+    """``--format email``: the command's text report, captured, then printed for a mail
+    (report/email.py) under the command line as the user typed it."""
+    import io
+
+    from mmuspec.report.email import email_text
+
+    text_argv = [("text" if a == "email" and i and argv[i - 1] == "--format" else a.replace("--format=email",
+                  "--format=text")) for i, a in enumerate(argv)]
+    captured = io.StringIO()
+    with contextlib.redirect_stdout(captured):
+        status = main(text_argv)
+    if captured.getvalue():  # bad input prints its one line on stderr and nothing here
+        print(email_text(captured.getvalue(), argv))
+    return status
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -637,8 +668,13 @@ def _sim_inputs(args: argparse.Namespace, default_eras: list[str]) -> tuple[Any,
     """Workload, (label, era, config) per era, and seed; all validated before any work."""
     from mmuspec.simulate.workload import builtin_workloads, load_workload
 
-    check_builtin("workload", args.workload, builtin_workloads())
-    workload = load_workload(args.workload)
+    if getattr(args, "from_host", None) or getattr(args, "from_trace", None):
+        workload = _built_workload(args)
+    elif args.workload is None:
+        raise UsageError("give a WORKLOAD (mmuspec workloads), --from-host or --from-trace FILE")
+    else:
+        check_builtin("workload", args.workload, builtin_workloads())
+        workload = load_workload(args.workload)
     if args.duration is not None:
         workload = workload.with_duration(args.duration)
     from mmuspec.simulate.profile import with_profile
@@ -647,6 +683,43 @@ def _sim_inputs(args: argparse.Namespace, default_eras: list[str]) -> tuple[Any,
     overrides = _overrides(args)
     eras = [(name, name, era_config(name, overrides)) for name in (args.era or default_eras)]
     return workload, eras, workload.seed if args.seed is None else args.seed
+
+
+def _built_workload(args: argparse.Namespace) -> Any:
+    """``--from-host``/``--from-trace``: the workload they build, each value's source printed
+    to stderr before the run (and kept as comments in DIR/workload.toml)."""
+    from mmuspec.simulate import from_host
+    from mmuspec.simulate.workload import load_workload
+
+    base = load_workload(args.workload or "vdi")
+    values: list[Any] = []
+    origin = []
+    if args.from_host:
+        values += from_host.from_host(Path(args.from_host))
+        origin.append("--from-host" + ("" if args.from_host == "/" else f" {args.from_host}"))
+    if args.from_trace:
+        from mmuspec.traces.reader import open_trace
+        from mmuspec.traces.stats import trace_stats
+
+        with open_trace(args.from_trace) as stream:
+            stats = trace_stats(stream)
+        stream.require_lines()
+        stream.require_whole()
+        values += from_host.from_trace(stats, args.from_trace)
+        origin.append(f"--from-trace {args.from_trace}")
+        if stats.arch and not args.arch and not any(x.startswith("arch=") for x in args.sets):
+            args.arch = stats.arch  # the eras are simulated on the recorded host's arch
+            if not args.quiet:
+                print(f"arch {stats.arch} (measured: the trace's vCPU events; --arch chooses another)",
+                      file=sys.stderr)
+    name = "host" if not args.from_trace else Path(args.from_trace).name.split(".")[0]
+    workload, text = from_host.built_workload(base, values, " ".join(origin), name)
+    args.built_workload_text = text
+    if not args.quiet:
+        print(f"workload {name} ({' '.join(origin)}; the rest is {base.source}'s, assumed):", file=sys.stderr)
+        for v in values:
+            print(f"  {v.text()}", file=sys.stderr)
+    return workload
 
 
 def _profile(args: argparse.Namespace) -> Any:
@@ -676,13 +749,19 @@ def cmd_simulate(args: argparse.Namespace) -> int:
                 results.append(simulate_era(workload, label, era, config, seed, var, tick))
         data = results_json(workload, seed, results)
         (staging / "results.json").write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-        plots = simulation_figures(workload.name, data["series"], staging, exits=args.plot_exits, log=args.log)
+        built = getattr(args, "built_workload_text", None)
+        if built is not None:
+            (staging / "workload.toml").write_text(built, encoding="utf-8")
+        plots = simulation_figures(workload.name, data["series"], staging, exits=args.plot_exits,
+                                   log=True if args.log else None)
     out = Path(args.out)
     if args.json:
         print(json.dumps(data, indent=2))
     else:
         print(table_text(workload, seed, results))
-        print(f"\nwrote {', '.join(str(out / name) for name in ['results.json', *(p.path.name for p in plots)])}")
+        written = ["results.json", *(["workload.toml"] if getattr(args, "built_workload_text", None) else []),
+                   *(p.path.name for p in plots)]
+        print(f"\nwrote {', '.join(str(out / name) for name in written)}")
     return 0
 
 
@@ -748,8 +827,12 @@ def cmd_trace(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             if stats.unparsed > 20:
                 print(f"{args.file}: ... and {stats.unparsed - 20} more malformed lines", file=sys.stderr)
             if plots is not None:
-                for note in stats_plots(stats, args.window, plots)[1]:
+                drawn, notes = stats_plots(stats, args.window, plots)
+                for note in notes:
                     print(f"mmuspec: --plots: {note}", file=sys.stderr)
+                if stats.windows and not any(d.path.name == "events_per_second.png" for d in drawn):
+                    print(f"{args.plots}: no events_per_second.png: the trace spans one {args.window:g} s window "
+                          "(a point, not a line); a smaller --window draws it", file=sys.stderr)
         print(json.dumps(stats_json(stats, args.window), indent=2) if args.json
               else stats_text(args.file, stats, args.window))
         stream.require_whole()  # after the figures of the part read
@@ -840,7 +923,7 @@ def cmd_workloads() -> int:
 
     for name in builtin_workloads():
         w = load_workload(name)
-        print(f"{name:<12} {w.vms} VMs x {w.pages_per_vm * 4096 / 2**30:g} GiB, {w.duration:.0f} s: {w.description}")
+        print(f"{name:<12} {counted(w.vms, 'VM')} x {w.pages_per_vm * 4096 / 2**30:g} GiB, {w.duration:.0f} s: {w.description}")
     return 0
 
 

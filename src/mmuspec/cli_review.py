@@ -32,7 +32,7 @@ from mmuspec.report.progress import search_progress
 from mmuspec.suggest import did_you_mean
 
 ARCHES = [str(c) for c in SWITCHES["arch"].choices]
-FORMATS = ("text", "tap", "junit")
+FORMATS = ("text", "tap", "junit", "email")
 SMOKE_SECONDS = 10.0
 
 
@@ -44,7 +44,9 @@ def _wrap(text: str) -> str:
 def add_ci_options(parser: argparse.ArgumentParser, *, smoke: bool = True) -> None:
     parser.add_argument("--format", choices=FORMATS, default="text",
                         help="text (default), tap (kselftest-style TAP 13: one ok/not ok line per case, "
-                        "# SKIP for a search that could not decide) or junit (JUnit XML for CI test reports)")
+                        "# SKIP for a search that could not decide), junit (JUnit XML for CI test reports) or email "
+                        "(the text for a mail to a list: 72 columns, the command line and mmuspec commit "
+                        "on top, tables as blocks, relative paths)")
     if smoke:
         parser.add_argument("--smoke", nargs="?", type=float, const=SMOKE_SECONDS, metavar="SECONDS",
                             help=f"a pre-commit budget: stop each search after SECONDS (default {SMOKE_SECONDS:g}); "

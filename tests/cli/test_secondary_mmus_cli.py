@@ -14,7 +14,7 @@ def test_subscriber_picks_one_side_of_kvm_and_device(capsys):
     data = json.loads(out)
     assert status == 0 and data["config"]["subscriber"] == "hmm" and data["config"]["vcpus"] == 0
     status, out, _ = run(capsys, "check", "kvm-and-device", "--era", "6.10", "--subscriber", "kvm", "--quiet")
-    assert status == 0 and out.splitlines()[0].endswith("arch x86, 1 vCPU x 1 accesses")
+    assert status == 0 and out.splitlines()[0].endswith("arch x86, 1 vCPU x 1 access")
 
 
 def test_subscriber_kvm_on_a_device_only_scenario_is_one_line_of_usage_error(capsys):

@@ -40,3 +40,15 @@ def test_check_matrix_with_set_and_variant_names_them_in_the_header(capsys):
 def test_the_stock_matrix_header_names_no_switch(capsys):
     _, out, _ = run_cli(capsys, "check", "--matrix", "--eras", "5.13", "--arches", "x86", "zap", "--quiet")
     assert out.splitlines()[0].startswith("mmuspec check --matrix (zap ")
+
+
+def test_an_expectation_files_own_switch_that_cannot_act_on_the_arch_is_refused_naming_the_file(capsys, tmp_path):
+    from pathlib import Path
+
+    text = Path("examples/expect/zap.toml").read_text()
+    (tmp_path / "zap.toml").write_text(text.replace("[expect]", '[check]\nset = ["kvm.lockless_precheck=true"]\n\n'
+                                                                "[expect]"))
+    status, out, err = run_cli(capsys, "check-all", str(tmp_path), "--arch", "arm64", "--quiet")
+    assert status == 2 and out == ""
+    assert err.strip() == (f"mmuspec: error: {tmp_path / 'zap.toml'}: [check] set kvm.lockless_precheck: acts only "
+                           "on x86 (it selects x86 code that arch arm64 does not have); drop it or choose --arch x86")

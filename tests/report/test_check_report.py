@@ -69,3 +69,38 @@ def test_the_ftrace_format_names_the_other_violations_it_does_not_print(capsys):
     _, out = run(capsys, *TWO_PROPERTIES, "--trace-format", "ftrace")
     assert "# tracer: nop (counterexample for data_integrity" in out
     assert "# also found no_use_after_free (" in out
+
+
+def test_a_random_walks_trace_is_not_called_the_shortest(capsys):
+    status, out = run(capsys, "check", "zap", "--set", "kvm.fault_retry_checks=seq_only", "--random", "50", "--quiet")
+    assert status == 1
+    verdict = out.splitlines()[1]
+    assert "shortest trace" not in verdict
+    assert verdict.startswith("verdict: VIOLATION of data_integrity (trace from a random walk: ")
+    assert "not known to be the shortest; --minimize shrinks it)" in verdict
+
+
+def test_a_minimized_random_walks_trace_says_it_was_minimized_not_that_it_is_the_shortest(capsys):
+    status, out = run(capsys, "check", "zap", "--set", "kvm.fault_retry_checks=seq_only", "--random", "50",
+                      "--minimize", "--quiet")
+    assert status == 1
+    assert "(trace from a random walk, minimized: " in out.splitlines()[1]
+    assert "shortest trace" not in out
+    data = json.loads(run(capsys, "check", "zap", "--set", "kvm.fault_retry_checks=seq_only", "--random", "50",
+                          "--minimize", "--quiet", "--json")[1])
+    assert (data["mode"], data["shortest"], data["minimized"]) == ("random", False, True)
+
+
+def test_a_variant_that_only_calls_upstream_says_why_it_explores_more_states_than_upstream(capsys, tmp_path):
+    variant = tmp_path / "same.py"
+    variant.write_text("from mmuspec.model.arch import kvm_set_spte_gfn as _upstream\n\n\n"
+                       "def kvm_set_spte_gfn(k, s, gfn, pfn, writable):\n"
+                       "    return _upstream(k, s, gfn, pfn, writable)\n")
+    _, upstream = run(capsys, "check", "zap", "--era", "6.4", "--quiet")
+    _, alike = run(capsys, "check", "zap", "--era", "6.4", "--reduce", "symmetry", "--quiet")
+    _, out = run(capsys, "check", "zap", "--era", "6.4", "--variant", str(variant), "--quiet")
+    assert "explored 215 states" in upstream
+    assert "explored 347 states" in alike and "explored 347 states" in out
+    note = next(x for x in out.splitlines() if x.startswith("note: a variant is searched without"))
+    assert "the sequence-count quotient" in note and "the page-value quotient" in note
+    assert note.endswith("upstream with --reduce symmetry is searched alike")

@@ -85,3 +85,49 @@ def test_trace_plots_have_the_traces_own_seconds_on_the_time_axis(tmp_path):
     events = stats_plots(stats, 0.001, tmp_path)[0][0]
     assert events.xlabel.startswith("trace time (s) since the first event (timestamp 12345.000100 s)")
     assert "simulated" not in events.xlabel
+
+
+def test_a_boot_spike_turns_the_axis_logarithmic_and_the_label_says_why(tmp_path):
+    boot = [5000.0, 20.0, 30.0, 25.0, 20.0, 30.0]
+    data = {"5.13": {"t": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0], "y": boot}}
+    drawn = series_plot(data, "y", "VM exits per second", "spike", tmp_path / "s.png", log=None)
+    assert drawn.yscale == "log"
+    steady = {"5.13": {"t": [1.0, 2.0, 3.0], "y": [20.0, 30.0, 25.0]}}
+    assert series_plot(steady, "y", "exits", "steady", tmp_path / "t.png", log=None).yscale == "linear"
+    # Zeros stay on the axis (quiet windows), logarithmic above the smallest count.
+    quiet = {"5.13": {"t": [1.0, 2.0, 3.0, 4.0, 5.0], "y": [5000.0, 0.0, 20.0, 30.0, 25.0]}}
+    assert series_plot(quiet, "y", "exits", "quiet", tmp_path / "u.png", log=None).yscale == "symlog"
+
+
+def test_legends_sit_off_the_data_even_with_long_merged_labels(tmp_path):
+    eras = ["3.7", "5.10", "5.12", "5.13", "5.15", "6.1", "6.3", "6.4", "6.8", "6.10", "6.11", "6.15", "6.18"]
+    data = {era: {"t": [1.0, 2.0, 3.0], "y": [500.0, 510.0, 505.0]} for era in eras}
+    data["2.6.32"] = {"t": [1.0, 2.0, 3.0], "y": [500.0, 400.0, 505.0]}
+    drawn = series_plot(data, "y", "MiB", "saved", tmp_path / "m.png")
+    assert drawn.legend_clear and len(drawn.legend) == 2
+    by_cause = simulation_figures("small", series(v5_13=[1.0, 2.0, 3.0], v6_10=[1.0, 2.0, 4.0]), tmp_path,
+                                  exits="by-cause")
+    assert all(d.legend_clear for d in by_cause)
+
+
+def test_different_trace_events_with_equal_counts_are_not_merged(tmp_path):
+    from io import StringIO
+
+    lines = []
+    for i in range(20):
+        ts = 100.0 + i * 0.1
+        lines.append(f" qemu-1 [000] .... {ts:.6f}: kvm_exit: reason EPT_VIOLATION rip 0x1 info 182 0")
+        lines.append(f" qemu-1 [000] .... {ts + 0.00001:.6f}: kvm_entry: vcpu 0, rip 0x1")
+    stats = trace_stats(StringIO("\n".join(lines) + "\n"), window=0.5)
+    drawn = stats_plots(stats, 0.5, tmp_path)[0][0]
+    assert set(drawn.legend) == {"kvm_exit", "kvm_entry"}
+    assert not any("identical" in x for x in drawn.legend)
+
+
+def test_a_trace_that_spans_one_window_gets_no_events_plot_and_is_told_so(tmp_path, capsys):
+    from mmuspec.cli import main
+
+    out = tmp_path / "plots"
+    assert main(["trace", "stats", str(TRACE), "--window", "100", "--plots", str(out)]) == 0
+    assert not (out / "events_per_second.png").exists()
+    assert "no events_per_second.png: the trace spans one 100 s window" in capsys.readouterr().err

@@ -159,3 +159,19 @@ def test_cow_breaks_are_not_printed_as_zero_for_a_kernel_without_change_pte(caps
     assert main(["trace", "stats", str(DATA / "real_6.18_ksm.txt")]) == 0
     out = capsys.readouterr().out
     assert "COW breaks (change_pte from a vCPU)      not traced" in out
+
+
+def test_what_no_traced_event_shows_is_printed_as_not_traced_never_as_zero():
+    from mmuspec.report.trace_stats import stats_text
+
+    path = Path(__file__).parent / "data" / "real_6.18_ksm.txt"  # notifier and KSM events only
+    with open(path, encoding="utf-8") as stream:
+        stats = trace_stats(stream)
+    text = stats_text(str(path), stats, 1.0)
+    assert "stage-2 faults by kind (EPT violations, #NPF, guest aborts): not traced" in text
+    assert "VM exits by reason: not traced" in text
+    for row in ("SPTEs they removed", "notifier-induced refaults"):
+        assert next(x for x in text.splitlines() if row in x).endswith("not traced")
+    data = stats.to_json(1.0)
+    assert data["faults"] is None and data["notifier_zaps"] is None and data["notifier_refaults"] is None
+    assert data["notifier_invalidations"] == 1791

@@ -42,6 +42,7 @@ class SearchResult:
     engine_note: str = ""  # why the interpreter ran when the compiled core could not
     interrupted: bool = False  # stopped by Ctrl-C: the figures are those reached so far
     notes: list[str] = field(default_factory=list)  # what the report must say about how it was searched
+    minimized: bool = False  # the witnesses were shrunk by --minimize (explore/minimize.py)
     covered: set[int] = field(default_factory=set, repr=False)
     # With coverage counting (``coverage.CountingModel``): transitions taken per action
     # number, and a sample of the states expanded; None and empty otherwise.

@@ -18,6 +18,7 @@ from mmuspec.model.expect import NO_EXPECT, Expect, parse_expect
 from mmuspec.model.expect import SCHEMA_KEYS as EXPECT_KEYS
 from mmuspec.model.switches import parse_assignments
 from mmuspec.tomlfile import TomlFile
+from mmuspec.wording import counted
 
 PAGE_KINDS = ("anon", "ksm", "zero", "none")
 OPS = ("read", "write")
@@ -242,11 +243,12 @@ class Scenario:
         """How many of each kind of thread, and their accesses: ``1 vCPU x 2 accesses``."""
         parts = []
         if self.vcpus or not (self.device_threads or self.pfncache):
-            parts.append(f"{self.vcpus} vCPU x {self.accesses} accesses")
+            parts.append(f"{counted(self.vcpus, 'vCPU')} x {counted(self.accesses, 'access', 'accesses')}")
         if self.device_threads:
-            parts.append(f"{self.device_threads} device x {self.device_accesses} accesses")
+            parts.append(f"{counted(self.device_threads, 'device')} x "
+                         f"{counted(self.device_accesses, 'access', 'accesses')}")
         if self.pfncache:
-            parts.append(f"1 pfncache user x {self.pfncache_accesses} accesses")
+            parts.append(f"1 pfncache user x {counted(self.pfncache_accesses, 'access', 'accesses')}")
         return " + ".join(parts)
 
     def size_short(self) -> str:

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import inspect
 import linecache
+import sys
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from hashlib import sha256
@@ -54,6 +56,36 @@ class Variant:
     def rebound(self, fn: Any) -> Any:
         """``fn`` (a function of the model) as it runs under this variant."""
         return _binding(self)[1].function(fn)
+
+    def where(self, name: str) -> str:
+        """``FILE:LINE`` of the replacement of ``name``, the file as the user named it."""
+        return f"{self.path}:{self.functions[name].__code__.co_firstlineno}"
+
+    def says(self, name: str) -> str:
+        """What a trace prints instead of the upstream code of ``name``: the first line of the
+        replacement's docstring, else where it is."""
+        doc = (self.functions[name].__doc__ or "").strip().splitlines()
+        return f"{doc[0]} ({self.where(name)})" if doc else f"replaced by {self.where(name)}"
+
+    def calls(self, run: Callable[..., Any], *args: Any) -> tuple[Any, tuple[str, ...]]:
+        """``run(*args)``'s result and the replaced functions it called, first call first.  Only
+        for describing a trace (a profile hook on this thread): the search never pays for it."""
+        codes = {fn.__code__: name for name, fn in self.functions.items()}
+        seen: dict[str, None] = {}
+
+        def hook(frame: Any, event: str, arg: Any) -> None:
+            if event == "call":
+                name = codes.get(frame.f_code)
+                if name is not None:
+                    seen.setdefault(name)
+
+        previous = sys.getprofile()
+        sys.setprofile(hook)
+        try:
+            result = run(*args)
+        finally:
+            sys.setprofile(previous)
+        return result, tuple(seen)
 
 
 @lru_cache(maxsize=8)

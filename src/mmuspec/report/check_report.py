@@ -53,12 +53,23 @@ def figures_text(result: SearchResult) -> str:
     return text
 
 
+def trace_kind(result: SearchResult, length: int) -> str:
+    """A reported trace's length and what it is: a breadth-first search finds the shortest; a
+    random walk finds one, whatever its length (``--minimize`` drops the steps it does not
+    need, which still does not make it the shortest)."""
+    if result.mode != "random":
+        return f"shortest trace: {length} steps"
+    if result.minimized:
+        return f"trace from a random walk, minimized: {length} steps, not known to be the shortest"
+    return f"trace from a random walk: {length} steps, not known to be the shortest; --minimize shrinks it"
+
+
 def verdict_text(result: SearchResult) -> str:
     """One line that names every violated property and every WARN that fired."""
     violation = result.violation
     warned = ", ".join(f"{w.event} ({w.length} steps)" for w in result.warnings)
     if violation is not None:
-        text = f"verdict: VIOLATION of {violation.event} (shortest trace: {violation.length} steps)"
+        text = f"verdict: VIOLATION of {violation.event} ({trace_kind(result, violation.length)})"
         others = [w for w in result.failures if w.kind == "property" and w is not violation]
         if others:
             text += "; also " + ", ".join(f"{w.event} ({w.length} steps)" for w in others)
@@ -81,7 +92,9 @@ def text_report(spec: CheckSpec, kernel: Kernel, result: SearchResult, *, all_ob
         if witness.kind == "property":
             out.append(f"counterexample ({witness.event}, {witness.length} steps):")
         else:
-            out.append(f"warning {witness.event} fired; shortest trace ({witness.length} steps):")
+            out.append(f"warning {witness.event} fired; "
+                       + (f"shortest trace ({witness.length} steps):" if result.mode != "random"
+                          else f"{trace_kind(result, witness.length)}:"))
         out += [format_trace(trace_lines(kernel, witness.actions, spec.era))]
         if witness.loop_start is not None:
             out.append(loop_text(witness))
@@ -151,6 +164,8 @@ def json_report(spec: CheckSpec, kernel: Kernel, result: SearchResult, *,
         "collision_probability": result.collision_probability,
         "bytes_per_state": round(result.bytes_per_state, 1) if result.bytes_per_state else None,
         "mode": result.mode,
+        "shortest": result.mode != "random",
+        "minimized": result.minimized,
         "engine": result.engine,
         "engine_note": result.engine_note or None,
         "notes": list(result.notes),

@@ -14,7 +14,7 @@ from mmuspec.diffing import Cell, Difference, Side, Skipped
 from mmuspec.explore import Witness
 from mmuspec.model import Kernel
 from mmuspec.report.ci import FAIL, PASS, SKIP, Case
-from mmuspec.report.trace_text import format_trace, trace_lines
+from mmuspec.report.trace_text import TraceLine, format_trace, trace_lines
 
 SCHEMA = "mmuspec.diff/1"
 
@@ -42,8 +42,15 @@ def chain(kernel: Kernel, witness: Witness, era: str) -> str:
     lines = trace_lines(kernel, witness.actions, era)
     steps = [f"{x.thread}:{x.step}" + (f"({x.arg})" if x.arg else "") for x in lines]
     width = max(len(x) for x in steps)
-    return "\n".join(f"      {n:>2}. {step:<{width}}  {x.where}".rstrip()
-                     for n, (step, x) in enumerate(zip(steps, lines, strict=True), start=1))
+    legend = ["      (~: the step ran the variant's code)"] if any(x.replaced for x in lines) else []
+    return "\n".join(legend + [f"      {n:>2}.{'~' if x.replaced else ' '}{step:<{width}}  {_where(x)}".rstrip()
+                               for n, (step, x) in enumerate(zip(steps, lines, strict=True), start=1)])
+
+
+def _where(line: TraceLine) -> str:
+    """Where the step's code is: the kernel's, and the variant's where it ran (marked ``~``)."""
+    ran = ", ".join(f"{name}() at {where}" for name, where, _ in line.replaced)
+    return "; ".join(x for x in (line.where, f"variant: {ran}" if ran else "") if x)
 
 
 def _witness_text(cell: Cell, d: Difference, full: bool, shown: dict[tuple[str, tuple[int, ...]], str]) -> list[str]:

@@ -22,11 +22,11 @@ SWEEP_METRICS = {
 
 
 def simulation_figures(name: str, series: dict[str, dict[str, list[float]]], out: Path, *,
-                       exits: str = "total", log: bool = False) -> list[Drawn]:
+                       exits: str = "total", log: bool | None = None) -> list[Drawn]:
     """``memory_saved.png`` and ``exits_per_second.png`` (all exits, or one panel per
-    cause), one line per era."""
+    cause), one line per era; ``log`` None: log scale only where a spike hides the rest."""
     saved = series_plot(series, "saved_mib", "memory saved by KSM (MiB)", f"{name}: memory saved",
-                        out / "memory_saved.png")
+                        out / "memory_saved.png", log=None)
     per_second = out / "exits_per_second.png"
     if exits == "by-cause":
         exits_plot = causes_plot(series, "exits_per_s.", CAUSES, "VM exits per second",

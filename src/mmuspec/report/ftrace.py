@@ -70,10 +70,16 @@ def ftrace_lines(kernel: Kernel, actions: Sequence[int], era: str | None = None)
     state = kernel.initial()
     ts = 100.0
     for n, action in enumerate(actions, start=1):
-        nxt, events, notes = kernel.explain_action(state, action)
+        variant = kernel.variant
+        if variant is None:
+            nxt, events, notes = kernel.explain_action(state, action)
+            replaced = ""
+        else:
+            (nxt, events, notes), names = variant.calls(kernel.explain_action, state, action)
+            replaced = "".join(f" [variant: {name}() {variant.says(name)}]" for name in names)
         t = kernel.thread_of(action)
         thread, step, arg = kernel.action_parts(action)
-        out.append(f"# mmuspec step {n}: {kernel.action_text(action)}")
+        out.append(f"# mmuspec step {n}: {kernel.action_text(action)}{replaced}")
         if t == 254:
             out.append("# mmuspec: no thread can take a step (deadlock)")
             continue

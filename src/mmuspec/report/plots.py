@@ -4,13 +4,18 @@ A plot should not need checking against the numbers: lines that coincide are dra
 once and the legend says so ("5.13 = 6.10 (identical)"), since otherwise the line
 drawn last hides the others; the time axis says whose clock it is; heat maps have
 labelled colour bars with units and share one scale across eras, so that equal
-colours mean equal values in every map.
+colours mean equal values in every map.  Legends sit below the axes, never on the data; a
+spike (a boot, a first scan) that would flatten the rest of a line to the axis turns the
+axis logarithmic, and the axis label says why.  Lines of different things (a trace's
+events) are never merged: equal lines are told apart by their dashes instead.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import statistics
+import textwrap
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +41,7 @@ class Drawn:
     yscale: str = "linear"
     limits: tuple[float, float] | None = None
     colorbar: str = ""
+    legend_clear: bool = True  # the legend overlaps no axes' plotting area
 
 
 def smoothed(y: Sequence[float], window: int) -> list[float]:
@@ -49,7 +55,7 @@ def smoothed(y: Sequence[float], window: int) -> list[float]:
     return out
 
 
-def coinciding(lines: dict[str, tuple[Sequence[float], Sequence[float]]]) -> dict[str, tuple[Sequence[float], Sequence[float]]]:
+def coinciding(lines: Mapping[str, tuple[Sequence[float], Sequence[float]]]) -> dict[str, tuple[Sequence[float], Sequence[float]]]:
     """Merge lines with the same points into one, labelled ``"a = b (identical)"``.
     Labels keep their first-seen order."""
     groups: dict[tuple[tuple[float, ...], tuple[float, ...]], list[str]] = {}
@@ -62,34 +68,90 @@ def coinciding(lines: dict[str, tuple[Sequence[float], Sequence[float]]]) -> dic
     return out
 
 
-def _draw_lines(ax: Axes, lines: dict[str, tuple[Sequence[float], Sequence[float]]], log: bool) -> list[str]:
-    merged = coinciding(lines)
-    for label, (x, y) in merged.items():
-        ax.plot(x, y, label=label, linewidth=1.4)
-    if log and any(v > 0 for _, y in lines.values() for v in y):
-        ax.set_yscale("log", nonpositive="mask")
+# A peak this many times the median of a line's positive values flattens the rest of the line
+# against the axis on a linear scale.
+SPIKE = 20.0
+
+
+def spike(lines: Mapping[str, tuple[Sequence[float], Sequence[float]]]) -> float | None:
+    """The peak that hides the steady state, if there is one (the ratio to the median)."""
+    values = [v for _, y in lines.values() for v in y if v > 0]
+    if len(values) < 3:
+        return None
+    ratio = max(values) / statistics.median(values)
+    return ratio if ratio >= SPIKE else None
+
+
+def _draw_lines(ax: Axes, lines: Mapping[str, tuple[Sequence[float], Sequence[float]]], log: bool,
+                *, merge: bool = True, colours: dict[str, str] | None = None) -> list[str]:
+    """``colours`` (label to colour) is shared by the panels of one figure, so that its one
+    legend means the same in each."""
+    merged = coinciding(lines) if merge else dict(lines)
+    styles = ("-", "--", ":", "-.")
+    colours = {} if colours is None else colours
+    for i, (label, (x, y)) in enumerate(merged.items()):
+        colour = colours.setdefault(label, f"C{len(colours) % 10}")
+        ax.plot(x, y, label=label, linewidth=1.4, color=colour, linestyle="-" if merge else styles[i % len(styles)])
+    positive = [v for _, y in lines.values() for v in y if v > 0]
+    if log and positive:
+        if any(v == 0 for _, y in lines.values() for v in y):
+            # Quiet stretches are zeros, not gaps: logarithmic above the smallest count, linear below.
+            ax.set_yscale("symlog", linthresh=min(positive))
+        else:
+            ax.set_yscale("log", nonpositive="mask")
     ax.grid(True, alpha=0.3)
     return list(merged)
 
 
-def series_plot(series: dict[str, dict[str, list[float]]], key: str, ylabel: str, title: str, path: Path,
-                *, smooth: int = 1, xlabel: str = SIMULATED_TIME, log: bool = False) -> Drawn:
-    """One line per era of ``series[era][key]`` over ``series[era]["t"]``."""
-    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
-    legend = _draw_lines(ax, {label: (data["t"], smoothed(data[key], smooth)) for label, data in series.items()}, log)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel + (" (log scale)" if log else ""))
-    ax.set_title(title)
-    ax.legend()
+def _legend_below(fig: Any, axes: Sequence[Axes], labels: Sequence[str]) -> bool:
+    """One legend for the figure, below every axes, long labels wrapped; True when it covers
+    no plotting area."""
+    handles: dict[str, Any] = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            handles.setdefault(label, handle)
+    if not handles:
+        return True
     fig.tight_layout()
-    fig.savefig(path)
+    legend = fig.legend(list(handles.values()), [textwrap.fill(label, 90) for label in handles],
+                        loc="upper center", bbox_to_anchor=(0.5, 0.0), fontsize=8, frameon=False,
+                        ncol=1 if max(len(x) for x in labels or [""]) > 40 else min(3, len(handles)))
+    fig.canvas.draw()
+    box = legend.get_window_extent()
+    return not any(box.overlaps(ax.get_window_extent()) for ax in axes if ax.get_visible())
+
+
+def _scale(lines: Mapping[str, tuple[Sequence[float], Sequence[float]]], log: bool | None) -> tuple[bool, str]:
+    """Log or linear, and what the axis label adds: ``log`` None chooses (a spike turns it log)."""
+    if log is None:
+        ratio = spike(lines)
+        if ratio is not None:
+            return True, f" (log scale: the peak is {ratio:,.0f}x the median)"
+        return False, ""
+    return log, " (log scale)" if log else ""
+
+
+def series_plot(series: dict[str, dict[str, list[float]]], key: str, ylabel: str, title: str, path: Path,
+                *, smooth: int = 1, xlabel: str = SIMULATED_TIME, log: bool | None = False,
+                merge: bool = True) -> Drawn:
+    """One line per era of ``series[era][key]`` over ``series[era]["t"]``; ``log`` None lets a
+    spike choose the log scale; ``merge`` False keeps equal lines apart (different events)."""
+    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
+    lines = {label: (data["t"], smoothed(data[key], smooth)) for label, data in series.items()}
+    use_log, why = _scale(lines, log)
+    legend = _draw_lines(ax, lines, use_log, merge=merge)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel + why)
+    ax.set_title(title)
+    clear = _legend_below(fig, [ax], legend)
+    fig.savefig(path, bbox_inches="tight")
     scale = ax.get_yscale()
     plt.close(fig)
-    return Drawn(path, legend=tuple(legend), xlabel=xlabel, yscale=scale)
+    return Drawn(path, legend=tuple(legend), xlabel=xlabel, yscale=scale, legend_clear=clear)
 
 
 def causes_plot(series: dict[str, dict[str, list[float]]], prefix: str, causes: Sequence[str], ylabel: str,
-                title: str, path: Path, *, smooth: int = 1, log: bool = False) -> Drawn:
+                title: str, path: Path, *, smooth: int = 1, log: bool | None = False) -> Drawn:
     """One panel per cause (``series[era][prefix + cause]``), one line per era in each.
     Causes that are zero in every era get no panel; the title names them."""
     shown = [c for c in causes if any(v for data in series.values() for v in data[prefix + c])]
@@ -99,22 +161,26 @@ def causes_plot(series: dict[str, dict[str, list[float]]], prefix: str, causes: 
     fig, axes = plt.subplots(rows, cols, figsize=(6.5 * cols, 3.2 * rows + 0.8), dpi=110, squeeze=False,
                              sharex=True)
     legend: list[str] = []
+    scales = []
+    colours: dict[str, str] = {}
     for ax, cause in zip(axes.flat, shown, strict=False):
-        legend += _draw_lines(ax, {label: (data["t"], smoothed(data[prefix + cause], smooth))
-                                   for label, data in series.items()}, log)
-        ax.set_title(cause, fontsize=10)
-        ax.set_ylabel(ylabel + (" (log)" if log else ""), fontsize=9)
-        ax.legend(fontsize=8)
+        lines = {label: (data["t"], smoothed(data[prefix + cause], smooth)) for label, data in series.items()}
+        use_log, why = _scale(lines, log)
+        legend += _draw_lines(ax, lines, use_log, colours=colours)
+        ax.set_title(cause + why, fontsize=10)
+        ax.set_ylabel(ylabel + (" (log)" if use_log else ""), fontsize=9)
+        scales.append(ax.get_yscale())
     for ax in list(axes.flat)[len(shown):]:
         ax.set_visible(False)
     for ax in axes[-1]:
         ax.set_xlabel(SIMULATED_TIME)
     fig.suptitle(title + (f"\n(no exits at all: {', '.join(empty)})" if empty else ""))
-    fig.tight_layout()
-    fig.savefig(path)
-    scale = axes.flat[0].get_yscale()
+    clear = _legend_below(fig, list(axes.flat), legend)
+    fig.savefig(path, bbox_inches="tight")
+    scale = scales[0] if scales else axes.flat[0].get_yscale()
     plt.close(fig)
-    return Drawn(path, legend=tuple(dict.fromkeys(legend)), panels=tuple(shown), xlabel=SIMULATED_TIME, yscale=scale)
+    return Drawn(path, legend=tuple(dict.fromkeys(legend)), panels=tuple(shown), xlabel=SIMULATED_TIME, yscale=scale,
+                 legend_clear=clear)
 
 
 def bar_plot(labels: Sequence[str], groups: dict[str, Sequence[float]], ylabel: str, title: str, path: Path) -> None:
@@ -127,9 +193,8 @@ def bar_plot(labels: Sequence[str], groups: dict[str, Sequence[float]], ylabel: 
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(True, axis="y", alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path)
+    _legend_below(fig, [ax], list(groups))
+    fig.savefig(path, bbox_inches="tight")
     plt.close(fig)
 
 

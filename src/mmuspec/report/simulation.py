@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from mmuspec.simulate.engine import CAUSES, PAGE
 from mmuspec.simulate.run import LOST_CAUSES, LOST_UNIT, EraResult
 from mmuspec.simulate.workload import Workload
+from mmuspec.wording import counted
 
 
 def _rows(results: Sequence[EraResult], duration: float) -> list[tuple[str, list[str]]]:
@@ -74,8 +75,8 @@ def table_text(workload: Workload, seed: int, results: Sequence[EraResult]) -> s
     body = [[name, *(cells[i] for _, cells in merged)] for i, name in enumerate(names)]
     widths = [max(len(row[i]) for row in [header, *body]) for i in range(len(header))]
     lines = [
-        f"mmuspec simulate: {workload.name} ({workload.vms} VMs x {workload.pages_per_vm * PAGE / 2**30:.2f} GiB, "
-        f"{workload.vcpus} vCPUs each, {workload.duration:.0f} s simulated, seed {seed}; "
+        f"mmuspec simulate: {workload.name} ({counted(workload.vms, 'VM')} x "
+        f"{workload.pages_per_vm * PAGE / 2**30:.2f} GiB, {counted(workload.vcpus, 'vCPU')} each, {workload.duration:.0f} s simulated, seed {seed}; "
         f"ksm pages_to_scan={workload.pages_to_scan} sleep_millisecs={workload.sleep_millisecs})",
         "",
         "| " + " | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)) + " |",

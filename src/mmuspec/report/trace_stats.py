@@ -13,6 +13,7 @@ from mmuspec.traces.exits import KINDS
 from mmuspec.traces.stats import TraceStats
 from mmuspec.traces.tracepoint import version
 from mmuspec.traces.whatif import WhatIf
+from mmuspec.wording import counted
 
 if TYPE_CHECKING:
     from mmuspec.report.plots import Drawn
@@ -26,13 +27,18 @@ def stats_text(path: str, s: TraceStats, window: float) -> str:
            f"host: {s.arch or 'not shown by the events'}; recorded era: {s.era.describe() if s.era else '-'}",
            "", "events:"]
     out += [f"  {name:<40} {n:>10,}" for name, n in s.events.most_common()]
-    out += ["", "VM exits by reason:"] + [f"  {r:<40} {n:>10,}" for r, n in s.exit_reasons.most_common()]
-    out += ["", f"stage-2 faults by kind (EPT violations, #NPF, guest aborts): {s.faults:,}"]
-    out += [f"  {k:<40} {s.fault_kinds.get(k, 0):>10,}" for k in KINDS if k != "unknown" or s.fault_kinds[k]]
+    out += ["", "VM exits by reason:" + ("" if s.traced("kvm_exit") else " not traced (no kvm_exit events)")]
+    out += [f"  {r:<40} {n:>10,}" for r, n in s.exit_reasons.most_common()]
+    if s.faults_traced:
+        out += ["", f"stage-2 faults by kind (EPT violations, #NPF, guest aborts): {s.faults:,}"]
+        out += [f"  {k:<40} {s.fault_kinds.get(k, 0):>10,}" for k in KINDS if k != "unknown" or s.fault_kinds[k]]
+    else:
+        out += ["", "stage-2 faults by kind (EPT violations, #NPF, guest aborts): not traced "
+                "(no kvm_exit, kvm_page_fault or kvm_guest_fault events)"]
     out += ["", "notifier protocol:",
             f"  {'MMU-notifier invalidations':<40} {s.notifier_invalidations:>10,}",
-            f"  {'SPTEs they removed':<40} {s.notifier_zaps:>10,}",
-            f"  {'notifier-induced refaults':<40} {s.notifier_refaults:>10,}",
+            f"  {'SPTEs they removed':<40} {_count(s.notifier_zaps, s.zaps_traced):>10}",
+            f"  {'notifier-induced refaults':<40} {_count(s.notifier_refaults, s.zaps_traced and s.faults_traced):>10}",
             f"  {'change_pte calls (kvm_set_spte_hva)':<40} {s.change_pte_calls:>10,}",
             f"  {'KSM merges':<40} {s.ksm_merges:>10,}",
             f"  {'COW breaks (change_pte from a vCPU)':<40} {_cow_text(s):>10}"]
@@ -55,6 +61,10 @@ def stats_text(path: str, s: TraceStats, window: float) -> str:
         for w, counts in sorted(s.windows.items())[:50]:
             out.append(f"  {w * window:>10.3f} s  " + ", ".join(f"{k} {v:,}" for k, v in counts.most_common(6)))
     return "\n".join(out)
+
+
+def _count(n: int, traced: bool) -> str:
+    return f"{n:,}" if traced else "not traced"
 
 
 def _cow_text(s: TraceStats) -> str:
@@ -138,10 +148,10 @@ def stats_plots(s: TraceStats, window: float, out: Path) -> tuple[list[Drawn], l
     if any(len(name) > MAX_LABEL for name in names):
         notes.append(f"event names longer than {MAX_LABEL} characters are cut in the legend")
     series = {clipped(name): {"t": shown.starts, "n": shown.counts[name]} for name in names}
-    if series and shown.starts:
+    if series and len(shown.starts) > 1:  # one window is a point, not a line over time
         start = f"{s.first_ts:.6f}" if s.first_ts is not None else "?"
         drawn.append(series_plot(series, "n", f"events per second ({shown.window:g} s windows)", "events over time",
-                                 out / "events_per_second.png",
+                                 out / "events_per_second.png", log=None, merge=False,
                                  xlabel=f"trace time (s) since the first event (timestamp {start} s); window start"))
     if s.per_vcpu:
         threads = sorted(s.per_vcpu, key=lambda t: -sum(t.counts.values()))[:MAX_THREADS]
@@ -177,10 +187,10 @@ def whatif_text(path: str, w: WhatIf) -> str:
     col = [max(len(label), *(len(cells[i]) for _, cells in rows)) for i, label in enumerate(labels)]
     unplaced = recorded.faults - recorded.placed
     out = [f"mmuspec trace whatif: {path}",
-           f"recorded: {recorded.faults:,} stage-2 faults ({recorded.placed:,} with a guest address, "
+           f"recorded: {counted(recorded.faults, 'stage-2 fault')} ({recorded.placed:,} with a guest address, "
            f"{recorded.refaults:,} on a page whose SPTE an invalidation removed), "
-           f"{recorded.exits:,} VM exits, {recorded.merges:,} SPTEs removed by ksmd's invalidations, "
-           f"{recorded.zaps:,} by other invalidations, {recorded.pages:,} pages",
+           f"{counted(recorded.exits, 'VM exit')}, {counted(recorded.merges, 'SPTE')} removed by ksmd's "
+           f"invalidations, {recorded.zaps:,} by other invalidations, {counted(recorded.pages, 'page')}",
            f"recorded era: {recorded.era.describe()}",
            "", " " * width + "  " + "  ".join(label.rjust(c) for label, c in zip(labels, col, strict=True))]
     out += [name.ljust(width) + "  " + "  ".join(c.rjust(n) for c, n in zip(cells, col, strict=True))

@@ -5,7 +5,10 @@ entry names the model step and the kernel function it mirrors, the lock the step
 takes, the locks the thread still holds after it, where the kernel code is in the era
 traced (``file:function``, as ``model/sources.py`` locates it; ``[I]`` inferred, ``[U]``
 unverified), and what changed; events the step raised follow, marked ``!`` for a violated property, ``W`` for a kernel warning and
-``*`` for an observation.
+``*`` for an observation.  Under a variant, a step that ran any of the variant's functions is
+marked ``~`` after its number and says what replaced the upstream code there: the step's own
+kernel text is not printed for a step the variant replaced whole, and is called "upstream"
+around a replaced helper.
 """
 
 from __future__ import annotations
@@ -32,11 +35,17 @@ class TraceLine:
     notes: tuple[tuple[str, str, str], ...]  # (event id, kind, text)
     held: tuple[str, ...] = ()
     source: Location | None = None
+    replaced: tuple[tuple[str, str, str], ...] = ()  # (function, FILE:LINE, what the variant says)
+
+    @property
+    def whole(self) -> bool:
+        """The variant replaced this step itself, not only helpers it calls."""
+        return any(name == self.step for name, _, _ in self.replaced)
 
     @property
     def where(self) -> str:
         """``file:function``, with its mark when it is not verified; empty when unknown."""
-        if self.source is None:
+        if self.source is None or self.whole:
             return ""
         return self.source.text if self.source.status == "V" else self.source.label()
 
@@ -51,6 +60,7 @@ class TraceLine:
             "held_after": list(self.held),
             "changes": self.changes,
             "events": [{"id": e, "kind": k, "text": t} for e, k, t in self.notes],
+            "variant": [{"function": n, "where": w, "text": t} for n, w, t in self.replaced],
         }
 
 
@@ -60,8 +70,14 @@ def trace_lines(kernel: Kernel, actions: Sequence[int], era: str | None = None) 
     state = kernel.initial()
     lines: list[TraceLine] = []
     for position, action in enumerate(actions):
+        replaced: tuple[tuple[str, str, str], ...] = ()
         try:
-            nxt, _, notes = kernel.explain_action(state, action)
+            if kernel.variant is None:
+                nxt, _, notes = kernel.explain_action(state, action)
+            else:
+                variant = kernel.variant
+                (nxt, _, notes), names = variant.calls(kernel.explain_action, state, action)
+                replaced = tuple((n, variant.where(n), variant.says(n)) for n in names)
         except KeyError:
             raise ReplayError(position, action) from None
         thread, name, arg = kernel.action_parts(action)
@@ -82,6 +98,7 @@ def trace_lines(kernel: Kernel, actions: Sequence[int], era: str | None = None) 
                 notes=described,
                 held=tuple(kernel.locks_held(nxt, kernel.thread_of(action))) if thread != "-" else (),
                 source=location(name, era, str(kernel.arch)) if era is not None and info else None,
+                replaced=replaced,
             )
         )
         state = nxt
@@ -93,6 +110,8 @@ def format_trace(lines: Sequence[TraceLine], *, show_observations: bool = False)
     width = len(str(len(lines)))
     pad = " " * (width + 4)
     current = None
+    if any(line.replaced for line in lines):
+        out.append("(~ after a step's number: the step ran the variant's code, not the upstream kernel's)")
     for line in lines:
         if line.thread != current:
             current = line.thread
@@ -107,8 +126,12 @@ def format_trace(lines: Sequence[TraceLine], *, show_observations: bool = False)
         step = line.step + (f"({line.arg})" if line.arg else "")
         held = ", ".join(line.held) or "nothing"
         where = f"   {line.where}" if line.where else ""
-        out.append(f"  {line.number:>{width}}  {step}   [takes: {line.lock}; holds after: {held}]{where}")
-        out.append(f"{pad}{line.kernel}")
+        mark = "~" if line.replaced else " "
+        lock = "as the variant does" if line.whole else line.lock
+        out.append(f"  {line.number:>{width}}{mark} {step}   [takes: {lock}; holds after: {held}]{where}")
+        out += [f"{pad}variant: {name}(): {says}" for name, _, says in line.replaced]
+        if not line.whole:
+            out.append(f"{pad}{'upstream, around the replaced call: ' if line.replaced else ''}{line.kernel}")
         out.append(f"{pad}=> {line.changes}")
         for event, kind, text in line.notes:
             if kind == "observation" and not show_observations:

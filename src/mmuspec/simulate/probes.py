@@ -119,7 +119,11 @@ def _run(
     skip_first: bool = False,
 ) -> tuple[bytes, Outcome]:
     """Take ``thread``'s only enabled step until its pc is in ``until`` (or, with
-    ``may_block``, until it waits for a lock another thread holds)."""
+    ``may_block``, until it waits for another thread: blocked on a lock, or spinning, as
+    a vCPU does from v6.8 while an invalidation it overlaps is in progress: kvm_faultin_pfn()
+    returns RET_PF_RETRY before looking the page up (mmu_invalidate_retry_gfn_unsafe(),
+    d02c357e5bfa, v6.8, "KVM: x86/mmu: Retry fault before acquiring mmu_lock if mapping is
+    changing"))."""
     base = kernel.threads[thread].base
     seen: set[bytes] = set()
     for step in range(64):

@@ -73,6 +73,19 @@ class TraceStats:
         """Stage-2 faults (EPT violations, #NPF, guest aborts), as ``trace whatif`` replays them."""
         return sum(self.fault_kinds.values())
 
+    def traced(self, *events: str) -> bool:
+        """True if the trace holds any of ``events``: a count of what no traced event shows
+        is not a measurement, and is printed as "not traced", never as zero."""
+        return any(name.rpartition(":")[2] in events for name in self.events)
+
+    @property
+    def faults_traced(self) -> bool:
+        return self.traced("kvm_exit", "kvm_page_fault", "kvm_guest_fault")
+
+    @property
+    def zaps_traced(self) -> bool:
+        return self.traced("kvm_tdp_mmu_spte_changed", "kvm_mmu_prepare_zap_page")
+
     @property
     def per_vcpu(self) -> list[VcpuThread]:
         return sorted(self.threads.values(), key=lambda t: (t.tgid is None, t.tgid or 0, t.comm, t.pid))
@@ -88,11 +101,11 @@ class TraceStats:
             "events": dict(self.events.most_common()),
             "formats": dict(sorted(self.formats.items())),
             "exit_reasons": dict(self.exit_reasons.most_common()),
-            "faults": self.faults,
-            "fault_kinds": {k: self.fault_kinds.get(k, 0) for k in KINDS},
+            "faults": self.faults if self.faults_traced else None,
+            "fault_kinds": {k: self.fault_kinds.get(k, 0) for k in KINDS} if self.faults_traced else None,
             "notifier_invalidations": self.notifier_invalidations,
-            "notifier_zaps": self.notifier_zaps,
-            "notifier_refaults": self.notifier_refaults,
+            "notifier_zaps": self.notifier_zaps if self.zaps_traced else None,
+            "notifier_refaults": self.notifier_refaults if self.faults_traced and self.zaps_traced else None,
             "change_pte_calls": self.change_pte_calls,
             "ksm_merges": self.ksm_merges,
             "cow_breaks": self.cow_breaks,
