@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import mmuspec.single_blas_thread  # noqa: F401  (first: before anything imports numpy)
-from mmuspec import __version__, cli_kernels, cli_lab, cli_review, failures
+from mmuspec import __version__, cli_kernels, cli_lab, cli_review, ctrl_c, failures
 from mmuspec.api import finish
 from mmuspec.checking import NO_REDUCTIONS, CheckSpec, Reductions, run_check, run_matrix
 from mmuspec.cliparser import Parser, add_everywhere
@@ -388,8 +388,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     except KeyboardInterrupt as exc:
-        where = f": {exc}" if str(exc) else ""  # a variant's code that never returned says where it was
-        print(f"mmuspec: interrupted (Ctrl-C){where}", file=sys.stderr)
+        ctrl_c.say(f": {exc}" if str(exc) else "")  # a variant's code that never returned says where it was
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         # `mmuspec check ... | head` must not turn a violation into success; the
@@ -397,6 +396,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_BROKEN_PIPE
     except Exception as exc:
+        if ctrl_c.interrupted_meanwhile():  # numpy, for one, turns an interrupted import into an ImportError
+            ctrl_c.say()
+            return EXIT_INTERRUPTED
         return failures.report(exc, debug=args.debug, variant=getattr(args, "variant", None),
                                cluster=getattr(args, "cluster", None))
 

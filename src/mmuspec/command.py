@@ -2,22 +2,25 @@
 
 Importing the command line takes a noticeable part of a second (numpy, the model); a
 Ctrl-C in that time is an interrupted run like any other, exit 130 in one line, not a
-Python traceback.
+Python traceback.  The command owns SIGINT from here to its very end (``ctrl_c``).
 """
 
 from __future__ import annotations
 
-import sys
+from mmuspec import ctrl_c
 
 
 def run() -> int:
+    ctrl_c.take_over()
     try:
         from mmuspec.cli import main
-    except KeyboardInterrupt:
-        print("mmuspec: interrupted (Ctrl-C)", file=sys.stderr)
-        return 130  # EXIT_INTERRUPTED, without importing anything more
-    try:
+
+        if ctrl_c.started():  # Ctrl-C during the imports
+            ctrl_c.say()
+            return ctrl_c.EXIT_INTERRUPTED
         return main()
     except KeyboardInterrupt:  # before main's own handler (reading the arguments)
-        print("mmuspec: interrupted (Ctrl-C)", file=sys.stderr)
-        return 130
+        ctrl_c.say()
+        return ctrl_c.EXIT_INTERRUPTED
+    finally:
+        ctrl_c.ended()

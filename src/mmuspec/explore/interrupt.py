@@ -4,7 +4,9 @@ A search interrupted halfway through absorbing a chunk would leave its tables
 inconsistent, and its checkpoint useless.  While a search runs, the first SIGINT
 only raises a flag that the search polls between chunks; it then stops as it does at
 a state bound, so it can report what it reached and save a checkpoint.  The handler
-it replaced comes back at once, so a second Ctrl-C interrupts immediately.
+it replaced comes back at once, so a second Ctrl-C interrupts immediately; the stop
+request is counted (``ctrl_c.note_taken``), so that the ``mmuspec`` command knows the next
+Ctrl-C is a second one.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
+
+from mmuspec.ctrl_c import note_taken
 
 
 @contextmanager
@@ -33,6 +37,7 @@ def stop_on_interrupt() -> Iterator[Callable[[], bool]]:
     def handler(signum: int, frame: FrameType | None) -> None:
         nonlocal hit
         hit = True
+        note_taken()
         signal.signal(signal.SIGINT, restore)
         for check in list(_STUCK_CHECKS):
             check(frame)
