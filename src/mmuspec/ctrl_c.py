@@ -123,13 +123,19 @@ def leave_now() -> NoReturn:
     """End the command at once, with 130 and one line (see the module's doc)."""
     signal.signal(signal.SIGINT, _leave_without_cleanup)
     say(raw=True)
+    logs = sys.modules.get("logging")
+    if logs is not None:  # a Dask scheduler's complaints about the workers killed here
+        logs.disable(logs.CRITICAL)
     processes = sys.modules.get("multiprocessing")
     with contextlib.suppress(Exception):  # each worker also dies with this process (lifetime.py)
         for child in processes.active_children() if processes is not None else ():
             child.kill()
         # Its exit function would join the queues' feeder threads, blocked for ever on pipes
-        # that the killed workers no longer read.
+        # that the killed workers no longer read; its finalizers that join nothing (exit priority
+        # 0 and up) release the semaphores, which its resource tracker would otherwise report
+        # as leaked.
         atexit.unregister(processes.util._exit_function)  # type: ignore[union-attr]
+        processes.util._run_finalizers(0)  # type: ignore[union-attr]
     for stream in (sys.stdout, sys.stderr):  # what the report printed so far
         with contextlib.suppress(Exception):  # interrupted in the middle of a write, or a closed reader
             stream.flush()

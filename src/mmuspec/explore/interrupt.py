@@ -72,3 +72,26 @@ def ignore_interrupts() -> None:
 
     die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@contextmanager
+def spared_from_interrupts() -> Iterator[None]:
+    """Threads started in the block, and the processes they start (a local Dask cluster's
+    event loop and its workers), never receive SIGINT: Ctrl-C at a terminal reaches the
+    whole process group, and a worker starting up would die of it with a traceback.
+    SIGINT is blocked, not ignored, in this thread meanwhile, so that a Ctrl-C in the
+    block waits for its end instead of being lost; a blocked signal stays blocked in the
+    threads and processes started with it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    # Started first: starting it unblocks SIGINT in the thread that does (multiprocessing's
+    # resource_tracker.ensure_running), and the processes that thread starts next would get it.
+    from multiprocessing import resource_tracker
+
+    resource_tracker.ensure_running()
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)

@@ -19,6 +19,7 @@ process per partition is started and closed again; nothing needs a server.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Callable
@@ -28,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from mmuspec.explore.bfs import Progress, collision_probability
+from mmuspec.explore.interrupt import spared_from_interrupts
 from mmuspec.explore.result import SearchResult, Witness
 from mmuspec.explore.store import FingerprintSet
 
@@ -190,14 +192,17 @@ def partitioned_bfs(
     model with ``expand_chunk``, ``insert_fingerprints`` and ``fingerprint``) on
     ``partitions`` Dask actors: on the scheduler at ``address``, or on a local cluster of
     that many processes.  Returns the result and each partition's figures."""
-    from dask.distributed import Client, LocalCluster
-
     cluster = None
-    if address is None:
-        cluster = LocalCluster(n_workers=partitions, threads_per_worker=1, processes=True, dashboard_address=None,
-                               memory_limit=0)
-        address = cluster.scheduler_address
-    client = Client(address, set_as_default=False)
+    with spared_from_interrupts():  # the main process alone answers Ctrl-C (importing starts threads too)
+        from dask.distributed import Client, LocalCluster
+
+        if address is None:
+            # Its processes' logs (a task cancelled, a closed stream, as Ctrl-C ends the cluster) are not
+            # the user's: the search reports its own failures.
+            cluster = LocalCluster(n_workers=partitions, threads_per_worker=1, processes=True,
+                                   dashboard_address=":0", memory_limit=0, silence_logs=logging.CRITICAL)
+            address = cluster.scheduler_address
+        client = Client(address, set_as_default=False)
     try:
         with client.as_current():  # the actors' handles find their client here
             return _search(client, model, factory, partitions, symmetry, por, max_depth, stop_on_violation, progress)
