@@ -152,7 +152,7 @@ def test_ctrl_c_exit_status_flake_simulate_exits_130_and_leaves_nothing_half_wri
 
 @pytest.mark.slow
 def test_ctrl_c_exit_status_flake_trace_stats_with_plots_exits_130(tmp_path):
-    lines = (ROOT / "tests/traces/data/ftrace_kvm.txt").read_text().splitlines(keepends=True)
+    lines = (ROOT / "tests/traces/data/amd_ftrace.txt").read_text().splitlines(keepends=True)
     stamp = re.compile(r" (\d+\.\d{6}): ")
     trace = tmp_path / "long.txt"
     with trace.open("w") as out:

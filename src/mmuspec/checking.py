@@ -200,6 +200,7 @@ def run_check(
     threads: int = 1,
     table_memory: int = 0,
     partitions: int | None = None,
+    max_memory: int | None = None,
 ) -> tuple[Kernel, SearchResult]:
     """Search ``spec``'s model: exhaustively (BFS), within a preemption bound, or by
     random walks.  Witnesses in the result are paths of the model itself.
@@ -225,7 +226,8 @@ def run_check(
                           reductions=reductions, workers=workers, cluster=cluster, checkpoint=checkpoint,
                           checkpoint_every=checkpoint_every, resume=resume, minimize=minimize, progress=progress,
                           max_seconds=max_seconds, coverage=coverage, engine=engine, chunk=chunk,
-                          threads=threads, table_memory=table_memory, partitions=partitions)
+                          threads=threads, table_memory=table_memory, partitions=partitions,
+                          max_memory=max_memory)
 
 
 def _run_check(
@@ -253,6 +255,7 @@ def _run_check(
     threads: int,
     table_memory: int,
     partitions: int | None,
+    max_memory: int | None,
 ) -> tuple[Kernel, SearchResult]:
     if preemptions is not None:
         # The bound counts switches between named threads, so vCPUs are not interchangeable,
@@ -293,7 +296,7 @@ def _run_check(
         try:
             result = native_bfs(native, symmetry=reductions.quotient, por=reductions.por, exact=exact,
                                 max_states=max_states, max_depth=max_depth, stop_on_violation=stop_on_violation,
-                                progress=reached, **in_process(threads, table_memory))
+                                progress=reached, **in_process(threads, table_memory, max_memory))
         except NativeError as exc:
             reached.refuse_out_of_memory(exc)
             # The interpreter runs the search again and says what Python says (an exception
@@ -313,6 +316,7 @@ def _run_check(
                 max_states=max_states,
                 max_depth=max_depth,
                 max_seconds=max_seconds,
+                max_memory=max_memory,
                 workers=workers or default_workers(),
                 cluster=cluster,
                 checkpoint=checkpoint,
@@ -351,7 +355,7 @@ def _run_check(
             result.complete = False
         elif reductions.por and not result.interrupted and persistent_sets(kernel) is not None:
             _shortest_failures(result, kernel, factory, reductions.quotient, workers, cluster, native,
-                               in_process(threads, table_memory))
+                               in_process(threads, table_memory, max_memory))
         if reductions.quotient:
             result.witnesses = {
                 event: replace(w, actions=tuple(concretize(kernel, w.actions, kernel.representative)))
@@ -411,16 +415,17 @@ class _Reached:
         reached = "" if at is None else (f" after {at.states:,} states, {at.transitions:,} transitions, "
                                          f"depth {at.depth}, {at.seconds:.1f} s")
         raise EnvironmentFailure(f"the compiled core ran out of memory{reached}; bound the search with "
-                                 "--max-states or --max-depth, or check smaller sizes (--vcpus, --accesses)") from None
+                                 "--max-memory, --max-states or --max-depth, or check smaller sizes (--vcpus, "
+                                 "--accesses)") from None
 
 
 ENGINES = ("auto", "compiled", "interpreted")
 
 
-def in_process(threads: int, table_memory: int) -> dict[str, Any]:
-    """``native_bfs``'s options for ``threads`` and ``table_memory``: a fixed table keeps
-    the frontier and parent links in the temporary directory."""
-    return {"threads": threads, "table_bytes": table_memory,
+def in_process(threads: int, table_memory: int, max_memory: int | None = None) -> dict[str, Any]:
+    """``native_bfs``'s options for ``threads``, ``table_memory`` and ``max_memory``: a
+    fixed table keeps the frontier and parent links in the temporary directory."""
+    return {"threads": threads, "table_bytes": table_memory, "max_memory": max_memory,
             "spill_dir": tempfile.gettempdir() if table_memory else ""}
 
 

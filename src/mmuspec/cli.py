@@ -74,7 +74,7 @@ exit status:
   2    bad usage or input, or a --cluster that cannot be reached
   3    an internal error in mmuspec (mmuspec --debug ... shows the traceback)
   4    nothing found, but the search was bounded (--max-states, --max-depth,
-       --preemptions, --smoke) or random (--random): not a proof
+       --max-memory, --preemptions, --smoke) or random (--random): not a proof
   5    the environment failed: a worker process was killed or memory ran out
        (the figures reached are said; with --checkpoint, the last checkpoint is kept)
   130  interrupted by Ctrl-C: the figures so far are printed and, with
@@ -134,6 +134,10 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--exact", action="store_true", help="keep whole states instead of 64-bit fingerprints")
     search.add_argument("--max-states", type=int, metavar="N", help="stop after N states")
     search.add_argument("--max-depth", type=int, metavar="D", help="explore executions of at most D steps")
+    search.add_argument("--max-memory", type=byte_size, metavar="SIZE",
+                        help="stop cleanly (exit 4, with the figures reached; with --checkpoint, a final one to "
+                        "--resume) before this process's resident memory would pass SIZE (e.g. 4G), counting the "
+                        "next doubling of its tables; worker processes are not counted")
     search.add_argument("--preemptions", type=int, metavar="K",
                         help="explore only executions with at most K preemptions (context bounding)")
     search.add_argument("--random", type=int, metavar="N", dest="walks",
@@ -488,8 +492,9 @@ def cmd_check(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         value = getattr(args, name)
         if value is not None and value < (0 if name == "preemptions" else 1):
             raise UsageError(f"--{name.replace('_', '-')} {value}: too small")
-    if args.walks is not None and (args.preemptions is not None or args.resume or args.checkpoint):
-        raise UsageError("--random cannot be combined with --preemptions, --checkpoint or --resume")
+    if args.walks is not None and (args.preemptions is not None or args.resume or args.checkpoint
+                                   or args.max_memory is not None):
+        raise UsageError("--random cannot be combined with --preemptions, --checkpoint, --resume or --max-memory")
     if args.coverage and (args.walks is not None or args.cluster):
         raise UsageError("--coverage counts the steps of a BFS in this process: not with --random or --cluster")
     if (args.threads > 1 or args.table_memory) and (args.exact or (args.workers or 1) > 1 or args.cluster
@@ -501,10 +506,11 @@ def cmd_check(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             raise UsageError(f"--partitions {args.partitions}: too small")
         if (args.threads > 1 or args.table_memory or args.exact or (args.workers or 1) > 1 or args.checkpoint
                 or args.resume or args.max_states is not None or args.walks is not None or args.preemptions
-                is not None or args.coverage or args.smoke is not None or (args.cluster or "").startswith("ray")):
+                is not None or args.coverage or args.smoke is not None or (args.cluster or "").startswith("ray")
+                or args.max_memory is not None):
             raise UsageError("--partitions runs a whole breadth-first search on Dask actors: not with --threads, "
-                             "--table-memory, --exact, --workers, --checkpoint, --resume, --max-states, --random, "
-                             "--preemptions, --coverage, --smoke or a Ray cluster")
+                             "--table-memory, --exact, --workers, --checkpoint, --resume, --max-states, --max-memory, "
+                             "--random, --preemptions, --coverage, --smoke or a Ray cluster")
     smoke = cli_review.check_smoke(args.smoke)
     scenario = _scenario(args.scenario, args)
     spec = CheckSpec(scenario, args.era, overrides, variant)
@@ -540,6 +546,7 @@ def cmd_check(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             threads=args.threads,
             table_memory=args.table_memory or 0,
             partitions=args.partitions,
+            max_memory=args.max_memory,
         )
     status = _print_check(args, spec, kernel, result)
     if args.trace_out:  # after the report: a full disk loses the file, never the verdict

@@ -66,7 +66,7 @@ def report(exc: BaseException, *, debug: bool = False, variant: str | None = Non
         status = EXIT_ENVIRONMENT
         message = f"error: {exc}" if isinstance(exc, EnvironmentFailure) else (
             "error: a worker process died (killed, or out of memory)" if isinstance(exc, BrokenProcessPool) else
-            "error: out of memory; bound the search with --max-states or --max-depth, "
+            "error: out of memory; bound the search with --max-memory, --max-states or --max-depth, "
             "or check smaller sizes (--vcpus, --accesses)")
     elif variant is not None and (line := variant_line(exc, variant)) is not None:
         message = f"error: {InputError(variant, line, _one_line(exc))}"

@@ -26,9 +26,10 @@ from mmuspec.explore.api import Model
 from mmuspec.explore.checkpoint import Checkpointer, load_checkpoint
 from mmuspec.explore.expand import Expansion, rows, split
 from mmuspec.explore.interrupt import stop_on_interrupt
+from mmuspec.explore.memory import MemoryBound, doubling
 from mmuspec.explore.result import SearchResult, Witness
 from mmuspec.explore.runners import ModelFactory, Runner, SerialRunner, make_runner, worker_guard
-from mmuspec.explore.store import ExactSet, FingerprintSet
+from mmuspec.explore.store import MAX_LOAD, ExactSet, FingerprintSet
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ class SearchOptions:
     max_states: int | None = None
     max_depth: int | None = None
     max_seconds: float | None = None  # a time budget (--smoke): stop between chunks once spent
+    max_memory: int | None = None  # bytes this process may hold (--max-memory)
     workers: int = 1
     cluster: str | None = None
     chunk: int = 1024
@@ -170,6 +172,11 @@ def bfs(model: Model, *, factory: ModelFactory | None = None, **options: object)
         pool = make_runner(model, factory, width, opts.symmetry, opts.workers, opts.cluster, opts.por, search_key)
     stop = ""
     next_report = start + opts.progress_every
+    memory = None
+    if opts.max_memory is not None:
+        memory = MemoryBound(opts.max_memory, f"{opts.checkpoint} holds the search so far (--resume continues it, "
+                             "with a larger --max-memory)" if opts.checkpoint else
+                             "a larger --max-memory, --max-states or --max-depth, or smaller sizes")
 
     def absorb(exp: Expansion, base: int) -> bool:
         """Take one chunk's expansion into the search; True to stop."""
@@ -231,6 +238,8 @@ def bfs(model: Model, *, factory: ModelFactory | None = None, **options: object)
                         stop = f"state bound {opts.max_states} reached"
                     if not stop and opts.max_seconds is not None and time.perf_counter() - start >= opts.max_seconds:
                         stop = f"time budget of {opts.max_seconds:g} s spent"
+                    if not stop and memory is not None:
+                        stop = memory.reached(_growth(st, opts.chunk * 16))
                     if not stop and pressed():
                         stop, interrupted = "interrupted (Ctrl-C)", True
                     now = time.perf_counter()
@@ -271,6 +280,15 @@ def bfs(model: Model, *, factory: ModelFactory | None = None, **options: object)
     if opts.progress is not None:
         opts.progress(Progress(st.states, st.transitions, st.level, 0, elapsed))
     return result
+
+
+def _growth(st: SearchState, incoming: int) -> int:
+    """What absorbing ``incoming`` more states may add at once: a fingerprint table that
+    doubles, parent links and actions copied into arrays half as big again."""
+    extra = sum(a.nbytes * 3 // 2 for a in (st.parents, st.actions) if a.size + incoming > len(a.data))
+    if isinstance(st.store, FingerprintSet):
+        extra += doubling(st.store.count, len(st.store.table), incoming, MAX_LOAD, st.store.nbytes)
+    return extra
 
 
 def path_to(st: SearchState, index: int) -> list[int]:

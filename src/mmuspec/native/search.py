@@ -21,10 +21,12 @@ import numpy as np
 
 from mmuspec.explore.bfs import Progress, collision_probability
 from mmuspec.explore.interrupt import stop_on_interrupt
+from mmuspec.explore.memory import MemoryBound, doubling
 from mmuspec.explore.result import SearchResult, Witness
 from mmuspec.native.build import Built, NativeUnavailable, compile_model, error_text, pack
 
 MAX_OUT = 512
+BUCKET, GROW_LOAD = 8, 0.8  # engine.c: 8-byte slots a bucket; a growable table doubles past 80% full
 MAX_PATH = 1 << 16
 _BUILT: dict[str, Built] = {}
 P_U8 = ctypes.POINTER(ctypes.c_uint8)
@@ -101,6 +103,7 @@ def native_bfs(
     threads: int = 1,
     table_bytes: int = 0,
     spill_dir: str = "",
+    max_memory: int | None = None,
 ) -> SearchResult:
     """Breadth-first search in the compiled core: the same states, transitions, depth and
     first witnesses as ``explore.bfs`` with the same options (no checkpoints), on
@@ -125,29 +128,45 @@ def native_bfs(
                                                                                               "out of memory"))
     search = ctypes.c_void_p(handle)
     try:
+        bound = None if max_memory is None else MemoryBound(
+            max_memory, "a larger --max-memory, --max-states or --max-depth, or smaller sizes")
         return _run(native, search, start, events, symmetry=symmetry, exact=exact, max_states=max_states,
-                    max_depth=max_depth, progress=progress, progress_every=progress_every, table_bytes=table_bytes)
+                    max_depth=max_depth, progress=progress, progress_every=progress_every, table_bytes=table_bytes,
+                    bound=bound, width=len(init))
     finally:
         lib.ms_search_free(search)
 
 
 def _run(native: NativeModel, search: Any, start: float, events: list[Any], *, symmetry: bool, exact: bool,
          max_states: int | None, max_depth: int | None, progress: Callable[[Progress], None] | None,
-         progress_every: float, table_bytes: int) -> SearchResult:
+         progress_every: float, table_bytes: int, bound: MemoryBound | None = None,
+         width: int = 0) -> SearchResult:
     lib = native.lib
     figures = (ctypes.c_longlong * 10)()
     interrupted = False
+    memory_stop = ""
+    # A memory bound is looked at more often than progress is shown: between two looks the
+    # search must not have grown past it.
+    slices = min(progress_every, 0.1) if bound is not None else progress_every
+    shown, before = 0.0, 0
     with stop_on_interrupt() as pressed:
         while True:
-            status = lib.ms_search_run(search, progress_every)
+            status = lib.ms_search_run(search, slices)
             lib.ms_search_figures(search, figures)
-            if progress is not None:
-                progress(Progress(figures[0], figures[1], figures[2], figures[3], time.perf_counter() - start))
+            now = time.perf_counter()
+            if progress is not None and (status != 0 or now - shown >= progress_every):
+                shown = now
+                progress(Progress(figures[0], figures[1], figures[2], figures[3], now - start))
             if status != 0:
                 break
             if pressed():
                 interrupted = True
                 break
+            if bound is not None:
+                memory_stop = bound.reached(_growth(figures, 2 * (figures[0] - before), exact, width, table_bytes))
+                before = figures[0]
+                if memory_stop:
+                    break
     if status == 3:
         raise NativeError(error_text(lib.ms_search_error(search)))
     n = int(figures[0])
@@ -173,7 +192,9 @@ def _run(native: NativeModel, search: Any, start: float, events: list[Any], *, s
     if interrupted:
         reason = "interrupted (Ctrl-C)"
         result.interrupted = True
-    result.complete = status == 1 and not interrupted
+    elif memory_stop:
+        reason = memory_stop
+    result.complete = status == 1 and not interrupted and not memory_stop
     result.stop_reason = reason if not result.complete else ""
     result.bytes_per_state = int(figures[7]) / max(1, n)
     if not exact:
@@ -186,6 +207,16 @@ def _run(native: NativeModel, search: Any, start: float, events: list[Any], *, s
             result.store = "a fixed table of 8-byte entries, 56 hash bits and a home bucket"
     result.mode = "bfs"
     return result
+
+
+def _growth(figures: Any, incoming: int, exact: bool, width: int, table_bytes: int) -> int:
+    """What the search may add at once before the next look: a growable table that doubles
+    (with the whole states of --exact), and the parent links and levels, which grow by
+    doubling too."""
+    buckets, states, held = int(figures[8]), int(figures[0]), int(figures[7])
+    table = buckets * BUCKET * (8 + (width if exact else 0))
+    grows = 0 if table_bytes else doubling(states, buckets * BUCKET, incoming, GROW_LOAD, table)
+    return grows + max(0, held - table)
 
 
 def _chunk_arrays(n_out: int, width: int) -> tuple[np.ndarray, ...]:

@@ -1,0 +1,56 @@
+"""``--max-memory``: a search that stops cleanly before the process outgrows a size.
+
+A search that runs out of memory ends as the environment's failure (exit 5), or worse,
+the kernel's OOM killer ends it with nothing said.  With a bound the search instead
+stops between chunks, like a state bound, with the figures reached (exit 4) and, when it
+writes checkpoints, a final one that ``--resume`` continues with more memory.
+
+What is compared with the bound is the process's resident memory now plus what the next
+step may add at once: the tables grow by doubling (a visited table of N bytes needs 2N
+more while it is rehashed), so waiting until the resident memory itself passes the bound
+would pass it by up to twice the table.  Worker processes are not counted: they hold the
+model, and the tables are in this process.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+
+
+def resident_bytes() -> int:
+    """This process's resident memory now (Linux: /proc/self/statm), else its peak."""
+    try:
+        with open("/proc/self/statm", "rb") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def size_text(size: float) -> str:
+    """Bytes as the --max-memory argument writes them: 512 MiB, 1.5 GiB."""
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20)):
+        if size >= scale:
+            return f"{size / scale:.3g} {unit}"
+    return f"{size / 1024:.3g} KiB"
+
+
+class MemoryBound:
+    def __init__(self, limit: int, hint: str) -> None:
+        self.limit = limit
+        self.hint = hint
+
+    def reached(self, growth: int = 0) -> str:
+        """The stop reason once the resident memory plus ``growth`` (what the next step may
+        add at once) passes the bound, else ''."""
+        resident = resident_bytes()
+        if resident + growth <= self.limit:
+            return ""
+        more = f", and the next growth of the tables needs {size_text(growth)} more" if growth else ""
+        return f"memory bound {size_text(self.limit)} reached ({size_text(resident)} resident{more}); {self.hint}"
+
+
+def doubling(used: int, capacity: int, incoming: int, load: float, nbytes: int) -> int:
+    """What a table of ``nbytes`` that doubles past ``load`` adds at once if ``incoming``
+    more entries may arrive before the next look: its new copy, twice its size."""
+    return 2 * nbytes if used + incoming > load * capacity else 0
