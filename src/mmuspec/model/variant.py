@@ -9,6 +9,7 @@ module docstring, if any, describes the variant in reports.
 
 from __future__ import annotations
 
+import ast
 import inspect
 import linecache
 import traceback
@@ -44,6 +45,17 @@ class Variant:
     def __reduce__(self) -> tuple[Any, ...]:
         # Functions defined by exec() do not pickle; rebuild from the source instead.
         return (parse_variant, (self.text, self.path))
+
+    def function_at(self, line: int) -> str | None:
+        """The name of the innermost function of the file whose body holds ``line``."""
+        found: ast.FunctionDef | None = None
+        for node in ast.walk(ast.parse(self.text, self.path)):
+            if not isinstance(node, ast.FunctionDef):
+                continue
+            inside = node.lineno <= line <= (node.end_lineno or node.lineno)
+            if inside and (found is None or node.lineno > found.lineno):
+                found = node
+        return found.name if found is not None else None
 
     def bound(self) -> dict[str, Any]:
         """The model's functions by name with this variant's in place, every call by a bare

@@ -453,13 +453,14 @@ class FunctionWriter:
             return
         raise self.fail(node, f"cannot update {ast.unparse(target)}")
 
-    def loop_budget(self) -> None:
+    def loop_budget(self, node: ast.For) -> None:
         """In a variant's code, every loop iteration spends the step's budget (``VBUDGET``):
-        a loop that never ends stops the compiled core, and the interpreter, where a deadline
-        and Ctrl-C can stop it, runs the search instead."""
+        a loop that never ends stops the compiled core, which records the loop's line
+        (``VLINE``) so that the variant is reported as bad input at that line."""
         if getattr(self.func.fn, "__module__", "") == VARIANT_MODULE:
             self.tr.budgeted = True
-            self.emit(f"    if (--VBUDGET < 0) {{ ERR = {ERR_LOOP}; break; }}")
+            line = self.line0 + node.lineno - 1
+            self.emit(f"    if (--VBUDGET < 0) {{ ERR = {ERR_LOOP}; VLINE = {line}; break; }}")
 
     def loop(self, node: ast.For) -> None:
         if node.orelse:
@@ -474,7 +475,7 @@ class FunctionWriter:
             self.locals.setdefault(node.target.id, INT)
             end = self.tmp()
             self.emit(f"for (long {i} = {lo}, {end} = {hi}; {i} < {end}; {i}++) {{")
-            self.loop_budget()
+            self.loop_budget(node)
             self.emit(f"    {cv(node.target.id)} = {i};")
             self.block(node.body)
             self.emit("}")
@@ -482,7 +483,7 @@ class FunctionWriter:
         arr = self.array_of(it)
         n = self.tmp()
         self.emit(f"for (long {i} = 0, {n} = {arr.length}; {i} < {n}; {i}++) {{")
-        self.loop_budget()
+        self.loop_budget(node)
         if isinstance(node.target, ast.Name):
             if arr.arity != 1:
                 raise self.fail(node, "iterating tuples needs a tuple target")
