@@ -15,6 +15,7 @@ measured and printed first (compilation included, from a cold cache).
     python benchmarks/check_speed.py --big            # the >= 10 M-state runs, serial and with all workers
     python benchmarks/check_speed.py --close          # medians of 5 alternating runs where SPIN is close
     python benchmarks/check_speed.py --close --config ksm-merge:5.13:3x2 --repeat 3
+    python benchmarks/check_speed.py --scale          # serial, threads, partitions and SPIN (-DNCORE) side by side
 
 Figures come from one run on one machine; these machines are noisy, so compare
 ratios within the table rather than with other runs.  ``--close`` alternates the
@@ -57,6 +58,7 @@ class Run:
     timed_out: bool = False
     search_seconds: float = 0.0  # the search alone, as the command reports it
     engine: str = "-"
+    cpu_seconds: float = 0.0  # user + system time of the command and its children
 
     def rate(self) -> str:
         return f"{self.states / self.search_seconds:,.0f}" if self.search_seconds and not self.timed_out else "-"
@@ -77,7 +79,7 @@ def run_mmuspec(args: list[str], timeout: float, env: dict[str, str] | None = No
     start = time.perf_counter()
     # A session of its own, so that a timeout stops the search and its workers, not only
     # GNU time (an orphaned search would hold the pipes open and load the machine).
-    proc = subprocess.Popen(["/usr/bin/time", "-f", "MAXRSS_KB=%M", *MMUSPEC, *args, "--json", "--quiet"],
+    proc = subprocess.Popen(["/usr/bin/time", "-f", "MAXRSS_KB=%M CPU=%U+%S", *MMUSPEC, *args, "--json", "--quiet"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
                             env={**python_env(), "PYTHONPATH": str(ROOT / "src"), **(env or {})},
                             start_new_session=True)
@@ -94,9 +96,11 @@ def run_mmuspec(args: list[str], timeout: float, env: dict[str, str] | None = No
         # The model refuses this configuration (e.g. a device mirror in an era before v5.5).
         return Run(verdict="refused", seconds=seconds)
     rss = re.search(r"MAXRSS_KB=(\d+)", err)
+    cpu = re.search(r"CPU=([\d.]+)\+([\d.]+)", err)
     return Run(data["verdict"], data["states"], data["transitions"], seconds,
                int(rss.group(1)) / 1024 if rss else 0.0, data.get("bytes_per_state") or 0.0, False,
-               data.get("seconds") or 0.0, data.get("engine") or "-")
+               data.get("seconds") or 0.0, data.get("engine") or "-",
+               float(cpu.group(1)) + float(cpu.group(2)) if cpu else 0.0)
 
 
 def spin_ready() -> bool:
@@ -234,6 +238,93 @@ def close(args: argparse.Namespace) -> None:
         print(f"| {scenario} {era} {size} | {one:.2f} | {many:.2f} | {theirs} | {ratio} | {args.repeat} |", flush=True)
 
 
+# Configurations of 10-200 M states for the scaling table: (scenario arguments, the
+# matching Promela configuration for SPIN or None).
+SCALE = [
+    (["ksm-merge", "--era", "5.13", "--vcpus", "3", "--accesses", "3"], ("2", "2", "3", "3")),  # 2.5 M; SPIN's twin
+    (["ksm-merge", "--era", "5.13", "--vcpus", "4", "--accesses", "2"], None),  # 13.9 M states
+    (["ksm-merge", "--era", "5.13", "--vcpus", "3", "--accesses", "6"], None),  # 20.4 M states
+]
+
+
+def run_spin_cores(era_cp_nv_n: tuple[str, str, str, str], cores: int, timeout: float) -> str:
+    """SPIN's end-to-end time, alone (cores 1) or with its multi-core mode (-DNCORE)."""
+    if not SPIN["ready"]:
+        return "-"
+    env = {**os.environ, "PAN_CFLAGS": f"-DNCORE={cores}"} if cores > 1 else None
+    try:
+        out = subprocess.run(["bash", str(SPIN_DIR / "e2e.sh"), *era_cp_nv_n], capture_output=True, text=True,
+                             timeout=timeout, env=env).stdout
+    except subprocess.TimeoutExpired:
+        return f">{timeout:.0f}"
+    match = re.search(r"spin_e2e_seconds=([\d.]+) verdict=(\w+) states=(\d+)", out)
+    return f"{float(match.group(1)):.1f} ({int(match.group(3)):,} states)" if match else "error"
+
+
+def scale(args: argparse.Namespace) -> None:
+    """Serial, threaded and partitioned searches of the same configurations in one run,
+    alternating, with CPU time beside wall time (a loaded machine stretches the wall time
+    of every column, the parallel ones most), then SPIN alone and with -DNCORE."""
+    cores = os.cpu_count() or 1
+    print(f"machine: {cores} cores; load average at start {os.getloadavg()[0]:.1f} "
+          f"(other work on the machine stretches wall times; CPU times are user+sys of all processes)")
+    print()
+    print(f"| configuration | states | transitions | serial s (CPU s) | --threads {cores} s (CPU s) | speed-up "
+          f"| --partitions {cores} s | peak MB serial / threads | SPIN s | SPIN -DNCORE={cores} s | same counts |")
+    print("|" + "---|" * 11)
+    for config, promela in SCALE:
+        serial, threaded = [], []
+        for _ in range(args.repeat):
+            serial.append(run_mmuspec([*config], args.timeout * 20))
+            threaded.append(run_mmuspec([*config, "--threads", str(cores)], args.timeout * 20))
+        one = sorted(serial, key=lambda r: r.seconds)[len(serial) // 2]
+        many = sorted(threaded, key=lambda r: r.seconds)[len(threaded) // 2]
+        parted = run_mmuspec([*config, "--partitions", str(cores)], args.timeout * 20) if args.partitions else Run()
+        same = all((r.states, r.transitions) == (one.states, one.transitions) for r in [*serial, *threaded])
+        if parted.states:
+            same = same and (parted.states, parted.transitions) == (one.states, one.transitions)
+        spin_one = run_spin_cores(promela, 1, args.timeout * 20) if promela else "-"
+        spin_many = run_spin_cores(promela, cores, args.timeout * 20) if promela else "-"
+        print(f"| {' '.join(config)} | {one.states:,} | {one.transitions:,} | {one.seconds:.1f} ({one.cpu_seconds:.1f}) "
+              f"| {many.seconds:.1f} ({many.cpu_seconds:.1f}) | {one.seconds / many.seconds:.2f}x "
+              f"| {parted.cell() if parted.states else '-'} | {one.rss_mb:.0f} / {many.rss_mb:.0f} | {spin_one} "
+              f"| {spin_many} | {'yes' if same else 'NO'} |", flush=True)
+    print()
+    print(f"threads on {' '.join(SCALE[-1][0])}: " + ", ".join(
+        f"{n}: {run_mmuspec([*SCALE[-1][0], '--threads', str(n)], args.timeout * 20).seconds:.1f} s"
+        for n in range(1, cores + 1)))
+    if args.partitions:
+        print()
+        memory_per_partition(args)
+
+
+def memory_per_partition(args: argparse.Namespace) -> None:
+    """What each process of a partitioned search holds, as processes are added."""
+    import functools
+
+    from mmuspec.checking import CheckSpec, Reductions, build_kernel
+    from mmuspec.explore.partitioned import partitioned_bfs
+    from mmuspec.model import load_scenario
+    from mmuspec.native.search import NativeKernel, build_native_kernel, load
+
+    spec = CheckSpec(load_scenario("ksm-merge").scaled(3, 3), "5.13")
+    kernel = build_kernel(spec, Reductions())
+    native = load(kernel)
+    factory = functools.partial(build_native_kernel, functools.partial(build_kernel, spec, Reductions()),
+                                native.built.path.read_bytes())
+    print("| partitions | states | transitions | s | states per process (min-max) | MB held per process (max) "
+          "| RSS MB per process (max) | MB sent per level-round, all |")
+    print("|" + "---|" * 8)
+    for count in args.partition_counts:
+        result, parts = partitioned_bfs(NativeKernel(kernel, native), factory, partitions=count, symmetry=True,
+                                        por=True)
+        held = [(p["table_bytes"] + p["link_bytes"] + p["frontier_bytes"]) / 2**20 for p in parts]
+        print(f"| {count} | {result.states:,} | {result.transitions:,} | {result.seconds:.1f} "
+              f"| {min(p['states'] for p in parts):,}-{max(p['states'] for p in parts):,} | {max(held):.0f} "
+              f"| {max(p['rss'] for p in parts) / 2**20:.0f} | {sum(p['sent_bytes'] for p in parts) / 2**20:.0f} |",
+              flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a small part of the grid")
@@ -244,9 +335,19 @@ def main() -> None:
                         help="with --close: a configuration, e.g. ksm-merge:5.13:3x2 (repeatable)")
     parser.add_argument("--repeat", type=int, default=5, help="with --close: runs of each tool (default 5)")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds per run (default 300)")
+    parser.add_argument("--scale", action="store_true",
+                        help="serial, --threads, --partitions and SPIN (alone and -DNCORE) on 10-200 M states")
+    parser.add_argument("--no-partitions", dest="partitions", action="store_false",
+                        help="with --scale: skip the partitioned (Dask) runs")
+    parser.add_argument("--partition-counts", type=int, nargs="+", default=[1, 2, 4], metavar="N",
+                        help="with --scale: partitions for the memory-per-process table (default 1 2 4)")
     args = parser.parse_args()
+    if args.scale and args.repeat == 5:
+        args.repeat = 3
     SPIN["ready"] = not args.big and spin_ready()
-    if args.big:
+    if args.scale:
+        scale(args)
+    elif args.big:
         big(args)
     elif args.close:
         close(args)

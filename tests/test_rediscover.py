@@ -131,3 +131,43 @@ def test_an_unknown_bug_id_is_a_usage_error_listing_the_corpus(capsys):
 
 def test_the_corpus_files_are_where_the_readme_says():
     assert (Path(__file__).resolve().parents[1] / "bugs" / "B1-cow-set-then-notify.toml").is_file()
+
+
+@pytest.mark.parametrize("variant", ["../outside.py", "/etc/passwd", "sub/../../outside.py", "notes.txt"])
+def test_a_bug_files_variant_must_be_inside_the_corpus_folder(tmp_path, variant):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    marker = tmp_path / "ran"
+    (tmp_path / "outside.py").write_text(f"import os\nos.system('touch {marker}')\n")
+    text = GOOD.replace('expect = "safe"', f'variant = "{variant}"\nexpect = "safe"')
+    path = write(corpus, text)
+    with pytest.raises(InputError, match=r"must name a \.py file inside the corpus folder") as info:
+        load_bug(path)
+    assert str(info.value).startswith(f"{path}:14: ")
+    assert not marker.exists()
+
+
+def test_a_bug_file_that_is_not_utf8_is_bad_input_with_its_line(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_bytes(GOOD.encode().replace(b"a race", b"a r\xe9ce"))
+    with pytest.raises(InputError, match=r"bad\.toml:5: not UTF-8 text"):
+        load_bug(path)
+
+
+def test_the_prefault_hang_is_a_livelock_whose_loop_is_the_retry_inside_the_ioctl():
+    from tests.helpers import check, kernel
+
+    result = check("prefault-memslot-delete", "6.11")
+    witness = result.witnesses["quiescence"]
+    assert witness.cycle == "livelock" and witness.loop_start is not None
+    k = kernel("prefault-memslot-delete", "6.11")
+    loop = witness.actions[witness.loop_start:]
+    assert {k.action_text(a) for a in loop} == {"vcpu0:kvm_tdp_map_page_retry"}
+    assert check("prefault-memslot-delete", "6.18").verdict == "safe"
+    # KVM_RUN drops kvm->srcu to re-enter the guest: the same race with a running vCPU ends.
+    from mmuspec.checking import CheckSpec, run_check
+    from mmuspec.model import load_scenario
+
+    running = replace(load_scenario("prefault-memslot-delete"), prefault=False)
+    _, result = run_check(CheckSpec(running, "6.11", {}))
+    assert result.verdict == "safe" and result.complete

@@ -93,7 +93,7 @@ def test_a_variant_that_is_not_utf8_is_bad_input_naming_its_line(tmp_path, capsy
     path = write(tmp_path, b"def f():\n    return 1\n# caf\xe9\n")
     status, _, err = run_cli(capsys, "check", "zap", "--variant", path)
     assert status == 2
-    assert err == f"mmuspec: error: {path}:3: not UTF-8 text (byte 0xe9): a variant is a Python file\n"
+    assert err == f"mmuspec: error: {path}:3: not UTF-8 text (byte 0xe9 at column 6)\n"
 
 
 # -- a variant that raises --------------------------------------------------------------

@@ -11,16 +11,18 @@ import functools
 import hashlib
 import json
 import sys
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from mmuspec.errors import InputError, UsageError
+from mmuspec.errors import EnvironmentFailure, InputError, UsageError
 from mmuspec.explore import Progress, SearchResult, Witness, bfs, concretize
 from mmuspec.explore.bounded import PreemptionBounded, bounded_factory
 from mmuspec.explore.coverage import CountingModel
 from mmuspec.explore.liveness import check_progress
 from mmuspec.explore.minimize import minimize as explore_minimize
+from mmuspec.explore.partitioned import partitioned_bfs
 from mmuspec.explore.por import persistent_sets
 from mmuspec.explore.runners import default_workers
 from mmuspec.explore.swarm import swarm
@@ -30,12 +32,14 @@ from mmuspec.model import (
     Scenario,
     Variant,
     era_config,
+    load_variant,
     parse_assignments,
     parse_scenario,
-    parse_variant,
 )
+from mmuspec.model.events import DEADLOCK
 from mmuspec.model.kernel import refuse_missing_subscriber
 from mmuspec.model.switches import Value
+from mmuspec.model.variant import sha256_text
 from mmuspec.native.build import NativeUnavailable, source_key
 from mmuspec.native.search import (
     NativeError,
@@ -55,6 +59,15 @@ class CheckSpec:
     era: str
     overrides: dict[str, Value] = field(default_factory=dict)
     variant: Variant | None = None
+
+    def __post_init__(self) -> None:
+        """A scenario file's own [check] set and variant apply unless the caller's override
+        them (``--set``, ``--variant``)."""
+        sc = self.scenario
+        if sc.sets:
+            object.__setattr__(self, "overrides", {**dict(sc.sets), **self.overrides})
+        if sc.variant and self.variant is None:
+            object.__setattr__(self, "variant", load_variant(sc.variant))
 
     @property
     def config(self) -> Config:
@@ -83,19 +96,20 @@ class CheckSpec:
             "subscriber": self.scenario.subscriber,
             "vcpus": self.scenario.vcpus,
             "accesses": self.scenario.accesses,
-            "variant": None if self.variant is None else {"path": self.variant.path, "text": self.variant.text},
+            "variant": None if self.variant is None else {"path": self.variant.path, "text": self.variant.text,
+                                                          "sha256": sha256_text(self.variant.text)},
         }
 
     @staticmethod
-    def from_json(data: dict[str, Any], source: str) -> CheckSpec:
+    def from_json(data: dict[str, Any], source: str, variant: Variant | None) -> CheckSpec:
+        """The spec a trace file records; ``variant`` is the one to use (the caller decides
+        whether the Python source the file embeds may run: see ``mmuspec.replay``)."""
         try:
             sc = data["scenario"]
             scenario = parse_scenario(sc["text"], sc.get("source", source), sc["name"])
             scenario = scenario.with_subscriber(str(data.get("subscriber", scenario.subscriber)))
             scenario = scenario.scaled(int(data["vcpus"]), int(data["accesses"]))
             overrides = parse_assignments(f"{k}={v}" for k, v in data.get("set", {}).items())
-            variant_data = data.get("variant")
-            variant = parse_variant(variant_data["text"], variant_data["path"]) if variant_data else None
             spec = CheckSpec(scenario, str(data["era"]), overrides, variant)
             _ = spec.config  # validates the era
         except (KeyError, TypeError, ValueError) as exc:
@@ -165,6 +179,9 @@ def run_check(
     coverage: bool = False,
     engine: str = "auto",
     chunk: int | None = None,
+    threads: int = 1,
+    table_memory: int = 0,
+    partitions: int | None = None,
 ) -> tuple[Kernel, SearchResult]:
     """Search ``spec``'s model: exhaustively (BFS), within a preemption bound, or by
     random walks.  Witnesses in the result are paths of the model itself.
@@ -174,7 +191,12 @@ def run_check(
     ``auto`` (the compiled core where it can run this search, else the interpreter),
     ``compiled`` or ``interpreted``; ``result.engine`` says which ran, and why.  ``chunk``
     is how many frontier states a worker expands at once (default: ``COMPILED_CHUNK`` for
-    the compiled core, whose chunks are cheap to expand, else ``bfs``'s)."""
+    the compiled core, whose chunks are cheap to expand, else ``bfs``'s).  ``threads`` runs
+    the compiled core's search on that many threads, and ``table_memory`` > 0 gives it a
+    fixed, compact visited set of that many bytes with the frontier on disk
+    (``native.search``); both give the serial search's states, counts and witnesses.
+    ``partitions`` splits the visited set and frontier across that many Dask actors
+    (``explore.partitioned``: on ``cluster``, else on as many local processes)."""
     if spec.variant is not None and cluster is None:
         # The variant's code runs in this process, where Ctrl-C and the time budget can stop
         # it if it never returns (variant_guard.py); a worker stuck in it could not be.
@@ -184,7 +206,8 @@ def run_check(
                           max_depth=max_depth, preemptions=preemptions, walks=walks, seed=seed,
                           reductions=reductions, workers=workers, cluster=cluster, checkpoint=checkpoint,
                           checkpoint_every=checkpoint_every, resume=resume, minimize=minimize, progress=progress,
-                          max_seconds=max_seconds, coverage=coverage, engine=engine, chunk=chunk)
+                          max_seconds=max_seconds, coverage=coverage, engine=engine, chunk=chunk,
+                          threads=threads, table_memory=table_memory, partitions=partitions)
 
 
 def _run_check(
@@ -209,6 +232,9 @@ def _run_check(
     coverage: bool,
     engine: str,
     chunk: int | None,
+    threads: int,
+    table_memory: int,
+    partitions: int | None,
 ) -> tuple[Kernel, SearchResult]:
     if preemptions is not None:
         # The bound counts switches between named threads, so vCPUs are not interchangeable,
@@ -232,17 +258,26 @@ def _run_check(
             model = counter = CountingModel(model)
             workers, cluster = 1, None
         native, engine_note = choose_engine(kernel, engine, not (coverage or preemptions is not None))
+        if partitions and native is None:
+            raise UsageError(f"--partitions needs the compiled engine ({engine_note})")
     variant_note = ""
     if spec.variant is not None and walks is None:
         # Both engines must run the user's code alike, before either searches it.
         variant_note = cross_check(kernel, native).note()
     serial = workers is None or workers <= 1
-    if walks is None and native is not None and serial and not (cluster or checkpoint or resume or max_seconds):
+    if partitions and walks is None and native is not None:
+        native_factory = functools.partial(build_native_kernel, factory, native.built.path.read_bytes())
+        result, _ = partitioned_bfs(NativeKernel(kernel, native), native_factory, partitions=partitions,
+                                    address=cluster, symmetry=reductions.quotient, por=reductions.por,
+                                    max_depth=max_depth, stop_on_violation=stop_on_violation, progress=progress)
+    elif walks is None and native is not None and serial and not (cluster or checkpoint or resume or max_seconds):
+        reached = _Reached(progress)
         try:
             result = native_bfs(native, symmetry=reductions.quotient, por=reductions.por, exact=exact,
                                 max_states=max_states, max_depth=max_depth, stop_on_violation=stop_on_violation,
-                                progress=progress)
+                                progress=reached, **in_process(threads, table_memory))
         except NativeError as exc:
+            reached.refuse_out_of_memory(exc)
             # The interpreter runs the search again and says what Python says (an exception
             # with its file and line, or the right answer where C was stricter than Python).
             native, engine_note = None, _fell_back(exc)
@@ -278,6 +313,7 @@ def _run_check(
                                  functools.partial(build_native_kernel, factory, native.built.path.read_bytes()),
                                  "/compiled", chunk or COMPILED_CHUNK)
             except NativeError as exc:
+                _Reached(None).refuse_out_of_memory(exc)
                 native, engine_note = None, _fell_back(exc)
         if result is None:
             result = run_bfs(model, model_factory, size=chunk)
@@ -294,7 +330,8 @@ def _run_check(
             result.stop_reason = result.stop_reason or f"at most {preemptions} preemptions: not exhaustive"
             result.complete = False
         elif reductions.por and not result.interrupted and persistent_sets(kernel) is not None:
-            _shortest_failures(result, kernel, factory, reductions.quotient, workers, cluster, native)
+            _shortest_failures(result, kernel, factory, reductions.quotient, workers, cluster, native,
+                               in_process(threads, table_memory))
         if reductions.quotient:
             result.witnesses = {
                 event: replace(w, actions=tuple(concretize(kernel, w.actions, kernel.representative)))
@@ -311,7 +348,38 @@ def _run_check(
     return kernel, result
 
 
+class _Reached:
+    """Passes progress on and keeps the last figures, so that running out of memory in the
+    compiled core can say how far the search got.  The interpreter would run out too, later
+    and slower: it is not tried."""
+
+    def __init__(self, progress: Callable[[Progress], None] | None) -> None:
+        self.progress = progress
+        self.last: Progress | None = None
+
+    def __call__(self, figures: Progress) -> None:
+        self.last = figures
+        if self.progress is not None:
+            self.progress(figures)
+
+    def refuse_out_of_memory(self, exc: Exception) -> None:
+        if "out of memory" not in str(exc):
+            return
+        at = self.last
+        reached = "" if at is None else (f" after {at.states:,} states, {at.transitions:,} transitions, "
+                                         f"depth {at.depth}, {at.seconds:.1f} s")
+        raise EnvironmentFailure(f"the compiled core ran out of memory{reached}; bound the search with "
+                                 "--max-states or --max-depth, or check smaller sizes (--vcpus, --accesses)") from None
+
+
 ENGINES = ("auto", "compiled", "interpreted")
+
+
+def in_process(threads: int, table_memory: int) -> dict[str, Any]:
+    """``native_bfs``'s options for ``threads`` and ``table_memory``: a fixed table keeps
+    the frontier and parent links in the temporary directory."""
+    return {"threads": threads, "table_bytes": table_memory,
+            "spill_dir": tempfile.gettempdir() if table_memory else ""}
 
 
 def choose_engine(kernel: Kernel, engine: str, plain: bool) -> tuple[NativeModel | None, str]:
@@ -356,19 +424,21 @@ def _check_progress(spec: CheckSpec, result: SearchResult) -> None:
     """The liveness half of ``quiescence``: search the concrete state graph for a state from
     which the threads can never all finish, and report it as a lasso."""
     kernel = spec.kernel()
-    found = check_progress(kernel, kernel.quiescent, max_states=PROGRESS_MAX_STATES)
+    found = check_progress(kernel, kernel.quiescent, max_states=PROGRESS_MAX_STATES, stuck_events=DEADLOCK)
     result.progress_states = found.states
     if not found.complete:
         result.stop_reason = f"progress not checked: over {PROGRESS_MAX_STATES:,} concrete states"
         result.complete = False
     elif found.lasso is not None and "quiescence" not in result.witnesses:
         lasso = found.lasso
-        result.witnesses["quiescence"] = Witness("quiescence", "property", lasso.actions, loop_start=len(lasso.stem))
+        result.witnesses["quiescence"] = Witness("quiescence", "property", lasso.actions, loop_start=len(lasso.stem),
+                                                 cycle=lasso.kind)
 
 
 def _shortest_failures(
     result: SearchResult, kernel: Kernel, factory: Callable[[], Kernel], symmetry: bool,
     workers: int | None, cluster: str | None, native: NativeModel | None = None,
+    options: dict[str, Any] | None = None,
 ) -> None:
     """Persistent sets can make the first witness of a violation or warning longer than
     the shortest one: search again without them, no deeper than the longest such witness,
@@ -378,7 +448,7 @@ def _shortest_failures(
         return
     depth = max(len(w.actions) for w in failures.values())
     if native is not None:
-        again = native_bfs(native, symmetry=symmetry, por=False, max_depth=depth)
+        again = native_bfs(native, symmetry=symmetry, por=False, max_depth=depth, **(options or {}))
     else:
         again = bfs(kernel, factory=factory, symmetry=symmetry, max_depth=depth, workers=workers or 1,
                     cluster=cluster)

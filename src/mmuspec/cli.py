@@ -15,12 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import mmuspec.single_blas_thread  # noqa: F401  (first: before anything imports numpy)
-from mmuspec import __version__, cli_review, failures
+from mmuspec import __version__, cli_kernels, cli_review, failures
 from mmuspec.api import finish
 from mmuspec.checking import NO_REDUCTIONS, CheckSpec, Reductions, run_check, run_matrix
 from mmuspec.cliparser import Parser, add_everywhere
-from mmuspec.errors import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_USAGE, InputError, UsageError
-from mmuspec.explore import ReplayError
+from mmuspec.errors import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_USAGE, UsageError
 from mmuspec.explore.cluster import check_reachable
 from mmuspec.explore.runners import default_workers
 from mmuspec.model import (
@@ -74,6 +73,8 @@ exit status:
   3    an internal error in mmuspec (mmuspec --debug ... shows the traceback)
   4    nothing found, but the search was bounded (--max-states, --max-depth,
        --preemptions, --smoke) or random (--random): not a proof
+  5    the environment failed: a worker process was killed or memory ran out
+       (the figures reached are said; with --checkpoint, the last checkpoint is kept)
   130  interrupted by Ctrl-C: the figures so far are printed and, with
        --checkpoint, a final checkpoint is written (--resume continues it)
   141  stdout was closed before the report was written (| head): status unknown
@@ -139,6 +140,15 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--workers", type=int, metavar="N",
                         help="local worker processes (same verdict and states as 1; default: the compiled core "
                         "searches in this process, the interpreter on all cores)")
+    search.add_argument("--threads", type=int, default=1, metavar="N",
+                        help="threads of the compiled core's search in this process (same states, counts and "
+                        "witnesses as 1; default 1)")
+    search.add_argument("--table-memory", type=byte_size, metavar="SIZE",
+                        help="a fixed visited set of SIZE bytes (e.g. 12G) with 8-byte entries, the frontier and "
+                        "parent links in files under $TMPDIR: the compiled core's biggest searches")
+    search.add_argument("--partitions", type=int, metavar="N",
+                        help="split the visited set and the frontier by hash across N Dask actors, on --cluster "
+                        "tcp://... or on N local processes (same states and counts; bounds apply per level)")
     search.add_argument("--engine", choices=("auto", "compiled", "interpreted"), default="auto",
                         help="auto (default): the compiled core (the model translated to C and built with the "
                         "system compiler, cached) where it can run the search, else the interpreter; the output "
@@ -169,6 +179,10 @@ def build_parser() -> argparse.ArgumentParser:
                             "by step; exit 1 when it reaches the same violation or warning again.")
     replay.add_argument("trace", metavar="FILE.json")
     replay.add_argument("--json", action="store_true", help="print the replayed trace as JSON")
+    replay.add_argument("--variant", metavar="FILE.py",
+                        help="the variant the trace was found with (checked against the hash the trace records)")
+    replay.add_argument("--trust-embedded-variant", action="store_true",
+                        help="run the variant source embedded in the trace file (only for a file you trust)")
 
     simulate = sub.add_parser(
         "simulate",
@@ -192,7 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--set", dest="sets", action="append", default=[], metavar="NAME=VALUE",
                           help="override a switch in every era simulated")
     simulate.add_argument("--variant", metavar="FILE.py",
-                          help="also simulate each era with this variant (a proposed patch), as ERA+variant")
+                          help="also simulate each era with this variant (a proposed patch), as ERA+NAME (NAME: the file name without .py)")
     simulate.add_argument("--seed", type=int, help="random seed (default: the workload's)")
     simulate.add_argument("--duration", type=float, metavar="SECONDS", help="simulated time (default: the workload's)")
     simulate.add_argument("--out", required=True, metavar="DIR", help="where results.json and the plots go")
@@ -219,6 +233,8 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--arch", choices=ARCHES)
     sweep.add_argument("--set", dest="sets", action="append", default=[], metavar="NAME=VALUE")
     sweep.add_argument("--seed", type=int)
+    sweep.add_argument("--seeds", type=int, default=1, metavar="N",
+                       help="run every point with N seeds from --seed on and show their spread (default 1)")
     sweep.add_argument("--duration", type=float, metavar="SECONDS")
     sweep.add_argument("--workers", type=int, metavar="N", help="local processes (default: all cores)")
     sweep.add_argument("--cluster", metavar="ADDRESS", help="an existing Dask (tcp://...) or Ray (ray://..., ray:auto) cluster")
@@ -286,6 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_review.add_ci_options(bugs, smoke=False)
     cli_review.add_check_all(sub)
     cli_review.add_diff(sub)
+    cli_kernels.add_commands(sub)
     sub.add_parser("workloads", help="list the built-in workloads")
     sub.add_parser("eras", help="list the kernel eras and their switches")
     sub.add_parser("switches", help="list every switch, its values and the kernel code it selects")
@@ -339,6 +356,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cli_review.cmd_diff(args)
         if args.command == "events":
             return cmd_events()
+        if args.command == "kernels":
+            return cli_kernels.cmd_kernels(args)
+        if args.command == "repro":
+            return cli_kernels.cmd_repro(args)
         parser.print_help()
         return EXIT_USAGE
     except KeyboardInterrupt as exc:
@@ -373,6 +394,21 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     return overrides
 
 
+def byte_size(text: str) -> int:
+    """A size such as 512M, 12G or 1.5T (powers of 1024), or plain bytes."""
+    units = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+    number, unit = text.strip().upper().removesuffix("B"), ""
+    if number[-1:] in units:
+        number, unit = number[:-1], number[-1]
+    try:
+        size = int(float(number) * units[unit])
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size (e.g. 512M, 12G)") from None
+    if size < 1 << 20:
+        raise argparse.ArgumentTypeError(f"{text!r}: at least 1M")
+    return size
+
+
 def parse_reductions(text: str) -> Reductions:
     names = {x.strip() for x in text.split(",") if x.strip()}
     if names == {"none"}:
@@ -404,7 +440,7 @@ def cmd_check(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         raise UsageError("check needs a SCENARIO (or --matrix); built-in scenarios: " + ", ".join(builtin_names()))
     if args.max_states is not None and args.max_states < 1:
         raise UsageError("--max-states must be at least 1")
-    for name in ("max_depth", "preemptions", "walks", "workers"):
+    for name in ("max_depth", "preemptions", "walks", "workers", "threads"):
         value = getattr(args, name)
         if value is not None and value < (0 if name == "preemptions" else 1):
             raise UsageError(f"--{name.replace('_', '-')} {value}: too small")
@@ -412,6 +448,19 @@ def cmd_check(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         raise UsageError("--random cannot be combined with --preemptions, --checkpoint or --resume")
     if args.coverage and (args.walks is not None or args.cluster):
         raise UsageError("--coverage counts the steps of a BFS in this process: not with --random or --cluster")
+    if (args.threads > 1 or args.table_memory) and (args.exact or (args.workers or 1) > 1 or args.cluster
+                                                    or args.checkpoint or args.resume or args.engine == "interpreted"):
+        raise UsageError("--threads and --table-memory run the compiled core in this process: not with --exact, "
+                         "--workers, --cluster, --checkpoint, --resume or --engine interpreted")
+    if args.partitions is not None:
+        if args.partitions < 1:
+            raise UsageError(f"--partitions {args.partitions}: too small")
+        if (args.threads > 1 or args.table_memory or args.exact or (args.workers or 1) > 1 or args.checkpoint
+                or args.resume or args.max_states is not None or args.walks is not None or args.preemptions
+                is not None or args.coverage or args.smoke is not None or (args.cluster or "").startswith("ray")):
+            raise UsageError("--partitions runs a whole breadth-first search on Dask actors: not with --threads, "
+                             "--table-memory, --exact, --workers, --checkpoint, --resume, --max-states, --random, "
+                             "--preemptions, --coverage, --smoke or a Ray cluster")
     smoke = cli_review.check_smoke(args.smoke)
     scenario = _scenario(args.scenario, args)
     spec = CheckSpec(scenario, args.era, overrides, variant)
@@ -444,9 +493,18 @@ def cmd_check(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             progress=progress,  # type: ignore[arg-type]
             max_seconds=smoke,
             coverage=args.coverage,
+            threads=args.threads,
+            table_memory=args.table_memory or 0,
+            partitions=args.partitions,
         )
-    if args.trace_out:
+    status = _print_check(args, spec, kernel, result)
+    if args.trace_out:  # after the report: a full disk loses the file, never the verdict
+        sys.stdout.flush()
         _write_trace(args.trace_out, spec, kernel, result)
+    return status
+
+
+def _print_check(args: argparse.Namespace, spec: CheckSpec, kernel: Any, result: Any) -> int:
     if args.json or args.format != "text" or args.trace_format != "ftrace":
         return cli_review.print_check(args, finish(spec, kernel, result, with_coverage=args.coverage))
     if args.trace_format == "ftrace":
@@ -459,7 +517,7 @@ def cmd_check(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         if witness is not None:
             print(f"# tracer: nop (counterexample for {witness.event}, {witness.length} steps; "
                   "lines starting with '# mmuspec' are model-only)")
-            print("\n".join(ftrace_lines(kernel, witness.actions)))
+            print("\n".join(ftrace_lines(kernel, witness.actions, spec.era)))
             others = [f"{w.event} ({w.length} steps)" for w in result.failures if w is not witness]
             if others:
                 print(f"# also found {', '.join(others)}; --trace-format text or --json shows their traces")
@@ -471,7 +529,11 @@ def _write_trace(path: str, spec: CheckSpec, kernel: Any, result: Any) -> None:
     if witness is None:
         print(f"mmuspec: no violation or warning, so no trace was written to {path}", file=sys.stderr)
         return
-    _atomic_write(path, json.dumps(trace_file(spec, kernel, witness), indent=2) + "\n")
+    try:
+        _atomic_write(path, json.dumps(trace_file(spec, kernel, witness), indent=2) + "\n")
+    except OSError as exc:
+        raise UsageError(f"--trace-out {path}: the trace of {witness.event} was not written "
+                         f"({exc.strerror or exc}); the report above is complete") from None
 
 
 def _atomic_write(path: str, text: str) -> None:
@@ -526,7 +588,9 @@ def cmd_matrix(args: argparse.Namespace, overrides: dict[str, Any], variant: Any
         print(json.dumps([vars(c) for c in cells], indent=2))
     else:
         sizes = ", ".join(f"{s.name} {s.size_short()}" for s in scenarios)
-        print(f"mmuspec check --matrix ({sizes}; vCPUs x accesses, dev: device mirrors, gpc: pfn cache users)")
+        changed = "".join(f", {k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in sorted(overrides.items()))
+        changed += f", variant {variant.path}" if variant is not None else ""
+        print(f"mmuspec check --matrix{changed} ({sizes}; vCPUs x accesses, dev: device mirrors, gpc: pfn cache users)")
         print()
         print(matrix_text(cells, arches))
         print()
@@ -537,38 +601,24 @@ def cmd_matrix(args: argparse.Namespace, overrides: dict[str, Any], variant: Any
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    path = args.trace
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageError(f"{path}: no such file") from None
-    except json.JSONDecodeError as exc:
-        raise InputError(path, exc.lineno, f"not JSON: {exc.msg}") from None
-    if not isinstance(data, dict) or data.get("mmuspec_trace") != 1:
-        raise InputError(path, None, "not an mmuspec trace file (no \"mmuspec_trace\": 1)")
-    spec = CheckSpec.from_json(data, path)
-    kernel = spec.kernel()
-    try:
-        actions = [kernel.action_by_text(text) for text in data["steps"]]
-    except KeyError as exc:
-        raise InputError(path, None, f"step {exc.args[0]!r} does not exist in this model") from None
-    try:
-        lines = trace_lines(kernel, actions, spec.era)
-    except ReplayError as exc:
-        raise InputError(path, None, f"step {exc.position + 1} ({data['steps'][exc.position]}) is not "
-                         "enabled when replayed: the model differs from the one that wrote the trace") from None
-    event = data.get("event")
-    reached = any(e == event for line in lines[-1:] for e, _, _ in line.notes)
+    from mmuspec.replay import replay_trace
+
+    done = replay_trace(args.trace, args.variant, args.trust_embedded_variant)
+    lines, event, reached = done["lines"], done["event"], done["reproduced"]
     if args.json:
-        print(json.dumps({"event": event, "reproduced": reached, "trace": [x.to_json() for x in lines]}, indent=2))
+        print(json.dumps({"event": event, "reproduced": reached, "loop_start": done["loop_start"],
+                          "trace": [x.to_json() for x in lines]}, indent=2))
     else:
-        print(f"mmuspec replay: {spec.label()}")
+        print(f"mmuspec replay: {done['spec'].label()}")
         print(format_trace(lines))
         print()
-        if reached:
-            print(f"replayed {len(lines)} steps: the same {data.get('kind', 'event')} ({event}) at step {len(lines)}")
+        if not reached:
+            print(f"replayed {len(lines)} steps, but {done['why']}")
+        elif done["loop_start"] is not None:
+            print(f"replayed {len(lines)} steps: the same {done['kind']} ({event}): steps "
+                  f"{done['loop_start'] + 1}-{len(lines)} come back to where they started, and repeat forever")
         else:
-            print(f"replayed {len(lines)} steps, but the last step no longer reaches {event}")
+            print(f"replayed {len(lines)} steps: the same {done['kind']} ({event}) at step {len(lines)}")
     return 1 if reached else 0
 
 
@@ -594,7 +644,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     variant = load_variant(args.variant) if args.variant else None
     runs: list[tuple[str, str, Any, Variant | None]] = [(label, era, config, None) for label, era, config in eras]
     if variant is not None:
-        runs += [(f"{label}+variant", era, config, variant) for label, era, config in eras]
+        runs += [(f"{label}+{Path(variant.path).stem}", era, config, variant) for label, era, config in eras]
     phases = [(p.name, p.duration) for p in workload.phases]
     with staged_dir(args.out) as staging:
         results = []
@@ -619,29 +669,34 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     import csv
 
     from mmuspec.report.figures import sweep_figures
-    from mmuspec.simulate.sweep import parse_grid, points, sweep
+    from mmuspec.report.sweep import frontier_text, summary_text
+    from mmuspec.simulate.sweep import jobs_of, parse_grid, summarize, sweep
 
     workload, eras, seed = _sim_inputs(args, ["5.13", "glisse-2019"])
     grid = parse_grid(args.grid)
-    jobs = len(points(workload, grid)) * len(eras)  # validates every grid value first
+    if args.seeds < 1:
+        raise UsageError(f"--seeds {args.seeds}: needs at least 1")
+    runs = len(jobs_of(workload, grid, eras, list(range(args.seeds))))  # validates every grid value first
     if args.cluster:
         check_reachable(args.cluster)
-    with staged_dir(args.out) as staging:
-        with job_progress(f"sweep {workload.name}", jobs, enabled=not args.quiet) as advance:
-            rows = sweep(workload, grid, eras, seed, workers=args.workers or default_workers(), cluster=args.cluster,
-                         on_row=lambda _row: advance())
-        with open(staging / "sweep.csv", "w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
-        plots = sweep_figures(workload.name, grid, [label for label, _, _ in eras], rows, staging)
-    out = Path(args.out)
-    print(f"{len(rows)} simulations; wrote {out / 'sweep.csv'} and {len(plots)} heat maps in {out}")
     keys = list(grid)
-    for row in rows:
-        cells = ", ".join(f"{k}={row[k]:g}" for k in keys)
-        print(f"  {cells}, {row['era']}: {row['exits_per_s']:,.1f} exits/s, {row['saved_mib']:,.1f} MiB saved, "
-              f"{row['guest_time_lost_s']:.3f} s guest time lost")
+    with staged_dir(args.out) as staging:
+        with job_progress(f"sweep {workload.name}", runs, enabled=not args.quiet) as advance:
+            rows = sweep(workload, grid, eras, seed, seeds=args.seeds, workers=args.workers or default_workers(),
+                         cluster=args.cluster, on_row=lambda _row: advance())
+        summary = summarize(rows, keys)
+        for name, table in (("sweep.csv", rows), ("summary.csv", summary)):
+            with open(staging / name, "w", newline="", encoding="utf-8") as handle:
+                writer = csv.DictWriter(handle, fieldnames=list(table[0]))
+                writer.writeheader()
+                writer.writerows(table)
+        labels = [label for label, _, _ in eras]
+        plots = sweep_figures(workload.name, grid, labels, summary, staging)
+    out = Path(args.out)
+    print(f"{runs} simulations for {len(rows)} points x eras x seeds; wrote {out / 'sweep.csv'}, "
+          f"{out / 'summary.csv'} and {len(plots)} figures in {out}")
+    print(summary_text(summary, keys, args.seeds))
+    print(frontier_text(summary, keys, labels))
     return 0
 
 
@@ -666,6 +721,7 @@ def cmd_trace(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         with staged_dir(args.plots, "--plots") if args.plots else contextlib.nullcontext() as plots:
             with open_trace(args.file) as stream:
                 stats = trace_stats(stream, window=args.window)
+            stream.require_lines()
             for m in stats.malformed[:20]:
                 print(f"{args.file}:{m.line}: malformed: {m.reason}", file=sys.stderr)
             if stats.unparsed > 20:
@@ -674,6 +730,7 @@ def cmd_trace(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                 stats_plots(stats, args.window, plots)
         print(json.dumps(stats_json(stats, args.window), indent=2) if args.json
               else stats_text(args.file, stats, args.window))
+        stream.require_whole()  # after the figures of the part read
         return 0
     if args.trace_command == "whatif":
         from mmuspec.report.trace_stats import whatif_text
@@ -682,6 +739,7 @@ def cmd_trace(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         overrides = _overrides(args)
         with open_trace(args.file) as stream:
             recorded = trace_whatif.workload_from_trace(stream)
+        stream.require_lines()
         if args.recorded_era:
             recorded = trace_whatif.with_recorded_era(recorded, args.recorded_era)
         if "arch" not in overrides and recorded.arch:
@@ -689,6 +747,7 @@ def cmd_trace(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         eras = [(name, era_config(name, overrides)) for name in (args.era or list(ERAS))]
         result = trace_whatif.whatif(recorded, eras, trace_whatif.recorded_config(recorded, overrides.get("arch")))
         print(json.dumps(result.to_json(), indent=2) if args.json else whatif_text(args.file, result))
+        stream.require_whole()
         return 0
     parser.parse_args(["trace", "--help"])
     return 2
@@ -742,7 +801,7 @@ def cmd_bugs(args: argparse.Namespace) -> int:
             if args.trace_format == "ftrace":
                 from mmuspec.report.ftrace import ftrace_lines
 
-                print("\n".join(ftrace_lines(before.kernel, witness.actions)))
+                print("\n".join(ftrace_lines(before.kernel, witness.actions, before.side.spec.era)))
             else:
                 print(format_trace(trace_lines(before.kernel, witness.actions, before.side.spec.era)))
             if witness.loop_start is not None:

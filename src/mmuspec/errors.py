@@ -31,6 +31,12 @@ class ModelError(MmuspecError):
     """The model reached a situation it cannot represent (e.g. the frame pool ran out)."""
 
 
+class EnvironmentFailure(Exception):
+    """The machine failed the run, not the input nor mmuspec: a worker process was killed,
+    memory ran out.  One line and exit status 5; the figures reached and any checkpoint
+    are kept."""
+
+
 # Exit statuses of the command line.  1 is kept for "the search found something", so
 # that a script can tell a finding from a failure of the tool.
 EXIT_SAFE = 0  # every property holds and no WARN fired, in an exhaustive search
@@ -38,5 +44,6 @@ EXIT_FOUND = 1  # a property was violated or a WARN fired
 EXIT_USAGE = 2  # bad usage or input, or an unreachable cluster
 EXIT_INTERNAL = 3  # a bug in mmuspec
 EXIT_BOUNDED = 4  # nothing found, but the search was bounded, random or stopped: not a proof
+EXIT_ENVIRONMENT = 5  # the environment failed: a worker was killed, memory ran out
 EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT, as shells report it)
 EXIT_BROKEN_PIPE = 141  # the reader of stdout went away (128 + SIGPIPE): the verdict was not all read

@@ -3,7 +3,8 @@
 Exit status 1 means "the search found something", so nothing that goes wrong may
 end with it.  Bad input is one line and status 2.  So is an exception raised by the
 user's own variant file (it is located by file and line, as a syntax error in it
-would be) and a cluster that goes away.  Anything else is a bug in mmuspec: one line
+would be) and a cluster that goes away.  A failure of the machine (a killed worker,
+memory that ran out) is one line and status 5.  Anything else is a bug in mmuspec: one line
 and status 3, and the traceback only with ``--debug``.
 """
 
@@ -12,8 +13,16 @@ from __future__ import annotations
 import re
 import sys
 import traceback
+from concurrent.futures.process import BrokenProcessPool
 
-from mmuspec.errors import EXIT_INTERNAL, EXIT_USAGE, InputError, MmuspecError
+from mmuspec.errors import (
+    EXIT_ENVIRONMENT,
+    EXIT_INTERNAL,
+    EXIT_USAGE,
+    EnvironmentFailure,
+    InputError,
+    MmuspecError,
+)
 
 
 def _chain(exc: BaseException) -> list[BaseException]:
@@ -53,6 +62,12 @@ def report(exc: BaseException, *, debug: bool = False, variant: str | None = Non
     status = EXIT_USAGE
     if isinstance(exc, MmuspecError):
         message = f"error: {exc}"
+    elif isinstance(exc, EnvironmentFailure | MemoryError | BrokenProcessPool):
+        status = EXIT_ENVIRONMENT
+        message = f"error: {exc}" if isinstance(exc, EnvironmentFailure) else (
+            "error: a worker process died (killed, or out of memory)" if isinstance(exc, BrokenProcessPool) else
+            "error: out of memory; bound the search with --max-states or --max-depth, "
+            "or check smaller sizes (--vcpus, --accesses)")
     elif variant is not None and (line := variant_line(exc, variant)) is not None:
         message = f"error: {InputError(variant, line, _one_line(exc))}"
     elif cluster is not None and isinstance(exc, OSError | TimeoutError):

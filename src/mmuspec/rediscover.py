@@ -8,7 +8,9 @@ before the fix, ``safe`` after it.  It also names the switches the fix itself ch
 the verdict after the fix is the fix's doing and not another difference between two
 eras.  Nothing here stores a verdict: every configuration is searched exhaustively every
 time, and the outcome is compared with the file's expectation.  ``kind = "history"`` entries are the same, for a design step rather than
-a bug fix (what made a later change necessary).
+a bug fix (what made a later change necessary), and ``kind = "hazard"`` for a race that a
+commit prevented before any kernel had it (a preparation merged ahead of the change that
+needed it): neither counts as a real bug.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 from mmuspec.checking import CheckSpec, Reductions, run_check
 from mmuspec.errors import InputError, UsageError
 from mmuspec.explore import SearchResult
+from mmuspec.inputs import read_text
 from mmuspec.model import (
     ERAS,
     EVENTS,
@@ -33,7 +36,7 @@ from mmuspec.model import (
 from mmuspec.model.scenario import MAX_ACCESSES, MAX_VCPUS
 from mmuspec.tomlfile import TomlFile
 
-KINDS = ("bug", "history")
+KINDS = ("bug", "hazard", "history")
 FAILURES = tuple(e.id for e in EVENTS if e.kind in ("property", "warning"))
 _SCHEMA = {
     "": ("id", "kind", "commit", "fixes", "title", "version", "scenario", "race", "slow", "vcpus", "accesses", "fix"),
@@ -104,7 +107,7 @@ def corpus_dir() -> Path:
 def load_corpus(folder: Path | None = None) -> list[Bug]:
     folder = folder or corpus_dir()
     bugs = [load_bug(path) for path in sorted(folder.glob("*.toml"))]
-    return sorted(bugs, key=lambda b: (b.kind != "bug", len(b.id), b.id))
+    return sorted(bugs, key=lambda b: (KINDS.index(b.kind), len(b.id), b.id))
 
 
 def select(bugs: list[Bug], ids: list[str]) -> list[Bug]:
@@ -118,7 +121,7 @@ def select(bugs: list[Bug], ids: list[str]) -> list[Bug]:
 
 
 def load_bug(path: Path) -> Bug:
-    toml = TomlFile(path.read_text(encoding="utf-8"), str(path))
+    toml = TomlFile(read_text(path, "bug file"), str(path))
     toml.check_keys(_SCHEMA)
     for key in ("id", "commit", "title", "scenario", "race"):
         if toml.get(("", key), None) is None:
@@ -145,7 +148,7 @@ def load_bug(path: Path) -> Bug:
             raise toml.fail((name, "set"), str(exc)) from None
         variant = None
         if toml.get((name, "variant"), None) is not None:
-            variant = load_variant(str(path.parent / toml.string((name, "variant"), "")))
+            variant = load_variant(str(_inside_corpus(toml, path, name)))
         expect = toml.string((name, "expect"), "", (*FAILURES, "safe"))
         label = era + "".join(f" {s}" for s in sets if not s.startswith("arch=")) + (" +variant" if variant else "")
         return Side(CheckSpec(scenario, era, overrides, variant), expect, label)
@@ -175,6 +178,17 @@ def load_bug(path: Path) -> Bug:
         fix_alone=Side(alone, "safe", label),
         source=str(path),
     )
+
+
+def _inside_corpus(toml: TomlFile, path: Path, side: str) -> Path:
+    """A bug file's variant, which must be a file in the corpus folder (the bug file's own):
+    a corpus copied from elsewhere cannot make ``mmuspec bugs`` run Python from anywhere
+    on the disk."""
+    folder = path.parent.resolve()
+    target = (folder / toml.string((side, "variant"), "")).resolve()
+    if not target.is_relative_to(folder) or target.suffix != ".py":
+        raise toml.fail((side, "variant"), f"{side}.variant must name a .py file inside the corpus folder {folder}")
+    return target
 
 
 def with_variant(bug: Bug, variant: Variant) -> Bug:

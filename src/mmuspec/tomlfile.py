@@ -57,6 +57,10 @@ class TomlFile:
                     break
                 if re.match(rf"\s*{re.escape(key)}\s*=", line):
                     return number
+        if header_line is None and table:  # an inline table or array: the line of its key
+            for number, line in enumerate(self.lines, start=1):
+                if re.match(rf"\s*{re.escape(table)}\s*=", line):
+                    return number
         return header_line
 
     def fail(self, path: Path, problem: str) -> InputError:
@@ -68,8 +72,10 @@ class TomlFile:
         """Every table and key must be known; ``arrays`` names arrays of tables."""
         for key, value in self.data.items():
             if key in arrays:
-                if not isinstance(value, list):
+                if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
                     raise self.fail(("", key), f"{key} must be an array of tables ([[{key}]])")
+                if not value:
+                    raise self.fail(("", key), f"{key} is empty: give at least one [[{key}]] table, or none at all")
                 for i, item in enumerate(value):
                     self._known(key, item, schema.get(key, ()), i)
             elif isinstance(value, dict):

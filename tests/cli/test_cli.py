@@ -51,7 +51,7 @@ def test_the_matrix_table_is_stable(capsys):
     status, out, err = run(capsys, "check", "--matrix", "--quiet")
     assert status == 0
     assert_golden("matrix.txt", out)
-    assert "160 checks" in err
+    assert "180 checks" in err
 
 
 def test_a_saved_trace_replays_to_the_same_violation(capsys, tmp_path):

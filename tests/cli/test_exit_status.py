@@ -51,7 +51,8 @@ def test_a_raising_variant_is_one_line_naming_its_file_and_line_and_exits_2(caps
     status, out, err = run(capsys, "check", "zap", "--arch", "arm64", "--variant", str(variant), "--quiet",
                            "--workers", "1")
     assert status == 2 and out == ""
-    assert err == f"mmuspec: error: {variant}:5: ZeroDivisionError: integer division or modulo by zero\n"
+    assert err == (f"mmuspec: error: {variant}:5: mmu_notifier_retry() raised ZeroDivisionError: integer division "
+                   "or modulo by zero (in step vcpu0:direct_page_fault)\n")
 
 
 def test_an_internal_error_is_one_line_exits_3_and_shows_the_traceback_only_with_debug(capsys, monkeypatch):

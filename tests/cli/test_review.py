@@ -178,8 +178,10 @@ def test_steps_names_the_kernel_file_and_function_of_each_step_per_era(capsys):
     assert "  madvise  zap_page_range_start -- " in out
     assert "           at 6.3 mm/memory.c:zap_page_range_single [V]" in out
     status, out, _ = run(capsys, "steps")
-    assert "at 2.6.32..3.7 arch/x86/kvm/mmu.c:tdp_page_fault; 5.10..6.10 arch/x86/kvm/mmu/mmu.c:direct_page_fault " \
-           "(5.13 [I]); glisse-2019 arch/x86/kvm/mmu.c:tdp_page_fault" in out
+    assert "at 2.6.32..3.7 arch/x86/kvm/mmu.c:tdp_page_fault; 5.10..6.18 arch/x86/kvm/mmu/mmu.c:direct_page_fault " \
+           "(5.13 [I], 6.11 [I], 6.15 [I], 6.18 [I]); glisse-2019 arch/x86/kvm/mmu.c:tdp_page_fault" in out
+    status, out, _ = run(capsys, "steps", "--era", "6.18")
+    assert "           at 6.18 mm/memory.c:zap_page_range_single [I]" in out
 
 
 def test_steps_rejects_an_unknown_era_with_the_closest_names(capsys):
@@ -197,6 +199,21 @@ def test_the_readme_diff_sample_is_the_real_output_of_the_command_it_names(capsy
 def test_diff_lists_a_default_scenario_one_side_cannot_run_but_refuses_a_named_one(capsys):
     status, out, _ = run(capsys, "diff", "--era", "5.13", "--era", "6.10", "--arches", "x86", "--quiet")
     assert status == 1
-    assert "not run:\n  pfncache: scenario pfncache has a gfn_to_pfn_cache" in out
+    assert "not run:\n  gmem: scenario gmem has a guest_memfd file" in out
+    assert "\n  pfncache: scenario pfncache has a gfn_to_pfn_cache" in out
     status, out, err = run(capsys, "diff", "pfncache", "--era", "5.13", "--era", "6.10", "--arches", "x86", "--quiet")
     assert status == 2 and out == "" and "this era has none" in err
+
+
+def test_the_eras_after_6_10_are_listed_run_in_the_matrix_and_diff(capsys):
+    status, out, _ = run(capsys, "eras")
+    assert status == 0
+    for name, commit in (("6.11", "bc1a5cd00211"), ("6.15", "aa34b811650c"), ("6.18", "3ccbf6f47098")):
+        assert any(line.startswith(f"{name}  [") and commit in line for line in out.splitlines())
+    status, out, _ = run(capsys, "check", "aging", "--matrix", "--eras", "6.10,6.11,6.15,6.18",
+                         "--arches", "x86", "--quiet")
+    assert status == 0
+    assert [line.split("|")[2].strip() for line in out.splitlines() if line.startswith("| aging")] == \
+        ["6.10", "6.11", "6.15", "6.18"]
+    status, out, _ = run(capsys, "diff", "aging", "--era", "6.10", "--era", "6.18", "--arches", "x86", "--quiet")
+    assert status in (0, 1) and "mmuspec diff: A = 6.10, B = 6.18" in out

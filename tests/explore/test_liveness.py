@@ -47,3 +47,31 @@ def test_a_ring_with_no_goal_state_is_all_doomed_and_its_cycle_is_the_whole_ring
 def test_a_state_bound_leaves_progress_undecided():
     found = check_progress(Ring(50), lambda s: False, max_states=10)
     assert not found.complete and found.lasso is None
+
+
+class Stuck:
+    """Two steps, then no thread can move: the model's stand-in step loops with bit 1."""
+
+    events = ()
+
+    def initial(self):
+        return bytes([0])
+
+    def successors(self, s):
+        if s[0] < 2:
+            return [(s[0], bytes([s[0] + 1]), 0)]
+        return [(99, s, 1)]
+
+    @staticmethod
+    def done(s):
+        return False
+
+
+def test_a_loop_of_real_steps_is_a_livelock_and_the_stuck_step_a_deadlock():
+    model = GiveUp()
+    lasso = check_progress(model, model.done, stuck_events=1).lasso
+    assert lasso is not None and lasso.kind == "livelock"
+    lasso = check_progress(Stuck(), Stuck.done, stuck_events=1).lasso
+    assert lasso is not None and (lasso.stem, lasso.loop, lasso.kind) == ((0, 1), (99,), "deadlock")
+    # Without the model saying which bits mean "stuck", no loop is called a deadlock.
+    assert check_progress(Stuck(), Stuck.done).lasso.kind == "livelock"

@@ -1,7 +1,6 @@
 """Parallel, distributed, checkpointed, bounded and random searches agree with the plain one."""
 
 import functools
-import pickle
 
 import pytest
 
@@ -65,7 +64,7 @@ def test_a_checkpoint_on_disk_is_always_complete(tmp_path):
     path = tmp_path / "search.ckpt"
     run_check(spec("zap", "5.13"), reductions=ALL, max_states=50, checkpoint=str(path), checkpoint_every=0)
     with open(path, "rb") as handle:
-        assert pickle.load(handle)["format"] == "mmuspec-checkpoint-1"
+        assert handle.read(21) == b"mmuspec-checkpoint-2\n"
     assert [p.name for p in tmp_path.iterdir()] == ["search.ckpt"]
 
 

@@ -68,3 +68,12 @@ def test_the_evidence_lists_only_candidates_of_the_table_and_trees_of_known_eras
 def test_the_history_of_a_step_merges_eras_with_the_same_location():
     assert history_text("kvm_mmu_notifier_invalidate_page").startswith(
         "2.6.32..3.7 virt/kvm/kvm_main.c:kvm_mmu_notifier_invalidate_page; 5.10..glisse-2019 (none)")
+
+
+def test_the_eras_after_the_last_tree_read_carry_its_locations_forward_as_inferred():
+    assert TREES["6.18"] is None
+    here = location("zap_page_range_start", "6.18")
+    assert here is not None and here.label() == "mm/memory.c:zap_page_range_single [I]"
+    assert here.evidence == ("v6.10",)
+    assert location("kvm_mmu_notifier_change_pte", "6.18") is None
+    assert location("zap_page_range_start", "6.10").status == "V"

@@ -61,3 +61,14 @@ def test_3_7_calls_change_pte_before_set_pte_at_as_48af0d7cb3c8_made_it():
 
 def test_only_2_6_32_falls_back_to_invalidate_page_for_a_subscriber_without_change_pte():
     assert [name for name in ERAS if era_config(name)["mm.change_pte_fallback"] == "invalidate_page"] == ["2.6.32"]
+
+
+def test_the_eras_after_6_10_cite_their_commits_and_follow_each_other_in_order():
+    names = list(ERAS)
+    assert names.index("6.10") < names.index("6.11") < names.index("6.15") < names.index("6.18")
+    assert "bc1a5cd00211" in ERAS["6.11"].commit
+    assert "aa34b811650c" in ERAS["6.15"].commit
+    assert "3ccbf6f47098" in ERAS["6.18"].commit
+    for name in ("6.11", "6.15", "6.18"):
+        assert era_config(name)["kvm.change_pte"] == "none"
+        assert era_config(name)["kvm.retry_range"] == "gfn"

@@ -60,8 +60,8 @@ def rows():
         for scan in (100.0, 800.0):
             for write in (0.1, 0.5):
                 out.append({"ksm.pages_to_scan": scan, "access.write_fraction": write, "era": era,
-                            "exits_per_s": scale * scan * write, "saved_mib": scale + write,
-                            "guest_time_lost_s": scale * write})
+                            "exits_per_s": scale * scan * write, "saved_mib_mean": scale + write,
+                            "guest_time_lost_pct": scale * write})
     return out
 
 

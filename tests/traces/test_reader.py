@@ -42,7 +42,7 @@ DATA = Path(__file__).parent / "data"
          "hxfar 0xffff00000a3f0008, pc 0xffff800010a3c1f4",
          "CPU 0/KVM", 4100, 2, "kvm_guest_fault", {"ipa": 0x80A3F000, "esr": 0x93C08046}),
         # a dash-and-digits task name: the last "-<pid> [" wins
-        ("worker-7-pool-123 [002] ..... 5.5: kvm_set_spte_hva: mmu notifier set pte hva: 0x00007f1c2a400000",
+        ("worker-7-pool-123 [002] ..... 5.5: kvm_set_spte_hva: mmu notifier set pte hva: 0x007f1c2a400000",
          "worker-7-pool", 123, 2, "kvm_set_spte_hva", {"hva": 0x7F1C2A400000}),
         # KSM pfns are decimal
         ("ksmd-61 [001] ..... 1.0: ksm_merge_with_ksm_page: ksm pfn 2044477 rmap_item 00000000fd98c937 "

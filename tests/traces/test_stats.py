@@ -1,5 +1,8 @@
+import io
 import json
 from pathlib import Path
+
+import pytest
 
 from mmuspec.cli import main
 from mmuspec.traces.stats import trace_stats
@@ -126,3 +129,33 @@ def test_per_vcpu_json_and_text_name_the_thread_and_its_vm(capsys):
 def test_the_per_vcpu_plot_has_one_bar_group_per_thread(tmp_path, capsys):
     assert main(["trace", "stats", str(DATA / "two_vms.txt"), "--plots", str(tmp_path / "plots")]) == 0
     assert (tmp_path / "plots" / "per_vcpu.png").stat().st_size > 0
+
+
+ARM_FAULT = (" CPU 0/KVM-4100 [002] d..1. 200.000101: kvm_guest_fault: ipa 0x80a3f000, hsr 0x93c08046, "
+             "hxfar 0xffff00000a3f0008, pc 0xffff800010a3c1f4\n")
+
+
+@pytest.mark.parametrize("before", [
+    "",  # alone in the file
+    " CPU 0/KVM-4100 [002] d..1. 200.000001: kvm_exit: IRQ: HSR_EC: 0x0001 (WFx), PC: 0xffff800010a3c1f0\n",
+    (" CPU 0/KVM-4100 [002] d..1. 200.000001: kvm_exit: TRAP: HSR_EC: 0x0024 (DABT_LOW), PC: 0xffff800010a3c1f0\n"
+     " CPU 0/KVM-4100 [002] d..1. 200.000002: kvm_guest_fault: ipa 0x80a3e000, hsr 0x93c08046, "
+     "hxfar 0xffff00000a3e0008, pc 0xffff800010a3c1f0\n"),
+])
+def test_an_arm64_kvm_guest_fault_counts_as_one_fault_wherever_it_stands(before):
+    s = trace_stats(io.StringIO(before + ARM_FAULT))
+    assert s.faults == before.count("kvm_guest_fault") + 1
+
+
+def test_exit_latency_is_the_time_from_kvm_exit_to_the_threads_next_kvm_entry_per_reason():
+    with open(DATA / "ftrace_kvm.txt") as handle:
+        s = trace_stats(handle)
+    latency = s.to_json(1.0)["exit_latency_us"]
+    assert set(latency) == {"EPT_VIOLATION"} and latency["EPT_VIOLATION"]["count"] == 2
+    assert abs(latency["EPT_VIOLATION"]["mean"] - 4.0) < 1e-6
+
+
+def test_cow_breaks_are_not_printed_as_zero_for_a_kernel_without_change_pte(capsys):
+    assert main(["trace", "stats", str(DATA / "real_6.18_ksm.txt")]) == 0
+    out = capsys.readouterr().out
+    assert "COW breaks (change_pte from a vCPU)      not traced" in out

@@ -88,3 +88,22 @@ def test_whatif_replays_an_arm64_trace_on_arm64(capsys):
     assert main(["trace", "whatif", str(DATA / "arm64.txt"), "--era", "5.13", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["recorded"]["arch"] == "arm64" and data["recorded_column"] == "5.13"
+
+
+def test_a_fault_with_no_invalidation_before_it_is_a_first_touch_not_a_refault():
+    r = recorded("amd_ftrace.txt")
+    result = whatif(r, [("5.13", era_config("5.13"))])
+    exits = result.results[result.recorded_label]["exits"]
+    assert r.refaults == 0 and exits["refault_after_zap"] == 0 and exits["first_touch"] == r.placed
+
+
+@pytest.mark.parametrize("name", TRACES)
+def test_replay_and_stats_agree_on_refaults_in_the_recorded_era(name):
+    # A refault is a fault on a page whose SPTE an invalidation removed; the rest are not.
+    with open(DATA / name) as handle:
+        s = trace_stats(handle)
+    r = recorded(name)
+    result = whatif(r, [])
+    exits = result.results[result.recorded_label]["exits"]
+    assert exits["refault_after_zap"] == s.notifier_refaults == r.refaults
+    assert exits["first_touch"] <= r.placed - r.refaults

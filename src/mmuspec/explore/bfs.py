@@ -21,12 +21,13 @@ import numpy as np
 import xxhash
 from numpy.typing import NDArray
 
+from mmuspec.errors import InputError
 from mmuspec.explore.api import Model
 from mmuspec.explore.checkpoint import Checkpointer, load_checkpoint
 from mmuspec.explore.expand import Expansion, rows, split
 from mmuspec.explore.interrupt import stop_on_interrupt
 from mmuspec.explore.result import SearchResult, Witness
-from mmuspec.explore.runners import ModelFactory, Runner, SerialRunner, make_runner
+from mmuspec.explore.runners import ModelFactory, Runner, SerialRunner, make_runner, worker_guard
 from mmuspec.explore.store import ExactSet, FingerprintSet
 
 
@@ -141,8 +142,12 @@ def bfs(model: Model, *, factory: ModelFactory | None = None, **options: object)
     all_bits = (1 << len(events)) - 1
     rep = getattr(model, "representative", None) if opts.symmetry else None
 
+    # The key of the search a checkpoint belongs to: the model's, and how states are kept.
+    search_key = f"{opts.model_key}/{'exact' if opts.exact else 'fingerprints'}"
     if opts.resume:
-        st = load_checkpoint(opts.resume, opts.model_key)
+        st = load_checkpoint(opts.resume, search_key)
+        if len(model.initial()) != st.width:
+            raise InputError(opts.resume, None, "this checkpoint was written for a model with another state width")
     else:
         init = model.initial()
         if rep is not None:
@@ -157,12 +162,12 @@ def bfs(model: Model, *, factory: ModelFactory | None = None, **options: object)
         st.store.inserter = getattr(model, "insert_fingerprints", None)
     width = st.width
     chunk_bytes = opts.chunk * width
-    checkpointer = Checkpointer(opts.checkpoint, opts.checkpoint_every, opts.model_key) if opts.checkpoint else None
+    checkpointer = Checkpointer(opts.checkpoint, opts.checkpoint_every, search_key) if opts.checkpoint else None
     serial = SerialRunner(model, width, opts.symmetry, opts.por)
     # Worker processes pay off only on wide levels: start them when a level first needs them.
     pool: Runner | None = None
     if opts.cluster:
-        pool = make_runner(model, factory, width, opts.symmetry, opts.workers, opts.cluster, opts.por)
+        pool = make_runner(model, factory, width, opts.symmetry, opts.workers, opts.cluster, opts.por, search_key)
     stop = ""
     next_report = start + opts.progress_every
 
@@ -216,7 +221,8 @@ def bfs(model: Model, *, factory: ModelFactory | None = None, **options: object)
                 if pool is None and opts.workers > 1 and factory is not None and len(pending) >= 2 * opts.workers:
                     pool = make_runner(model, factory, width, opts.symmetry, opts.workers, None, opts.por)
                 runner = pool if pool is not None and (opts.cluster or len(pending) >= 2) else serial
-                for blob, exp in zip(pending, runner.map(pending), strict=False):
+                for blob, exp in zip(pending, worker_guard(runner.map(pending), checkpointer, st, start),
+                                     strict=False):
                     halt = absorb(exp, base)
                     base += len(blob) // width
                     st.frontier.pop(0)
@@ -245,7 +251,7 @@ def bfs(model: Model, *, factory: ModelFactory | None = None, **options: object)
 
     elapsed = st.seconds + time.perf_counter() - start
     if checkpointer is not None and stop:
-        checkpointer.save(st, elapsed)
+        checkpointer.save_or_warn(st, elapsed)
     result = SearchResult(event_kinds={e.id: e.kind for e in events})
     for i, event in enumerate(events):
         if (1 << i) in st.witness_at:

@@ -61,5 +61,9 @@ def raise_when_stuck(check: Callable[[FrameType | None], None]) -> Iterator[None
 
 def ignore_interrupts() -> None:
     """For worker processes: Ctrl-C at a terminal reaches the whole process group, and
-    the main process alone decides what it means."""
+    the main process alone decides what it means.  A worker also dies with the main
+    process (``lifetime.die_with_parent``), so that kill -9 of it leaves none behind."""
+    from mmuspec.lifetime import die_with_parent
+
+    die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)

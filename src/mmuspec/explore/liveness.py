@@ -11,6 +11,11 @@ the system stays there), then a cycle through it that repeats forever.  Choosing
 bottom component keeps the witness honest: the loop is not one thread spinning while
 another that could still move is simply never scheduled.
 
+The lasso is named for what its loop does.  A *deadlock*: every step of the loop is one the
+model marks as "no thread can move" (``stuck_events``, the bits its stand-in step carries).
+A *livelock*: the loop is made of real steps (a fault that retries, a device that
+starts over) and none of them ever brings the goal nearer.
+
 No fairness is assumed and none is needed: "no path reaches the goal" is stronger than
 "some unfair schedule avoids it".  The graph is held in plain Python structures, so this
 is for small configurations; ``max_states`` bounds it and an unfinished search decides
@@ -39,6 +44,7 @@ class Lasso:
 
     stem: tuple[int, ...]
     loop: tuple[int, ...]
+    kind: str = "livelock"  # or "deadlock": see the module's docstring
 
     @property
     def actions(self) -> tuple[int, ...]:
@@ -55,9 +61,11 @@ class ProgressResult:
     lasso: Lasso | None
 
 
-def check_progress(model: Model, goal: Goal, *, max_states: int | None = None) -> ProgressResult:
+def check_progress(model: Model, goal: Goal, *, max_states: int | None = None,
+                   stuck_events: int = 0) -> ProgressResult:
     """Search the whole graph of ``model`` and find a state from which ``goal`` is
-    unreachable, with a lasso witness; ``complete`` is False if ``max_states`` cut it."""
+    unreachable, with a lasso witness; ``complete`` is False if ``max_states`` cut it.
+    ``stuck_events``: the event bits of the model's "no thread can move" step."""
     start = time.perf_counter()
     init = model.initial()
     index: dict[bytes, int] = {init: 0}
@@ -67,13 +75,14 @@ def check_progress(model: Model, goal: Goal, *, max_states: int | None = None) -
     first = array("q", [0])  # successors of state i: targets[first[i]:first[i + 1]]
     targets = array("i")
     actions = array("i")
+    stuck = bytearray()  # per edge: whether it carries a stuck event
     complete = True
     i = 0
     while i < len(states):
         if max_states is not None and len(states) > max_states:
             complete = False
             break
-        for action, nxt, _events in model.successors(states[i]):
+        for action, nxt, events in model.successors(states[i]):
             j = index.get(nxt)
             if j is None:
                 j = index[nxt] = len(states)
@@ -82,6 +91,7 @@ def check_progress(model: Model, goal: Goal, *, max_states: int | None = None) -
                 via.append(action)
             targets.append(j)
             actions.append(action)
+            stuck.append(1 if events & stuck_events else 0)
         first.append(len(targets))
         i += 1
     explored = i
@@ -94,8 +104,9 @@ def check_progress(model: Model, goal: Goal, *, max_states: int | None = None) -
     if doomed:
         bottom = _bottom_component(doomed, first, targets)
         entry = min(bottom)  # breadth-first numbering: the shortest way in
-        loop = _cycle_within(entry, bottom, first, targets, actions)
-        lasso = Lasso(tuple(_path(parent, via, entry)), tuple(loop))
+        loop, edges = _cycle_within(entry, bottom, first, targets, actions)
+        kind = "deadlock" if edges and all(stuck[e] for e in edges) else "livelock"
+        lasso = Lasso(tuple(_path(parent, via, entry)), tuple(loop), kind)
     return ProgressResult(explored, len(targets), time.perf_counter() - start, True, len(doomed), lasso)
 
 
@@ -160,9 +171,10 @@ def _components(nodes: list[int], first: array[int], targets: array[int]) -> lis
 
 
 def _cycle_within(entry: int, members: set[int], first: array[int], targets: array[int],
-                  actions: array[int]) -> list[int]:
+                  actions: array[int]) -> tuple[list[int], list[int]]:
     """The shortest nonempty path of actions from ``entry`` back to itself inside a strongly
-    connected component (a terminal state loops on itself: the model's deadlock step)."""
+    connected component (a terminal state loops on itself: the model's deadlock step), and
+    the edges it takes."""
     prev: dict[int, tuple[int, int]] = {}
     queue = deque([entry])
     seen = {entry}
@@ -173,18 +185,18 @@ def _cycle_within(entry: int, members: set[int], first: array[int], targets: arr
             if v not in members:
                 continue
             if v == entry:
-                out = [actions[e]]
+                edges = [e]
                 while u != entry:
-                    p, a = prev[u]
-                    out.append(a)
+                    p, pe = prev[u]
+                    edges.append(pe)
                     u = p
-                out.reverse()
-                return out
+                edges.reverse()
+                return [actions[x] for x in edges], edges
             if v not in seen:
                 seen.add(v)
-                prev[v] = (u, actions[e])
+                prev[v] = (u, e)
                 queue.append(v)
-    return []  # a single state with no step at all: it stays there
+    return [], []  # a single state with no step at all: it stays there
 
 
 def _can_reach(n: int, first: array[int], targets: array[int], goals: list[bool]) -> np.ndarray:

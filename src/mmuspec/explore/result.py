@@ -8,12 +8,15 @@ from dataclasses import dataclass, field
 @dataclass(frozen=True)
 class Witness:
     """The shortest path the search found to a transition carrying ``event``; for a
-    progress violation, a lasso whose steps from ``loop_start`` on repeat forever."""
+    progress violation, a lasso whose steps from ``loop_start`` on repeat forever, a
+    ``cycle`` that is a "livelock" (real steps that never bring the end nearer) or a
+    "deadlock" (no thread can move)."""
 
     event: str
     kind: str
     actions: tuple[int, ...]
     loop_start: int | None = None
+    cycle: str | None = None
 
     @property
     def length(self) -> int:

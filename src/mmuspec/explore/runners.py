@@ -2,7 +2,16 @@
 Dask or Ray cluster.  Every runner returns expansions in the order the chunks were
 given, so the search, and its state numbering, is the same whatever runs it.
 
-Workers rebuild the model from a picklable factory once, then expand chunks.
+Workers rebuild the model from a picklable factory once, then expand chunks.  A Dask
+or Ray worker outlives a check and serves the next one, so what it keeps is keyed by
+everything that defines the model (the search's key: scenario, era, switches, variant
+source, sizes, reductions, engine and model source, with the state width and the
+quotients), and it keeps one model at a time: building the next one also loads its
+configuration into the compiled core, which must not answer for the previous one.
+
+Local worker processes die with the search that started them (``PR_SET_PDEATHSIG``),
+and a worker that dies during a search ends it as the environment's failure
+(``EnvironmentFailure``, exit status 5), after a last checkpoint when there is one.
 """
 
 from __future__ import annotations
@@ -13,10 +22,11 @@ import pickle
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from hashlib import sha256
 from typing import Any, Protocol
 
-from mmuspec.errors import UsageError
+from mmuspec.errors import EnvironmentFailure, UsageError
 from mmuspec.explore.api import Model
 from mmuspec.explore.cluster import dask_client, ray_init
 from mmuspec.explore.expand import Expansion, expand
@@ -101,12 +111,19 @@ Cached = tuple[Model, Callable[[bytes], bytes] | None, PersistentSets | None]
 _CACHED: dict[str, Cached] = {}
 
 
+def cache_key(model_key: str, payload: bytes, width: int, symmetric: bool, por: bool) -> str:
+    """What a reused worker keys its model by: the search's own key when it has one (it names
+    everything that defines the model), and the factory's bytes in every case."""
+    text = f"{model_key}\0{sha256(payload).hexdigest()}\0{width}:{symmetric}:{por}"
+    return sha256(text.encode()).hexdigest()
+
+
 def _cached_model(token: str, payload: bytes, symmetric: bool, por: bool) -> Cached:
-    key = f"{token}:{symmetric}:{por}"
-    if key not in _CACHED:
+    if token not in _CACHED:
+        _CACHED.clear()  # one model at a time: building it loads its configuration
         model = pickle.loads(payload)()
-        _CACHED[key] = (model, _representative(model, symmetric), _reduction(model, por))
-    return _CACHED[key]
+        _CACHED[token] = (model, _representative(model, symmetric), _reduction(model, por))
+    return _CACHED[token]
 
 
 def _expand_remote(blob: bytes, token: str, payload: bytes, width: int, symmetric: bool, por: bool) -> Expansion:
@@ -117,10 +134,12 @@ def _expand_remote(blob: bytes, token: str, payload: bytes, width: int, symmetri
 class DaskRunner:
     """Chunks as Dask tasks on an existing ``dask.distributed`` scheduler."""
 
-    def __init__(self, address: str, factory: ModelFactory, width: int, symmetric: bool, por: bool = False) -> None:
+    def __init__(self, address: str, factory: ModelFactory, width: int, symmetric: bool, por: bool = False,
+                 model_key: str = "") -> None:
         self.client = dask_client(address)
         payload = pickle.dumps(factory)
-        self.args = (sha256(payload).hexdigest(), self.client.scatter(payload, broadcast=True), width, symmetric, por)
+        self.args = (cache_key(model_key, payload, width, symmetric, por), self.client.scatter(payload, broadcast=True),
+                     width, symmetric, por)
         self.workers = max(1, sum(self.client.nthreads().values()))
 
     def map(self, chunks: Iterable[bytes]) -> Iterator[Expansion]:
@@ -139,11 +158,12 @@ class DaskRunner:
 class RayRunner:
     """Chunks as Ray tasks on an existing Ray cluster (``ray://host:port`` or ``ray:auto``)."""
 
-    def __init__(self, address: str, factory: ModelFactory, width: int, symmetric: bool, por: bool = False) -> None:
+    def __init__(self, address: str, factory: ModelFactory, width: int, symmetric: bool, por: bool = False,
+                 model_key: str = "") -> None:
         self.ray = ray = ray_init(address)
         payload = pickle.dumps(factory)
         self.task = ray.remote(_expand_remote)
-        self.args = (sha256(payload).hexdigest(), ray.put(payload), width, symmetric, por)
+        self.args = (cache_key(model_key, payload, width, symmetric, por), ray.put(payload), width, symmetric, por)
         self.workers = max(1, int(ray.cluster_resources().get("CPU", 1)))
 
     def map(self, chunks: Iterable[bytes]) -> Iterator[Expansion]:
@@ -167,16 +187,37 @@ def make_runner(
     workers: int,
     cluster: str | None,
     por: bool = False,
+    model_key: str = "",
 ) -> Runner:
     if cluster:
         if factory is None:
             raise UsageError("--cluster needs a model that can be rebuilt in another process")
         if cluster.startswith("ray"):
-            return RayRunner(cluster, factory, width, symmetric, por)
-        return DaskRunner(cluster, factory, width, symmetric, por)
+            return RayRunner(cluster, factory, width, symmetric, por, model_key)
+        return DaskRunner(cluster, factory, width, symmetric, por, model_key)
     if workers > 1 and factory is not None:
         return ProcessRunner(factory, width, symmetric, workers, por)
     return SerialRunner(model, width, symmetric, por)
+
+
+class _Saver(Protocol):
+    def save_or_warn(self, state: Any, seconds: float) -> bool: ...
+
+
+def worker_guard(expansions: Iterator[Expansion], checkpointer: _Saver | None, state: Any,
+                 started: float) -> Iterator[Expansion]:
+    """``expansions``, except that a worker process that died (killed, out of memory) ends the
+    search as the environment's failure, after saving what was absorbed so far."""
+    try:
+        yield from expansions
+    except BrokenProcessPool:
+        kept = ""
+        if checkpointer is not None:
+            import time
+
+            saved = checkpointer.save_or_warn(state, state.seconds + time.perf_counter() - started)
+            kept = f"; the search so far is in {checkpointer.path} (--resume continues it)" if saved else ""  # type: ignore[attr-defined]
+        raise EnvironmentFailure(f"a worker process died during the search (killed, or out of memory){kept}") from None
 
 
 def default_workers() -> int:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from mmuspec.errors import UsageError
-from mmuspec.model.switches import SWITCHES, Config, Value
+from mmuspec.model.switches import SWITCHES, Config, Value, refuse_inert
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,7 @@ _V5_13: dict[str, Value] = {
     "mm.change_pte_order": "notify_then_set",
     "mm.change_pte_fallback": "none",
     "mm.nonblock_end_on_failure": True,
+    "mm.nonblock_itree_end": False,  # not fixed in any kernel (reports/oom-reaper-itree-leak.md)
     "mm.rmap_unmap_notifier": "range",
     "mm.aging_notifiers": "clear_young",
     "mm.wp_reuse": "page_count",
@@ -53,6 +54,11 @@ _V5_13: dict[str, Value] = {
     "mm.interval_remove_wait": "lockless",
     "hmm.device_update": "under_lock",
     "kvm.pfncache_retry": "none",
+    "kvm.prefault": "none",
+    "kvm.invalidate_api": "begin_with_range",
+    "kvm.guest_memfd": "none",
+    "kvm.gmem_bind_lock": True,
+    "kvm.gmem_invalidate_begin": "if_bound",
 }
 _V5_15 = {**_V5_13, "kvm.change_pte": "check_count", "kvm.zap_gfn_range_count": "gfn_range",
           "kvm.count_only_if_memslot": True, "kvm.memslot_update_waits": True}
@@ -61,7 +67,14 @@ _V6_1 = {**_V5_15, "kvm.zap_gfn_range_count": "all", "kvm.mmu_seq_snapshot": "in
          "mm.interval_remove_wait": "locked", "kvm.pfncache_retry": "active_count"}
 _V6_3 = {**_V6_1, "kvm.mmu_seq_snapshot": "unsigned_long", "kvm.fault_snapshot": "before_unlock"}
 _V6_4 = {**_V6_3, "kvm.change_pte_skips_invalid_slot": True}
-_V6_8 = {**_V6_4, "kvm.retry_range": "gfn", "kvm.zap_gfn_range_count": "gfn_range", "kvm.lockless_precheck": True}
+_V6_8 = {**_V6_4, "kvm.retry_range": "gfn", "kvm.zap_gfn_range_count": "gfn_range", "kvm.lockless_precheck": True,
+         "kvm.invalidate_api": "begin_add_end", "kvm.guest_memfd": "private"}
+_V6_10 = {**_V6_8, "kvm.change_pte": "none"}
+# 6.11 adds KVM_PRE_FAULT_MEMORY, 6.15 lockless aging, 6.18 the prefault -EAGAIN fix: the
+# switches that select them are set below as the model gains the steps they need.
+_V6_11 = {**_V6_10, "kvm.prefault": "retry_in_kernel"}
+_V6_15 = {**_V6_11}
+_V6_18 = {**_V6_15, "kvm.prefault": "eagain_on_invalid_slot", "kvm.guest_memfd": "mmap"}
 # Before v5.12: no hva range, no pairing of end() with a failed non-blockable start().
 _V5_10 = {**_V5_13, "kvm.change_pte": "bump_seq", "kvm.retry_range": "global",
           "mm.nonblock_end_on_failure": False, "kvm.tlbs_dirty": "truncated"}
@@ -185,11 +198,14 @@ ERAS: dict[str, Era] = {
         Era(
             name="6.8",
             version="v6.8 (2024)",
-            commit="8569992d64b8, d02c357e5bfa",
+            commit="8569992d64b8, d02c357e5bfa, a7800aa80ea4",
             title="KVM: Use gfn instead of hva for mmu_notifier_retry; KVM: x86/mmu: Retry fault "
-            "before acquiring mmu_lock if mapping is changing",
-            summary="Ranges are gfns (kvm_zap_gfn_range() adds its own gfn range again) and x86 "
-            "faults pre-check mmu_invalidate_retry_gfn_unsafe() before the lookup.",
+            "before acquiring mmu_lock if mapping is changing; KVM: Add KVM_CREATE_GUEST_MEMFD ioctl() for "
+            "guest-specific backing memory",
+            summary="Ranges are gfns (kvm_zap_gfn_range() adds its own gfn range again), added by "
+            "kvm_mmu_invalidate_range_add() between kvm_mmu_invalidate_begin() and end(), which "
+            "WARNs if none was; x86 faults pre-check mmu_invalidate_retry_gfn_unsafe() before the "
+            "lookup; guest_memfd backs memslots without an hva and invalidates them itself.",
             switches=_V6_8,
         ),
         Era(
@@ -199,7 +215,58 @@ ERAS: dict[str, Era] = {
             title="KVM: delete .change_pte MMU notifier callback",
             summary="change_pte is gone (997308f9ae72 removed the notifier, f7842747d13d "
             "set_pte_at_notify); start/end alone keep the secondary MMU coherent.",
-            switches={**_V6_8, "kvm.change_pte": "none"},
+            switches=_V6_10,
+        ),
+        Era(
+            name="6.11",
+            version="v6.11 (2024)",
+            commit="bc1a5cd00211, 6e01b7601dfe",
+            title="KVM: Add KVM_PRE_FAULT_MEMORY vcpu ioctl to pre-populate guest memory; KVM: x86: "
+            "Implement kvm_arch_vcpu_pre_fault_memory()",
+            summary="Userspace can fault guest memory in from the vCPU ioctl: "
+            "kvm_tdp_map_page() loops on RET_PF_RETRY in the kernel until the fault is fixed, "
+            "a signal is pending or the memslot is gone; the notifier protocol is 6.10's.",
+            switches=_V6_11,
+            notes=(
+                "Both ids came through the kvm tree in July 2024 (a linux-next merge report of "
+                "2024-07-17 names them), so v6.11 [I].",
+            ),
+        ),
+        Era(
+            name="6.15",
+            version="v6.15 (2025)",
+            commit="aa34b811650c, b146a9b34aed, af3b6a9eba48",
+            title="KVM: Allow lockless walk of SPTEs when handing aging mmu_notifier event; KVM: "
+            "x86/mmu: Age TDP MMU SPTEs without holding mmu_lock; KVM: x86/mmu: Walk rmaps (shadow "
+            "MMU) without holding mmu_lock when aging gfns",
+            summary="Architectures that select CONFIG_KVM_MMU_LOCKLESS_AGING (x86 here; s390, "
+            "outside the model, later) run clear_young/test_young without mmu_lock, so ageing "
+            "races zaps and faults and only the SPTE's atomic update orders them.",
+            switches=_V6_15,
+            notes=(
+                "Merged through the tag kvm-x86-mmu-6.15 (a linux-next revision list shows it), "
+                "so v6.15 [I]; the ids are the kvm-x86 ones, which that tag keeps.",
+                "arm64's lockless aging (\"KVM: arm64: Relax locking for kvm_test_age_gfn and "
+                "kvm_age_gfn\") was posted in 2024 and not merged: arm64 still ages under mmu_lock.",
+            ),
+        ),
+        Era(
+            name="6.18",
+            version="v6.18 (2025)",
+            commit="3ccbf6f47098, 2bc2694fe20b",
+            title="KVM: x86/mmu: Return -EAGAIN if userspace deletes/moves memslot during prefault; "
+            "KVM: TDX: Do not retry locally when the retry is caused by invalid memslot",
+            summary="A prefault that meets a memslot being deleted or moved returns -EAGAIN to "
+            "userspace instead of retrying in the kernel while the memslot update waits for it; "
+            "guest_memfd can be mmap()ed by the host (KVM_CAP_GUEST_MEMFD_MMAP, reworked into "
+            "GUEST_MEMFD_FLAGS with INIT_SHARED in 6.18-rc2).",
+            switches=_V6_18,
+            notes=(
+                "3ccbf6f47098 was applied to kvm-x86 mmu in September 2025 and the kvm-x86 fixes "
+                "pull for 6.18-rc2 adds a regression test 'for the bug fixed by' it, so v6.18 [I].",
+                "The notifier chain and KSM are 6.10's; what changed is the prefault path and "
+                "guest_memfd.",
+            ),
         ),
         Era(
             name="glisse-2019",
@@ -235,4 +302,5 @@ def era_config(name: str, overrides: dict[str, Value] | None = None) -> Config:
     values.update(era.switches)
     if overrides:
         values.update(overrides)
+        refuse_inert({k: v for k, v in overrides.items() if k != "arch"}, values["arch"])
     return Config(values)

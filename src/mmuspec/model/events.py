@@ -74,7 +74,23 @@ EVENTS: tuple[EventSpec, ...] = (
     EventSpec(
         "mmu_notifier_count_negative",
         "warning",
-        "BUG_ON(kvm->mmu_notifier_count < 0) in kvm_mmu_notifier_invalidate_range_end().",
+        "BUG_ON(kvm->mmu_notifier_count < 0) in kvm_mmu_notifier_invalidate_range_end(); from v6.8 "
+        "KVM_BUG_ON(kvm->mmu_invalidate_in_progress < 0) in kvm_mmu_invalidate_end() "
+        "(c0db19232c1e): in_progress is never negative.",
+    ),
+    EventSpec(
+        "invalidation_without_range",
+        "warning",
+        "v6.8: at least one range is added between kvm_mmu_invalidate_begin() and end(): "
+        "WARN_ON_ONCE(kvm->mmu_invalidate_range_start == INVALID_GPA) in kvm_mmu_invalidate_end(), "
+        "and in mmu_invalidate_retry_gfn() when mmu_lock was dropped between begin() and range_add().",
+    ),
+    EventSpec(
+        "invalidation_dangling_at_destroy",
+        "warning",
+        "v6.8 (d497a0fab8b8): no invalidation is left in progress when the VM is destroyed (every "
+        "thread has finished) with its notifier balanced: kvm_destroy_vm() resets an unbalanced "
+        "mn_active_invalidate_count, else WARN_ON(kvm->mmu_invalidate_in_progress).",
     ),
     EventSpec(
         "page_refcount_underflow",
@@ -144,6 +160,8 @@ INVALIDATION_FAILED = BIT["invalidation_failed"]
 MEMSLOT_CHANGED = BIT["memslot_changed"]
 WARN_CHANGE_PTE = BIT["change_pte_without_invalidation"]
 BUG_COUNT_NEGATIVE = BIT["mmu_notifier_count_negative"]
+WARN_NO_RANGE = BIT["invalidation_without_range"]
+WARN_DANGLING = BIT["invalidation_dangling_at_destroy"]
 BUG_REFCOUNT = BIT["page_refcount_underflow"]
 CHANGE_PTE_INSTALLED_SPTE = BIT["change_pte_installed_spte"]
 CHANGE_PTE_REPOINTED_SPTE = BIT["change_pte_repointed_spte"]

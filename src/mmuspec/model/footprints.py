@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from mmuspec.model.kernel import Kernel
 
 GROUPS = ("seq", "count", "ptl", "spt_table", "pte", "spte", "page", "data", "slot", "attr", "mmap", "tlb",
-          "itree", "dev", "gpc")
+          "itree", "dev", "gpc", "gmem")
 BIT = {name: 1 << i for i, name in enumerate(GROUPS)}
 
 Masks = tuple[int, int]
@@ -41,7 +41,7 @@ def group_fields(L: Layout) -> dict[str, tuple[int, ...]]:
 
     return {
         "seq": (L.SEQ,),
-        "count": (L.COUNT, *present(L.RANGE_START, L.RANGE_END, L.MN_ACTIVE)),
+        "count": (L.COUNT, *present(L.RANGE_START, L.RANGE_END, L.RANGE_ADDED, L.MN_ACTIVE)),
         "ptl": (L.PTL,),
         "spt_table": (L.SPT_TABLE,),
         "pte": (*L.PTE_PFN, *L.PTE_PROT, *L.PTE_YOUNG),
@@ -57,6 +57,8 @@ def group_fields(L: Layout) -> dict[str, tuple[int, ...]]:
         "itree": (*present(L.ITREE_SEQ, L.ITREE_ACTIVE, L.ITREE_LOCK), *L.DEV_SUB, *L.DEV_SEQ),
         "dev": (*L.DEV_MUTEX, *L.DEV_PTE_PFN, *L.DEV_PTE_W),
         "gpc": present(L.GPC_VALID, L.GPC_PFN),
+        # guest_memfd: its invalidate lock, binding, memslot, file pointer and host mapping.
+        "gmem": (*present(L.GMEM_LOCK, L.GMEM_BOUND, L.GMEM_SLOT, L.GMEM_FILE), *L.GMEM_UPTE),
     }
 
 

@@ -60,12 +60,15 @@ if TYPE_CHECKING:
 # the numbering of every other scenario stays as it was.
 NEW, RETRY, GUP, WAIT_PAGE_LOCK, COW_START, COW_LOCK, COW_NOTIFY, COW_END, MAP, RELEASE, DONE = range(11)
 VMA_LOOKUP, SNAPSHOT = 11, 12
+GMEM_GET_PFN = 13  # a fault on a gfn of a guest_memfd file (gmem.py)
 PC_NAMES = (
     "guest", "retry", "hva_to_pfn", "lock_page", "cow_start", "cow_lock", "cow_notify",
-    "cow_end", "mmu_lock", "release", "done", "vma_lookup", "snapshot",
+    "cow_end", "mmu_lock", "release", "done", "vma_lookup", "snapshot", "gmem_get_pfn",
 )
 # Program counters between a fault's start and its end, inside kvm->srcu: a memslot
 # update waits for every fault here that saw the old memslots (synchronize_srcu()).
+# KVM_RUN drops kvm->srcu to enter the guest, so a vCPU at RETRY holds none; a
+# KVM_PRE_FAULT_MEMORY ioctl holds it until it returns, RETRY included (``in_srcu``).
 IN_FAULT = frozenset({GUP, WAIT_PAGE_LOCK, COW_START, COW_LOCK, COW_NOTIFY, COW_END, MAP, RELEASE, SNAPSHOT})
 
 COW_STEPS: dict[int, list[tuple[str, int]]] = {
@@ -82,10 +85,16 @@ def access_choices(k: Kernel, gfns: tuple[int, ...], ops: tuple[str, ...]) -> li
 
 
 def program(k: Kernel) -> dict[int, list[tuple[str, int]]]:
-    """Which steps a vCPU may take at each pc; the access choices come from the scenario."""
+    """Which steps a vCPU may take at each pc; the access choices come from the scenario.
+    A prefaulting vCPU issues KVM_PRE_FAULT_MEMORY instead of guest accesses."""
+    if k.prefault:
+        new = [("kvm_vcpu_pre_fault_memory", gfn * 2) for gfn in k.scenario.guest_gfns]
+        retry = [("kvm_tdp_map_page_retry", 0)]
+    else:
+        new, retry = access_choices(k, k.scenario.guest_gfns, k.scenario.ops), [("guest_retry", 0)]
     table = {
-        NEW: access_choices(k, k.scenario.guest_gfns, k.scenario.ops),
-        RETRY: [("guest_retry", 0)],
+        NEW: new,
+        RETRY: retry,
         GUP: [("hva_to_pfn", 0)],
         **COW_STEPS,
         MAP: [("direct_page_fault", 0)],
@@ -95,7 +104,14 @@ def program(k: Kernel) -> dict[int, list[tuple[str, int]]]:
     if k.vma_lookup_step:
         table[VMA_LOOKUP] = [("vma_lookup", 0)]
         table[SNAPSHOT] = [("fault_snapshot", 0)]
+    if k.L.track_gmem:
+        table[GMEM_GET_PFN] = [("kvm_gmem_get_pfn", 0)]
     return table
+
+
+def in_srcu(k: Kernel, s: bytes | bytearray, b: int) -> bool:
+    """Whether the vCPU whose block is at ``b`` is inside kvm->srcu (``IN_FAULT``)."""
+    return s[b] in IN_FAULT or (k.prefault and s[b] == RETRY)
 
 
 def ptl_free(k: Kernel, s: bytes, t: int, arg: int) -> bool:
@@ -122,7 +138,7 @@ def page_unlocked_and_ptl_free(k: Kernel, s: bytes, t: int, arg: int) -> bool:
 
 @step("vcpu", "guest load/store through the SPTE; on a missing or read-only SPTE: VM exit, "
       "kvm_mmu_page_fault(): mmu_seq = kvm->mmu_notifier_seq; smp_rmb()",
-      reads="data page pte seq spte slot attr", writes="data spte")
+      reads="data page pte seq spte slot attr gmem", writes="data spte")
 def guest_access(k: Kernel, s: bytearray, t: int, arg: int) -> None:
     b = k.base[t]
     s[b + V_GFN], s[b + V_WRITE] = divmod(arg, 2)
@@ -130,8 +146,24 @@ def guest_access(k: Kernel, s: bytearray, t: int, arg: int) -> None:
 
 
 @step("vcpu", "return to the guest (after mapping, or RET_PF_RETRY): the access re-executes",
-      reads="data page pte seq spte slot attr", writes="data spte")
+      reads="data page pte seq spte slot attr gmem", writes="data spte")
 def guest_retry(k: Kernel, s: bytearray, t: int, arg: int) -> None:
+    k.guest_attempt(s, t)
+
+
+@step("vcpu", "kvm_vcpu_pre_fault_memory(): srcu_read_lock(&kvm->srcu); kvm_arch_vcpu_pre_fault_memory() -> "
+      "kvm_tdp_map_page(): kvm_mmu_do_page_fault(prefetch) for the gfn, for read",
+      reads="data page pte seq spte slot attr", writes="data spte")
+def kvm_vcpu_pre_fault_memory(k: Kernel, s: bytearray, t: int, arg: int) -> None:
+    b = k.base[t]
+    s[b + V_GFN], s[b + V_WRITE] = divmod(arg, 2)
+    k.guest_attempt(s, t)
+
+
+@step("vcpu", "kvm_tdp_map_page(): while (r == RET_PF_RETRY) { if (signal_pending()) return -EINTR; "
+      "cond_resched(); r = kvm_mmu_do_page_fault(); }, still inside kvm->srcu",
+      reads="data page pte seq spte slot attr", writes="data spte")
+def kvm_tdp_map_page_retry(k: Kernel, s: bytearray, t: int, arg: int) -> None:
     k.guest_attempt(s, t)
 
 
@@ -148,6 +180,11 @@ def guest_attempt(k: Kernel, s: bytearray, t: int) -> None:
             k.access_done(s, t)
             return
     pfn = s[L.SPTE_PFN[gfn]]
+    if pfn and k.prefault:
+        # The prefault found (or made) the mapping: RET_PF_SPURIOUS or RET_PF_FIXED, and the
+        # ioctl returns without touching the page.
+        k.access_done(s, t)
+        return
     if pfn and (not write or s[L.SPTE_W[gfn]]):
         if L.track_tlb:
             s[b + L.V_TLB_PFN[gfn]], s[b + L.V_TLB_W[gfn]] = pfn, s[L.SPTE_W[gfn]]
@@ -174,7 +211,9 @@ def kvm_mmu_page_fault(k: Kernel, s: bytearray, t: int) -> None:
     """The VM exit: find the memslot (kvm_vcpu_gfn_to_memslot()), then snapshot the sequence
     and look the page up.  No memslot: the access is MMIO and exits to userspace.  A memslot
     being deleted (KVM_MEMSLOT_INVALID): x86 retries the fault (kvm_faultin_pfn()), the other
-    arches see a bad hva and exit to userspace too."""
+    arches see a bad hva and exit to userspace too.  A prefault returns to userspace with
+    -EAGAIN there since 3ccbf6f47098 (``if (fault->prefetch) return -EAGAIN;``), and before
+    it retried inside the ioctl."""
     L = k.L
     b = k.base[t]
     gfn, write = s[b + V_GFN], s[b + V_WRITE]
@@ -182,9 +221,15 @@ def kvm_mmu_page_fault(k: Kernel, s: bytearray, t: int) -> None:
         if s[L.SLOT] == SLOT_ABSENT or k.arch != "x86":
             k.fire(MMIO_EXIT, lambda: f"{k.threads[t].name} accesses gfn {gfn}: no usable memslot, MMIO exit")
             k.access_done(s, t)
+        elif k.prefault and k.prefault_eagain:
+            k.say(lambda: f"{k.threads[t].name} prefaults gfn {gfn} on an invalid memslot: -EAGAIN to userspace")
+            k.access_done(s, t)
         else:
             k.fire(FAULT_RETRIED, lambda: f"{k.threads[t].name} fault on gfn {gfn}: memslot being deleted, retry")
             s[b + PC] = RETRY
+        return
+    if L.track_gmem:
+        k.kvm_gmem_fault(s, t)
         return
     if k.vma_lookup_step:
         s[b + PC] = VMA_LOOKUP

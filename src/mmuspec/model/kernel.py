@@ -18,6 +18,7 @@ from mmuspec.model import (  # noqa: F401  (registers steps)
     accessor,
     arch,
     footprints,
+    gmem,
     guest,
     hmm,
     host,
@@ -32,7 +33,15 @@ from mmuspec.model import (  # noqa: F401  (registers steps)
     unmap,
 )
 from mmuspec.model import ksm as ksm_mod
-from mmuspec.model.events import DATA_INTEGRITY, DEADLOCK, EVENTS, QUIESCENCE, STALE_SPTE, EventSpec
+from mmuspec.model.events import (
+    DATA_INTEGRITY,
+    DEADLOCK,
+    EVENTS,
+    QUIESCENCE,
+    STALE_SPTE,
+    WARN_DANGLING,
+    EventSpec,
+)
 from mmuspec.model.layout import (
     HOST_KINDS,
     K_KPAGE,
@@ -54,7 +63,7 @@ from mmuspec.model.primary import visible_contents
 from mmuspec.model.registry import FUNCTIONS, STEPS, StepInfo
 from mmuspec.model.render import Renderer
 from mmuspec.model.scenario import Scenario
-from mmuspec.model.switches import Config
+from mmuspec.model.switches import SWITCHES, Config
 from mmuspec.model.symmetry import Symmetry
 
 if TYPE_CHECKING:
@@ -80,6 +89,9 @@ _PROGRAMS: dict[str, tuple[Callable[[Any], dict[int, list[tuple[str, int]]]], in
     "memslot": (memslot.program, memslot.MS_DONE),
     "dmirror": (hmm.program, hmm.DONE),
     "gpc": (pfncache.program, guest.DONE),
+    "gmem": (gmem.punch_program, gmem.GP_DONE),
+    "gmem_slot": (gmem.slot_program, gmem.GS_DONE),
+    "gmem_user": (gmem.user_program, gmem.GU_DONE),
 }
 PC_NAMES = {
     "vcpu": guest.PC_NAMES,
@@ -94,6 +106,9 @@ PC_NAMES = {
     "memslot": memslot.PC_NAMES,
     "dmirror": hmm.PC_NAMES,
     "gpc": pfncache.PC_NAMES,
+    "gmem": gmem.PC_NAMES,
+    "gmem_slot": gmem.SLOT_PC_NAMES,
+    "gmem_user": gmem.USER_PC_NAMES,
 }
 
 
@@ -125,20 +140,29 @@ class Kernel(Renderer):
         # Whether set_pte_at_notify() calls anything: KVM's change_pte, or the fallback.
         self.notifies_change_pte = self.has_change_pte or self.change_pte_fallback == "invalidate_page"
         self.nonblock_end_on_failure = bool(config["mm.nonblock_end_on_failure"])
+        self.nonblock_itree_end = bool(config["mm.nonblock_itree_end"])
+        self.gmem_bind_lock = bool(config["kvm.gmem_bind_lock"])
+        self.gmem_invalidate_begin = str(config["kvm.gmem_invalidate_begin"])
         self.start_zaps_change_pte_events = bool(config["kvm.start_zaps_change_pte_events"])
         self.end_bumps_seq = bool(config["kvm.end_bumps_seq"])
         self.fault_retry_checks = str(config["kvm.fault_retry_checks"])
         self.gup_write_always = bool(config["kvm.gup_write_always"])
         self.change_pte_skips_invalid_slot = bool(config["kvm.change_pte_skips_invalid_slot"])
-        # Only x86 compares ranges; arm64, PPC and MIPS keep mmu_notifier_retry().
-        self.retry_range = str(config["kvm.retry_range"]) if self.arch == "x86" else "global"
-        self.lockless_precheck = bool(config["kvm.lockless_precheck"]) and self.arch == "x86"
+        # Switches read only on the arches their code exists on (Switch.arches): only x86 compares
+        # ranges (arm64, PPC and MIPS keep mmu_notifier_retry()) or pre-checks without mmu_lock.
+        self.retry_range = str(config["kvm.retry_range"]) if _acts("kvm.retry_range", self.arch) else "global"
+        self.lockless_precheck = bool(config["kvm.lockless_precheck"]) and _acts("kvm.lockless_precheck", self.arch)
         self.zap_gfn_range_count = str(config["kvm.zap_gfn_range_count"])
         self.count_only_if_memslot = bool(config["kvm.count_only_if_memslot"])
         self.memslot_update_waits = bool(config["kvm.memslot_update_waits"])
-        self.int_mmu_seq = config["kvm.mmu_seq_snapshot"] == "int" and self.arch == "x86"
+        self.int_mmu_seq = config["kvm.mmu_seq_snapshot"] == "int" and _acts("kvm.mmu_seq_snapshot", self.arch)
         self.tlbs_dirty = str(config["kvm.tlbs_dirty"])
-        self.snapshot_before_unlock = config["kvm.fault_snapshot"] == "before_unlock"
+        self.snapshot_before_unlock = config["kvm.fault_snapshot"] == "before_unlock"  # read by vma_lookup (arm64)
+        # KVM_PRE_FAULT_MEMORY vCPUs (guest.py), and whether a prefault on an invalid memslot
+        # returns -EAGAIN (3ccbf6f47098) instead of retrying inside the ioctl.
+        self.invalidate_begin_add_end = config["kvm.invalidate_api"] == "begin_add_end"
+        self.prefault = scenario.prefault
+        self.prefault_eagain = config["kvm.prefault"] == "eagain_on_invalid_slot"
         self.hva_offset = scenario.hva_offset
         self.vma_lookup_step = bool(scenario.remap) and self.arch == "arm64"
         self.unstable_merge = bool(scenario.merge) and not scenario.stable_page
@@ -322,6 +346,8 @@ class Kernel(Renderer):
                 s[thread.base + PC] = host.first_reclaim_pc(self)
             elif thread.kind == "dmirror":
                 s[thread.base + PC] = hmm.first_pc(self)
+        if L.track_gmem:
+            gmem.initial(self, s)
         if L.track_itree:
             s[L.ITREE_SEQ] = interval.ITREE_INITIAL_SEQ
             if not sc.device_insert:
@@ -412,8 +438,9 @@ class Kernel(Renderer):
     def footprints(self) -> footprints.Declaration | None:
         """What each thread's steps may touch, for partial-order reduction (see
         ``footprints.py``); None for a variant, whose functions declare nothing, and with a
-        memslot updater, whose wait for faults reads the vCPUs' program counters."""
-        if self.variant is not None or self.scenario.memslot_change != "none":
+        memslot updater, whose wait for faults reads the vCPUs' program counters, and with
+        guest_memfd, whose memslot thread does the same."""
+        if self.variant is not None or self.scenario.memslot_change != "none" or self.scenario.gmem:
             return None
         return footprints.declaration(self)
 
@@ -480,6 +507,12 @@ class Kernel(Renderer):
             if L.track_attrs and s[L.SPTE_PFN[gfn]] and s[L.SPTE_ATTR[gfn]] != s[L.ATTR[gfn]]:
                 self.fire(STALE_SPTE, _stale_text(gfn, s[L.SPTE_ATTR[gfn]], s[L.ATTR[gfn]]))
         active = s[L.MN_ACTIVE] if L.MN_ACTIVE >= 0 else 0
+        if self.invalidate_begin_add_end and L.MN_ACTIVE >= 0 and s[L.COUNT] and not active:
+            # kvm_destroy_vm(): an unbalanced mn_active_invalidate_count (notifier unregistered
+            # mid-invalidation) is reset; balanced, in_progress must be 0 (d497a0fab8b8).
+            count = s[L.COUNT]
+            self.fire(WARN_DANGLING, lambda: f"WARN_ON(kvm->mmu_invalidate_in_progress) in kvm_destroy_vm(): "
+                      f"in_progress is {count} with mn_active_invalidate_count 0")
         if s[L.COUNT] or active:
             count = s[L.COUNT]
             self.fire(QUIESCENCE, lambda: f"every thread has finished, but mmu_notifier_count is {count}"
@@ -519,6 +552,9 @@ class Kernel(Renderer):
         L = self.L
         if thread.kind == "dmirror" and pc == interval.D_UPDATE and s[L.DEV_MUTEX[self.device_index[t]]]:
             held.append("dmirror->mutex")
+        if thread.kind == "gmem" and L.GMEM_LOCK >= 0 and s[L.GMEM_LOCK] and pc not in (gmem.GP_BEGIN,
+                                                                                      gmem.GP_RELEASE):
+            held.append("filemap_invalidate_lock")
         if (t, pc) in self.end_pcs and s[L.ITREE_LOCK] and s[self.mn_field[t]] == self.end_phase_count - 1:
             held.append("subscriptions->lock")
         return held
@@ -532,7 +568,7 @@ class Kernel(Renderer):
         return thread.name, name, self.arg_text(name, arg)
 
     def arg_text(self, name: str, arg: int) -> str:
-        if name in ("guest_access", "accessor_access"):
+        if name in ("guest_access", "accessor_access", "gmem_user_access"):
             gfn, write = divmod(arg, 2)
             return f"{'write' if write else 'read'} gfn {gfn}"
         if name == "oom_reap_range_start":
@@ -616,3 +652,22 @@ def refuse_missing_subscriber(scenario: Scenario, config: Config) -> None:
                              "which this configuration skips for some PTE changes")
         if scenario.remap or scenario.memslot_change != "none":
             raise UsageError(f"scenario {name}: a pfn cache with munmap() or a memslot change is not modelled")
+    if scenario.prefault and scenario.vcpus:
+        if config["kvm.prefault"] == "none":
+            raise UsageError(f"scenario {name} prefaults with KVM_PRE_FAULT_MEMORY (bc1a5cd00211, v6.11); this "
+                             "era has no such ioctl (kvm.prefault=none)")
+        if config["arch"] != "x86":
+            raise UsageError(f"scenario {name}: KVM_PRE_FAULT_MEMORY is modelled on x86 only "
+                             "(kvm_arch_vcpu_pre_fault_memory())")
+    if scenario.gmem:
+        mode = config["kvm.guest_memfd"]
+        if mode == "none":
+            raise UsageError(f"scenario {name} has a guest_memfd file (a7800aa80ea4, v6.8); this era has none "
+                             "(kvm.guest_memfd=none)")
+        if scenario.gmem_mmap and mode != "mmap":
+            raise UsageError(f"scenario {name} maps the guest_memfd file in host userspace (v6.18); this era's "
+                             "guest_memfd cannot be mapped (kvm.guest_memfd=private)")
+
+
+def _acts(name: str, on: object) -> bool:
+    return SWITCHES[name].acts_on(on)  # type: ignore[arg-type]

@@ -20,6 +20,7 @@ from mmuspec.model.events import (
     CHANGE_PTE_CALLED,
     SPTE_ZAPPED,
     WARN_CHANGE_PTE,
+    WARN_NO_RANGE,
 )
 from mmuspec.model.layout import ALL_ONES, SLOT_ABSENT, SLOT_INVALID
 from mmuspec.model.registry import helper
@@ -74,6 +75,74 @@ def kvm_dec_notifier_count(k: Kernel, s: bytearray) -> None:
         s[L.RANGE_START] = s[L.RANGE_END] = 0
 
 
+def range_invalid(k: Kernel, s: bytes | bytearray) -> bool:
+    """``kvm->mmu_invalidate_range_start == INVALID_GPA``: kvm_mmu_invalidate_begin() ran and
+    no kvm_mmu_invalidate_range_add() since.  The model's INVALID_GPA is the cleared range
+    0..0, which no real range is (each ends past its start); scenarios without range
+    fields keep a flag where a begin() can miss its range_add() (``Layout.RANGE_ADDED``)."""
+    L = k.L
+    if L.track_ranges:
+        return s[L.RANGE_START] == 0 and s[L.RANGE_END] == 0
+    return L.RANGE_ADDED >= 0 and not s[L.RANGE_ADDED]
+
+
+@helper
+def kvm_mmu_invalidate_begin(k: Kernel, s: bytearray) -> None:
+    """kvm_mmu_invalidate_begin() (v6.8): ``in_progress++; if (likely(in_progress == 1))
+    range_start = range_end = INVALID_GPA;``, under mmu_lock.  The range comes from
+    range_add() in the same mmu_lock section (``__kvm_handle_hva_range()`` calls it from the
+    handler of each memslot the hva range hits, kvm_zap_gfn_range() right after begin()),
+    so the model runs them in one step: a lockless reader that saw the window between them
+    (the 6.8 pre-check) treats INVALID_GPA as "not in the range" and still meets the locked
+    check, so the window decides nothing."""
+    L = k.L
+    s[L.COUNT] += 1
+    if s[L.COUNT] == 1:
+        if L.track_ranges:
+            s[L.RANGE_START] = s[L.RANGE_END] = 0
+        if L.RANGE_ADDED >= 0:
+            s[L.RANGE_ADDED] = 0
+
+
+@helper
+def kvm_mmu_invalidate_range_add(k: Kernel, s: bytearray, start: int, end: int) -> None:
+    """kvm_mmu_invalidate_range_add() (v6.8): the first range replaces INVALID_GPA, later
+    ones widen it (min/max), so concurrent invalidations accumulate until in_progress is 0."""
+    L = k.L
+    if L.track_ranges:
+        if range_invalid(k, s):
+            s[L.RANGE_START], s[L.RANGE_END] = start, end
+        else:
+            s[L.RANGE_START] = min(s[L.RANGE_START], start)
+            s[L.RANGE_END] = max(s[L.RANGE_END], end)
+    if L.RANGE_ADDED >= 0:
+        s[L.RANGE_ADDED] = 1
+
+
+@helper
+def kvm_mmu_invalidate_end(k: Kernel, s: bytearray) -> None:
+    """kvm_mmu_invalidate_end() (v6.8): seq++; smp_wmb(); in_progress--;
+    KVM_BUG_ON(in_progress < 0) (c0db19232c1e); WARN_ON_ONCE(range_start == INVALID_GPA)
+    ("Assert that at least one range was added between start() and end()").  The range is
+    cleared when in_progress is back at 0, as in ``kvm_dec_notifier_count``."""
+    L = k.L
+    if k.end_bumps_seq:
+        s[L.SEQ] += 1
+    if s[L.COUNT] == 0:
+        k.fire(BUG_COUNT_NEGATIVE, lambda: "KVM_BUG_ON(kvm->mmu_invalidate_in_progress < 0) in "
+               "kvm_mmu_invalidate_end()")
+        return
+    s[L.COUNT] -= 1
+    if range_invalid(k, s):
+        k.fire(WARN_NO_RANGE, lambda: "WARN_ON_ONCE(kvm->mmu_invalidate_range_start == INVALID_GPA) in "
+               "kvm_mmu_invalidate_end(): no range was added since kvm_mmu_invalidate_begin()")
+    if s[L.COUNT] == 0:
+        if L.track_ranges:
+            s[L.RANGE_START] = s[L.RANGE_END] = 0
+        if L.RANGE_ADDED >= 0:
+            s[L.RANGE_ADDED] = 0
+
+
 @helper
 def kvm_mmu_notifier_invalidate_range_start(k: Kernel, s: bytearray, gfn: int, change_pte_event: bool) -> None:
     """kvm_mmu_notifier_invalidate_range_start(): under mmu_lock, count++ ("must become
@@ -92,7 +161,14 @@ def kvm_mmu_notifier_invalidate_range_start(k: Kernel, s: bytearray, gfn: int, c
     if not hit and k.count_only_if_memslot:
         return
     unit = range_unit(k, gfn)
-    k.kvm_inc_notifier_count(s, unit, unit + 1)
+    if k.invalidate_begin_add_end:
+        # on_lock = kvm_mmu_invalidate_begin, then per memslot hit the handler
+        # kvm_mmu_unmap_gfn_range(): range_add(), kvm_unmap_gfn_range().
+        k.kvm_mmu_invalidate_begin(s)
+        if hit:
+            k.kvm_mmu_invalidate_range_add(s, unit, unit + 1)
+    else:
+        k.kvm_inc_notifier_count(s, unit, unit + 1)
     zapped = False
     if hit:
         if s[L.SPTE_PFN[gfn]]:
@@ -110,7 +186,10 @@ def kvm_mmu_notifier_invalidate_range_end(k: Kernel, s: bytearray, gfn: int, cha
         return
     L = k.L
     if memslot_hit(k, s) or not k.count_only_if_memslot:
-        k.kvm_dec_notifier_count(s)
+        if k.invalidate_begin_add_end:
+            k.kvm_mmu_invalidate_end(s)
+        else:
+            k.kvm_dec_notifier_count(s)
     if k.tracks_mn_active and s[L.MN_ACTIVE]:
         s[L.MN_ACTIVE] -= 1
 
@@ -209,7 +288,15 @@ def mmu_notifier_retry_hva(k: Kernel, s: bytes | bytearray, mmu_seq: int, hva: i
 
 @helper
 def mmu_invalidate_retry_gfn(k: Kernel, s: bytes | bytearray, mmu_seq: int, gfn: int) -> bool:
-    """mmu_invalidate_retry_gfn() (8569992d64b8, v6.8): the same test on gfns."""
+    """mmu_invalidate_retry_gfn() (8569992d64b8, v6.8): the same test on gfns; with
+    in_progress raised and the range still INVALID_GPA ("Dropping mmu_lock after bumping
+    mmu_invalidate_in_progress but before updating the range is a KVM bug") it WARNs and
+    retries."""
+    if k.invalidate_begin_add_end and k.fault_retry_checks in ("seq_and_count", "count_only") \
+            and s[k.L.COUNT] and range_invalid(k, s):
+        k.fire(WARN_NO_RANGE, lambda: "WARN_ON_ONCE(kvm->mmu_invalidate_range_start == INVALID_GPA) in "
+               "mmu_invalidate_retry_gfn()")
+        return True
     return _stale(k, s, mmu_seq, gfn, k.fault_retry_checks)
 
 

@@ -102,7 +102,11 @@ def kvm_update_gfn_attributes(k: Kernel, s: bytearray, t: int, arg: int) -> None
 def kvm_zap_gfn_range(k: Kernel, s: bytearray, t: int, arg: int) -> None:
     gfns = k.scenario.zap_gfn_range
     mode = k.zap_gfn_range_count
-    if mode == "gfn_range":
+    if mode == "gfn_range" and k.invalidate_begin_add_end:
+        # v6.8: kvm_mmu_invalidate_begin(kvm); kvm_mmu_invalidate_range_add(kvm, gfn_start, gfn_end);
+        k.kvm_mmu_invalidate_begin(s)
+        k.kvm_mmu_invalidate_range_add(s, min(gfns), max(gfns) + 1)
+    elif mode == "gfn_range":
         k.kvm_inc_notifier_count(s, min(gfns), max(gfns) + 1)
     elif mode == "all":
         k.kvm_inc_notifier_count(s, 0, ALL_ONES)
@@ -120,7 +124,9 @@ def kvm_zap_gfn_range(k: Kernel, s: bytearray, t: int, arg: int) -> None:
       "write_unlock(mmu_lock)", lock="mmu_lock",
       reads="count seq", writes="attr count seq")
 def kvm_zap_gfn_range_end(k: Kernel, s: bytearray, t: int, arg: int) -> None:
-    if k.zap_gfn_range_count != "none":
+    if k.zap_gfn_range_count != "none" and k.invalidate_begin_add_end:
+        k.kvm_mmu_invalidate_end(s)
+    elif k.zap_gfn_range_count != "none":
         k.kvm_dec_notifier_count(s)
     s[k.L.ATTR_PENDING] = 0
     s[k.base[t] + T_TARGET] = 0

@@ -69,12 +69,21 @@ TARGET_FIELDS = ("pc", "target", "page")
 # have the vCPU's fields; ``notifier_seq`` is the device's mmu_interval_read_begin() value.
 DEVICE_FIELDS = ("pc", "done", "gfn", "write", "notifier_seq", "pfn", "writable", "new_page", "old_page")
 GPC_FIELDS = VCPU_FIELDS
+# guest_memfd (``gmem.py``): the thread that punches holes in the file or closes it (the
+# folio it is truncating, and whether a host PTE mapped it), the memslot thread that
+# deletes or creates the gmem-only slot and its binding, and host userspace accessing the
+# file through its mmap (v6.18).
+GMEM_FIELDS = ("pc", "target", "page", "mapped")
+G_MAPPED = 3
+GMEM_SLOT_FIELDS = ("pc",)
+GMEM_USER_FIELDS = ("pc", "done", "gfn", "write")
 
 THREAD_FIELDS = {
     "vcpu": VCPU_FIELDS, "accessor": VCPU_FIELDS, "ksmd": KSMD_FIELDS, "madvise": ZAP_FIELDS,
     "kswapd": RECLAIM_FIELDS, "oom_reaper": TARGET_FIELDS, "munmap": TARGET_FIELDS,
     "kvm_zap": TARGET_FIELDS, "kvm_sync": TARGET_FIELDS, "memslot": TARGET_FIELDS,
     "dmirror": DEVICE_FIELDS, "gpc": GPC_FIELDS,
+    "gmem": GMEM_FIELDS, "gmem_slot": GMEM_SLOT_FIELDS, "gmem_user": GMEM_USER_FIELDS,
 }
 HOST_KINDS = frozenset(THREAD_FIELDS) - {"vcpu"}
 # Threads whose steps call the notifier chain's range start and end (through a COW break,
@@ -191,7 +200,8 @@ class Layout:
         self.first_pool_pfn = KSM_PFN + 1 if scenario.stable_page else KSM_PFN
         # Enough frames for every gfn's page, each vCPU's COW copy and GUP'd page,
         # plus pages on their way to being freed; allocation fails loudly if not.
-        faulting = scenario.vcpus + scenario.accessors + scenario.device_threads + int(scenario.pfncache)
+        faulting = scenario.vcpus + scenario.accessors + scenario.device_threads + int(scenario.pfncache) \
+            + int(scenario.gmem_host_accesses > 0)
         self.frames = self.first_pool_pfn + scenario.gfns + 2 * faulting + 2
 
         self.SEQ = self._add("mmu_notifier_seq")
@@ -207,6 +217,10 @@ class Layout:
         self.RANGE_START = self._add("mmu_notifier_range_start") if self.track_ranges else absent("RANGE_START")
         self.RANGE_END = self._add("mmu_notifier_range_end") if self.track_ranges else absent("RANGE_END")
         self.track_slot = scenario.memslots
+        # Without range fields, whether kvm_mmu_invalidate_range_add() ran since begin() (v6.8):
+        # only where a begin() can miss it (an invalidation that hits no memslot).
+        self.RANGE_ADDED = self._add("mmu_invalidate_range_added") if self.track_slot and not self.track_ranges \
+            else absent("RANGE_ADDED")
         self.SLOT = self._add("memslot") if self.track_slot else absent("SLOT")
         self.track_pfncache = scenario.pfncache
         self.MN_ACTIVE = self._add("mn_active_invalidate_count") if self.track_slot or self.track_pfncache else absent("MN_ACTIVE")
@@ -256,6 +270,20 @@ class Layout:
         # A gfn_to_pfn_cache (virt/kvm/pfncache.c): valid, and the pfn it maps.
         self.GPC_VALID = self._add("gpc.valid") if self.track_pfncache else absent("GPC_VALID")
         self.GPC_PFN = self._add("gpc.pfn") if self.track_pfncache else absent("GPC_PFN")
+        # guest_memfd (virt/kvm/guest_memfd.c): the file backs every gfn, and its page cache
+        # takes the place of the primary PTEs (``pte[g]`` is the file's folio at index g).
+        # The rest exists only where a thread can change it: filemap_invalidate_lock, the
+        # binding of the memslot in gmem->bindings and the memslot itself, slot->gmem.file,
+        # and the host userspace PTE of each gfn's folio in the mmap of the file.
+        self.track_gmem = scenario.gmem
+        gmem_thread = bool(scenario.gmem_punch_hole or scenario.gmem_release)
+        slot_changes = scenario.gmem_slot != "none"
+        self.GMEM_LOCK = self._add("filemap_invalidate_lock") if gmem_thread else absent("GMEM_LOCK")
+        self.GMEM_BOUND = self._add("gmem.bindings") if slot_changes else absent("GMEM_BOUND")
+        self.GMEM_SLOT = self._add("gmem.memslot") if slot_changes else absent("GMEM_SLOT")
+        self.GMEM_FILE = self._add("slot.gmem.file") if scenario.gmem_release else absent("GMEM_FILE")
+        self.GMEM_UPTE = tuple(self._add(f"gmem_mmap.pte[{g}]") for g in range(self.gfns)) \
+            if scenario.gmem_mmap else absent_tuple("GMEM_UPTE")
         # Where a notifier call takes several steps, the notifying threads count them.
         self.track_mn = self.track_itree or self.track_pfncache
         self.REF = self._frame_fields("ref")
@@ -311,6 +339,12 @@ class Layout:
             self._thread("kvm_sync", "kvm_sync")
         if scenario.memslot_change != "none":
             self._thread("memslot", "memslot")
+        if gmem_thread:
+            self._thread("fallocate" if scenario.gmem_punch_hole else "gmem_release", "gmem")
+        if slot_changes:
+            self._thread("gmem_memslot", "gmem_slot")
+        if scenario.gmem_host_accesses:
+            self._thread("vmm", "gmem_user")
         self.size = len(self.names)
 
     def _add(self, name: str) -> int:

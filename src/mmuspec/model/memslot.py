@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from mmuspec.model.events import MEMSLOT_CHANGED, SPTE_OUTSIDE_MEMSLOT, SPTE_ZAPPED
-from mmuspec.model.guest import IN_FAULT
+from mmuspec.model.guest import in_srcu
 from mmuspec.model.kvm_mmu import zapped_text
 from mmuspec.model.layout import PC, SLOT_ABSENT, SLOT_INVALID, SLOT_VALID
 from mmuspec.model.registry import helper, step
@@ -52,8 +52,9 @@ def no_invalidation_active(k: Kernel, s: bytes, t: int, arg: int) -> bool:
 
 def no_fault_on_old_slot(k: Kernel, s: bytes, t: int, arg: int) -> bool:
     """synchronize_srcu_expedited(): every fault holds kvm->srcu from its memslot lookup to
-    its end; a fault that started after the swap saw the invalid slot and never gets here."""
-    return all(s[b] not in IN_FAULT for b in k.vcpu_bases)
+    its end, and a KVM_PRE_FAULT_MEMORY ioctl until it returns; a fault that started after
+    the swap saw the invalid slot and never gets here (the wait is for every reader: D28)."""
+    return all(not in_srcu(k, s, b) for b in k.vcpu_bases)
 
 
 @helper

@@ -110,8 +110,9 @@ def mmu_notifier_invalidate_range_start_nonblock(k: Kernel, s: bytearray, gfn: i
     start() runs ("We call all the notifiers on any EAGAIN"); ``fails`` says whether the
     second subscriber returned -EAGAIN.  Then, since c2655835fd8c, every subscriber's end()
     runs too, because "any that succeeded start are expecting their range_end to be
-    called"; before it (93065ac753e4) the core just returned -EAGAIN.  True if the range
-    may be unmapped."""
+    called"; before it (93065ac753e4) the core just returned -EAGAIN.  The interval tree's
+    range, counted before the hlist ran, is ended only with ``mm.nonblock_itree_end`` (no
+    kernel does: reports/oom-reaper-itree-leak.md).  True if the range may be unmapped."""
     if k.kvm_subscribed:
         k.kvm_mmu_notifier_invalidate_range_start(s, gfn, False)
     if not fails:
@@ -120,6 +121,11 @@ def mmu_notifier_invalidate_range_start_nonblock(k: Kernel, s: bytearray, gfn: i
            "with -EAGAIN")
     if k.nonblock_end_on_failure and k.kvm_subscribed:
         k.kvm_mmu_notifier_invalidate_range_end(s, gfn, False)
+    if k.nonblock_itree_end and k.L.track_itree:
+        # The proposed fix: the interval tree took the range before the hlist failed, and
+        # the caller will not call range_end(), so end it here as mn_itree_invalidate()'s
+        # own failure path does.
+        k.mn_itree_inv_end_inline(s)
     return False
 
 

@@ -89,7 +89,8 @@ class Renderer:
         for g in range(L.gfns):
             pte = (L.PTE_PFN[g], L.PTE_PROT[g])
             if any(before[i] != after[i] for i in pte) or (L.track_swap and before[L.SWAP_VAL[g]] != after[L.SWAP_VAL[g]]):
-                parts.append(f"pte[{g}] {self.pte_text(before, g)} -> {self.pte_text(after, g)}")
+                where = "file" if L.track_gmem else "pte"  # guest_memfd: the file's folio at index g
+                parts.append(f"{where}[{g}] {self.pte_text(before, g)} -> {self.pte_text(after, g)}")
             seen.update(pte)
             if L.track_swap:
                 seen.add(L.SWAP_VAL[g])
@@ -110,6 +111,10 @@ class Renderer:
             seen.add(i)
             if before[i] != after[i]:
                 parts.append(f"dmirror{d}.notifier {sub_text(before[i])} -> {sub_text(after[i])}")
+        for g, i in enumerate(L.GMEM_UPTE):
+            seen.add(i)
+            if before[i] != after[i]:
+                parts.append(f"gmem_mmap.pte[{g}] {self.page_name(before[i])} -> {self.page_name(after[i])}")
         if L.GPC_PFN >= 0:
             seen.add(L.GPC_PFN)
             if before[L.GPC_PFN] != after[L.GPC_PFN]:

@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import TypedDict
 
 from mmuspec.errors import UsageError
+from mmuspec.inputs import read_text
 from mmuspec.model.expect import NO_EXPECT, Expect, parse_expect
 from mmuspec.model.expect import SCHEMA_KEYS as EXPECT_KEYS
+from mmuspec.model.switches import parse_assignments
 from mmuspec.tomlfile import TomlFile
 
 PAGE_KINDS = ("anon", "ksm", "zero", "none")
@@ -27,6 +29,7 @@ MAX_ACCESSORS = 4
 MAX_DEVICES = 2
 MEMSLOT_INITIALLY = ("present", "absent")
 MEMSLOT_CHANGES = ("none", "create", "delete")
+GMEM_SLOT_CHANGES = MEMSLOT_CHANGES
 SUBSCRIBERS = ("none", "fails_nonblock")
 # Which secondary MMUs subscribe to the mm: KVM (its vCPUs and pfn caches), the device
 # mirrors of [device] (mmu_interval_notifier), or both.
@@ -36,7 +39,7 @@ _SCHEMA: dict[str, tuple[str, ...]] = {
     "": ("description",),
     "memory": ("gfns", "initial", "table_kept_alive", "hva_offset"),
     "ksm": ("stable_page", "merge"),
-    "guest": ("vcpus", "accesses", "ops", "gfns", "faulted_in", "tlb"),
+    "guest": ("vcpus", "accesses", "ops", "gfns", "faulted_in", "tlb", "prefault"),
     "host": ("zap", "aging", "reclaim", "remap", "oom_reap"),
     "accessor": ("threads", "accesses", "ops", "gfns"),
     "kvm": ("mmu_notifier_seq", "tlbs_dirty", "zap_gfn_range", "sync_page"),
@@ -44,7 +47,8 @@ _SCHEMA: dict[str, tuple[str, ...]] = {
     "notifier": ("second_subscriber", "subscriber"),
     "device": ("threads", "accesses", "ops", "gfns", "insert", "remove"),
     "pfncache": ("gfn", "accesses", "ops"),
-    "check": ("quiescence",),
+    "gmem": ("punch_hole", "release", "mmap", "slot", "host_accesses", "host_ops"),
+    "check": ("quiescence", "set", "variant"),
     "expect": EXPECT_KEYS,
 }
 
@@ -68,6 +72,8 @@ KEY_DOCS: dict[str, str] = {
     "guest.gfns": "the gfns the guest touches (default all)",
     "guest.faulted_in": "gfns whose SPTE an earlier fault already installed at the start",
     "guest.tlb": "model a per-vCPU TLB that only a flush empties (needed by kvm.sync_page)",
+    "guest.prefault": "each vCPU access is a KVM_PRE_FAULT_MEMORY ioctl on the gfn (v6.11, x86): it maps the "
+    "page for read without touching it, and the ioctl holds kvm->srcu until it returns",
     "host.zap": "gfns that a madvise(MADV_DONTNEED) thread zaps",
     "host.aging": "gfns that kswapd ages (the young-bit notifiers)",
     "host.reclaim": "kswapd also reclaims the aged gfns (try_to_unmap_one() and swap-out); needs host.aging",
@@ -97,6 +103,20 @@ KEY_DOCS: dict[str, str] = {
     "pfncache.gfn": "the gfn a gfn_to_pfn_cache (virt/kvm/pfncache.c) maps for a kernel thread",
     "pfncache.accesses": "accesses through the pfn cache",
     "pfncache.ops": "the operations pfn cache accesses may be: read, write or both",
+    "gmem.punch_hole": "gfns a fallocate(PUNCH_HOLE) thread punches out of the guest_memfd file that backs every "
+    "gfn (kvm_gmem_punch_hole(): invalidate_begin, truncate, invalidate_end); with [gmem] the guest's faults "
+    "take their pages from the file (kvm_gmem_get_pfn()), never through an hva",
+    "gmem.release": "the last reference to the guest_memfd file is closed (kvm_gmem_release()) after the punch holes",
+    "gmem.mmap": "host userspace maps the guest_memfd file (v6.18, GUEST_MEMFD_FLAG_MMAP/INIT_SHARED): its own PTEs "
+    "point at the file's folios, and truncation unmaps them through the MMU notifier too",
+    "gmem.slot": "what a memslot thread does to the gmem-only memslot and its binding: none (default), delete (the "
+    "slot goes, then kvm_gmem_unbind()) or create (kvm_gmem_bind(), then the slot appears)",
+    "gmem.host_accesses": "accesses of a host userspace thread through the mmap of the file (needs gmem.mmap)",
+    "gmem.host_ops": "the operations host accesses through the mmap may be: read, write or both",
+    "check.set": "switch assignments (\"NAME=VALUE\", as --set gives them) this file is checked with in every era; "
+    "--set on the command line wins",
+    "check.variant": "a variant file (a proposed patch, relative to this file) this file is checked with, unless "
+    "--variant gives another",
     "check.quiescence": "also check that every vCPU can always finish (the liveness half of quiescence)",
     "expect.verdict": "the expected verdict: safe, violation, warning, or a property or warning id that must be "
     "found; one word, or a table from era names (\"*\" for the rest) to words",
@@ -138,10 +158,14 @@ class Scenario:
     initial_tlbs_dirty: int = 0
     zap_gfn_range: tuple[int, ...] = ()
     sync_page: tuple[int, ...] = ()
+    prefault: bool = False
     memslot_initially: str = "present"
     memslot_change: str = "none"
     second_subscriber: str = "none"
     quiescence: bool = False
+    # Switches and a variant the file is checked with ([check] set and variant).
+    sets: tuple[tuple[str, str | bool], ...] = ()
+    variant: str = ""
     expect: Expect = NO_EXPECT  # the [expect] table: results the file's author expects, per era
     # The secondary MMUs (``SECONDARY_MMUS``): which one runs, and which ones the file
     # declares (``--subscriber`` may choose among them when it declares both).
@@ -163,6 +187,14 @@ class Scenario:
     pfncache_gfn: int = 0
     pfncache_accesses: int = 2
     pfncache_ops: tuple[str, ...] = OPS
+    # guest_memfd (virt/kvm/guest_memfd.c, v6.8): the file backs every gfn (``gmem.py``).
+    gmem: bool = False
+    gmem_punch_hole: tuple[int, ...] = ()
+    gmem_release: bool = False
+    gmem_mmap: bool = False
+    gmem_slot: str = "none"
+    gmem_host_accesses: int = 0
+    gmem_host_ops: tuple[str, ...] = OPS
 
     @property
     def memslots(self) -> bool:
@@ -277,7 +309,7 @@ def load_scenario(name_or_path: str) -> Scenario:
     if path.suffix == ".toml" or path.exists():
         if not path.is_file():
             raise UsageError(f"{name_or_path}: no such scenario file")
-        return parse_scenario(path.read_text(encoding="utf-8"), str(path), path.stem)
+        return parse_scenario(read_text(path, "scenario file"), str(path), path.stem)
     for folder in FOLDERS:
         if name_or_path in _names(folder):
             where = resources.files("mmuspec").joinpath(*folder.split("/"), f"{name_or_path}.toml")
@@ -306,6 +338,21 @@ class _Secondary(TypedDict):
     pfncache_gfn: int
     pfncache_accesses: int
     pfncache_ops: tuple[str, ...]
+
+
+class _Gmem(TypedDict, total=False):
+    gmem: bool
+    gmem_punch_hole: tuple[int, ...]
+    gmem_release: bool
+    gmem_mmap: bool
+    gmem_slot: str
+    gmem_host_accesses: int
+    gmem_host_ops: tuple[str, ...]
+
+
+class _CheckConfig(TypedDict):
+    sets: tuple[tuple[str, str | bool], ...]
+    variant: str
 
 
 class _Reader:
@@ -383,6 +430,7 @@ class _Reader:
         secondary = self.secondary(gfns)
         return Scenario(
             **secondary,
+            **self.gmem(gfns, initial),
             hva_offset=toml.integer(("memory", "hva_offset"), 0, 0, 64),
             faulted_in=faulted_in,
             tlb=tlb,
@@ -396,10 +444,12 @@ class _Reader:
             initial_tlbs_dirty=toml.integer(("kvm", "tlbs_dirty"), 0, 0, 127),
             zap_gfn_range=self.gfn_list("kvm", "zap_gfn_range", gfns, []),
             sync_page=sync_page,
+            prefault=self.prefault(),
             memslot_initially=initially,
             memslot_change=change,
             second_subscriber=toml.string(("notifier", "second_subscriber"), "none", SUBSCRIBERS),
             quiescence=toml.boolean(("check", "quiescence"), False),
+            **self.check_config(),
             expect=parse_expect(toml),
             name=name,
             description=description,
@@ -418,6 +468,64 @@ class _Reader:
             source=toml.source,
             text=toml.text,
         )
+
+    def prefault(self) -> bool:
+        prefault = self.toml.boolean(("guest", "prefault"), False)
+        if prefault and self.toml.get(("guest", "ops"), ["read"]) != ["read"]:
+            raise self.toml.fail(("guest", "ops"), "guest.prefault = true: KVM_PRE_FAULT_MEMORY maps for read, "
+                                 "so guest.ops must be [\"read\"]")
+        return prefault
+
+    def check_config(self) -> _CheckConfig:
+        """[check] set and variant: the configuration the file is meant to be checked with."""
+        toml = self.toml
+        sets = toml.get(("check", "set"), [])
+        if not isinstance(sets, list) or not all(isinstance(x, str) for x in sets):
+            raise toml.fail(("check", "set"), "check.set: expected a list of \"NAME=VALUE\" strings")
+        try:
+            parsed = parse_assignments(sets)
+        except UsageError as exc:
+            raise toml.fail(("check", "set"), str(exc)) from None
+        variant = toml.string(("check", "variant"), "")
+        if variant:
+            variant = str(Path(toml.source).parent / variant)
+            if not Path(variant).is_file():
+                raise toml.fail(("check", "variant"), f"check.variant: no such file {variant}")
+        return {"sets": tuple(parsed.items()), "variant": variant}
+
+    def gmem(self, gfns: int, initial: tuple[str, ...]) -> _Gmem:
+        """The [gmem] table: a guest_memfd file behind every gfn, and the threads that punch
+        holes in it, close it, rebind it or map it in host userspace.  Combinations the model
+        does not have (KSM, the host's own unmaps, device mirrors, a pfn cache, KVM's hva
+        memslot updater) are refused in one line."""
+        toml = self.toml
+        if "gmem" not in toml.data:
+            return {}
+        keys = (("ksm", "merge"), ("host", "zap"), ("host", "aging"), ("host", "remap"), ("host", "oom_reap"),
+                ("accessor", "threads"), ("memslot", "change"), ("kvm", "zap_gfn_range"))
+        clash: list[tuple[str, ...]] = [(table, key) for table, key in keys
+                                        if toml.get((table, key), None) not in (None, [], 0, "none")]
+        clash += [(table,) for table in ("device", "pfncache") if table in toml.data]
+        if clash:
+            raise toml.fail(clash[0], f"[gmem] with [{'] '.join(clash[0])}{']' if len(clash[0]) == 1 else ''}: the "
+                            "model's guest_memfd runs with vCPUs and host mappings of the file only")
+        for g, kind in enumerate(initial):
+            if kind not in ("anon", "none"):
+                raise toml.fail(("memory", "initial"), f"memory.initial: gfn {g} is {kind!r}; with [gmem] a gfn "
+                                "starts as a folio of the file (anon) or a hole (none)")
+        mmap = toml.boolean(("gmem", "mmap"), False)
+        host = toml.integer(("gmem", "host_accesses"), 0, 0, MAX_ACCESSES)
+        if host and not mmap:
+            raise toml.fail(("gmem", "host_accesses"), "gmem.host_accesses needs gmem.mmap = true")
+        return {
+            "gmem": True,
+            "gmem_punch_hole": self.gfn_list("gmem", "punch_hole", gfns, []),
+            "gmem_release": toml.boolean(("gmem", "release"), False),
+            "gmem_mmap": mmap,
+            "gmem_slot": toml.string(("gmem", "slot"), "none", GMEM_SLOT_CHANGES),
+            "gmem_host_accesses": host,
+            "gmem_host_ops": self.choices("gmem", "host_ops", OPS, list(OPS)),
+        }
 
     def secondary(self, gfns: int) -> _Secondary:
         """The secondary MMUs: KVM's guest and pfn cache, the device mirrors, and which of

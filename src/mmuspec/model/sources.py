@@ -10,7 +10,9 @@ trees); it is marked:
 
 * ``[V]`` verified: the era's tree defines the function (the evidence names the tree);
 * ``[I]`` inferred: no tree of that era was read, but the trees of the eras on both
-  sides define it (only 5.13, between 5.12.9 and 5.15.55, has no tree of its own);
+  sides define it (5.13, between 5.12.9 and 5.15.55), or, for the eras after the last tree
+  read (6.11, 6.15 and 6.18, whose trees were not read), the newest earlier
+  tree (6.10) defines it and the table declares no absence: carried forward, not checked;
 * ``[U]`` unverified: no tree showed it; the first candidate is shown as a guess.
 
 ``absent`` names the eras whose kernel had no counterpart at all (the callback did not
@@ -29,7 +31,16 @@ from mmuspec.model.eras import ERAS
 from mmuspec.model.source_evidence import FOUND, TREES
 
 # The order of the mainline eras, for the eras on both sides of one without a tree.
-MAINLINE = ("2.6.32", "3.7", "5.10", "5.12", "5.13", "5.15", "6.1", "6.3", "6.4", "6.8", "6.10")
+MAINLINE = ("2.6.32", "3.7", "5.10", "5.12", "5.13", "5.15", "6.1", "6.3", "6.4", "6.8", "6.10", "6.11", "6.15",
+            "6.18")
+# The eras before the v6.8 begin()/range_add()/end() API (kvm_mmu_invalidate_begin() took the
+# range from v6.0 to v6.7, and was kvm_inc_notifier_count() before).
+_BEFORE_V6_8 = "2.6.32 3.7 5.10 5.12 5.13 5.15 6.1 6.3 6.4 glisse-2019"
+_BEFORE_V6_0 = "2.6.32 3.7 5.10 5.12 5.13 5.15 glisse-2019"
+# The eras before KVM_PRE_FAULT_MEMORY (bc1a5cd00211, v6.11).
+_BEFORE_PREFAULT = "2.6.32 3.7 5.10 5.12 5.13 5.15 6.1 6.3 6.4 6.8 6.10 glisse-2019"
+# The eras from v6.10 on (no change_pte, no hva-based retry).
+_SINCE_6_10 = "6.10 6.11 6.15 6.18"
 LATE_ARCHES = {"arm64": ("2.6.32", "3.7"), "mips": ("2.6.32", "3.7"), "ppc": ("2.6.32",)}
 
 
@@ -95,6 +106,10 @@ GPC = "virt/kvm/pfncache.c"
 _NO_ITREE = "2.6.32 3.7 glisse-2019"
 _NO_HMM = "2.6.32 3.7 glisse-2019"
 _NO_GPC = "2.6.32 3.7 5.10 5.12 5.13 5.15 glisse-2019"
+# guest_memfd arrived in v6.8 (a7800aa80ea4); host mmap of the file in v6.18.
+GMEM = "virt/kvm/guest_memfd.c"
+_NO_GMEM = "2.6.32 3.7 5.10 5.12 5.13 5.15 6.1 6.3 6.4 glisse-2019"
+_NO_GMEM_MMAP = f"{_NO_GMEM} 6.8 6.10"
 
 
 def _fn(files: str, *names: str) -> str:
@@ -136,17 +151,20 @@ SOURCES: dict[str, Source] = {
                                          "kvm_mmu_notifier_invalidate_range_start")),
     "kvm_dec_notifier_count": Source(_fn(KVM, "kvm_mmu_invalidate_end", "kvm_dec_notifier_count",
                                          "kvm_mmu_notifier_invalidate_range_end")),
+    "kvm_mmu_invalidate_begin": Source(_fn(KVM, "kvm_mmu_invalidate_begin"), absent=_BEFORE_V6_0),
+    "kvm_mmu_invalidate_range_add": Source(_fn(KVM, "kvm_mmu_invalidate_range_add"), absent=_BEFORE_V6_8),
+    "kvm_mmu_invalidate_end": Source(_fn(KVM, "kvm_mmu_invalidate_end"), absent=_BEFORE_V6_0),
     "kvm_mmu_notifier_invalidate_range_start": Source(_fn(KVM, "kvm_mmu_notifier_invalidate_range_start")),
     "kvm_mmu_notifier_invalidate_range_end": Source(_fn(KVM, "kvm_mmu_notifier_invalidate_range_end")),
-    "kvm_mmu_notifier_change_pte": Source(_fn(KVM, "kvm_mmu_notifier_change_pte"), absent="6.10"),
+    "kvm_mmu_notifier_change_pte": Source(_fn(KVM, "kvm_mmu_notifier_change_pte"), absent=_SINCE_6_10),
     "kvm_mmu_notifier_invalidate_page": Source(_fn(KVM, "kvm_mmu_notifier_invalidate_page"),
-                                               absent="5.10 5.12 5.13 5.15 6.1 6.3 6.4 6.8 6.10 glisse-2019"),
+                                               absent="5.10 5.12 5.13 5.15 6.1 6.3 6.4 6.8 glisse-2019 " + _SINCE_6_10),
     "kvm_mmu_notifier_clear_flush_young": Source(_fn(KVM, "kvm_mmu_notifier_clear_flush_young")),
     "kvm_mmu_notifier_clear_young": Source(_fn(KVM, "kvm_mmu_notifier_clear_young"), absent="2.6.32 3.7"),
     "kvm_mmu_notifier_test_young": Source(_fn(KVM, "kvm_mmu_notifier_test_young"), absent="2.6.32"),
     "mmu_notifier_retry": Source(_fn(KH, "mmu_invalidate_retry", "mmu_notifier_retry")),
     "mmu_notifier_retry_hva": Source(_fn(KH, "mmu_invalidate_retry_hva", "mmu_notifier_retry_hva"),
-                                     absent="2.6.32 3.7 5.10 glisse-2019 6.8 6.10"),
+                                     absent="2.6.32 3.7 5.10 glisse-2019 6.8 " + _SINCE_6_10),
     "mmu_invalidate_retry_gfn": Source(_fn(KH, "mmu_invalidate_retry_gfn"),
                                        absent="2.6.32 3.7 5.10 5.12 5.13 5.15 6.1 6.3 6.4 glisse-2019"),
     "mmu_invalidate_retry_gfn_unsafe": Source(_fn(KH, "mmu_invalidate_retry_gfn_unsafe"),
@@ -182,6 +200,8 @@ SOURCES: dict[str, Source] = {
     "mmap_free": Source(_ARM_FAULT, absent="2.6.32 3.7", note="arm64 only: mmap_read_lock() in user_mem_abort()"),
     "fault_snapshot": Source(_ARM_FAULT, absent="2.6.32 3.7", note="arm64 only"),
     "guest_touch": Source(_RUN),
+    "kvm_vcpu_pre_fault_memory": Source(_fn(KVM, "kvm_vcpu_pre_fault_memory"), absent=_BEFORE_PREFAULT),
+    "kvm_tdp_map_page_retry": Source(_fn(MMU, "kvm_tdp_map_page"), absent=_BEFORE_PREFAULT),
     "hva_to_pfn": Source(_fn(KVM, "hva_to_pfn", "gfn_to_pfn")),
     "hva_to_pfn_can_run": Source(_fn(KVM, "hva_to_pfn", "gfn_to_pfn")),
     "handle_mm_fault": Source(_fn(MEM, "handle_mm_fault")),
@@ -208,7 +228,7 @@ SOURCES: dict[str, Source] = {
     "fault_can_run": Source(_fn(MEM, "handle_pte_fault")),
     # -- the arch handlers (arch.py) ---------------------------------------------------------
     "kvm_unmap_gfn_range": _hva(("kvm_unmap_gfn_range", "kvm_unmap_hva_range", "kvm_unmap_hva")),
-    "kvm_set_spte_gfn": _hva(("kvm_set_spte_gfn", "kvm_set_spte_hva"), absent="6.10"),
+    "kvm_set_spte_gfn": _hva(("kvm_set_spte_gfn", "kvm_set_spte_hva"), absent=_SINCE_6_10),
     "kvm_age_gfn": _hva(("kvm_age_gfn", "kvm_age_hva")),
     "kvm_test_age_gfn": _hva(("kvm_test_age_gfn", "kvm_test_age_hva"), absent="2.6.32"),
     # -- madvise and reclaim (host.py) ---------------------------------------------------------
@@ -254,9 +274,9 @@ SOURCES: dict[str, Source] = {
     "mmu_notifier_invalidate_range_end": Source(f"{MN}:__mmu_notifier_invalidate_range_end"),
     "mmu_notifier_invalidate_range_start_nonblock": Source(f"{MNH}:mmu_notifier_invalidate_range_start_nonblock",
                                                            absent="2.6.32 3.7"),
-    "mmu_notifier_change_pte": Source(f"{MN}:__mmu_notifier_change_pte", absent="6.10"),
+    "mmu_notifier_change_pte": Source(f"{MN}:__mmu_notifier_change_pte", absent=_SINCE_6_10),
     "mmu_notifier_invalidate_page": Source(f"{MN}:__mmu_notifier_invalidate_page",
-                                           absent="5.10 5.12 5.13 5.15 6.1 6.3 6.4 6.8 6.10 glisse-2019"),
+                                           absent="5.10 5.12 5.13 5.15 6.1 6.3 6.4 6.8 glisse-2019 " + _SINCE_6_10),
     "mmu_notifier_clear_flush_young": Source(f"{MN}:__mmu_notifier_clear_flush_young"),
     "mmu_notifier_clear_young": Source(f"{MN}:__mmu_notifier_clear_young", absent="2.6.32 3.7"),
     "mmu_notifier_test_young": Source(f"{MN}:__mmu_notifier_test_young", absent="2.6.32"),
@@ -328,6 +348,31 @@ SOURCES: dict[str, Source] = {
     "retry_cache": Source(_fn(GPC, "mmu_notifier_retry_cache", "hva_to_pfn_retry"), absent=_NO_GPC),
     "mmu_notifier_retry_cache": Source(_fn(GPC, "mmu_notifier_retry_cache", "hva_to_pfn_retry"), absent=_NO_GPC),
     "gfn_to_pfn_cache_invalidate_start": Source(_fn(GPC, "gfn_to_pfn_cache_invalidate_start"), absent=_NO_GPC),
+    # -- guest_memfd (gmem.py), v6.8 on; no tree was read for these yet: [U] ------------------------------
+    "kvm_gmem_invalidate_begin": Source(_fn(GMEM, "kvm_gmem_invalidate_begin"), absent=_NO_GMEM),
+    "kvm_gmem_punch_hole": Source(_fn(GMEM, "kvm_gmem_punch_hole"), absent=_NO_GMEM),
+    "invalidate_lock_free": Source(_fn(GMEM, "kvm_gmem_punch_hole"), absent=_NO_GMEM),
+    "unmap_mapping_folio_start": Source(_fn(MEM, "unmap_mapping_folio"), absent=_NO_GMEM_MMAP),
+    "unmap_mapping_folio_zap": Source(_fn(MEM, "unmap_mapping_folio"), absent=_NO_GMEM_MMAP),
+    "unmap_mapping_folio_end": Source(_fn(MEM, "unmap_mapping_folio"), absent=_NO_GMEM_MMAP),
+    "truncate_inode_folio": Source("mm/truncate.c:truncate_inode_folio", absent=_NO_GMEM),
+    "kvm_gmem_invalidate_end": Source(_fn(GMEM, "kvm_gmem_invalidate_end"), absent=_NO_GMEM),
+    "kvm_gmem_release": Source(_fn(GMEM, "kvm_gmem_release"), absent=_NO_GMEM),
+    "kvm_gmem_delete_memslot": Source(_MEMSLOT_SET),
+    "no_fault_in_flight": Source(_fn(KVM, "kvm_swap_active_memslots")),
+    "kvm_gmem_unbind": Source(_fn(GMEM, "kvm_gmem_unbind"), absent=_NO_GMEM),
+    "binding_may_change": Source(_fn(GMEM, "kvm_gmem_bind"), absent=_NO_GMEM),
+    "kvm_gmem_bind": Source(_fn(GMEM, "kvm_gmem_bind"), absent=_NO_GMEM),
+    "kvm_gmem_create_memslot": Source(_MEMSLOT_SET),
+    "kvm_gmem_fault": Source(_fn(MMU, "kvm_faultin_pfn"), absent=_NO_GMEM),
+    "kvm_gmem_get_folio": Source(_fn(GMEM, "kvm_gmem_get_folio"), absent=_NO_GMEM),
+    "kvm_gmem_get_pfn": Source(_fn(GMEM, "kvm_gmem_get_pfn"), absent=_NO_GMEM),
+    "gmem_folio_ready": Source(_fn(GMEM, "kvm_gmem_get_folio"), absent=_NO_GMEM),
+    "gmem_user_access": Source(_HOST_FAULT),
+    "gmem_user_retry": Source(_HOST_FAULT),
+    "gmem_user_attempt": Source(_HOST_FAULT),
+    "kvm_gmem_fault_user_mapping": Source(_fn(GMEM, "kvm_gmem_fault_user_mapping"), absent=_NO_GMEM_MMAP),
+    "user_folio_ready": Source(_fn(GMEM, "kvm_gmem_fault_user_mapping"), absent=_NO_GMEM_MMAP),
 }
 
 
@@ -336,13 +381,18 @@ def _found(candidate: str, era: str) -> tuple[str, ...]:
     return (tree,) if tree is not None and tree in FOUND.get(candidate, ()) else ()
 
 
-def _neighbours(era: str) -> tuple[str, str] | None:
+def _neighbours(era: str) -> tuple[str, ...] | None:
+    """The eras whose trees stand in for ``era``, which has none: the nearest eras with a
+    tree on both sides, or only the newest era with a tree when no later era has one (the
+    eras after the last tree read, whose locations are carried forward, marked [I])."""
     if era not in MAINLINE or TREES.get(era) is not None:
         return None
     i = MAINLINE.index(era)
-    if i == 0 or i == len(MAINLINE) - 1:
+    before = [e for e in MAINLINE[:i] if TREES.get(e) is not None]
+    after = [e for e in MAINLINE[i + 1:] if TREES.get(e) is not None]
+    if not before:
         return None
-    return MAINLINE[i - 1], MAINLINE[i + 1]
+    return (before[-1], after[0]) if after else (before[-1],)
 
 
 def location(name: str, era: str, arch: str = "x86") -> Location | None:
@@ -363,9 +413,9 @@ def _locate(source: Source, era: str, arch: str) -> Location:
     sides = _neighbours(era)
     if sides is not None:
         for candidate in candidates:
-            left, right = (_found(candidate, e) for e in sides)
-            if left and right:
-                return _make(candidate, "I", left + right)
+            seen = tuple(v for e in sides for v in _found(candidate, e))
+            if len(seen) == len(sides):
+                return _make(candidate, "I", seen)
     return _make(candidates[0], "U", ())
 
 

@@ -22,6 +22,11 @@ class Switch:
     default: Value
     summary: str
     source: str
+    arches: tuple[str, ...] = ()  # the arches whose code the switch selects; () = every arch
+
+    def acts_on(self, arch: Value) -> bool:
+        """Whether the model reads this switch on ``arch`` (the kernel code it selects exists there)."""
+        return not self.arches or arch in self.arches
 
     def parse(self, text: str) -> Value:
         """Turn the text of ``--set NAME=TEXT`` into a value, or raise UsageError."""
@@ -93,6 +98,19 @@ SWITCHES: dict[str, Switch] = {
             "reaper), the core calls invalidate_range_end() on every subscriber before returning; "
             "false = it returns at once and the callers skip end() (93065ac753e4, v4.19).",
             "c2655835fd8c (v5.12) mm/mmu_notifiers: ensure range_end() is paired with range_start()",
+        ),
+        Switch(
+            "mm.nonblock_itree_end",
+            (True, False),
+            False,
+            "When an hlist subscriber fails a non-blockable invalidate_range_start() (OOM reaper) "
+            "after the interval tree took the range, __mmu_notifier_invalidate_range_start() also "
+            "ends the interval tree's range (mn_itree_inv_end()) before returning -EAGAIN.  false = "
+            "every kernel since v5.5: it returns at once, the caller skips range_end(), and "
+            "active_invalidate_ranges never returns to 0 (reports/oom-reaper-itree-leak.md); true = "
+            "the proposed fix.",
+            "mm/mmu_notifier.c __mmu_notifier_invalidate_range_start(), mn_itree_invalidate() "
+            "(99cb252f5e68, v5.5); mm/oom_kill.c __oom_reap_task_mm(); no fix merged",
         ),
         Switch(
             "mm.rmap_unmap_notifier",
@@ -175,6 +193,41 @@ SWITCHES: dict[str, Switch] = {
             "58cd407ca4c6 (v5.19 [I]) KVM: Fix multiple races in gfn=>pfn cache refresh",
         ),
         Switch(
+            "kvm.guest_memfd",
+            ("none", "private", "mmap"),
+            "none",
+            "guest_memfd, a file that backs a memslot's gfns without an hva and invalidates them "
+            "itself (kvm_gmem_invalidate_begin/end around a hole punch or the file's release): none "
+            "= before v6.8, where a scenario with [gmem] does not run; private = v6.8 on, the file is "
+            "mapped by the guest only; mmap = v6.18, host userspace may mmap the file too "
+            "(GUEST_MEMFD_FLAG_MMAP / INIT_SHARED), so truncation also unmaps host PTEs through the MMU "
+            "notifier.",
+            "a7800aa80ea4 (v6.8) KVM: Add KVM_CREATE_GUEST_MEMFD ioctl() for guest-specific backing "
+            "memory; 00379ba3126e / a1accd3e93e5 (v6.18 [I]) INIT_SHARED and KVM_CAP_GUEST_MEMFD_FLAGS",
+        ),
+        Switch(
+            "kvm.gmem_bind_lock",
+            (True, False),
+            True,
+            "kvm_gmem_bind() and kvm_gmem_unbind() change gmem->bindings under "
+            "filemap_invalidate_lock(), which a hole punch and a release hold from invalidate_begin to "
+            "invalidate_end, so both see the same bindings (\"Bindings must be stable across "
+            "invalidation to ensure the start+end are balanced\"); false = a what-if without it.",
+            "virt/kvm/guest_memfd.c kvm_gmem_punch_hole(), kvm_gmem_bind(), kvm_gmem_unbind() (v6.8)",
+        ),
+        Switch(
+            "kvm.gmem_invalidate_begin",
+            ("if_bound", "always"),
+            "if_bound",
+            "When kvm_gmem_invalidate_begin() calls kvm_mmu_invalidate_begin(): if_bound = only when a "
+            "binding overlaps the range, as kvm_gmem_invalidate_end() calls end only when xa_find() "
+            "finds one (merged); always = unconditionally under mmu_lock, with the conditional end "
+            "(the guest_memfd posting of September 2023, whose asymmetry review caught before the "
+            "merge).",
+            "virt/kvm/guest_memfd.c kvm_gmem_invalidate_begin() (v6.8); the v12 posting of the "
+            "guest_memfd series (2023-09-14) and its review",
+        ),
+        Switch(
             "kvm.change_pte",
             ("bump_seq", "warn_count", "check_count", "update_in_place", "none"),
             "warn_count",
@@ -244,6 +297,7 @@ SWITCHES: dict[str, Switch] = {
             "on gfns (mmu_invalidate_retry_gfn).  Other arches always use global.",
             "4a42d848db95 (v5.12) KVM: x86/mmu: Consider the hva in mmu_notifier retry; "
             "8569992d64b8 (v6.8) KVM: Use gfn instead of hva for mmu_notifier_retry",
+            arches=('x86',),
         ),
         Switch(
             "kvm.lockless_precheck",
@@ -253,6 +307,35 @@ SWITCHES: dict[str, Switch] = {
             "retries early; it must be paired with the locked check.",
             "d02c357e5bfa (v6.8) KVM: x86/mmu: Retry fault before acquiring mmu_lock if mapping is "
             "changing",
+            arches=('x86',),
+        ),
+        Switch(
+            "kvm.invalidate_api",
+            ("begin_with_range", "begin_add_end"),
+            "begin_with_range",
+            "How KVM counts an invalidation: begin_with_range = kvm_inc_notifier_count(start, end) "
+            "(v5.12; kvm_mmu_invalidate_begin(kvm, start, end) in v6.0-v6.7) raises the count and "
+            "records the range at once; begin_add_end = kvm_mmu_invalidate_begin() raises the count "
+            "and marks the range INVALID_GPA, kvm_mmu_invalidate_range_add() adds each memslot's gfn "
+            "range, kvm_mmu_invalidate_end() WARNs if no range was added (and the locked retry test "
+            "retries and WARNs on an invalid range), in_progress < 0 is a KVM_BUG_ON, and "
+            "kvm_destroy_vm() WARNs on an invalidation left in progress with balanced notifiers.",
+            "8569992d64b8 (v6.8) KVM: Use gfn instead of hva for mmu_notifier_retry, with the series' "
+            "c0db19232c1e (assert in_progress never negative) and d497a0fab8b8 (WARN on dangling "
+            "invalidations at destruction) [ids V, mainline I]",
+        ),
+        Switch(
+            "kvm.prefault",
+            ("none", "retry_in_kernel", "eagain_on_invalid_slot"),
+            "none",
+            "KVM_PRE_FAULT_MEMORY (x86): none = no such ioctl, where a scenario whose vCPUs "
+            "prefault does not run; retry_in_kernel = kvm_tdp_map_page() loops on RET_PF_RETRY "
+            "inside the ioctl, which holds kvm->srcu throughout, so a fault on a memslot flagged "
+            "KVM_MEMSLOT_INVALID retries while the memslot update waits for that srcu reader; "
+            "eagain_on_invalid_slot = kvm_mmu_faultin_pfn() returns -EAGAIN to userspace for a "
+            "prefault on an invalid memslot.",
+            "bc1a5cd00211, 6e01b7601dfe (v6.11 [I]); 3ccbf6f47098 (v6.18 [I]) KVM: x86/mmu: Return "
+            "-EAGAIN if userspace deletes/moves memslot during prefault",
         ),
         Switch(
             "kvm.zap_gfn_range_count",
@@ -292,6 +375,7 @@ SWITCHES: dict[str, Switch] = {
             "a955cad84cda (v5.16) is_page_fault_stale(..., int mmu_seq); fixed in mainline by "
             "ba6e3fe25543 (v6.3), in 6.1.y by 'KVM: x86/mmu: Fix an sign-extension bug with mmu_seq "
             "that hangs vCPUs'",
+            arches=('x86',),
         ),
         Switch(
             "kvm.tlbs_dirty",
@@ -311,6 +395,7 @@ SWITCHES: dict[str, Switch] = {
             "Where arm64's user_mem_abort() reads mmu_invalidate_seq: after mmap_read_unlock(), "
             "so a VMA change after vma_lookup() goes unseen, or before it.",
             "13ec9308a857 (v6.3) KVM: arm64: Retry fault if vma_lookup() results become invalid",
+            arches=('arm64',),
         ),
     )
 }
@@ -355,6 +440,17 @@ class Config(Mapping[str, Value]):
     def text(self, name: str) -> str:
         value = self._values[name]
         return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def refuse_inert(overrides: Mapping[str, Value], arch: Value) -> None:
+    """A switch set by hand on an arch whose code it does not select would do nothing and give a
+    vacuous verdict: refuse it, naming the arches it applies to."""
+    for name in overrides:
+        switch = SWITCHES.get(name)
+        if switch is not None and not switch.acts_on(arch):
+            raise UsageError(f"--set {name}: acts only on {', '.join(switch.arches)} (it selects "
+                             f"{switch.arches[0]} code that arch {arch} does not have); drop it or choose "
+                             f"--arch {switch.arches[0]}")
 
 
 def parse_assignments(texts: Iterable[str]) -> dict[str, Value]:

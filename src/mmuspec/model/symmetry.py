@@ -37,7 +37,8 @@ if TYPE_CHECKING:
 STALE = 255
 # Program counters at which a vCPU's snapshot of mmu_notifier_seq is still to be compared.
 LIVE_SNAPSHOT = frozenset(
-    {guest.GUP, guest.WAIT_PAGE_LOCK, guest.COW_START, guest.COW_LOCK, guest.COW_NOTIFY, guest.COW_END, guest.MAP}
+    {guest.GUP, guest.WAIT_PAGE_LOCK, guest.COW_START, guest.COW_LOCK, guest.COW_NOTIFY, guest.COW_END, guest.MAP,
+     guest.GMEM_GET_PFN}
 )
 
 

@@ -54,7 +54,7 @@ def munmap_program(k: Kernel) -> dict[int, list[tuple[str, int]]]:
 
 @step("oom_reaper", "__oom_reap_task_mm(): mmu_notifier_invalidate_range_start_nonblock(); on -EAGAIN "
       "tlb_finish_mmu() and skip the vma", lock="mmu_lock", guard=mn_start_ready,
-      reads="count seq spte slot", writes="count seq spte spt_table", notifier="start_nonblock")
+      reads="count seq spte slot itree", writes="count seq spte spt_table itree", notifier="start_nonblock")
 def oom_reap_range_start(k: Kernel, s: bytearray, t: int, arg: int) -> None:
     if not k.mn_phases_reset(s, t):
         # The interval tree failed the range (a driver lock was held): the core returned

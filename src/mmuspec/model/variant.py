@@ -21,6 +21,7 @@ from types import FunctionType, ModuleType
 from typing import Any
 
 from mmuspec.errors import InputError, UsageError
+from mmuspec.inputs import read_text
 from mmuspec.model.binding import VARIANT_MODULE, Rebinder, bind
 from mmuspec.model.registry import FUNCTIONS
 
@@ -34,7 +35,7 @@ class Variant:
 
     @property
     def digest(self) -> str:
-        return sha256(self.text.encode()).hexdigest()[:12]
+        return sha256_text(self.text)[:12]
 
     def __hash__(self) -> int:
         return hash((self.path, self.text))
@@ -73,6 +74,12 @@ def _binding(variant: Variant) -> tuple[dict[str, Any], Rebinder]:
     return bind(variant.functions, rebinder), rebinder
 
 
+def sha256_text(text: str) -> str:
+    """The hash a trace file records of a variant's source (``mmuspec replay --variant``
+    checks the user's file against it)."""
+    return sha256(text.encode()).hexdigest()
+
+
 def load_variant(path: str) -> Variant:
     p = Path(path)
     if not p.is_file():
@@ -84,13 +91,7 @@ def load_variant(path: str) -> Variant:
     if b"\0" in data:
         raise InputError(path, data[:data.index(b"\0")].count(b"\n") + 1,
                          "a NUL byte: a binary file, not a Python file")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data[:exc.start].count(b"\n") + 1
-        raise InputError(path, line, f"not UTF-8 text (byte {data[exc.start]:#04x}): a variant is a Python file") \
-            from None
-    return parse_variant(text, path)
+    return parse_variant(read_text(p, "variant file"), path)
 
 
 def _check_signature(path: str, name: str, fn: Any) -> None:

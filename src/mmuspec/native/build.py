@@ -37,23 +37,41 @@ from typing import Any
 import numpy as np
 
 from mmuspec.explore.por import PersistentSets
+from mmuspec.native.sealed import intact, seal
 from mmuspec.native.shapes import ARRAY, RAGGED, SCALAR, STRING, TranslateError, shape_at
 
-ENGINE_VERSION = "2"
+ENGINE_VERSION = "3"
 PRELUDE = r"""
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <stdio.h>
+#include <unistd.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sys/mman.h>
 #define EXPORT __attribute__((visibility("default")))
 typedef struct { long v[2]; } T2;
 typedef struct { long v[3]; } T3;
 typedef struct { long v[4]; } T4;
-static int32_t *KD;
-static uint64_t EV;
-static int ERR;
+/* Everything a step reads or writes besides the state lives in the caller's context: the
+ * configuration (KD, W, shared and read-only) and this call's events and error.  No
+ * globals, so one library serves many configurations and many threads at once. */
+typedef struct Cx {
+    const int32_t *kd;
+    int w;
+    int err;
+    uint64_t ev;
+    uint32_t round;              /* value renaming's generation (engine.c, canon) */
+    uint32_t named[256];
+    uint8_t names[256];
+} Cx;
+#define KD (cx->kd)
+#define W (cx->w)
+#define EV (cx->ev)
+#define ERR (cx->err)
 enum { ERR_MODEL = 1, ERR_RANGE = 2, ERR_TOO_MANY = 3, ERR_PYTHON = 4 };
-static int W;
 /* A read or write Python would refuse (or read from the end, for a negative index) stops
  * the compiled core with ERR_PYTHON; the interpreter then runs the search and says what
  * Python says. */
@@ -63,15 +81,15 @@ static int W;
     if ((unsigned long)_si < (unsigned long)W) (S)[_si] = (uint8_t)_sv; else ERR = ERR_PYTHON; } while (0)
 #define AT(BASE, IDX, LEN) ({ long _ai = (long)(IDX); (unsigned long)_ai < (unsigned long)(LEN) ? \
     (long)KD[(BASE) + _ai] : (ERR = ERR_PYTHON, 0L); })
-static inline long pyfloordiv(long a, long b) {
+static inline long pyfloordiv(Cx *cx, long a, long b) {
     if (!b) { ERR = ERR_PYTHON; return 0; }
     long q = a / b; return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
 }
-static inline long pymod(long a, long b) {
+static inline long pymod(Cx *cx, long a, long b) {
     if (!b) { ERR = ERR_PYTHON; return 0; }
     long r = a % b; return (r != 0 && ((r < 0) != (b < 0))) ? r + b : r;
 }
-static inline T2 pydivmod(long a, long b) { T2 r = {{pyfloordiv(a, b), pymod(a, b)}}; return r; }
+static inline T2 pydivmod(Cx *cx, long a, long b) { T2 r = {{pyfloordiv(cx, a, b), pymod(cx, a, b)}}; return r; }
 """
 ERRORS = {1: "the model raised ModelError", 2: "a step drove a field out of 0..255", 3: "too many successors",
           4: "a step did what Python refuses (an index out of range, a division by zero)",
@@ -144,11 +162,13 @@ def generate(kernel: Any) -> tuple[str, Any, list[str], list[str]]:
     budget = ["static _Thread_local long VBUDGET;\nstatic long VLINE;"] if tr.budgeted else []
     reset = f"    VBUDGET = {LOOP_BUDGET};\n" if tr.budgeted else ""
     parts = [PRELUDE, *budget, "\n".join(protos), *(tr.funcs[c].c for c in tr.order)]
-    parts.append("static long dispatch_guard(int id, uint8_t *s, long t, long arg) {\n" + reset + "    switch (id) {\n"
-                 + "".join(f"    case {i}: return {cnames[g]}(s, t, arg);\n" for i, g in enumerate(guards))
+    parts.append("static long dispatch_guard(Cx *cx, int id, uint8_t *s, long t, long arg) {\n" + reset
+                 + "    switch (id) {\n"
+                 + "".join(f"    case {i}: return {cnames[g]}(cx, s, t, arg);\n" for i, g in enumerate(guards))
                  + "    }\n    return 0;\n}")
-    parts.append("static void dispatch_step(int id, uint8_t *s, long t, long arg) {\n" + reset + "    switch (id) {\n"
-                 + "".join(f"    case {i}: {cnames[n]}(s, t, arg); break;\n" for i, n in enumerate(steps))
+    parts.append("static void dispatch_step(Cx *cx, int id, uint8_t *s, long t, long arg) {\n" + reset
+                 + "    switch (id) {\n"
+                 + "".join(f"    case {i}: {cnames[n]}(cx, s, t, arg); break;\n" for i, n in enumerate(steps))
                  + "    }\n}")
     engine = (resources.files("mmuspec.native") / "engine.c").read_text(encoding="utf-8")
     parts.append(engine)
@@ -191,7 +211,7 @@ def compile_model(kernel: Any, loaded: dict[str, Built] | None = None) -> Built:
         return loaded[f"mmuspec-{digest}"]
     folder = cache_dir()
     lib_path = folder / f"mmuspec-{digest}.so"
-    cached = lib_path.exists()
+    cached = intact(lib_path)
     if not cached:
         _build(source, lib_path)
     lib = ctypes.CDLL(str(lib_path))
@@ -211,12 +231,21 @@ def _build(source: str, lib_path: Path) -> None:
     if cc is None:
         raise NativeUnavailable("no C compiler (cc, gcc or clang) on PATH")
     folder = lib_path.parent
+    try:
+        _compile(cc, source, lib_path)
+    except OSError as exc:
+        raise NativeUnavailable(f"cannot write the compiled engine's cache {folder} ({exc.strerror or exc})") from None
+    seal(lib_path)
+
+
+def _compile(cc: str, source: str, lib_path: Path) -> None:
+    folder = lib_path.parent
     folder.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=folder) as work:
         c_path = Path(work) / "model.c"
         c_path.write_text(source, encoding="utf-8")
         tmp_lib = Path(work) / "model.so"
-        cmd = [cc, "-O2", "-fPIC", "-shared", "-fvisibility=hidden", "-o", str(tmp_lib), str(c_path)]
+        cmd = [cc, "-O2", "-pthread", "-fPIC", "-shared", "-fvisibility=hidden", "-o", str(tmp_lib), str(c_path)]
         done = subprocess.run(cmd, capture_output=True, text=True)
         if done.returncode != 0:
             first = (done.stderr.strip().splitlines() or ["?"])[0]
@@ -249,7 +278,7 @@ def _from_manifest(kernel: Any, started: float) -> Built | None:
     try:
         record = json.loads(_manifest_path(kernel).read_text(encoding="utf-8"))
         lib_path = cache_dir() / record["library"]
-        if not lib_path.exists():
+        if not intact(lib_path):
             return None
         slots = {tuple(path): (index, kind, arity) for path, index, kind, arity in record["slots"]}
         built = Built(None, lib_path, {n: i for i, n in enumerate(record["steps"])},
@@ -276,31 +305,46 @@ def library_path(kernel: Any) -> Path:
 def install_library(kernel: Any, library: bytes) -> None:
     """Put a library built elsewhere into this machine's cache, if it has none yet."""
     path = library_path(kernel)
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
+    if not intact(path):
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_bytes(library)
-        os.replace(tmp, path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_bytes(library)
+            os.replace(tmp, path)
+        except OSError:  # an unwritable cache: this machine builds its own, or interprets
+            tmp.unlink(missing_ok=True)
+            return
+        seal(path)
 
 
 def _declare(lib: Any) -> None:
-    p_u8, p_u16, p_u32 = ctypes.POINTER(ctypes.c_uint8), ctypes.POINTER(ctypes.c_uint16), ctypes.POINTER(ctypes.c_uint32)
-    p_i32, p_i64, p_u64 = ctypes.POINTER(ctypes.c_int32), ctypes.POINTER(ctypes.c_longlong), ctypes.POINTER(ctypes.c_uint64)
-    p_int = ctypes.POINTER(ctypes.c_int)
-    lib.ms_init.argtypes = [p_i32, ctypes.c_int]
-    lib.ms_successors.argtypes = [p_u8, ctypes.c_int, ctypes.c_int, p_u8, p_u16, p_u64, ctypes.c_int]
-    lib.ms_start.argtypes = [p_u8, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_longlong,
-                             ctypes.c_int, ctypes.c_uint64, ctypes.c_uint64, ctypes.c_int]
-    lib.ms_run.argtypes = [ctypes.c_double]
-    lib.ms_figures.argtypes = [p_i64]
-    lib.ms_figures.restype = None
-    lib.ms_results.argtypes = [p_u32, p_u16, p_i64, p_int]
-    lib.ms_results.restype = None
-    lib.ms_free.restype = None
-    lib.ms_fingerprint.argtypes = [p_u8]
+    p_u8, p_u16 = ctypes.POINTER(ctypes.c_uint8), ctypes.POINTER(ctypes.c_uint16)
+    p_u32, p_i32 = ctypes.POINTER(ctypes.c_uint32), ctypes.POINTER(ctypes.c_int32)
+    p_i64, p_u64 = ctypes.POINTER(ctypes.c_longlong), ctypes.POINTER(ctypes.c_uint64)
+    p_int, handle = ctypes.POINTER(ctypes.c_int), ctypes.c_void_p
+    lib.ms_model_new.argtypes = [p_i32, ctypes.c_int, p_int]
+    lib.ms_model_new.restype = handle
+    lib.ms_model_free.argtypes = [handle]
+    lib.ms_model_free.restype = None
+    lib.ms_width.argtypes = [handle]
+    lib.ms_successors.argtypes = [handle, p_u8, ctypes.c_int, ctypes.c_int, p_u8, p_u16, p_u64, ctypes.c_int]
+    lib.ms_search_new.argtypes = [handle, p_u8, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int,
+                                  ctypes.c_longlong, ctypes.c_int, ctypes.c_uint64, ctypes.c_uint64, ctypes.c_int,
+                                  ctypes.c_int, ctypes.c_longlong, ctypes.c_char_p, p_int]
+    lib.ms_search_new.restype = handle
+    lib.ms_search_run.argtypes = [handle, ctypes.c_double]
+    lib.ms_search_figures.argtypes = [handle, p_i64]
+    lib.ms_search_figures.restype = None
+    lib.ms_search_error.argtypes = [handle]
+    lib.ms_search_witnesses.argtypes = [handle, p_i64, p_int]
+    lib.ms_search_witnesses.restype = None
+    lib.ms_search_path.argtypes = [handle, ctypes.c_longlong, p_u16, ctypes.c_int]
+    lib.ms_search_free.argtypes = [handle]
+    lib.ms_search_free.restype = None
+    lib.ms_fingerprint.argtypes = [handle, p_u8]
     lib.ms_fingerprint.restype = ctypes.c_uint64
-    lib.ms_expand_chunk.argtypes = [p_u8, ctypes.c_int, ctypes.c_int, ctypes.c_int, p_u32, p_u16, p_u64, p_u8, p_u64,
-                                    ctypes.c_longlong, p_i64]
+    lib.ms_expand_chunk.argtypes = [handle, p_u8, ctypes.c_int, ctypes.c_int, ctypes.c_int, p_u32, p_u16, p_u64,
+                                    p_u8, p_u64, ctypes.c_longlong, p_i64]
     lib.ms_expand_chunk.restype = ctypes.c_longlong
     lib.ms_insert_fingerprints.argtypes = [p_u64, ctypes.c_ulonglong, p_u64, ctypes.c_longlong, p_u8]
     lib.ms_insert_fingerprints.restype = ctypes.c_longlong

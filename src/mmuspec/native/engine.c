@@ -40,7 +40,7 @@ static inline int cmp_blocks(const uint8_t *a, const uint8_t *b, int w) {
 }
 
 /* model/symmetry.py: canon_seq, sort_vcpus, rename_values, in that order. */
-static void canon(uint8_t *m) {
+static void canon(Cx *cx, uint8_t *m) {
     if (KD[HDR_SEQ_ON]) {
         int seq = m[KD[HDR_SEQ_INDEX]];
         uint64_t live = (uint64_t)(uint32_t)KD[HDR_LIVE_LO] | ((uint64_t)(uint32_t)KD[HDR_LIVE_HI] << 32);
@@ -71,9 +71,10 @@ static void canon(uint8_t *m) {
     }
     if (KD[HDR_VALUES_ON]) {
         /* names[v] is valid when named[v] == round: no clearing of 256 entries per call */
-        static uint8_t names[256];
-        static uint32_t named[256], round;
-        if (++round == 0) { memset(named, 0, sizeof named); round = 1; }
+        uint8_t *names = cx->names;
+        uint32_t *named = cx->named;
+        uint32_t round = ++cx->round;
+        if (round == 0) { memset(cx->named, 0, sizeof cx->named); round = cx->round = 1; }
         int count = 1;
         names[0] = 0; named[0] = round;
         for (int i = 0; i < KD[HDR_NVALUES]; i++) {
@@ -86,11 +87,9 @@ static void canon(uint8_t *m) {
     }
 }
 
-static int thread_base(int t) { return KD[KD[HDR_THREADS] + 4 * t]; }
-static int thread_done(int t) { return KD[KD[HDR_THREADS] + 4 * t + 1]; }
 
 /* The steps of thread t enabled in s, each taken on a copy; returns -1 on a model error. */
-static int thread_successors(const uint8_t *s, int t, int canonical, Out *out) {
+static int thread_successors(Cx *cx, const uint8_t *s, int t, int canonical, Out *out) {
     int base = KD[KD[HDR_THREADS] + 4 * t];
     int npcs = KD[KD[HDR_THREADS] + 4 * t + 2];
     int pcs = KD[KD[HDR_THREADS] + 4 * t + 3];
@@ -102,7 +101,7 @@ static int thread_successors(const uint8_t *s, int t, int canonical, Out *out) {
         int action = KD[e], step = KD[e + 1], guard = KD[e + 2], arg = KD[e + 3];
         if (guard >= 0) {
             ERR = 0;
-            long ok = dispatch_guard(guard, (uint8_t *)s, t, arg);
+            long ok = dispatch_guard(cx, guard, (uint8_t *)s, t, arg);
             if (ERR) return -1;
             if (!ok) continue;
         }
@@ -111,9 +110,9 @@ static int thread_successors(const uint8_t *s, int t, int canonical, Out *out) {
         memcpy(m, s, (size_t)W);
         EV = 0;
         ERR = 0;
-        dispatch_step(step, m, t, arg);
+        dispatch_step(cx, step, m, t, arg);
         if (ERR) return -1;
-        if (canonical) canon(m);
+        if (canonical) canon(cx, m);
         out->action[out->n] = (uint16_t)action;
         out->events[out->n] = EV;
         out->n++;
@@ -121,13 +120,13 @@ static int thread_successors(const uint8_t *s, int t, int canonical, Out *out) {
     return 0;
 }
 
-static int all_successors(const uint8_t *s, int canonical, Out *out) {
+static int all_successors(Cx *cx, const uint8_t *s, int canonical, Out *out) {
     out->n = 0;
     for (int t = 0; t < KD[HDR_NTHREADS]; t++)
-        if (thread_successors(s, t, canonical, out) < 0) return -1;
+        if (thread_successors(cx, s, t, canonical, out) < 0) return -1;
     if (out->n == 0) {
         ERR = 0;
-        long done = f_all_done((uint8_t *)s);
+        long done = f_all_done(cx, (uint8_t *)s);
         if (ERR) return -1;
         if (!done) {
             memcpy(out->states, s, (size_t)W);
@@ -142,13 +141,13 @@ static int all_successors(const uint8_t *s, int canonical, Out *out) {
 
 /* explore/por.py: the first candidate thread whose steps are enabled and all raise the
  * sum of program counters; 1 if out holds that reduced expansion. */
-static int progress_of(const uint8_t *s) {
+static int progress_of(Cx *cx, const uint8_t *s) {
     int sum = 0;
     for (int t = 0; t < KD[HDR_POR_NT]; t++) sum += s[KD[KD[HDR_POR_PC_AT] + t]];
     return sum;
 }
 
-static int reduced_successors(const uint8_t *s, int canonical, Out *out) {
+static int reduced_successors(Cx *cx, const uint8_t *s, int canonical, Out *out) {
     int nt = KD[HDR_POR_NT];
     int before = -1;
     for (int t = 0; t < nt; t++) {
@@ -165,24 +164,24 @@ static int reduced_successors(const uint8_t *s, int canonical, Out *out) {
             if (s[KD[KD[HDR_POR_PC_AT] + u]] != KD[KD[HDR_POR_DONE] + u]) { alone = 0; break; }
         }
         if (!alone) continue;
-        if (before < 0) before = progress_of(s);
+        if (before < 0) before = progress_of(cx, s);
         out->n = 0;
-        if (thread_successors(s, t, canonical, out) < 0) return -1;
+        if (thread_successors(cx, s, t, canonical, out) < 0) return -1;
         if (out->n == 0) continue;
         int ok = 1;
         for (int i = 0; i < out->n && ok; i++)
-            if (progress_of(out->states + (size_t)i * (size_t)W) <= before) ok = 0;
+            if (progress_of(cx, out->states + (size_t)i * (size_t)W) <= before) ok = 0;
         if (ok) return 1;
     }
     return 0;
 }
 
-static int expand(const uint8_t *s, int canonical, int por, Out *out) {
+static int expand(Cx *cx, const uint8_t *s, int canonical, int por, Out *out) {
     if (por && KD[HDR_POR_ON]) {
-        int r = reduced_successors(s, canonical, out);
+        int r = reduced_successors(cx, s, canonical, out);
         if (r != 0) return r < 0 ? -1 : 0;
     }
-    return all_successors(s, canonical, out);
+    return all_successors(cx, s, canonical, out);
 }
 
 /* ---- fingerprints ------------------------------------------------------------------ */
@@ -207,30 +206,194 @@ static uint64_t fingerprint(const uint8_t *p, int n) {
     return h ? h : 1; /* 0 marks an empty slot */
 }
 
-/* ---- breadth-first search ------------------------------------------------------------ */
+
+/* A second, independent 64-bit hash of the same bytes (other constants), for the compact
+ * table, which keeps 56 bits of it and finds the rest of the identity in the bucket. */
+static uint64_t fingerprint2(const uint8_t *p, int n) {
+    const uint64_t k0 = 0x589965cc75374cc3ULL, k1 = 0x1d8e4e27c47d124fULL, k2 = 0xeb44accab455d165ULL;
+    uint64_t h = k0 ^ (uint64_t)n;
+    int i = 0;
+    for (; i + 16 <= n; i += 16) h = mum(read8(p + i) ^ k1, read8(p + i + 8) ^ h);
+    uint8_t tail[16] = {0};
+    memcpy(tail, p + i, (size_t)(n - i));
+    h = mum(read8(tail) ^ k1, read8(tail + 8) ^ h ^ k2);
+    return mum(h ^ k1, (uint64_t)n ^ k2);
+}
+
+/* ---- one configuration: a handle ------------------------------------------------------ */
+
+/* The packed configuration (read-only once made), so that any number of them live in one
+ * process and any number of threads read one at once.  Per-call scratch is a Cx. */
+typedef struct Model { int32_t *kd; int w; } Model;
+
+static void cx_init(Cx *cx, const Model *m) {
+    cx->kd = m->kd; cx->w = m->w; cx->err = 0; cx->ev = 0; cx->round = 0;
+    memset(cx->named, 0, sizeof cx->named);
+}
+
+EXPORT Model *ms_model_new(const int32_t *kd, int n, int *status) {
+    *status = 0;
+    if (n <= HDR_ENGINE_END || kd[HDR_WIDTH] > MAX_WIDTH || kd[HDR_WIDTH] <= 0) { *status = -2; return NULL; }
+    Model *m = calloc(1, sizeof *m);
+    if (m) m->kd = malloc((size_t)n * sizeof(int32_t));
+    if (!m || !m->kd) { free(m); *status = -1; return NULL; }
+    memcpy(m->kd, kd, (size_t)n * sizeof(int32_t));
+    m->w = kd[HDR_WIDTH];
+    return m;
+}
+
+EXPORT void ms_model_free(Model *m) {
+    if (!m) return;
+    free(m->kd);
+    free(m);
+}
+
+EXPORT int ms_width(const Model *m) { return m->w; }
+
+/* Successors of one state, for tests and the interpreter's cross-checks; thread-safe. */
+EXPORT int ms_successors(const Model *m, const uint8_t *s, int canonical, int por, uint8_t *states,
+                         uint16_t *actions, uint64_t *events, int max_out) {
+    Cx cx_; Cx *cx = &cx_;
+    cx_init(cx, m);
+    Out *out = malloc(sizeof *out);
+    if (!out) return -100;
+    out->states = malloc((size_t)MAX_OUT * (size_t)m->w);
+    if (!out->states) { free(out); return -100; }
+    int r;
+    if (expand(cx, s, canonical, por, out) < 0) r = -ERR - 1;
+    else if (out->n > max_out) r = -100;
+    else {
+        memcpy(states, out->states, (size_t)out->n * (size_t)W);
+        memcpy(actions, out->action, (size_t)out->n * sizeof(uint16_t));
+        memcpy(events, out->events, (size_t)out->n * sizeof(uint64_t));
+        r = out->n;
+    }
+    free(out->states);
+    free(out);
+    return r;
+}
+
+EXPORT uint64_t ms_fingerprint(const Model *m, const uint8_t *s) { return fingerprint(s, m->w); }
+
+/* ---- the visited set ------------------------------------------------------------------- */
+
+/* Buckets of 8 slots, one cache line each; a state's home bucket is its fingerprint scaled
+ * to the bucket count (so the count need not be a power of two), and a full bucket spills
+ * into the next (linear probing by buckets).  Slots are only ever filled, in probe order, so
+ * a state is present iff it appears before the first empty slot of its probe sequence; a
+ * slot is claimed with a compare-and-swap, which lets threads insert at once.
+ *
+ * Growable tables (the default) keep the whole 64-bit fingerprint, so they can be rehashed
+ * into a bigger table.  A compact table (a memory budget is given) has a fixed size and
+ * keeps, per state, 56 bits of a second, independent hash and the state's distance from its
+ * home bucket: the home bucket stands for log2(buckets) more bits of identity, so a
+ * 1e9-state table tells states apart by about 56 + 27 bits in 8 bytes. */
+#define BUCKET 8
+#define MAX_DISP 254
 
 typedef struct {
-    uint64_t *table; size_t cap, used;      /* fingerprints, open addressing */
-    uint8_t *exact; int exact_mode;          /* with --exact: whole states, by slot */
-    uint32_t *parent; uint16_t *via; size_t n, n_cap;
-    uint8_t *cur; size_t cur_n, cur_cap;     /* the level being expanded */
-    uint8_t *nxt; size_t nxt_n, nxt_cap;     /* the next level */
-    size_t cur_pos, cur_base;                /* where in the current level we are */
-    long long transitions;
-    int level, canonical, por, max_depth, stop_on_violation, chunk;
-    long long max_states;
-    uint64_t seen, property_bits, all_bits;
-    long long witness_src[64]; int witness_action[64];
-    int status;                              /* 0 running, 1 complete, 2 stopped, 3 error */
-    int stop_reason;                         /* 1 depth, 2 states, 3 violation */
-    int err;
-    Out out;
-} Search;
+    uint64_t *slots;
+    size_t nb;           /* buckets */
+    size_t used, limit;  /* states held; the most it may hold */
+    int compact;
+} Table;
 
-static Search S_;
+static inline size_t home_of(uint64_t h1, size_t nb) { return (size_t)(((__uint128_t)h1 * nb) >> 64); }
+static inline uint64_t want_of(const Table *t, uint64_t h1, uint64_t h2, size_t d) {
+    return t->compact ? ((h2 & ~(uint64_t)0xFF) | (uint64_t)(d + 1)) : h1;
+}
+
+/* Slots come zeroed from the kernel, page by page as they are first touched, in huge
+ * pages where the kernel allows: a probe is a random access, and 4 KB pages would make
+ * most of them a TLB miss as well as a cache miss. */
+static uint64_t *slots_map(size_t nb) {
+    size_t size = nb * BUCKET * sizeof(uint64_t);
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return NULL;
+    if (size >= (size_t)2 << 20) (void)madvise(p, size, MADV_HUGEPAGE);
+    return p;
+}
+
+static void slots_unmap(uint64_t *slots, size_t nb) {
+    if (slots) munmap(slots, nb * BUCKET * sizeof(uint64_t));
+}
+
+static int table_new(Table *t, size_t nb, int compact, double max_load) {
+    t->nb = nb < 1 ? 1 : nb;
+    t->slots = slots_map(t->nb);
+    if (!t->slots) return -1;
+    t->used = 0;
+    t->compact = compact;
+    t->limit = (size_t)((double)(t->nb * BUCKET) * max_load);
+    return 0;
+}
+
+static inline void table_prefetch(const Table *t, uint64_t h1) {
+    __builtin_prefetch(t->slots + home_of(h1, t->nb) * BUCKET);
+}
+
+/* 1 if present; else 0 with *at the first empty slot (NULL: nowhere within MAX_DISP) and
+ * *disp its bucket's distance from home.  Not to be called while others insert. */
+static inline int table_find(const Table *t, uint64_t h1, uint64_t h2, uint64_t **at, size_t *disp) {
+    size_t b = home_of(h1, t->nb);
+    for (size_t d = 0;; d++) {
+        uint64_t want = want_of(t, h1, h2, d), *bk = t->slots + b * BUCKET;
+        for (int i = 0; i < BUCKET; i++) {
+            if (bk[i] == want) return 1;
+            if (!bk[i]) { *at = bk + i; *disp = d; return 0; }
+        }
+        if (++b == t->nb) b = 0;
+        if (t->compact && d == MAX_DISP) { *at = NULL; return 0; }
+    }
+}
+
+/* Insert a state known to be absent, while other threads insert other states: 1 when it
+ * went in, 0 when an equal entry was found (a compact table's identity is coarser than the
+ * fingerprints the threads compared), -1 when its probe sequence is full. */
+static int table_insert_shared(Table *t, uint64_t h1, uint64_t h2) {
+    size_t b = home_of(h1, t->nb);
+    for (size_t d = 0;; d++) {
+        uint64_t want = want_of(t, h1, h2, d), *bk = t->slots + b * BUCKET;
+        for (int i = 0; i < BUCKET; i++) {
+            uint64_t v = __atomic_load_n(bk + i, __ATOMIC_RELAXED);
+            if (!v) {
+                if (__atomic_compare_exchange_n(bk + i, &v, want, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) return 1;
+            }
+            if (v == want) return 0;
+        }
+        if (++b == t->nb) b = 0;
+        if (t->compact && d == MAX_DISP) return -1;
+    }
+}
+
+/* Twice the buckets (growable tables only); `exact` whole states move with their slots. */
+static int table_grow(Table *t, uint8_t **exact, int w) {
+    Table bigger;
+    if (table_new(&bigger, t->nb * 2, 0, (double)t->limit / (double)(t->nb * BUCKET)) < 0) return -1;
+    uint8_t *moved = NULL;
+    if (exact && *exact) {
+        moved = malloc(bigger.nb * BUCKET * (size_t)w);
+        if (!moved) { slots_unmap(bigger.slots, bigger.nb); return -1; }
+    }
+    for (size_t j = 0; j < t->nb * BUCKET; j++) {
+        uint64_t v = t->slots[j];
+        if (!v) continue;
+        uint64_t *at; size_t d;
+        table_find(&bigger, v, 0, &at, &d);
+        *at = v;
+        if (moved) memcpy(moved + (size_t)(at - bigger.slots) * (size_t)w, *exact + j * (size_t)w, (size_t)w);
+    }
+    bigger.used = t->used;
+    slots_unmap(t->slots, t->nb);
+    *t = bigger;
+    if (moved) { free(*exact); *exact = moved; }
+    return 0;
+}
+
+/* ---- breadth-first search ------------------------------------------------------------ */
 
 /* Successors of several states wait here before they are looked up, so that the table
- * slots they will probe can be fetched from memory together (the probe is a cache miss
+ * buckets they will probe can be fetched from memory together (the probe is a cache miss
  * per transition, most of a search's time); they are inserted in order, as one by one. */
 #define BATCH 256
 typedef struct {
@@ -241,69 +404,142 @@ typedef struct {
     uint16_t action[BATCH + MAX_OUT];
 } Batch;
 
-static Batch B_;
+/* A level of the frontier: in memory, or in a file (a compact search, whose frontier and
+ * parent links stay on disk so that memory holds the visited set alone). */
+typedef struct {
+    uint8_t *mem; size_t n, cap;
+    int fd;
+} Level;
 
-static int insert_fp(Search *st, const uint8_t *state, uint64_t fp) {
-    size_t mask = st->cap - 1, i = (size_t)fp & mask;
-    while (st->table[i]) {
-        if (st->table[i] == fp && (!st->exact_mode || !memcmp(st->exact + i * (size_t)W, state, (size_t)W)))
-            return 0;
-        i = (i + 1) & mask;
-    }
-    st->table[i] = fp;
-    if (st->exact_mode) memcpy(st->exact + i * (size_t)W, state, (size_t)W);
-    st->used++;
-    return 1;
+struct Worker;
+
+typedef struct Search {
+    const Model *model;
+    Cx cx;
+    Table table;
+    uint8_t *exact; int exact_mode;          /* with --exact: whole states, by slot */
+    uint32_t *parent; uint16_t *via; size_t n, n_cap;
+    int parents_fd;                          /* >= 0: parent links on disk, 6 bytes a state */
+    Level cur, nxt;
+    size_t cur_pos, cur_base;                /* where in the current level we are */
+    long long transitions;
+    int level, canonical, por, max_depth, stop_on_violation, chunk;
+    long long max_states;
+    uint64_t seen, property_bits, all_bits;
+    long long witness_src[64]; int witness_action[64];
+    int status;                              /* 0 running, 1 complete, 2 stopped, 3 error */
+    int stop_reason;                         /* 1 depth, 2 states, 3 violation, 4 table full */
+    int err;
+    Out out;
+    Batch *batch;
+    /* the level-synchronous search with threads */
+    int nthreads, parallel;
+    struct Worker *workers;
+    pthread_barrier_t go, done;
+    int phase;
+    size_t next_task;
+    struct Task *tasks; size_t ntasks, tasks_cap;
+    uint8_t *segbuf; size_t segbuf_cap;
+    const uint8_t *seg;                      /* the segment's states */
+    size_t seg_start, seg_end;
+    uint64_t *side; size_t side_cap;         /* fingerprint -> ~(first discoverer's key) */
+    uint8_t *out_states; uint32_t *out_parent; uint16_t *out_via; size_t out_cap;
+    long long *chunk_trans; size_t *chunk_fresh; size_t chunk_cap;
+    int cut_chunk;
+    uint64_t *old_slots; size_t old_nb;     /* a growable table being rehashed by the threads */
+} Search;
+
+static void level_free(Level *l) {
+    free(l->mem); l->mem = NULL; l->n = l->cap = 0;
+    if (l->fd >= 0) close(l->fd);
+    l->fd = -1;
 }
 
-static int insert(Search *st, const uint8_t *state) { return insert_fp(st, state, fingerprint(state, W)); }
+static int write_all(int fd, const void *buf, size_t n) {
+    const uint8_t *p = buf;
+    while (n) {
+        ssize_t k = write(fd, p, n);
+        if (k <= 0) return -1;
+        p += k; n -= (size_t)k;
+    }
+    return 0;
+}
 
-static int grow_table(Search *st) {
-    size_t old_cap = st->cap;
-    uint64_t *old = st->table;
-    uint8_t *old_exact = st->exact;
-    st->cap *= 2;
-    st->table = calloc(st->cap, sizeof(uint64_t));
-    if (!st->table) return -1;
-    if (st->exact_mode) {
-        st->exact = malloc(st->cap * (size_t)W);
-        if (!st->exact) return -1;
+static int read_at(int fd, void *buf, size_t n, size_t off) {
+    uint8_t *p = buf;
+    while (n) {
+        ssize_t k = pread(fd, p, n, (off_t)off);
+        if (k <= 0) return -1;
+        p += k; n -= (size_t)k; off += (size_t)k;
     }
-    size_t mask = st->cap - 1;
-    for (size_t j = 0; j < old_cap; j++) {
-        if (!old[j]) continue;
-        size_t i = (size_t)old[j] & mask;
-        while (st->table[i]) i = (i + 1) & mask;
-        st->table[i] = old[j];
-        if (st->exact_mode) memcpy(st->exact + i * (size_t)W, old_exact + j * (size_t)W, (size_t)W);
+    return 0;
+}
+
+static int level_reserve(Level *l, size_t k, int w);
+static int parents_reserve(struct Search *st, size_t k);
+
+/* Append k states to a level. */
+static int level_append(Level *l, const uint8_t *states, size_t k, int w) {
+    if (l->fd >= 0) {
+        if (write_all(l->fd, states, k * (size_t)w) < 0) return -1;
+    } else {
+        if (level_reserve(l, k, w) < 0) return -1;
+        memcpy(l->mem + l->n * (size_t)w, states, k * (size_t)w);
     }
-    free(old);
-    free(old_exact);
+    l->n += k;
+    return 0;
+}
+
+static int parents_append(Search *st, const uint32_t *parent, const uint16_t *via, size_t k) {
+    if (st->parents_fd >= 0) {
+        uint8_t rec[6 * 256];
+        for (size_t i = 0; i < k;) {
+            size_t m = 0;
+            for (; m < 256 && i < k; m++, i++) { memcpy(rec + 6 * m, parent + i, 4); memcpy(rec + 6 * m + 4, via + i, 2); }
+            if (write_all(st->parents_fd, rec, 6 * m) < 0) return -1;
+        }
+    } else {
+        if (parents_reserve(st, k) < 0) return -1;
+        memcpy(st->parent + st->n, parent, k * sizeof(uint32_t));
+        memcpy(st->via + st->n, via, k * sizeof(uint16_t));
+    }
+    st->n += k;
     return 0;
 }
 
 static int push_state(Search *st, uint32_t parent, uint16_t via, const uint8_t *state) {
-    if (st->n == st->n_cap) {
-        st->n_cap *= 2;
-        st->parent = realloc(st->parent, st->n_cap * sizeof(uint32_t));
-        st->via = realloc(st->via, st->n_cap * sizeof(uint16_t));
-        if (!st->parent || !st->via) return -1;
+    if (parents_append(st, &parent, &via, 1) < 0) return -1;
+    return level_append(&st->nxt, state, 1, st->model->w);
+}
+
+static int serial_insert(Search *st, const uint8_t *state, uint64_t fp) {
+    int w = st->model->w;
+    uint64_t *at;
+    for (;;) {
+        size_t b = home_of(fp, st->table.nb);
+        for (size_t d = 0;; d++) {
+            uint64_t *bk = st->table.slots + b * BUCKET;
+            for (int i = 0; i < BUCKET; i++) {
+                if (!bk[i]) { at = bk + i; goto absent; }
+                if (bk[i] == fp && (!st->exact_mode ||
+                                    !memcmp(st->exact + (size_t)(bk + i - st->table.slots) * (size_t)w, state, (size_t)w)))
+                    return 0;
+            }
+            if (++b == st->table.nb) b = 0;
+        }
+    absent:
+        if (st->table.used + 1 <= st->table.limit) break;
+        if (table_grow(&st->table, st->exact_mode ? &st->exact : NULL, w) < 0) return -1;
     }
-    st->parent[st->n] = parent;
-    st->via[st->n] = via;
-    st->n++;
-    if (st->nxt_n == st->nxt_cap) {
-        st->nxt_cap = st->nxt_cap * 2 + 64;
-        st->nxt = realloc(st->nxt, st->nxt_cap * (size_t)W);
-        if (!st->nxt) return -1;
-    }
-    memcpy(st->nxt + st->nxt_n * (size_t)W, state, (size_t)W);
-    st->nxt_n++;
-    return 0;
+    *at = fp;
+    if (st->exact_mode) memcpy(st->exact + (size_t)(at - st->table.slots) * (size_t)w, state, (size_t)w);
+    st->table.used++;
+    return 1;
 }
 
 /* Insert the batch's successors in order: record first events, then add new states. */
 static int flush(Search *st, Batch *bt, int *violated) {
+    int w = st->model->w;
     for (int j = 0; j < bt->n; j++) {
         uint64_t fresh = bt->events[j] & st->all_bits & ~st->seen;
         if (fresh) {
@@ -312,113 +548,71 @@ static int flush(Search *st, Batch *bt, int *violated) {
             st->seen |= fresh;
             if (st->stop_on_violation && (fresh & st->property_bits)) *violated = 1;
         }
-        if (st->used * 2 >= st->cap && grow_table(st) < 0) return -1;
-        const uint8_t *nxt = bt->states + (size_t)j * (size_t)W;
-        if (insert_fp(st, nxt, bt->fp[j]) && push_state(st, bt->src[j], bt->action[j], nxt) < 0) return -1;
+        const uint8_t *nxt = bt->states + (size_t)j * (size_t)w;
+        int added = serial_insert(st, nxt, bt->fp[j]);
+        if (added < 0) return -1;
+        if (added && push_state(st, bt->src[j], bt->action[j], nxt) < 0) return -1;
     }
     bt->n = 0;
     return 0;
 }
 
-EXPORT int ms_width(void) { return KD[HDR_WIDTH]; }
-
-EXPORT int ms_init(const int32_t *kd, int n) {
-    free(KD);
-    KD = malloc((size_t)n * sizeof(int32_t));
-    if (!KD) return -1;
-    memcpy(KD, kd, (size_t)n * sizeof(int32_t));
-    W = KD[HDR_WIDTH];
-    if (W > MAX_WIDTH) return -2;
-    free(S_.out.states);
-    S_.out.states = malloc((size_t)MAX_OUT * (size_t)W);
-    free(B_.states);
-    B_.states = malloc((size_t)(BATCH + MAX_OUT) * (size_t)W);
-    return S_.out.states && B_.states ? 0 : -1;
+static void swap_levels(Search *st) {
+    Level old = st->cur;
+    st->cur = st->nxt;
+    st->nxt = old;
+    st->nxt.n = 0;
+    if (st->nxt.fd >= 0) { (void)ftruncate(st->nxt.fd, 0); (void)lseek(st->nxt.fd, 0, SEEK_SET); }
 }
 
-/* Successors of one state, for tests and for expanding chunks in worker processes. */
-EXPORT int ms_successors(const uint8_t *s, int canonical, int por, uint8_t *states, uint16_t *actions,
-                         uint64_t *events, int max_out) {
-    Out *out = &S_.out;
-    if (expand(s, canonical, por, out) < 0) return -ERR - 1;
-    if (out->n > max_out) return -100;
-    memcpy(states, out->states, (size_t)out->n * (size_t)W);
-    memcpy(actions, out->action, (size_t)out->n * sizeof(uint16_t));
-    memcpy(events, out->events, (size_t)out->n * sizeof(uint64_t));
-    return out->n;
+/* The serial loop: one thread, states in memory. */
+static int run_serial(Search *st, double seconds);
+static int run_parallel(Search *st, double seconds);
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-EXPORT int ms_error(void) { return S_.err; }
-
-EXPORT void ms_free(void) {
-    Search *st = &S_;
-    free(st->table); free(st->exact); free(st->parent); free(st->via); free(st->cur); free(st->nxt);
-    st->table = NULL; st->exact = NULL; st->parent = NULL; st->via = NULL; st->cur = NULL; st->nxt = NULL;
-}
-
-EXPORT int ms_start(const uint8_t *init, int canonical, int por, int exact, int max_depth, long long max_states,
-                    int stop_on_violation, uint64_t property_bits, uint64_t all_bits, int chunk) {
-    Search *st = &S_;
-    ms_free();
-    st->cap = 1 << 10; st->used = 0;
-    st->table = calloc(st->cap, sizeof(uint64_t));
-    st->exact_mode = exact;
-    st->exact = exact ? malloc(st->cap * (size_t)W) : NULL;
-    st->n_cap = 1 << 10; st->n = 0;
-    st->parent = malloc(st->n_cap * sizeof(uint32_t));
-    st->via = malloc(st->n_cap * sizeof(uint16_t));
-    st->cur = NULL; st->cur_n = 0; st->cur_cap = 0; st->cur_pos = 0; st->cur_base = 0;
-    st->nxt = NULL; st->nxt_n = 0; st->nxt_cap = 0;
-    st->transitions = 0; st->level = 0;
-    st->canonical = canonical; st->por = por; st->max_depth = max_depth; st->max_states = max_states;
-    st->stop_on_violation = stop_on_violation; st->property_bits = property_bits; st->all_bits = all_bits;
-    st->chunk = chunk > 0 ? chunk : 1024;
-    st->seen = 0; st->status = 0; st->stop_reason = 0; st->err = 0;
-    for (int i = 0; i < 64; i++) { st->witness_src[i] = -1; st->witness_action[i] = 0; }
-    if (!st->table || !st->parent || !st->via || (exact && !st->exact)) return -1;
-    insert(st, init);
-    if (push_state(st, 0, 0xFFFF, init) < 0) return -1;
-    /* the first level is the initial state */
-    uint8_t *tmp = st->cur; st->cur = st->nxt; st->nxt = tmp;
-    size_t c = st->cur_cap; st->cur_cap = st->nxt_cap; st->nxt_cap = c;
-    st->cur_n = st->nxt_n; st->nxt_n = 0; st->cur_base = 0; st->cur_pos = 0;
+/* Level bookkeeping shared by both loops: 0 to go on, else the status to return. */
+static int level_step(Search *st) {
+    if (st->cur_pos == st->cur.n) {
+        /* the level is done: the next one becomes current */
+        if (st->nxt.n == 0) { st->status = 1; return 1; }
+        st->cur_base += st->cur.n;
+        swap_levels(st);
+        st->cur_pos = 0;
+        st->level++;
+    }
+    if (st->cur_pos == 0 && st->max_depth >= 0 && st->level >= st->max_depth) {
+        st->status = 2; st->stop_reason = 1; return 1;
+    }
     return 0;
 }
 
-/* Run for about `seconds`; returns the status (0 running, 1 complete, 2 stopped, 3 error). */
-EXPORT int ms_run(double seconds) {
-    Search *st = &S_;
-    clock_t until = clock() + (clock_t)(seconds * CLOCKS_PER_SEC);
+static int run_serial(Search *st, double seconds) {
+    int w = st->model->w;
+    Cx *cx = &st->cx;
+    double until = now() + seconds;
     while (st->status == 0) {
-        if (st->cur_pos == st->cur_n) {
-            /* the level is done: the next one becomes current */
-            if (st->nxt_n == 0) { st->status = 1; break; }
-            uint8_t *tmp = st->cur; st->cur = st->nxt; st->nxt = tmp;
-            size_t c = st->cur_cap; st->cur_cap = st->nxt_cap; st->nxt_cap = c;
-            st->cur_base += st->cur_n;
-            st->cur_n = st->nxt_n; st->nxt_n = 0; st->cur_pos = 0;
-            st->level++;
-        }
-        if (st->cur_pos == 0 && st->max_depth >= 0 && st->level >= st->max_depth) {
-            st->status = 2; st->stop_reason = 1; break;
-        }
+        if (level_step(st)) break;
         size_t end = st->cur_pos + (size_t)st->chunk;
-        if (end > st->cur_n) end = st->cur_n;
+        if (end > st->cur.n) end = st->cur.n;
         int violated = 0;
-        Batch *bt = &B_;
+        Batch *bt = st->batch;
         bt->n = 0;
         for (; st->cur_pos < end; st->cur_pos++) {
-            const uint8_t *s = st->cur + st->cur_pos * (size_t)W;
+            const uint8_t *s = st->cur.mem + st->cur_pos * (size_t)w;
             uint32_t src = (uint32_t)(st->cur_base + st->cur_pos);
             Out *out = &st->out;
-            if (expand(s, st->canonical, st->por, out) < 0) { st->status = 3; st->err = ERR; return 3; }
+            if (expand(cx, s, st->canonical, st->por, out) < 0) { st->status = 3; st->err = ERR; return 3; }
             st->transitions += out->n;
-            size_t mask = st->cap - 1;
             for (int i = 0; i < out->n; i++) {
                 int j = bt->n++;
-                memcpy(bt->states + (size_t)j * (size_t)W, out->states + (size_t)i * (size_t)W, (size_t)W);
-                bt->fp[j] = fingerprint(bt->states + (size_t)j * (size_t)W, W);
-                __builtin_prefetch(st->table + (bt->fp[j] & mask));
+                memcpy(bt->states + (size_t)j * (size_t)w, out->states + (size_t)i * (size_t)w, (size_t)w);
+                bt->fp[j] = fingerprint(bt->states + (size_t)j * (size_t)w, w);
+                table_prefetch(&st->table, bt->fp[j]);
                 bt->events[j] = out->events[i];
                 bt->action[j] = out->action[i];
                 bt->src[j] = src;
@@ -429,31 +623,606 @@ EXPORT int ms_run(double seconds) {
         }
         if (violated) { st->status = 2; st->stop_reason = 3; break; }
         if (st->max_states >= 0 && (long long)st->n >= st->max_states) { st->status = 2; st->stop_reason = 2; break; }
-        if (clock() >= until) break;
+        if (now() >= until) break;
     }
     return st->status;
 }
 
-/* Figures: states, transitions, level, queue, stop reason, seen events. */
-EXPORT void ms_figures(long long *out) {
-    Search *st = &S_;
-    out[0] = (long long)st->n; out[1] = st->transitions; out[2] = st->level;
-    out[3] = (long long)(st->cur_n - st->cur_pos + st->nxt_n); out[4] = st->stop_reason;
-    out[5] = (long long)st->seen; out[6] = st->status; out[7] = (long long)(st->cap * sizeof(uint64_t)
-        + (st->exact_mode ? st->cap * (size_t)W : 0) + st->n_cap * (sizeof(uint32_t) + sizeof(uint16_t)));
+/* ---- the level-synchronous search with threads ---------------------------------------
+ *
+ * A level is taken in segments of whole chunks.  In a segment, threads (a) expand tasks
+ * (runs of a few hundred states) as they claim them, look every successor up in the shared
+ * table, which nobody writes meanwhile, and keep those not found as candidates, with their
+ * key (position of the source in the level, position among its successors); (b) note, in a
+ * table private to the segment, the smallest key of each candidate fingerprint; (c) keep
+ * the candidates whose key is that smallest one, the first discovery in the serial order.
+ * One thread then decides where the serial search would have stopped (the chunk of a first
+ * violation, or where the state bound is reached), gives each task's new states their
+ * numbers in task order, which is the serial order, and grows the table; and (d) the
+ * threads write the new states, their parents, and the table.  So the states are numbered,
+ * and counted, witnessed and stopped exactly as by the serial loop, whatever the threads. */
+
+#define TASK 256
+#define SEGMENT 65536
+
+typedef struct Task {
+    size_t start, end;       /* states of the level */
+    int worker;
+    size_t cstart, ccount;   /* its candidates, in its worker's buffers */
+    long long transitions;
+    size_t fresh, offset;
+} Task;
+
+typedef struct Worker {
+    Search *st;
+    int id;
+    pthread_t tid;
+    Cx cx;
+    Out out;
+    size_t cn, ccap;
+    uint64_t *ckey, *ch1, *ch2;
+    uint16_t *cact;
+    uint8_t *cstates;
+    uint64_t first_key[64];
+    uint16_t first_act[64];
+    size_t inserted;
+    int err, full;
+} Worker;
+
+enum { PHASE_EXPAND, PHASE_SIDE, PHASE_KEEP, PHASE_WRITE, PHASE_REHASH, PHASE_QUIT };
+#define KEPT ((uint64_t)1 << 63)
+
+static int worker_reserve(Worker *wk, size_t more) {
+    if (wk->cn + more <= wk->ccap) return 0;
+    size_t cap = wk->ccap * 2 + 1024;
+    while (cap < wk->cn + more) cap *= 2;
+    int w = wk->st->model->w;
+    uint64_t *a = realloc(wk->ckey, cap * 8); if (a) wk->ckey = a;
+    uint64_t *b = realloc(wk->ch1, cap * 8); if (b) wk->ch1 = b;
+    uint64_t *c = realloc(wk->ch2, cap * 8); if (c) wk->ch2 = c;
+    uint16_t *d = realloc(wk->cact, cap * 2); if (d) wk->cact = d;
+    uint8_t *e = realloc(wk->cstates, cap * (size_t)w); if (e) wk->cstates = e;
+    if (!a || !b || !c || !d || !e) return -1;
+    wk->ccap = cap;
+    return 0;
 }
 
-EXPORT void ms_results(uint32_t *parent, uint16_t *via, long long *witness_src, int *witness_action) {
-    Search *st = &S_;
-    memcpy(parent, st->parent, st->n * sizeof(uint32_t));
-    memcpy(via, st->via, st->n * sizeof(uint16_t));
+/* Drop the candidates from `from` on that the table already holds (looked up together,
+ * after their buckets were prefetched). */
+static void worker_filter(Worker *wk, size_t from) {
+    Search *st = wk->st;
+    int w = st->model->w;
+    size_t keep = from;
+    for (size_t j = from; j < wk->cn; j++) {
+        uint64_t *at; size_t d;
+        if (table_find(&st->table, wk->ch1[j], wk->ch2[j], &at, &d)) continue;
+        if (keep != j) {
+            wk->ckey[keep] = wk->ckey[j]; wk->ch1[keep] = wk->ch1[j]; wk->ch2[keep] = wk->ch2[j];
+            wk->cact[keep] = wk->cact[j];
+            memcpy(wk->cstates + keep * (size_t)w, wk->cstates + j * (size_t)w, (size_t)w);
+        }
+        keep++;
+    }
+    wk->cn = keep;
+}
+
+static void phase_expand(Worker *wk) {
+    Search *st = wk->st;
+    int w = st->model->w;
+    Cx *cx = &wk->cx;
+    uint64_t seen = st->seen;
+    for (int b = 0; b < 64; b++) wk->first_key[b] = UINT64_MAX;
+    wk->cn = 0;
+    for (;;) {
+        size_t k = __atomic_fetch_add(&st->next_task, 1, __ATOMIC_RELAXED);
+        if (k >= st->ntasks) break;
+        Task *task = st->tasks + k;
+        task->worker = wk->id;
+        task->cstart = wk->cn;
+        task->transitions = 0;
+        size_t pending = wk->cn;
+        for (size_t i = task->start; i < task->end; i++) {
+            const uint8_t *s = st->seg + (i - st->seg_start) * (size_t)w;
+            Out *out = &wk->out;
+            if (expand(cx, s, st->canonical, st->por, out) < 0) { wk->err = ERR; return; }
+            task->transitions += out->n;
+            if (worker_reserve(wk, (size_t)out->n) < 0) { wk->err = -1; return; }
+            for (int j = 0; j < out->n; j++) {
+                uint64_t key = ((uint64_t)i << 9) | (uint64_t)j;
+                uint64_t fresh = out->events[j] & st->all_bits & ~seen;
+                while (fresh) {
+                    int b = __builtin_ctzll(fresh);
+                    fresh &= fresh - 1;
+                    if (key < wk->first_key[b]) { wk->first_key[b] = key; wk->first_act[b] = out->action[j]; }
+                }
+                const uint8_t *m = out->states + (size_t)j * (size_t)w;
+                size_t c = wk->cn++;
+                wk->ckey[c] = key;
+                wk->ch1[c] = fingerprint(m, w);
+                wk->ch2[c] = st->table.compact ? fingerprint2(m, w) : 0;
+                wk->cact[c] = out->action[j];
+                memcpy(wk->cstates + c * (size_t)w, m, (size_t)w);
+                table_prefetch(&st->table, wk->ch1[c]);
+            }
+            if (wk->cn - pending >= BATCH) { worker_filter(wk, pending); pending = wk->cn; }
+        }
+        worker_filter(wk, pending);
+        task->ccount = wk->cn - task->cstart;
+    }
+}
+
+static void phase_side(Worker *wk) {
+    Search *st = wk->st;
+    size_t mask = st->side_cap - 1;
+    for (size_t j = 0; j < wk->cn; j++) {
+        if (j + 16 < wk->cn) __builtin_prefetch(st->side + 2 * ((size_t)wk->ch1[j + 16] & mask));
+        uint64_t id = wk->ch1[j], inv = ~wk->ckey[j];
+        size_t i = (size_t)id & mask;
+        for (;;) {
+            uint64_t *slot = st->side + 2 * i;
+            uint64_t v = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+            if (!v && __atomic_compare_exchange_n(slot, &v, id, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) v = id;
+            if (v == id) {
+                uint64_t old = __atomic_load_n(slot + 1, __ATOMIC_RELAXED);
+                while (inv > old && !__atomic_compare_exchange_n(slot + 1, &old, inv, 0, __ATOMIC_RELAXED,
+                                                                 __ATOMIC_RELAXED)) {}
+                break;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+}
+
+static uint64_t side_first(const Search *st, uint64_t id) {
+    size_t mask = st->side_cap - 1, i = (size_t)id & mask;
+    while (st->side[2 * i] != id) i = (i + 1) & mask;
+    return ~st->side[2 * i + 1];
+}
+
+static void phase_keep(Worker *wk) {
+    Search *st = wk->st;
+    for (size_t k = 0; k < st->ntasks; k++) {
+        Task *task = st->tasks + k;
+        if (task->worker != wk->id) continue;
+        size_t fresh = 0, end = task->cstart + task->ccount, mask = st->side_cap - 1;
+        for (size_t j = task->cstart; j < end; j++) {
+            if (j + 16 < end) __builtin_prefetch(st->side + 2 * ((size_t)wk->ch1[j + 16] & mask));
+            if (side_first(st, wk->ch1[j]) == wk->ckey[j]) { wk->ckey[j] |= KEPT; fresh++; }
+        }
+        task->fresh = fresh;
+    }
+}
+
+static void phase_write(Worker *wk) {
+    Search *st = wk->st;
+    int w = st->model->w;
+    size_t inserted = 0;
+    for (size_t k = 0; k < st->ntasks; k++) {
+        Task *task = st->tasks + k;
+        if (task->worker != wk->id || (long)((task->start - st->seg_start) / (size_t)st->chunk) > st->cut_chunk)
+            continue;
+        size_t at = task->offset, end = task->cstart + task->ccount;
+        uint8_t *states = st->nxt.fd < 0 ? st->nxt.mem + st->nxt.n * (size_t)w : st->out_states;
+        uint32_t *parent = st->parents_fd < 0 ? st->parent + st->n : st->out_parent;
+        uint16_t *via = st->parents_fd < 0 ? st->via + st->n : st->out_via;
+        for (size_t j = task->cstart; j < end; j++) {
+            if (j + 16 < end) table_prefetch(&st->table, wk->ch1[j + 16]);
+            if (!(wk->ckey[j] & KEPT)) continue;
+            memcpy(states + at * (size_t)w, wk->cstates + j * (size_t)w, (size_t)w);
+            parent[at] = (uint32_t)(st->cur_base + ((wk->ckey[j] & ~KEPT) >> 9));
+            via[at] = wk->cact[j];
+            at++;
+            int r = table_insert_shared(&st->table, wk->ch1[j], wk->ch2[j]);
+            if (r < 0) wk->full = 1;
+            inserted += r > 0;
+        }
+    }
+    wk->inserted = inserted;
+    /* everyone is done reading the side table: clear this thread's share for the next segment */
+    size_t share = (st->side_cap + (size_t)st->nthreads - 1) / (size_t)st->nthreads;
+    size_t lo = share * (size_t)wk->id, hi = lo + share < st->side_cap ? lo + share : st->side_cap;
+    if (lo < hi) memset(st->side + 2 * lo, 0, (hi - lo) * 2 * sizeof(uint64_t));
+}
+
+/* This thread's share of moving the old table's entries into the bigger one. */
+static void phase_rehash(Worker *wk) {
+    Search *st = wk->st;
+    size_t slots = st->old_nb * BUCKET, share = (slots + (size_t)st->nthreads - 1) / (size_t)st->nthreads;
+    size_t lo = share * (size_t)wk->id, hi = lo + share < slots ? lo + share : slots;
+    for (size_t j = lo; j < hi; j++)
+        if (st->old_slots[j]) table_insert_shared(&st->table, st->old_slots[j], 0);
+}
+
+static void run_phase(Worker *wk, int phase) {
+    switch (phase) {
+    case PHASE_REHASH: phase_rehash(wk); break;
+    case PHASE_EXPAND: phase_expand(wk); break;
+    case PHASE_SIDE: phase_side(wk); break;
+    case PHASE_KEEP: phase_keep(wk); break;
+    case PHASE_WRITE: phase_write(wk); break;
+    }
+}
+
+static void *worker_main(void *arg) {
+    Worker *wk = arg;
+    Search *st = wk->st;
+    for (;;) {
+        pthread_barrier_wait(&st->go);
+        int phase = st->phase;
+        if (phase == PHASE_QUIT) return NULL;
+        run_phase(wk, phase);
+        pthread_barrier_wait(&st->done);
+    }
+}
+
+/* All threads run one phase; the calling thread is worker 0. */
+static void all_run(Search *st, int phase) {
+    st->phase = phase;
+    if (st->nthreads > 1) pthread_barrier_wait(&st->go);
+    run_phase(&st->workers[0], phase);
+    if (st->nthreads > 1) pthread_barrier_wait(&st->done);
+}
+
+/* Room for `fresh` more states: in the next level and the parent links where they are in
+ * memory, else in the segment's output buffers. */
+static int level_reserve(Level *l, size_t k, int w) {
+    if (l->n + k <= l->cap) return 0;
+    size_t cap = l->cap * 2 + 64;
+    while (cap < l->n + k) cap *= 2;
+    uint8_t *mem = realloc(l->mem, cap * (size_t)w);
+    if (!mem) return -1;
+    l->mem = mem; l->cap = cap;
+    return 0;
+}
+
+static int parents_reserve(Search *st, size_t k) {
+    if (st->n + k <= st->n_cap) return 0;
+    size_t cap = st->n_cap * 2;
+    while (cap < st->n + k) cap *= 2;
+    uint32_t *p = realloc(st->parent, cap * sizeof(uint32_t));
+    if (p) st->parent = p;
+    uint16_t *v = realloc(st->via, cap * sizeof(uint16_t));
+    if (v) st->via = v;
+    if (!p || !v) return -1;
+    st->n_cap = cap;
+    return 0;
+}
+
+static int grow_buffers(Search *st, size_t fresh) {
+    int w = st->model->w;
+    if (st->nxt.fd < 0 && level_reserve(&st->nxt, fresh, w) < 0) return -1;
+    if (st->parents_fd < 0 && parents_reserve(st, fresh) < 0) return -1;
+    if (fresh <= st->out_cap || (st->nxt.fd < 0 && st->parents_fd < 0)) return 0;
+    size_t cap = st->out_cap * 2 + 1024;
+    while (cap < fresh) cap *= 2;
+    uint8_t *a = realloc(st->out_states, cap * (size_t)w); if (a) st->out_states = a;
+    uint32_t *b = realloc(st->out_parent, cap * 4); if (b) st->out_parent = b;
+    uint16_t *c = realloc(st->out_via, cap * 2); if (c) st->out_via = c;
+    if (!a || !b || !c) return -1;
+    st->out_cap = cap;
+    return 0;
+}
+
+/* Lay out the segment's tasks: runs of TASK states that never straddle a chunk. */
+static int make_tasks(Search *st) {
+    size_t need = (st->seg_end - st->seg_start) / TASK + (st->seg_end - st->seg_start) / (size_t)st->chunk + 2;
+    if (need > st->tasks_cap) {
+        Task *t = realloc(st->tasks, need * sizeof(Task));
+        if (!t) return -1;
+        st->tasks = t; st->tasks_cap = need;
+    }
+    st->ntasks = 0;
+    for (size_t c = st->seg_start; c < st->seg_end; c += (size_t)st->chunk) {
+        size_t cend = c + (size_t)st->chunk < st->seg_end ? c + (size_t)st->chunk : st->seg_end;
+        for (size_t a = c; a < cend; a += TASK) {
+            Task *t = st->tasks + st->ntasks++;
+            t->start = a;
+            t->end = a + TASK < cend ? a + TASK : cend;
+        }
+    }
+    size_t nchunks = (st->seg_end - st->seg_start + (size_t)st->chunk - 1) / (size_t)st->chunk;
+    if (nchunks > st->chunk_cap) {
+        long long *a = realloc(st->chunk_trans, nchunks * sizeof(long long)); if (a) st->chunk_trans = a;
+        size_t *b = realloc(st->chunk_fresh, nchunks * sizeof(size_t)); if (b) st->chunk_fresh = b;
+        if (!a || !b) return -1;
+        st->chunk_cap = nchunks;
+    }
+    return 0;
+}
+
+static int load_segment(Search *st) {
+    int w = st->model->w;
+    size_t k = st->seg_end - st->seg_start;
+    if (st->cur.fd < 0) { st->seg = st->cur.mem + st->seg_start * (size_t)w; return 0; }
+    if (k > st->segbuf_cap) {
+        uint8_t *b = realloc(st->segbuf, k * (size_t)w);
+        if (!b) return -1;
+        st->segbuf = b; st->segbuf_cap = k;
+    }
+    st->seg = st->segbuf;
+    return read_at(st->cur.fd, st->segbuf, k * (size_t)w, st->seg_start * (size_t)w);
+}
+
+static int fail(Search *st, int err) { st->status = 3; st->err = err; return 3; }
+
+static int run_parallel(Search *st, double seconds) {
+    double until = now() + seconds;
+    size_t seg_states = (size_t)st->chunk * (SEGMENT / (size_t)st->chunk > 0 ? SEGMENT / (size_t)st->chunk : 1);
+    while (st->status == 0) {
+        if (level_step(st)) break;
+        st->seg_start = st->cur_pos;
+        st->seg_end = st->cur_pos + seg_states < st->cur.n ? st->cur_pos + seg_states : st->cur.n;
+        if (load_segment(st) < 0 || make_tasks(st) < 0) return fail(st, -1);
+        /* (a) expand, keep what the table lacks */
+        st->next_task = 0;
+        all_run(st, PHASE_EXPAND);
+        size_t cands = 0;
+        for (int i = 0; i < st->nthreads; i++) {
+            if (st->workers[i].err) return fail(st, st->workers[i].err);
+            cands += st->workers[i].cn;
+        }
+        /* (b) the first discovery of each candidate */
+        size_t cap = 1024;
+        while (cap < 2 * cands + 2) cap *= 2;
+        if (cap > st->side_cap) {
+            /* (a smaller one is left clear by the write phase) */
+            free(st->side);
+            st->side = calloc(cap * 2, sizeof(uint64_t));
+            if (!st->side) { st->side_cap = 0; return fail(st, -1); }
+            st->side_cap = cap;
+        }
+        all_run(st, PHASE_SIDE);
+        /* (c) keep the first discoveries */
+        all_run(st, PHASE_KEEP);
+        /* where the serial loop would stop, and the new states' numbers */
+        size_t nchunks = (st->seg_end - st->seg_start + (size_t)st->chunk - 1) / (size_t)st->chunk;
+        memset(st->chunk_trans, 0, nchunks * sizeof(long long));
+        memset(st->chunk_fresh, 0, nchunks * sizeof(size_t));
+        for (size_t k = 0; k < st->ntasks; k++) {
+            size_t c = (st->tasks[k].start - st->seg_start) / (size_t)st->chunk;
+            st->chunk_trans[c] += st->tasks[k].transitions;
+            st->chunk_fresh[c] += st->tasks[k].fresh;
+        }
+        uint64_t first_key[64]; int first_act[64];
+        for (int b = 0; b < 64; b++) {
+            first_key[b] = UINT64_MAX; first_act[b] = 0;
+            for (int i = 0; i < st->nthreads; i++)
+                if (st->workers[i].first_key[b] < first_key[b]) {
+                    first_key[b] = st->workers[i].first_key[b]; first_act[b] = st->workers[i].first_act[b];
+                }
+        }
+        long violation_chunk = -1;
+        if (st->stop_on_violation)
+            for (int b = 0; b < 64; b++)
+                if ((st->property_bits >> b & 1) && first_key[b] != UINT64_MAX) {
+                    long c = (long)(((first_key[b] >> 9) - st->seg_start) / (size_t)st->chunk);
+                    if (violation_chunk < 0 || c < violation_chunk) violation_chunk = c;
+                }
+        int reason = 0;
+        long cut = (long)nchunks - 1;
+        size_t n_after = st->n;
+        for (size_t c = 0; c < nchunks; c++) {
+            n_after += st->chunk_fresh[c];
+            if ((long)c == violation_chunk) { cut = (long)c; reason = 3; break; }
+            if (st->max_states >= 0 && (long long)n_after >= st->max_states) { cut = (long)c; reason = 2; break; }
+        }
+        st->cut_chunk = (int)cut;
+        size_t fresh = 0;
+        for (size_t k = 0; k < st->ntasks; k++) {
+            st->tasks[k].offset = fresh;
+            if ((long)((st->tasks[k].start - st->seg_start) / (size_t)st->chunk) <= cut) fresh += st->tasks[k].fresh;
+        }
+        while (st->table.used + fresh > st->table.limit && !st->table.compact) {
+            /* twice the buckets, filled by all the threads */
+            Table bigger;
+            if (table_new(&bigger, st->table.nb * 2, 0, (double)st->table.limit / (double)(st->table.nb * BUCKET)) < 0)
+                return fail(st, -1);
+            bigger.used = st->table.used;
+            st->old_slots = st->table.slots; st->old_nb = st->table.nb;
+            st->table = bigger;
+            all_run(st, PHASE_REHASH);
+            slots_unmap(st->old_slots, st->old_nb);
+            st->old_slots = NULL;
+        }
+        if (st->table.used + fresh > st->table.limit || st->n + fresh > UINT32_MAX) {
+            /* the table (or the numbering) is full: stop before this segment */
+            st->status = 2; st->stop_reason = 4;
+            break;
+        }
+        if (grow_buffers(st, fresh) < 0) return fail(st, -1);
+        /* (d) write */
+        all_run(st, PHASE_WRITE);
+        for (int i = 0; i < st->nthreads; i++) {
+            st->table.used += st->workers[i].inserted;
+            if (st->workers[i].full) return fail(st, -1);
+        }
+        if (st->nxt.fd < 0) st->nxt.n += fresh;
+        else if (level_append(&st->nxt, st->out_states, fresh, st->model->w) < 0) return fail(st, -1);
+        if (st->parents_fd < 0) st->n += fresh;
+        else if (parents_append(st, st->out_parent, st->out_via, fresh) < 0) return fail(st, -1);
+        for (long c = 0; c <= cut; c++) st->transitions += st->chunk_trans[c];
+        for (int b = 0; b < 64; b++) {
+            if (first_key[b] == UINT64_MAX) continue;
+            long c = (long)(((first_key[b] >> 9) - st->seg_start) / (size_t)st->chunk);
+            if (c > cut) continue;
+            st->seen |= (uint64_t)1 << b;
+            st->witness_src[b] = (long long)(st->cur_base + (first_key[b] >> 9));
+            st->witness_action[b] = first_act[b];
+        }
+        st->cur_pos = st->seg_start + (size_t)(cut + 1) * (size_t)st->chunk;
+        if (st->cur_pos > st->seg_end) st->cur_pos = st->seg_end;
+        if (reason) { st->status = 2; st->stop_reason = reason; break; }
+        if (now() >= until) break;
+    }
+    return st->status;
+}
+
+/* ---- the search's handle -------------------------------------------------------------- */
+
+EXPORT void ms_search_free(Search *st) {
+    if (!st) return;
+    if (st->workers) {
+        if (st->nthreads > 1) {
+            st->phase = PHASE_QUIT;
+            pthread_barrier_wait(&st->go);
+            for (int i = 1; i < st->nthreads; i++) pthread_join(st->workers[i].tid, NULL);
+            pthread_barrier_destroy(&st->go);
+            pthread_barrier_destroy(&st->done);
+        }
+        for (int i = 0; i < st->nthreads; i++) {
+            Worker *wk = st->workers + i;
+            free(wk->out.states); free(wk->ckey); free(wk->ch1); free(wk->ch2); free(wk->cact); free(wk->cstates);
+        }
+        free(st->workers);
+    }
+    slots_unmap(st->table.slots, st->table.nb); free(st->exact); free(st->parent); free(st->via);
+    if (st->parents_fd >= 0) close(st->parents_fd);
+    level_free(&st->cur); level_free(&st->nxt);
+    free(st->out.states);
+    if (st->batch) free(st->batch->states);
+    free(st->batch);
+    free(st->tasks); free(st->segbuf); free(st->side); free(st->out_states); free(st->out_parent); free(st->out_via);
+    free(st->chunk_trans); free(st->chunk_fresh);
+    free(st);
+}
+
+/* A file in `dir` that is gone once closed. */
+static int scratch_file(const char *dir) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/mmuspec-search-XXXXXX", dir);
+    int fd = mkstemp(path);
+    if (fd >= 0) unlink(path);
+    return fd;
+}
+
+/* Start a search of the model from `init`.  threads > 1 runs the level-synchronous search
+ * with that many threads; table_bytes > 0 gives it a compact table of that size, and
+ * spill_dir (non-empty) keeps the frontier and the parent links in files there.  *status
+ * is 0, -1 (out of memory), -2 (a scratch file could not be made) or -3 (--exact with
+ * threads or a compact table, which the serial search alone does). */
+EXPORT Search *ms_search_new(const Model *m, const uint8_t *init, int canonical, int por, int exact, int max_depth,
+                             long long max_states, int stop_on_violation, uint64_t property_bits, uint64_t all_bits,
+                             int chunk, int threads, long long table_bytes, const char *spill_dir, int *status) {
+    *status = -1;
+    int w = m->w;
+    int parallel = threads > 1 || table_bytes > 0 || (spill_dir && *spill_dir);
+    if (exact && parallel) { *status = -3; return NULL; }
+    Search *st = calloc(1, sizeof *st);
+    if (!st) return NULL;
+    st->model = m;
+    cx_init(&st->cx, m);
+    st->parents_fd = -1; st->cur.fd = -1; st->nxt.fd = -1;
+    st->parallel = parallel;
+    st->nthreads = threads > 1 ? threads : 1;
+    int compact = table_bytes > 0;
+    size_t nb = compact ? (size_t)table_bytes / (BUCKET * sizeof(uint64_t)) : 128;
+    if (table_new(&st->table, nb, compact, compact ? 0.97 : 0.8) < 0) goto fail;
+    st->exact_mode = exact;
+    if (exact && !(st->exact = malloc(st->table.nb * BUCKET * (size_t)w))) goto fail;
+    st->n_cap = 1 << 10;
+    st->parent = malloc(st->n_cap * sizeof(uint32_t));
+    st->via = malloc(st->n_cap * sizeof(uint16_t));
+    if (!st->parent || !st->via) goto fail;
+    if (spill_dir && *spill_dir) {
+        st->parents_fd = scratch_file(spill_dir);
+        st->cur.fd = scratch_file(spill_dir);
+        st->nxt.fd = scratch_file(spill_dir);
+        if (st->parents_fd < 0 || st->cur.fd < 0 || st->nxt.fd < 0) { *status = -2; goto fail; }
+    }
+    st->canonical = canonical; st->por = por; st->max_depth = max_depth; st->max_states = max_states;
+    st->stop_on_violation = stop_on_violation; st->property_bits = property_bits; st->all_bits = all_bits;
+    st->chunk = chunk > 0 ? chunk : 1024;
+    for (int i = 0; i < 64; i++) { st->witness_src[i] = -1; st->witness_action[i] = 0; }
+    st->out.states = malloc((size_t)MAX_OUT * (size_t)w);
+    st->batch = calloc(1, sizeof(Batch));
+    if (!st->out.states || !st->batch || !(st->batch->states = malloc((size_t)(BATCH + MAX_OUT) * (size_t)w)))
+        goto fail;
+    /* the first level is the initial state */
+    if (st->table.compact) {
+        uint64_t *at; size_t d;
+        table_find(&st->table, fingerprint(init, w), fingerprint2(init, w), &at, &d);
+        *at = want_of(&st->table, 0, fingerprint2(init, w), d);
+        st->table.used = 1;
+    } else if (serial_insert(st, init, fingerprint(init, w)) < 0) goto fail;
+    if (push_state(st, 0, 0xFFFF, init) < 0) goto fail;
+    swap_levels(st);
+    if (parallel) {
+        st->workers = calloc((size_t)st->nthreads, sizeof(Worker));
+        if (!st->workers) goto fail;
+        for (int i = 0; i < st->nthreads; i++) {
+            Worker *wk = st->workers + i;
+            wk->st = st; wk->id = i;
+            cx_init(&wk->cx, m);
+            if (!(wk->out.states = malloc((size_t)MAX_OUT * (size_t)w))) goto fail;
+        }
+        if (st->nthreads > 1) {
+            pthread_barrier_init(&st->go, NULL, (unsigned)st->nthreads);
+            pthread_barrier_init(&st->done, NULL, (unsigned)st->nthreads);
+            for (int i = 1; i < st->nthreads; i++)
+                if (pthread_create(&st->workers[i].tid, NULL, worker_main, st->workers + i) != 0) {
+                    /* run with the threads made so far */
+                    pthread_barrier_destroy(&st->go); pthread_barrier_destroy(&st->done);
+                    pthread_barrier_init(&st->go, NULL, (unsigned)i);
+                    pthread_barrier_init(&st->done, NULL, (unsigned)i);
+                    st->nthreads = i;
+                    break;
+                }
+        }
+    }
+    *status = 0;
+    return st;
+fail:
+    ms_search_free(st);
+    return NULL;
+}
+
+/* Run for about `seconds`; returns the status (0 running, 1 complete, 2 stopped, 3 error). */
+EXPORT int ms_search_run(Search *st, double seconds) {
+    if (st->status) return st->status;
+    return st->parallel ? run_parallel(st, seconds) : run_serial(st, seconds);
+}
+
+/* Figures: states, transitions, level, queue, stop reason, seen events, status, bytes held
+ * in memory (table, parent links and frontier), table buckets, threads. */
+EXPORT void ms_search_figures(const Search *st, long long *out) {
+    int w = st->model->w;
+    size_t held = st->table.nb * BUCKET * sizeof(uint64_t) + (st->exact_mode ? st->table.nb * BUCKET * (size_t)w : 0)
+                  + (st->parents_fd < 0 ? st->n_cap * (sizeof(uint32_t) + sizeof(uint16_t)) : 0)
+                  + (st->cur.cap + st->nxt.cap) * (size_t)w;
+    out[0] = (long long)st->n; out[1] = st->transitions; out[2] = st->level;
+    out[3] = (long long)(st->cur.n - st->cur_pos + st->nxt.n); out[4] = st->stop_reason;
+    out[5] = (long long)st->seen; out[6] = st->status; out[7] = (long long)held;
+    out[8] = (long long)st->table.nb; out[9] = st->nthreads;
+}
+
+EXPORT int ms_search_error(const Search *st) { return st->err; }
+
+EXPORT void ms_search_witnesses(const Search *st, long long *witness_src, int *witness_action) {
     memcpy(witness_src, st->witness_src, sizeof st->witness_src);
     memcpy(witness_action, st->witness_action, sizeof st->witness_action);
 }
 
-/* ---- chunks, for worker processes ---------------------------------------------------- */
+/* The actions from the initial state to state `index`, in order; returns how many, or -1. */
+EXPORT int ms_search_path(const Search *st, long long index, uint16_t *actions, int max) {
+    int n = 0;
+    while (index > 0) {
+        uint32_t parent; uint16_t via;
+        if (st->parents_fd >= 0) {
+            uint8_t rec[6];
+            if (read_at(st->parents_fd, rec, 6, (size_t)index * 6) < 0) return -1;
+            memcpy(&parent, rec, 4); memcpy(&via, rec + 4, 2);
+        } else {
+            parent = st->parent[index]; via = st->via[index];
+        }
+        if (n == max) return -1;
+        actions[n++] = via;
+        index = parent;
+    }
+    for (int i = 0; i < n / 2; i++) { uint16_t t = actions[i]; actions[i] = actions[n - 1 - i]; actions[n - 1 - i] = t; }
+    return n;
+}
 
-EXPORT uint64_t ms_fingerprint(const uint8_t *s) { return fingerprint(s, W); }
+/* ---- chunks, for worker processes ---------------------------------------------------- */
 
 /* Insert n fingerprints, in order, into a table laid out as explore/store.py lays out its
  * FingerprintSet (linear probing from fp & (cap - 1), 0 marking an empty slot, a 0
@@ -477,19 +1246,24 @@ EXPORT long long ms_insert_fingerprints(uint64_t *table, unsigned long long cap,
 /* Expand n states (a chunk of the frontier) as explore/expand.py does: every transition
  * is counted, but only the first one to each successor (by fingerprint, within the
  * chunk) and those with events are returned.  Returns the number returned, or -needed
- * when `cap` is too small, or -1000 - ERR on a model error; *transitions gets the count. */
-EXPORT long long ms_expand_chunk(const uint8_t *blob, int n, int canonical, int por, uint32_t *sources,
-                                 uint16_t *actions, uint64_t *events, uint8_t *states, uint64_t *fps,
-                                 long long cap, long long *transitions) {
-    Out *out = &S_.out;
+ * when `cap` is too small, or -1000 - ERR on a model error; *transitions gets the count.
+ * Thread-safe: everything it uses is its own. */
+EXPORT long long ms_expand_chunk(const Model *model, const uint8_t *blob, int n, int canonical, int por,
+                                 uint32_t *sources, uint16_t *actions, uint64_t *events, uint8_t *states,
+                                 uint64_t *fps, long long cap, long long *transitions) {
+    Cx cx_; Cx *cx = &cx_;
+    cx_init(cx, model);
+    Out *out = malloc(sizeof *out);
+    if (!out) return -1001;
+    out->states = malloc((size_t)MAX_OUT * (size_t)W);
     size_t hcap = 1024;
     while (hcap < (size_t)n * 16) hcap *= 2;
     uint64_t *seen = calloc(hcap, sizeof(uint64_t));
-    if (!seen) return -1001;
-    long long kept = 0, total = 0, needed = 0;
+    long long kept = 0, total = 0, needed = 0, result = 0;
+    if (!seen || !out->states) { result = -1001; goto done; }
     for (int r = 0; r < n; r++) {
         const uint8_t *s = blob + (size_t)r * (size_t)W;
-        if (expand(s, canonical, por, out) < 0) { free(seen); return -1000 - ERR; }
+        if (expand(cx, s, canonical, por, out) < 0) { result = -1000 - ERR; goto done; }
         total += out->n;
         for (int i = 0; i < out->n; i++) {
             const uint8_t *m = out->states + (size_t)i * (size_t)W;
@@ -505,7 +1279,7 @@ EXPORT long long ms_expand_chunk(const uint8_t *blob, int n, int canonical, int 
                     /* grow the chunk-local set */
                     size_t ncap = hcap * 2;
                     uint64_t *bigger = calloc(ncap, sizeof(uint64_t));
-                    if (!bigger) { free(seen); return -1001; }
+                    if (!bigger) { result = -1001; goto done; }
                     for (size_t q = 0; q < hcap; q++) {
                         if (!seen[q]) continue;
                         size_t z = (size_t)seen[q] & (ncap - 1);
@@ -529,7 +1303,11 @@ EXPORT long long ms_expand_chunk(const uint8_t *blob, int n, int canonical, int 
             kept++;
         }
     }
-    free(seen);
     *transitions = total;
-    return needed ? -(kept + needed) : kept;
+    result = needed ? -(kept + needed) : kept;
+done:
+    free(seen);
+    free(out->states);
+    free(out);
+    return result;
 }

@@ -1,15 +1,19 @@
-"""The compiled core at work: one configuration loaded into the library, its successors,
+"""The compiled core at work: configurations loaded into the library, their successors,
 and a breadth-first search that gives the same ``SearchResult`` as ``explore.bfs``.
 
-The library holds one configuration at a time (it is loaded per process, and a search
-owns it until it returns), which is how the explorer uses it: one search per process,
-or one model per worker process.
+A configuration is a handle (``NativeModel``) and a search is another: the library keeps
+nothing of either in globals, so one process holds many configurations at once (a Dask
+worker serving several checks) and any number of threads expand states in it at once.
+``native_bfs(threads=N)`` runs the level-synchronous search on N threads, whose states,
+counts and witnesses are the serial search's; ``table_bytes`` gives it a compact table of
+that many bytes and ``spill_dir`` keeps its frontier and parent links on disk.
 """
 
 from __future__ import annotations
 
 import ctypes
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -23,7 +27,9 @@ from mmuspec.native.build import Built, NativeUnavailable, compile_model, error_
 from mmuspec.native.translate import ERR_LOOP, LOOP_BUDGET
 
 MAX_OUT = 512
+MAX_PATH = 1 << 16
 _BUILT: dict[str, Built] = {}
+P_U8 = ctypes.POINTER(ctypes.c_uint8)
 
 
 def load(kernel: Any) -> NativeModel:
@@ -37,31 +43,40 @@ def load(kernel: Any) -> NativeModel:
     return NativeModel(compile_model(kernel, _BUILT), kernel)
 
 
+def _bytes(data: bytes) -> Any:
+    return (ctypes.c_uint8 * len(data)).from_buffer_copy(data)
+
+
 class NativeModel:
+    """One configuration in the compiled core: a handle the library's calls take, freed
+    with this object."""
+
     def __init__(self, built: Built, kernel: Any) -> None:
         self.built = built
         self.kernel = kernel
         self.lib = built.lib
         self.kd = pack(built, kernel)
         self.width = int(self.kd[0])
-        status = self.lib.ms_init(self.kd.ctypes.data_as(ctypes.POINTER(ctypes.c_int32)), len(self.kd))
-        if status != 0:
-            raise NativeUnavailable(f"the compiled engine cannot hold this configuration (status {status})")
-        self._states = np.zeros(MAX_OUT * self.width, dtype=np.uint8)
-        self._actions = np.zeros(MAX_OUT, dtype=np.uint16)
-        self._events = np.zeros(MAX_OUT, dtype=np.uint64)
+        status = ctypes.c_int()
+        handle = self.lib.ms_model_new(self.kd.ctypes.data_as(ctypes.POINTER(ctypes.c_int32)), len(self.kd),
+                                       ctypes.byref(status))
+        if not handle:
+            raise NativeUnavailable(f"the compiled engine cannot hold this configuration (status {status.value})")
+        self.handle = ctypes.c_void_p(handle)
+        weakref.finalize(self, self.lib.ms_model_free, self.handle)
 
     def successors(self, state: bytes, *, canonical: bool, por: bool = False) -> list[tuple[int, bytes, int]]:
-        buf = (ctypes.c_uint8 * len(state)).from_buffer_copy(state)
-        n = self.lib.ms_successors(buf, int(canonical), int(por),
-                                   self._states.ctypes.data_as(ctypes.POINTER(ctypes.c_uint8)),
-                                   self._actions.ctypes.data_as(ctypes.POINTER(ctypes.c_uint16)),
-                                   self._events.ctypes.data_as(ctypes.POINTER(ctypes.c_uint64)), MAX_OUT)
+        states = np.zeros(MAX_OUT * self.width, dtype=np.uint8)
+        actions = np.zeros(MAX_OUT, dtype=np.uint16)
+        events = np.zeros(MAX_OUT, dtype=np.uint64)
+        n = self.lib.ms_successors(self.handle, _bytes(state), int(canonical), int(por), states.ctypes.data_as(P_U8),
+                                   actions.ctypes.data_as(ctypes.POINTER(ctypes.c_uint16)),
+                                   events.ctypes.data_as(ctypes.POINTER(ctypes.c_uint64)), MAX_OUT)
         if n < 0:
             raise model_error(-n - 1, self.lib, self.kernel)
         w = self.width
-        raw = self._states[: n * w].tobytes()
-        return [(int(self._actions[i]), raw[i * w:(i + 1) * w], int(self._events[i])) for i in range(n)]
+        raw = states[: n * w].tobytes()
+        return [(int(actions[i]), raw[i * w:(i + 1) * w], int(events[i])) for i in range(n)]
 
 
 class NativeError(Exception):
@@ -81,6 +96,11 @@ def model_error(code: int, lib: Any, kernel: Any) -> Exception:
     return NativeError(error_text(code))
 
 
+STOP_REASONS = {1: "depth bound {max_depth} reached", 2: "state bound {max_states} reached",
+                3: "stopped at the first violation",
+                4: "the state table is full ({table_bytes:,} bytes): give it more memory"}
+
+
 def native_bfs(
     native: NativeModel,
     *,
@@ -93,9 +113,14 @@ def native_bfs(
     progress: Callable[[Progress], None] | None = None,
     progress_every: float = 0.5,
     chunk: int = 1024,
+    threads: int = 1,
+    table_bytes: int = 0,
+    spill_dir: str = "",
 ) -> SearchResult:
     """Breadth-first search in the compiled core: the same states, transitions, depth and
-    first witnesses as ``explore.bfs`` with the same options (serial, no checkpoints)."""
+    first witnesses as ``explore.bfs`` with the same options (no checkpoints), on
+    ``threads`` threads.  ``table_bytes`` > 0 fixes the visited set at that size, with
+    compact entries; ``spill_dir`` keeps the frontier and parent links in files there."""
     kernel, lib = native.kernel, native.lib
     start = time.perf_counter()
     events = list(kernel.events)
@@ -104,18 +129,33 @@ def native_bfs(
     init = kernel.initial()
     if symmetry:
         init = kernel.representative(init)
-    buf = (ctypes.c_uint8 * len(init)).from_buffer_copy(init)
-    status = lib.ms_start(buf, int(symmetry), int(por), int(exact), -1 if max_depth is None else max_depth,
-                          -1 if max_states is None else max_states, int(stop_on_violation), property_bits,
-                          all_bits, chunk)
-    if status != 0:
-        raise NativeError("out of memory")
-    figures = (ctypes.c_longlong * 8)()
+    status = ctypes.c_int()
+    handle = lib.ms_search_new(native.handle, _bytes(init), int(symmetry), int(por), int(exact),
+                               -1 if max_depth is None else max_depth, -1 if max_states is None else max_states,
+                               int(stop_on_violation), property_bits, all_bits, chunk, max(1, threads), table_bytes,
+                               spill_dir.encode(), ctypes.byref(status))
+    if not handle:
+        raise NativeError({-2: f"cannot make scratch files in {spill_dir}",
+                           -3: "--exact keeps whole states: one thread, no compact table"}.get(status.value,
+                                                                                              "out of memory"))
+    search = ctypes.c_void_p(handle)
+    try:
+        return _run(native, search, start, events, symmetry=symmetry, exact=exact, max_states=max_states,
+                    max_depth=max_depth, progress=progress, progress_every=progress_every, table_bytes=table_bytes)
+    finally:
+        lib.ms_search_free(search)
+
+
+def _run(native: NativeModel, search: Any, start: float, events: list[Any], *, symmetry: bool, exact: bool,
+         max_states: int | None, max_depth: int | None, progress: Callable[[Progress], None] | None,
+         progress_every: float, table_bytes: int) -> SearchResult:
+    lib = native.lib
+    figures = (ctypes.c_longlong * 10)()
     interrupted = False
     with stop_on_interrupt() as pressed:
         while True:
-            status = lib.ms_run(progress_every)
-            lib.ms_figures(figures)
+            status = lib.ms_search_run(search, progress_every)
+            lib.ms_search_figures(search, figures)
             if progress is not None:
                 progress(Progress(figures[0], figures[1], figures[2], figures[3], time.perf_counter() - start))
             if status != 0:
@@ -124,47 +164,41 @@ def native_bfs(
                 interrupted = True
                 break
     if status == 3:
-        lib.ms_free()
-        raise model_error(lib.ms_error(), lib, kernel)
+        raise model_error(lib.ms_search_error(search), lib, native.kernel)
     n = int(figures[0])
-    parents = np.zeros(n, dtype=np.uint32)
-    actions = np.zeros(n, dtype=np.uint16)
     witness_src = (ctypes.c_longlong * 64)()
     witness_action = (ctypes.c_int * 64)()
-    lib.ms_results(parents.ctypes.data_as(ctypes.POINTER(ctypes.c_uint32)),
-                   actions.ctypes.data_as(ctypes.POINTER(ctypes.c_uint16)), witness_src, witness_action)
-    store_bytes = int(figures[7])
-    lib.ms_free()
+    lib.ms_search_witnesses(search, witness_src, witness_action)
     result = SearchResult(event_kinds={e.id: e.kind for e in events})
+    path = np.zeros(MAX_PATH, dtype=np.uint16)
     for i, event in enumerate(events):
         if witness_src[i] >= 0:
-            path = _path_to(parents, actions, int(witness_src[i]))
-            result.witnesses[event.id] = Witness(event.id, event.kind, (*path, int(witness_action[i])))
+            length = lib.ms_search_path(search, witness_src[i], path.ctypes.data_as(ctypes.POINTER(ctypes.c_uint16)),
+                                        MAX_PATH)
+            if length < 0:
+                raise NativeError("the parent links of a witness could not be read back")
+            steps = (*(int(a) for a in path[:length]), int(witness_action[i]))
+            result.witnesses[event.id] = Witness(event.id, event.kind, steps)
     result.states = n
     result.transitions = int(figures[1])
     result.depth = int(figures[2])
     result.seconds = time.perf_counter() - start
-    reason = {1: f"depth bound {max_depth} reached", 2: f"state bound {max_states} reached",
-              3: "stopped at the first violation"}.get(int(figures[4]), "")
+    reason = STOP_REASONS.get(int(figures[4]), "").format(max_depth=max_depth, max_states=max_states,
+                                                           table_bytes=table_bytes)
     if interrupted:
         reason = "interrupted (Ctrl-C)"
         result.interrupted = True
     result.complete = status == 1 and not interrupted
     result.stop_reason = reason if not result.complete else ""
-    result.bytes_per_state = store_bytes / max(1, n)
+    result.bytes_per_state = int(figures[7]) / max(1, n)
     if not exact:
-        result.collision_probability = collision_probability(n)
+        buckets = int(figures[8])
+        # A compact table tells two states apart by 56 bits of a second hash and their home
+        # bucket; a growable one by the whole 64-bit fingerprint.
+        result.collision_probability = (n * (n - 1) / 2 / (buckets * 2.0**56) if table_bytes > 0
+                                        else collision_probability(n))
     result.mode = "bfs"
     return result
-
-
-def _path_to(parents: np.ndarray, actions: np.ndarray, index: int) -> list[int]:
-    out: list[int] = []
-    while index > 0:
-        out.append(int(actions[index]))
-        index = int(parents[index])
-    out.reverse()
-    return out
 
 
 def _chunk_arrays(n_out: int, width: int) -> tuple[np.ndarray, ...]:
@@ -187,7 +221,7 @@ class NativeKernel:
 
     def fingerprint(self, state: bytes) -> int:
         buf = (ctypes.c_uint8 * len(state)).from_buffer_copy(state)
-        return int(self._native.lib.ms_fingerprint(buf))
+        return int(self._native.lib.ms_fingerprint(self._native.handle, buf))
 
     def insert_fingerprints(self, table: np.ndarray, fps: np.ndarray) -> tuple[np.ndarray, int]:
         """``FingerprintSet``'s batch insertion, in C: the parent of a chunked search
@@ -211,7 +245,7 @@ class NativeKernel:
         total = ctypes.c_longlong()
         while True:
             sources, actions, events, states, fps = _chunk_arrays(cap, width)
-            got = lib.ms_expand_chunk(src, n, int(canonical), int(por),
+            got = lib.ms_expand_chunk(self._native.handle, src, n, int(canonical), int(por),
                                       sources.ctypes.data_as(ctypes.POINTER(ctypes.c_uint32)),
                                       actions.ctypes.data_as(ctypes.POINTER(ctypes.c_uint16)),
                                       events.ctypes.data_as(ctypes.POINTER(ctypes.c_uint64)),

@@ -10,7 +10,9 @@ case the interpreted engine runs instead.
 
 What the model object holds is data read at run time, not constants: the C is generic
 over scenarios, eras and arches (one build serves them all) and its attributes are
-packed into one int32 array, ``KD``, by ``pack()``.  The translator only needs the
+packed into one int32 array, ``KD``, by ``pack()``.  Every generated function takes the
+calling context ``cx`` first (``KD``, ``W``, ``EV`` and ``ERR`` are its fields), so that one
+process holds many configurations and expands states in many threads at once.  The translator only needs the
 *shape* of each attribute (scalar, string, array of ints, array of tuples, ragged list
 of arrays), which it reads off the instance it is given.
 
@@ -230,7 +232,7 @@ class FunctionWriter:
 
     def write(self) -> str:
         params = self.tree.args.args
-        cparams = []
+        cparams = ["Cx *cx"]  # the configuration and this call's scratch (engine.c's Cx)
         if self.func.takes_model:
             self.locals[params[0].arg] = KOBJ
             params = params[1:]
@@ -255,7 +257,7 @@ class FunctionWriter:
         ret = self.ctype(self.func.returns)
         body = self.lines[body_start:]
         tail = [] if self.func.returns == NONE else [f"    return {self.zero(self.func.returns)};"]
-        return "\n".join([f"static {ret} {self.func.name}({', '.join(cparams) or 'void'}) {{",
+        return "\n".join([f"static {ret} {self.func.name}({', '.join(cparams)}) {{",
                           *decls, "    (void)0;", *body, *tail, "}"])
 
     def ctype(self, ty: Ty) -> str:
@@ -765,7 +767,7 @@ class FunctionWriter:
                 codes.append(str(callee.defaults[param]))
             else:
                 raise self.fail(node, f"{name}() is missing {param}")
-        return f"{cname}({', '.join(codes)})", callee.returns
+        return f"{cname}({', '.join(['cx', *codes])})", callee.returns
 
     def dict_get(self, d: ast.Dict, node: ast.Call) -> str:
         key, _ = self.expr(node.args[0])
@@ -814,9 +816,9 @@ CMPOPS: dict[type, str] = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: 
 def pyop(op: str, a: str, b: str) -> str:
     """A binary operator with Python's meaning on ints (floor division and modulo)."""
     if op == "//":
-        return f"pyfloordiv({a}, {b})"
+        return f"pyfloordiv(cx, {a}, {b})"
     if op == "%":
-        return f"pymod({a}, {b})"
+        return f"pymod(cx, {a}, {b})"
     return f"(({a}) {op} ({b}))"
 
 
@@ -855,7 +857,7 @@ def _b_minmax(which: str) -> Callable[[FunctionWriter, ast.Call], tuple[str, Ty]
 def _b_divmod(w: FunctionWriter, node: ast.Call) -> tuple[str, Ty]:
     a, _ = w.expr(node.args[0])
     b, _ = w.expr(node.args[1])
-    return f"pydivmod({a}, {b})", Ty("tuple", 2)
+    return f"pydivmod(cx, {a}, {b})", Ty("tuple", 2)
 
 
 def _b_len(w: FunctionWriter, node: ast.Call) -> tuple[str, Ty]:

@@ -19,8 +19,9 @@ def _title(text: str, width: int = 60) -> str:
 def outcome_text(o: Outcome) -> str:
     if o.found in ("safe", "unknown"):
         return f"{o.found}, {o.result.states:,} states, {o.seconds:.2f} s"
-    loop = o.result.witnesses[o.found].loop_start
-    shape = f"{o.trace_length} steps" + (f", loop from step {loop + 1}" if loop is not None else "")
+    witness = o.result.witnesses[o.found]
+    loop = witness.loop_start
+    shape = f"{o.trace_length} steps" + (f", {witness.cycle or 'loop'} from step {loop + 1}" if loop is not None else "")
     return f"{o.found}, {shape}, {o.seconds:.2f} s"
 
 
@@ -48,10 +49,14 @@ def table_text(rows: list[tuple[str, ...]]) -> str:
 def summary(results: list[Result], variant: str | None = None) -> str:
     good = [r[0] for r in results if as_expected(r)]
     bugs = [b for b in good if b.kind == "bug"]
+    hazards = [b for b in good if b.kind == "hazard"]
     history = [b for b in good if b.kind == "history"]
     total = sum(o.seconds for r in results for o in r[1:])
-    text = (f"{len(good)} of {len(results)} entries as expected: {len(bugs)} bugs found before their fix and "
-            f"gone after it (and with the fix alone), {len(history)} history entries; {total:.1f} s of search")
+    prevented = f", {len(hazards)} hazard{'s' if len(hazards) != 1 else ''} prevented before any kernel had it" \
+        if hazards else ""
+    text = (f"{len(good)} of {len(results)} entries as expected: {len(bugs)} bug{'s' if len(bugs) != 1 else ''} found before their fix and "
+            f"gone after it (and with the fix alone){prevented}, {len(history)} history entries; "
+            f"{total:.1f} s of search")
     wrong = [r[0].id for r in results if not as_expected(r)]
     if wrong and variant:
         text += f"\nNOT as expected: {', '.join(wrong)}: the variant {variant} changes their verdicts"
@@ -72,6 +77,7 @@ def side_json(o: Outcome) -> dict[str, Any]:
         "matches": o.matches,
         "trace_length": witness.length if witness else None,
         "loop_start": witness.loop_start if witness else None,
+        "cycle": witness.cycle if witness else None,
         "states": o.result.states,
         "transitions": o.result.transitions,
         "seconds": round(o.seconds, 4),

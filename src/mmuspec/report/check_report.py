@@ -106,16 +106,24 @@ def text_report(spec: CheckSpec, kernel: Kernel, result: SearchResult, *, all_ob
     return "\n".join(out)
 
 
+CYCLES = {
+    "livelock": "a livelock: threads keep taking steps (a retry loop), none of which brings the end nearer",
+    "deadlock": "a deadlock: no thread can move",
+}
+
+
 def loop_text(witness: Witness) -> str:
-    """What a lasso's steps mean: from its loop on, the threads cycle and never all finish."""
+    """What a lasso's steps mean: from its loop on, the threads cycle and never all finish;
+    a livelock or a deadlock."""
     first = (witness.loop_start or 0) + 1
+    kind = f"; {CYCLES[witness.cycle]}" if witness.cycle in CYCLES else ""
     return (f"  ^ steps {first}-{witness.length} repeat forever: from the state before step {first}, no schedule "
-            f"lets every thread finish ({witness.event})")
+            f"lets every thread finish ({witness.event}{kind})")
 
 
 def witness_json(kernel: Kernel, witness: Witness, era: str | None = None) -> dict[str, Any]:
     return {"event": witness.event, "kind": witness.kind, "length": witness.length,
-            "loop_start": witness.loop_start,
+            "loop_start": witness.loop_start, "cycle": witness.cycle,
             "trace": [line.to_json() for line in trace_lines(kernel, witness.actions, era)]}
 
 
@@ -163,5 +171,6 @@ def trace_file(spec: CheckSpec, kernel: Kernel, witness: Witness) -> dict[str, A
         "event": witness.event,
         "kind": witness.kind,
         "steps": [kernel.action_text(a) for a in witness.actions],
+        "loop_start": witness.loop_start,
         "lines": [line.to_json() for line in trace_lines(kernel, witness.actions, spec.era)],
     }

@@ -16,8 +16,8 @@ from mmuspec.simulate.engine import CAUSES
 # What a sweep's heat maps show: metric -> (name, unit).
 SWEEP_METRICS = {
     "exits_per_s": ("VM exits per second", "exits/s"),
-    "saved_mib": ("memory saved by KSM", "MiB"),
-    "guest_time_lost_s": ("guest time lost", "s"),
+    "saved_mib_mean": ("memory saved by KSM, mean over the run", "MiB"),
+    "guest_time_lost_pct": ("guest time lost", "% of vCPU time"),
 }
 
 

@@ -3,9 +3,13 @@
 Each model step becomes the ftrace lines of the tracepoints it would fire
 (``kvm_exit``, ``kvm_page_fault``, ``kvm_entry``, ``kvm_unmap_hva_range``,
 ``kvm_set_spte_hva``, ``kvm_tdp_mmu_spte_changed``, ``kvm_mmu_spte_requested``,
-``ksm_merge_with_ksm_page``, ``kvm_age_hva``, ``kvm_test_age_hva``), in the
-formats of a recent kernel.  Steps with no tracepoint are printed as comment
-lines marked ``# mmuspec:``, which trace readers skip; every step also leaves a
+``ksm_merge_with_ksm_page``, ``kvm_age_hva``, ``kvm_test_age_hva``), as the
+checked era's kernel printed them: an event that kernel did not have (x86's
+notifier events before v5.13, the TDP MMU's before v5.10, ksm's before v6.4) is a
+comment line, and kvm_exit, kvm_entry and kvm_page_fault take that era's format,
+so ``trace stats`` dates the text to the era it was checked in.  Steps with no
+tracepoint are printed as comment lines marked ``# mmuspec:``, which trace
+readers skip; every step also leaves a
 ``# mmuspec step:`` line naming the model action, so the text can be read back
 and replayed (``read_back``).
 
@@ -39,12 +43,29 @@ def _task(kernel: Kernel, t: int) -> tuple[str, int, int]:
     return comm, pid, len(kernel.threads)
 
 
+def era_version(era: str | None) -> tuple[int, ...]:
+    """The kernel version an era's text forms follow (a proposal: the release it was made against)."""
+    if era is None:
+        return (99,)
+    from mmuspec.model import ERAS
+
+    found = re.search(r"v(\d+(?:\.\d+)+)", ERAS[era].version)
+    return tuple(int(p) for p in found.group(1).split(".")) if found else (99,)
+
+
 def _spte(pfn: int, writable: int) -> int:
     return 0 if not pfn else ((PFN_BASE + pfn) << 12) | (0x7 if writable else 0x5)
 
 
-def ftrace_lines(kernel: Kernel, actions: Sequence[int]) -> list[str]:
+def ftrace_lines(kernel: Kernel, actions: Sequence[int], era: str | None = None) -> list[str]:
+    """The lines of ``actions``; ``era`` chooses the tracepoints and formats (default: a recent kernel)."""
     L = kernel.L
+    v = era_version(era)
+    x86 = kernel.config["arch"] == "x86"
+    missing = {"kvm_unmap_hva_range": x86 and v < (5, 13), "kvm_set_spte_hva": x86 and v < (5, 13),
+               "kvm_age_hva": x86 and v < (5, 13), "kvm_test_age_hva": x86 and v < (5, 13),
+               "kvm_tdp_mmu_spte_changed": v < (5, 10), "kvm_mmu_spte_requested": v < (5, 10),
+               "ksm_merge_with_ksm_page": v < (6, 4)}
     out: list[str] = []
     state = kernel.initial()
     ts = 100.0
@@ -60,6 +81,9 @@ def ftrace_lines(kernel: Kernel, actions: Sequence[int]) -> list[str]:
 
         def line(event: str, fields: str, *, comm: str = comm, pid: int = pid, cpu: int = cpu) -> None:
             nonlocal ts
+            if missing.get(event):
+                out.append(f"# mmuspec: {event}: {fields} (no such tracepoint in this era's kernel)")
+                return
             ts += 0.000001
             out.append(f"{comm:>16}-{pid:<7} [{cpu:03d}] .... {ts:.6f}: {event}: {fields}")
 
@@ -74,9 +98,11 @@ def ftrace_lines(kernel: Kernel, actions: Sequence[int]) -> list[str]:
             write = "write" in arg if arg else bool(state[kernel.base[t] + V_WRITE])
             if faulted:
                 qual = 0x182 if write else 0x181
-                line("kvm_exit", f"vcpu {t} reason EPT_VIOLATION rip {RIP:#x} info1 {qual:#018x} "
-                     f"info2 0x0000000000000000 intr_info 0x00000000 error_code 0x00000000")
-                line("kvm_page_fault", f"vcpu {t} rip {RIP:#x} address {gfn << 12:#018x} error_code {qual:#x}")
+                line("kvm_exit", _exit_fields(v, t, qual))
+                if v >= (5, 19):
+                    line("kvm_page_fault", f"vcpu {t} rip {RIP:#x} address {gfn << 12:#018x} error_code {qual:#x}")
+                else:
+                    line("kvm_page_fault", f"address {gfn << 12:x} error_code {qual:x}")
             else:
                 out.append(f"# mmuspec: {thread} {'writes' if write else 'reads'} gfn {gfn} through the SPTE")
         elif step == "direct_page_fault":
@@ -89,7 +115,7 @@ def ftrace_lines(kernel: Kernel, actions: Sequence[int]) -> list[str]:
                      f"new_spte {_spte(pfn, nxt[L.SPTE_W[g]]):x}")
         elif step == "kvm_release_pfn_clean":
             out.append(f"# mmuspec: {thread} kvm_release_pfn_clean()")
-            line("kvm_entry", f"vcpu {t}, rip {RIP:#x}")
+            line("kvm_entry", f"vcpu {t}, rip {RIP:#x}" if v >= (5, 10) else f"vcpu {t}")
         elif step.endswith("_start") and kernel.kvm_subscribed:
             # kvm_mmu_notifier_invalidate_range_start() traces first, so with pfn caches in the
             # step that invalidates them, before mmu_lock.
@@ -130,6 +156,16 @@ def ftrace_lines(kernel: Kernel, actions: Sequence[int]) -> list[str]:
                 out.append(f"# mmuspec: !!! {text}")
         state = nxt
     return out
+
+
+def _exit_fields(v: tuple[int, ...], t: int, qual: int) -> str:
+    """kvm_exit of an EPT violation in the format of kernel version ``v`` (arch/x86/kvm/trace.h)."""
+    if v >= (5, 10):
+        return (f"vcpu {t} reason EPT_VIOLATION rip {RIP:#x} info1 {qual:#018x} "
+                "info2 0x0000000000000000 intr_info 0x00000000 error_code 0x00000000")
+    if v >= (3, 7):
+        return f"reason EPT_VIOLATION rip {RIP:#x} info {qual:x} 0"
+    return f"reason EPT_VIOLATION rip {RIP:#x}"
 
 
 def _target_gfn(kernel: Kernel, s: bytes, t: int) -> int:

@@ -13,10 +13,11 @@ import math
 from collections.abc import Mapping
 
 from mmuspec.report.reevaluation_table import ARM64_WORKLOAD, BOOT_ROW, NO_CHANGE_PTE, Table, number
+from mmuspec.simulate.run import LOST_UNIT
 
 GLISSE = "glisse-2019"
 PREFETCH = "5.13+prefetch"
-LOST = "guest time lost (ms per vCPU-second)"
+LOST = f"guest time lost ({LOST_UNIT})"
 REFAULTS = "refaults after a merge's zap"
 RETRIES = "exits after a retry"
 INSTALLED = "change_pte calls that installed an SPTE"
@@ -179,7 +180,7 @@ def _glisse_build(tables: Mapping[str, Table]) -> str:
     names = [n for n in ("mixed", "vdi") if n in tables]
     cells = {n: tables[n].text(f"{LOST} | vs 5.13", GLISSE) for n in names}
     deltas = {n: tables[n].value(LOST, GLISSE) - tables[n].value(LOST, "5.13") for n in names}
-    shares = {n: d / 1000 * 100 for n, d in deltas.items()}
+    shares = deltas  # already in % of vCPU time
     ups = [n for n in names if number(cells[n]) > 0]
     downs = [n for n in names if number(cells[n]) < 0]
     if ups and not downs:
@@ -205,8 +206,7 @@ def _glisse_build(tables: Mapping[str, Table]) -> str:
         f"{GLISSE_BUILD_ID}).** Against 5.13, glisse-2019 changes guest time lost by "
         + " and ".join(f"{cells[n]} in `{n}`" for n in names) + f": {direction}"
         + (", because of the TLB flushes below" if flushes else "") + ". In absolute terms that is "
-        + " and ".join(f"{deltas[n]:+.4f} ms per vCPU-second ({shares[n]:+.5f}% of all vCPU time) in `{n}`"
-                       for n in names)
+        + " and ".join(f"{shares[n]:+.5f}% of all vCPU time in `{n}`" for n in names)
         + f", against a spread of {spread:.2f}% between Glisse's runs; {verdict}.")
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from mmuspec.simulate.run import EraResult
+from mmuspec.simulate.run import LOST_UNIT, EraResult
 from mmuspec.simulate.workload import Workload
 
 # Labels the sentences look up.
@@ -93,11 +93,11 @@ def build_table(workload: Workload, results: dict[str, EraResult], arch: str = "
             parent = name
         table.rows[name] = dict(zip(table.columns, cells, strict=True))
 
-    def lost_ms(r: EraResult) -> float:
-        return 1000 * r.guest_time_lost_s / vcpu_seconds
+    def lost_pct(r: EraResult) -> float:
+        return 100 * r.guest_time_lost_s / vcpu_seconds
 
-    def flush_ms(r: EraResult) -> float:
-        return r.tlb_flushes * r.costs["tlb_flush_us"] / 1000 / vcpu_seconds
+    def flush_pct(r: EraResult) -> float:
+        return 100 * r.tlb_flushes * r.costs["tlb_flush_us"] / 1e6 / vcpu_seconds
 
     row("VM exits", [f"{r.exits_total:,}" for r in rs])
     row("VM exits per second", [f"{r.exits_total / workload.duration:,.1f}" for r in rs])
@@ -110,8 +110,8 @@ def build_table(workload: Workload, results: dict[str, EraResult], arch: str = "
     row("change_pte calls that removed an SPTE", [f"{r.change_pte_removed_spte:,}" for r in rs])
     row("TLB flushes", [f"{r.tlb_flushes:,}" for r in rs])
     row("  vs 5.13", [f"{_pct(r.tlb_flushes, base.tlb_flushes):+.1f}%" for r in rs])
-    row("guest time lost (ms per vCPU-second)", [f"{lost_ms(r):.4f}" for r in rs])
-    row("  of which TLB flushes", [f"{flush_ms(r):.4f}" for r in rs])
+    row(f"guest time lost ({LOST_UNIT})", [f"{lost_pct(r):.5f}" for r in rs])
+    row("  of which TLB flushes", [f"{flush_pct(r):.5f}" for r in rs])
     row("  vs 5.13", [f"{_pct(r.guest_time_lost_s, base.guest_time_lost_s):+.1f}%" for r in rs])
     row("host CPU (s)", [f"{r.host_cpu_s:.2f}" for r in rs])
     row("  vs 5.13", [f"{_pct(r.host_cpu_s, base.host_cpu_s):+.1f}%" for r in rs])

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from mmuspec.simulate.engine import CAUSES, PAGE
-from mmuspec.simulate.run import EraResult
+from mmuspec.simulate.run import LOST_CAUSES, LOST_UNIT, EraResult
 from mmuspec.simulate.workload import Workload
 
 
@@ -33,19 +34,44 @@ def _rows(results: Sequence[EraResult], duration: float) -> list[tuple[str, list
     rows += [(f"ksm {k}", col(lambda r, k=k: f"{r.ksm[k]:,}")) for k in
              ("pages_shared", "pages_sharing", "pages_unshared", "pages_volatile", "full_scans", "cow_ksm")]
     rows += [
-        ("memory saved (MiB)", col(lambda r: f"{r.ksm['pages_sharing'] * PAGE / 2**20:,.1f}")),
-        ("guest time lost (s)", col(lambda r: f"{r.guest_time_lost_s:.3f}")),
-        ("guest time lost per second (ms/s)", col(lambda r: f"{r.guest_time_lost_per_s * 1000:.3f}")),
-        ("guest time lost per GiB merged (s)", col(
-            lambda r: "-" if r.guest_time_lost_per_gib_merged_s is None else f"{r.guest_time_lost_per_gib_merged_s:.3f}")),
-        ("host CPU (s)", col(lambda r: f"{r.host_cpu_s:.3f}")),
+        ("memory saved at the end (MiB)", col(lambda r: f"{r.saved_mib_end:,.1f}")),
+        ("memory saved, peak (MiB)", col(lambda r: f"{r.saved_mib_peak:,.1f}")),
+        ("memory saved, mean (MiB)", col(lambda r: f"{r.saved_mib_mean:,.1f}")),
+        (f"guest time lost ({LOST_UNIT})", col(lambda r: _pct(r.guest_time_lost_pct))),
     ]
+    rows += [(f"  {LOST_NAMES[k]}", col(lambda r, k=k: _pct(r.guest_time_lost_pct_by_cause[k]))) for k in LOST_CAUSES
+             if reclaiming or k != "refaults_after_reclaim"]
+    rows.append(("host CPU (s)", col(lambda r: f"{r.host_cpu_s:.3f}")))
     return rows
 
 
+LOST_NAMES = {"refaults_after_zaps": "to refaults after zaps", "retries": "to retries", "cow": "to COW",
+              "first_touch": "to first touches", "tlb_flushes": "to TLB flushes",
+              "refaults_after_reclaim": "to refaults after reclaim"}
+
+
+def _pct(value: float) -> str:
+    """A percentage with enough digits that a small loss does not print as 0."""
+    if value == 0:
+        return "0"
+    digits = max(2, 2 - math.floor(math.log10(abs(value))))
+    return f"{value:.{min(digits, 8)}f}"
+
+
+def merge_identical(results: Sequence[EraResult], duration: float) -> list[tuple[str, list[str]]]:
+    """Columns whose every row is the same, merged under one header ("6.1 = 6.3"), as the plots do."""
+    rows = _rows(results, duration)
+    columns: dict[tuple[str, ...], list[str]] = {}
+    for i, r in enumerate(results):
+        columns.setdefault(tuple(cells[i] for _, cells in rows), []).append(r.label)
+    return [(" = ".join(labels), list(cells)) for cells, labels in columns.items()]
+
+
 def table_text(workload: Workload, seed: int, results: Sequence[EraResult]) -> str:
-    header = ["", *[r.label for r in results]]
-    body = [[name, *cells] for name, cells in _rows(results, workload.duration)]
+    merged = merge_identical(results, workload.duration)
+    names = [name for name, _ in _rows(results, workload.duration)]
+    header = ["", *[label for label, _ in merged]]
+    body = [[name, *(cells[i] for _, cells in merged)] for i, name in enumerate(names)]
     widths = [max(len(row[i]) for row in [header, *body]) for i in range(len(header))]
     lines = [
         f"mmuspec simulate: {workload.name} ({workload.vms} VMs x {workload.pages_per_vm * PAGE / 2**30:.2f} GiB, "

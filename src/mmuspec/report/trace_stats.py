@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from mmuspec.simulate.engine import CAUSES
 from mmuspec.traces.exits import KINDS
 from mmuspec.traces.stats import TraceStats
+from mmuspec.traces.tracepoint import version
 from mmuspec.traces.whatif import WhatIf
 
 if TYPE_CHECKING:
@@ -31,7 +32,14 @@ def stats_text(path: str, s: TraceStats, window: float) -> str:
             f"  {'notifier-induced refaults':<40} {s.notifier_refaults:>10,}",
             f"  {'change_pte calls (kvm_set_spte_hva)':<40} {s.change_pte_calls:>10,}",
             f"  {'KSM merges':<40} {s.ksm_merges:>10,}",
-            f"  {'COW breaks (change_pte from a vCPU)':<40} {s.cow_breaks:>10,}"]
+            f"  {'COW breaks (change_pte from a vCPU)':<40} {_cow_text(s):>10}"]
+    if s.latency:
+        out += ["", "exit latency, kvm_exit to the thread's next kvm_entry (as perf kvm stat reports it):",
+                f"  {'reason':<28} {'exits':>9} {'time%':>7} {'min us':>9} {'max us':>10} {'mean us':>9}"]
+        whole = sum(total for _, total, _, _ in s.latency.values()) or 1.0
+        for reason, (n, total, lo, hi) in sorted(s.latency.items(), key=lambda kv: -kv[1][1]):
+            out.append(f"  {reason:<28} {int(n):>9,} {100 * total / whole:>6.2f}% {lo * 1e6:>9.2f} {hi * 1e6:>10.2f} "
+                       f"{total / n * 1e6:>9.2f}")
     if s.per_vcpu:
         out += ["", "per vCPU thread (VM: the thread's process id; - when the trace does not print it):"]
         width = max(len(t.label) for t in s.per_vcpu)
@@ -44,6 +52,14 @@ def stats_text(path: str, s: TraceStats, window: float) -> str:
         for w, counts in sorted(s.windows.items())[:50]:
             out.append(f"  {w * window:>10.3f} s  " + ", ".join(f"{k} {v:,}" for k, v in counts.most_common(6)))
     return "\n".join(out)
+
+
+def _cow_text(s: TraceStats) -> str:
+    """COW breaks show only as change_pte from a vCPU; a kernel without change_pte does not trace them."""
+    dated = [version(c) for c in (s.era.candidates if s.era else ()) if c[0].isdigit()]
+    if dated and min(dated) >= (6, 10) and not s.change_pte_calls:
+        return "not traced"
+    return f"{s.cow_breaks:,}"
 
 
 SCHEMA = "mmuspec.trace-stats/1"
@@ -99,7 +115,8 @@ def whatif_text(path: str, w: WhatIf) -> str:
     col = [max(len(label), *(len(cells[i]) for _, cells in rows)) for i, label in enumerate(labels)]
     unplaced = recorded.faults - recorded.placed
     out = [f"mmuspec trace whatif: {path}",
-           f"recorded: {recorded.faults:,} stage-2 faults ({recorded.placed:,} with a guest address), "
+           f"recorded: {recorded.faults:,} stage-2 faults ({recorded.placed:,} with a guest address, "
+           f"{recorded.refaults:,} on a page whose SPTE an invalidation removed), "
            f"{recorded.exits:,} VM exits, {recorded.merges:,} SPTEs removed by ksmd's invalidations, "
            f"{recorded.zaps:,} by other invalidations, {recorded.pages:,} pages",
            f"recorded era: {recorded.era.describe()}",

@@ -23,6 +23,9 @@ class Cost:
     what: str
     source: str
     assumed: bool = False
+    # True when the engine reads the cost while it simulates (it changes what happens, not only what
+    # it costs): a sweep over such a cost re-simulates; over any other it re-costs one run.
+    shapes_run: bool = False
 
 
 # Defaults for x86 (Intel, ~3 GHz).
@@ -64,7 +67,7 @@ COSTS: dict[str, Cost] = {
     "merge_window_us": Cost(
         3.0, "the window between replace_page()'s invalidate_range_start() and _end(), in "
         "which a fault races the merge (PTL section plus notifier calls)",
-        "no published measurement", assumed=True),
+        "no published measurement", assumed=True, shapes_run=True),
 }
 
 # Per-arch defaults that differ from x86.
@@ -82,6 +85,7 @@ DEFAULTS: dict[str, float] = {key: cost.value for key, cost in COSTS.items()}
 ARCH_DEFAULTS: dict[str, dict[str, float]] = {
     arch: {key: cost.value for key, cost in costs.items()} for arch, costs in ARCH_COSTS.items()}
 COST_KEYS = tuple(COSTS)
+RECOST_KEYS = tuple(key for key, cost in COSTS.items() if not cost.shapes_run)
 
 
 @dataclass(frozen=True)

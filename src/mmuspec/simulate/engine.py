@@ -45,6 +45,22 @@ UNSCANNED, UNSHARED, VOLATILE, SHARED = range(4)
 NO_CONTENT = -1  # unique data
 
 
+def _cause(pte: int, spte: int, is_write: bool, seen: bool) -> int:
+    """Why an access faults.  The guest's first access to a page is a first touch (so is one after
+    the host dropped the page: a new page); a page gone to swap refaults after reclaim; a page the
+    guest had mapped whose SPTE is gone refaults after an invalidation (only invalidations remove a
+    mapped page's SPTE); a write to a read-only SPTE (KSM or the zero page) is a write fault."""
+    if pte == P_NONE or not seen:
+        return FIRST_TOUCH
+    if pte == P_SWAP:
+        return RECLAIM
+    if spte == NONE:
+        return REFAULT
+    if is_write and pte in (P_KSM, P_ZERO) and spte != RW:
+        return WRITE_RO
+    return REFAULT
+
+
 @dataclass
 class Counters:
     exits: NDArray[np.int64] = field(default_factory=lambda: np.zeros(len(CAUSES), dtype=np.int64))
@@ -103,6 +119,7 @@ class Engine:
         self.n = n
         self.pte = np.zeros(n, dtype=np.int8)
         self.spte = np.zeros(n, dtype=np.int8)
+        self.seen = np.zeros(n, dtype=bool)  # the guest has accessed the page (its SPTE existed once)
         self.node = np.full(n, -1, dtype=np.int32)
         self.epoch = np.zeros(n, dtype=np.int32)
         self.status = np.zeros(n, dtype=np.int8)
@@ -203,27 +220,21 @@ class Engine:
         says for each page's (PTE, SPTE) state."""
         if not len(pages):
             return
-        key = self.pte[pages].astype(np.int64) * 6 + self.spte[pages] * 2 + write
+        key = (self.pte[pages].astype(np.int64) * 6 + self.spte[pages] * 2 + write) * 2 + self.seen[pages]
         for combo in np.unique(key):
             sel = key == combo
-            pte, rest = divmod(int(combo), 6)
+            (pte, rest), seen = divmod(int(combo) // 2, 6), int(combo) % 2
             spte, is_write = divmod(rest, 2)
             group = pages[sel]
             outcome = self._outcome("access", pte, spte, bool(is_write))
-            if pte == P_NONE:
-                cause = FIRST_TOUCH
-            elif pte == P_SWAP:
-                cause = RECLAIM
-            elif is_write and pte in (P_KSM, P_ZERO) and spte != RW:
-                cause = WRITE_RO
-            else:
-                cause = REFAULT
+            cause = _cause(pte, spte, bool(is_write), bool(seen))
             self.c.add(outcome, len(group), cause)
             self._series(times[sel], outcome, cause)
             if outcome.cow and pte == P_KSM:
                 self._unmerge(group)
             self.pte[group] = outcome.pte_after
             self.spte[group] = outcome.spte_after
+            self.seen[group] = True
             if is_write:
                 self.last_write[group] = times[sel]
                 if pte != P_NONE and outcome.pte_after == P_ANON:

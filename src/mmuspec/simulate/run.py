@@ -39,10 +39,27 @@ class EraResult:
     guest_time_lost_per_gib_merged_s: float | None
     costs: dict[str, float]
     wall_seconds: float
+    # Memory KSM saved over the run (the end value alone can hide it: ltp-ksm02 unmerges at the end).
+    saved_mib_end: float = 0.0
+    saved_mib_peak: float = 0.0
+    saved_mib_mean: float = 0.0
+    # Guest time lost in % of all vCPU time (VMs x vCPUs x simulated seconds), in all and by cause.
+    guest_time_lost_pct: float = 0.0
+    guest_time_lost_pct_by_cause: dict[str, float] = field(default_factory=dict)
     series: dict[str, list[float]] = field(repr=False, default_factory=dict)
+    counters: Counters | None = field(default=None, repr=False)  # what happened, to re-cost without re-running
+    vcpu_seconds: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return {k: v for k, v in self.__dict__.items() if k not in ("counters", "vcpu_seconds")}
+
+    def recost(self, changes: dict[str, float]) -> tuple[float, float, float]:
+        """Guest time lost (s and % of vCPU time) and host CPU (s) with some costs changed: the same
+        events, priced again (only for costs that do not shape the run, ``costs.RECOST_KEYS``)."""
+        assert self.counters is not None
+        costs = CostModel(**{**self.costs, **changes})
+        lost = guest_time_lost_us(self.counters, costs) / 1e6
+        return lost, 100 * lost / self.vcpu_seconds, host_cpu_us(self.counters, costs) / 1e6
 
 
 def guest_time_lost_us(c: Counters, costs: CostModel) -> float:
@@ -51,6 +68,23 @@ def guest_time_lost_us(c: Counters, costs: CostModel) -> float:
     exits = int(c.exits.sum())
     return (exits * (costs.vm_exit_us + costs.fault_us) + c.retries * costs.retry_us + c.cow * costs.cow_us
             + c.flushes * costs.tlb_flush_us)
+
+
+LOST_UNIT = "% of vCPU time"  # the one unit of guest time lost in simulate, sweep and the report
+LOST_CAUSES = ("refaults_after_zaps", "retries", "cow", "first_touch", "tlb_flushes", "refaults_after_reclaim")
+
+
+def guest_time_lost_by_cause_us(c: Counters, costs: CostModel) -> dict[str, float]:
+    """``guest_time_lost_us`` split by what cost it: each exit by its cause (a write to a read-only
+    page is the COW's), the retries, the copies, the flushes.  The parts add up to the whole."""
+    exit_us = costs.vm_exit_us + costs.fault_us
+    e = dict(zip(CAUSES, (int(n) for n in c.exits), strict=True))
+    return {"refaults_after_zaps": e["refault_after_zap"] * exit_us,
+            "retries": e["retry_after_invalidation"] * exit_us + c.retries * costs.retry_us,
+            "cow": e["write_to_readonly"] * exit_us + c.cow * costs.cow_us,
+            "first_touch": e["first_touch"] * exit_us,
+            "tlb_flushes": c.flushes * costs.tlb_flush_us,
+            "refaults_after_reclaim": e["refault_after_reclaim"] * exit_us}
 
 
 def host_cpu_us(c: Counters, costs: CostModel) -> float:
@@ -76,6 +110,9 @@ def simulate_era(workload: Workload, label: str, era: str, config: Config, seed:
     for i, cause in enumerate(CAUSES):
         series[f"exits_per_s.{cause}"] = (engine.exit_series[i] / engine.bin_seconds).tolist()
     series["exits_per_s"] = (engine.exit_series.sum(axis=0) / engine.bin_seconds).tolist()
+    vcpu_us = workload.vms * workload.vcpus * workload.duration * 1e6
+    by_cause = guest_time_lost_by_cause_us(c, costs)
+    saved = engine.saved_series
     return EraResult(
         label=label,
         era=era,
@@ -100,6 +137,13 @@ def simulate_era(workload: Workload, label: str, era: str, config: Config, seed:
         costs=costs.as_dict(),
         wall_seconds=time.perf_counter() - start,
         series=series,
+        saved_mib_end=ksm["pages_sharing"] * PAGE / 2**20,
+        saved_mib_peak=float(saved.max()) if len(saved) else 0.0,
+        saved_mib_mean=float(saved.mean()) if len(saved) else 0.0,
+        guest_time_lost_pct=100 * lost * 1e6 / vcpu_us,
+        guest_time_lost_pct_by_cause={k: 100 * v / vcpu_us for k, v in by_cause.items()},
+        counters=c,
+        vcpu_seconds=vcpu_us / 1e6,
     )
 
 

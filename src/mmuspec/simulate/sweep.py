@@ -1,8 +1,11 @@
-"""Sweeping a workload over a grid of parameters, era by era.
+"""Sweeping a workload over a grid of parameters, era by era, seed by seed.
 
-Every point of the grid is an independent simulation with the same seed, so the
+Every point of the grid is an independent simulation with the same seeds, so the
 table is the same whether the points run here, on local worker processes, or on a
-Dask or Ray cluster.
+Dask or Ray cluster.  A cost only prices what happened (``costs.RECOST_KEYS``), so
+the points that differ only in such costs share one simulation, priced once per
+point.  Several seeds give each point a spread; ``frontier`` keeps the points no
+other point beats on both memory saved and guest time lost.
 """
 
 from __future__ import annotations
@@ -17,12 +20,12 @@ from mmuspec.errors import UsageError
 from mmuspec.explore.cluster import dask_client, ray_init
 from mmuspec.explore.interrupt import ignore_interrupts
 from mmuspec.model import Config
-from mmuspec.simulate.engine import PAGE
+from mmuspec.simulate.costs import RECOST_KEYS
 from mmuspec.simulate.run import simulate_era
 from mmuspec.simulate.workload import Workload
 
 METRICS = ("exits_total", "exits_per_s", "change_pte_installed_spte", "change_pte_repointed_spte", "change_pte_removed_spte", "cow_faults", "saved_mib",
-           "guest_time_lost_s", "host_cpu_s")
+           "saved_mib_peak", "saved_mib_mean", "guest_time_lost_s", "guest_time_lost_pct", "host_cpu_s")
 
 
 def parse_grid(texts: list[str]) -> dict[str, list[float]]:
@@ -51,23 +54,50 @@ def points(workload: Workload, grid: dict[str, list[float]]) -> list[tuple[dict[
     return out
 
 
-def _one(job: tuple[dict[str, float], Workload, str, str, Config, int]) -> dict[str, Any]:
-    assignment, workload, label, era, config, seed = job
+def split_grid(grid: dict[str, list[float]]) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """The grid's axes that need a simulation each, and the costs that only re-price one."""
+    recost = {k: v for k, v in grid.items() if k.startswith("costs.") and k.partition(".")[2] in RECOST_KEYS}
+    return {k: v for k, v in grid.items() if k not in recost}, recost
+
+
+Job = tuple[dict[str, float], Workload, str, str, Config, int, list[dict[str, float]]]
+
+
+def _one(job: Job) -> list[dict[str, Any]]:
+    """One simulation, and one row per cost assignment it is priced at."""
+    assignment, workload, label, era, config, seed, prices = job
     r = simulate_era(workload, label, era, config, seed)
-    return {
-        **assignment,
-        "era": label,
-        "exits_total": r.exits_total,
-        "exits_per_s": r.exits_total / workload.duration,
-        "change_pte_installed_spte": r.change_pte_installed_spte,
-        "change_pte_repointed_spte": r.change_pte_repointed_spte,
-        "change_pte_removed_spte": r.change_pte_removed_spte,
-        "cow_faults": r.cow_faults,
-        "saved_mib": r.ksm["pages_sharing"] * PAGE / 2**20,
-        "guest_time_lost_s": r.guest_time_lost_s,
-        "host_cpu_s": r.host_cpu_s,
-        **{f"ksm_{k}": v for k, v in r.ksm.items()},
-    }
+    rows = []
+    for price in prices:
+        lost_s, lost_pct, host_s = r.recost({k.partition(".")[2]: v for k, v in price.items()})
+        rows.append({
+            **assignment,
+            **price,
+            "era": label,
+            "seed": seed,
+            "exits_total": r.exits_total,
+            "exits_per_s": r.exits_total / workload.duration,
+            "change_pte_installed_spte": r.change_pte_installed_spte,
+            "change_pte_repointed_spte": r.change_pte_repointed_spte,
+            "change_pte_removed_spte": r.change_pte_removed_spte,
+            "cow_faults": r.cow_faults,
+            "saved_mib": r.saved_mib_end,
+            "saved_mib_peak": r.saved_mib_peak,
+            "saved_mib_mean": r.saved_mib_mean,
+            "guest_time_lost_s": lost_s,
+            "guest_time_lost_pct": lost_pct,
+            "host_cpu_s": host_s,
+            **{f"ksm_{k}": v for k, v in r.ksm.items()},
+        })
+    return rows
+
+
+def jobs_of(workload: Workload, grid: dict[str, list[float]], eras: list[tuple[str, str, Config]],
+            seeds: list[int]) -> list[Job]:
+    simulated, recost = split_grid(grid)
+    prices = [dict(zip(recost, values, strict=True)) for values in itertools.product(*recost.values())]
+    return [(a, w, label, era, config, seed, prices) for a, w in points(workload, simulated)
+            for label, era, config in eras for seed in seeds]
 
 
 def sweep(
@@ -76,20 +106,55 @@ def sweep(
     eras: list[tuple[str, str, Config]],
     seed: int,
     *,
+    seeds: int = 1,
     workers: int = 1,
     cluster: str | None = None,
     on_row: Callable[[dict[str, Any]], None] | None = None,
 ) -> list[dict[str, Any]]:
-    jobs = [(a, w, label, era, config, seed) for a, w in points(workload, grid) for label, era, config in eras]
+    """Every point of ``grid`` in every era, with ``seeds`` seeds from ``seed`` on; ``on_row`` hears
+    of each simulation (with the rows it priced)."""
+    keys = list(grid)
     rows = []
-    for row in _run(jobs, workers, cluster):
-        rows.append(row)
+    for priced in _run(jobs_of(workload, grid, eras, [seed + i for i in range(seeds)]), workers, cluster):
+        rows.extend(priced)
         if on_row is not None:
-            on_row(row)
-    return rows
+            on_row(priced[0])
+    order = {label: i for i, (label, _, _) in enumerate(eras)}
+    return sorted(rows, key=lambda r: (order[r["era"]], *(r[k] for k in keys), r["seed"]))
 
 
-def _run(jobs: list[Any], workers: int, cluster: str | None) -> Iterator[dict[str, Any]]:
+def summarize(rows: list[dict[str, Any]], keys: list[str]) -> list[dict[str, Any]]:
+    """One row per point and era: each metric's mean over the seeds, and its standard deviation
+    (``<metric>_sd``; 0 with one seed)."""
+    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault((r["era"], *(r[k] for k in keys)), []).append(r)
+    out = []
+    for (era, *values), members in groups.items():
+        row: dict[str, Any] = {**dict(zip(keys, values, strict=True)), "era": era, "seeds": len(members)}
+        for m in METRICS:
+            xs = [float(r[m]) for r in members]
+            mean = sum(xs) / len(xs)
+            row[m] = mean
+            row[f"{m}_sd"] = (sum((x - mean) ** 2 for x in xs) / (len(xs) - 1)) ** 0.5 if len(xs) > 1 else 0.0
+        out.append(row)
+    return out
+
+
+def frontier(summary: list[dict[str, Any]], era: str) -> list[dict[str, Any]]:
+    """The points of ``era`` that no other point beats on both memory saved (mean over the run) and
+    guest time lost: the choices worth making, cheapest first."""
+    mine = [r for r in summary if r["era"] == era]
+
+    def beaten(a: dict[str, Any]) -> bool:
+        return any(b["saved_mib_mean"] >= a["saved_mib_mean"] and b["guest_time_lost_pct"] <= a["guest_time_lost_pct"]
+                   and (b["saved_mib_mean"] > a["saved_mib_mean"] or b["guest_time_lost_pct"] < a["guest_time_lost_pct"])
+                   for b in mine)
+
+    return sorted((a for a in mine if not beaten(a)), key=lambda r: (r["guest_time_lost_pct"], -r["saved_mib_mean"]))
+
+
+def _run(jobs: list[Any], workers: int, cluster: str | None) -> Iterator[list[dict[str, Any]]]:
     if cluster and cluster.startswith("ray"):
         ray = ray_init(cluster)
         task = ray.remote(_one)

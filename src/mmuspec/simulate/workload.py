@@ -19,6 +19,7 @@ from importlib import resources
 from pathlib import Path
 
 from mmuspec.errors import UsageError
+from mmuspec.inputs import read_text
 from mmuspec.simulate.costs import COST_KEYS, CostModel, cost_model
 from mmuspec.tomlfile import TomlFile
 
@@ -169,7 +170,7 @@ def load_workload(name_or_path: str) -> Workload:
     if path.suffix == ".toml" or path.exists():
         if not path.is_file():
             raise UsageError(f"{name_or_path}: no such workload file")
-        return parse_workload(path.read_text(encoding="utf-8"), str(path), path.stem)
+        return parse_workload(read_text(path, "workload file"), str(path), path.stem)
     if name_or_path not in builtin_workloads():
         raise UsageError(f"unknown workload {name_or_path!r}; built-in workloads: {', '.join(builtin_workloads())}")
     text = (resources.files("mmuspec") / "workloads" / f"{name_or_path}.toml").read_text(encoding="utf-8")

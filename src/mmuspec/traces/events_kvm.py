@@ -2,7 +2,8 @@
 
 v5.13 moved kvm_unmap_hva_range, kvm_set_spte_hva, kvm_age_hva and
 kvm_test_age_hva from arm64's trace_arm.h to this generic header (501b918525ef),
-keeping arm64's %#016lx text, so on x86 they prove v5.13 or later and on arm64
+keeping arm64's %#016lx text ("0x" and at least 14 digits: the width counts
+the prefix), so on x86 they prove v5.13 or later and on arm64
 (which printed the same text from v5.9 [I]) they do not.  v6.10 removed
 kvm_set_spte_hva with the change_pte notifier.  x86's own aging event,
 kvm_age_page, lived here until v5.13.  The ``fast_only`` and ranged
@@ -13,11 +14,12 @@ malformed.
 
 from __future__ import annotations
 
-from mmuspec.traces.tracepoint import HEX, Format, dec, num, table
+from mmuspec.traces.tracepoint import HEX, Format, alt_hex, dec, num, table
 
 H = "include/trace/events/kvm.h"
 BOTH = "include/trace/events/kvm.h (arch/arm64/kvm/trace_arm.h before v5.13)"
-LONG = r"0x[0-9a-fA-F]{16}"
+# %#016lx: the width 16 counts the "0x", so a user address prints as 0x007f3a41000000 (14 digits).
+LONG = alt_hex(16)
 CONV = {"hva": num, "start": num, "end": num, "gfn": num, "level": dec, "fast_only": dec}
 
 FORMATS = table(

@@ -10,6 +10,11 @@ process (the VM, for a vCPU thread) is the tgid column ftrace prints with
 ``options/record-tgid`` (``(-----)`` when it did not know it), or the first of
 perf's ``<pid>/<tid>``.  Header and comment lines are skipped; any other line
 that does not parse is reported with its number and the run goes on.
+
+A file that cannot be a trace is bad input, said in one line: an empty file, one with
+headers only, a binary ``trace.dat`` (``trace-cmd report`` turns it into text).  A
+compressed trace that is cut or damaged is read up to the damage; the command reports
+that part and then says where the file was cut (``TraceText``).
 """
 
 from __future__ import annotations
@@ -18,12 +23,14 @@ import gzip
 import io
 import lzma
 import re
-from collections.abc import Iterator
+import sys
+import zlib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from mmuspec.errors import UsageError
+from mmuspec.errors import InputError, UsageError
 from mmuspec.traces.formats import FORMATS
 
 # <comm>-<pid> [(<tgid>)] [<cpu>] [<flags>] <secs.usecs>: <event>: <fields>
@@ -65,22 +72,69 @@ class Malformed:
     text: str
 
 
-def open_trace(path: str) -> IO[str]:
+TRACE_DAT = b"\x17\x08\x44tracing"  # the start of trace-cmd's binary trace.dat
+CUT = (EOFError, OSError, lzma.LZMAError, zlib.error)  # what a damaged gzip or xz stream raises
+
+
+class TraceText:
+    """The lines of a trace, counted: whether any was a trace line rather than a header,
+    and, for a compressed trace that is cut or damaged, after which line and why (the
+    lines before it are read as usual)."""
+
+    def __init__(self, handle: IO[str], path: str) -> None:
+        self.handle = handle
+        self.path = path
+        self.lines = 0
+        self.content = False
+        self.cut = ""
+
+    def __iter__(self) -> Iterator[str]:
+        try:
+            for line in self.handle:
+                self.lines += 1
+                if not self.content and not HEADER.match(line):
+                    self.content = True
+                yield line
+        except CUT as exc:
+            self.cut = " ".join(str(exc).split()) or type(exc).__name__
+
+    def __enter__(self) -> TraceText:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        if self.handle is not sys.stdin:
+            self.handle.close()
+
+    def require_lines(self) -> None:
+        """Refuse a trace with no trace line at all (empty, or headers only)."""
+        if not self.content and not self.cut:
+            raise InputError(self.path, None, "the file holds no trace lines (expected ftrace trace text, "
+                             "`trace-cmd report` or `perf script` output)")
+
+    def require_whole(self) -> None:
+        """Refuse, after its figures were reported, a compressed trace that was cut."""
+        if self.cut:
+            raise InputError(self.path, self.lines + 1, f"the compressed trace is cut or damaged here ({self.cut}); "
+                             f"what was reported covers its first {self.lines:,} lines only")
+
+
+def open_trace(path: str) -> TraceText:
     """Open a trace, decompressing gzip or xz by their magic bytes."""
     if path == "-":
-        import sys
-
-        return sys.stdin
+        return TraceText(sys.stdin, "<stdin>")
     p = Path(path)
     if not p.is_file():
         raise UsageError(f"{path}: no such trace file")
     with open(p, "rb") as raw:
-        magic = raw.read(6)
+        magic = raw.read(len(TRACE_DAT))
+    if magic.startswith(TRACE_DAT):
+        raise InputError(path, None, "a binary trace-cmd trace.dat, which holds no trace lines: run "
+                         f"`trace-cmd report -i {path} > trace.txt` first and read trace.txt")
     if magic[:2] == b"\x1f\x8b":
-        return gzip.open(p, "rt", encoding="utf-8", errors="replace")
-    if magic == b"\xfd7zXZ\x00":
-        return lzma.open(p, "rt", encoding="utf-8", errors="replace")
-    return open(p, encoding="utf-8", errors="replace")
+        return TraceText(gzip.open(p, "rt", encoding="utf-8", errors="replace"), path)
+    if magic[:6] == b"\xfd7zXZ\x00":
+        return TraceText(lzma.open(p, "rt", encoding="utf-8", errors="replace"), path)
+    return TraceText(open(p, encoding="utf-8", errors="replace"), path)
 
 
 def parse_line(number: int, text: str) -> Record | Malformed | None:
@@ -106,7 +160,7 @@ def parse_line(number: int, text: str) -> Record | Malformed | None:
     return Malformed(number, f"{name}: fields do not match any known format", text.rstrip()[:200])
 
 
-def read_trace(stream: IO[str] | io.TextIOBase) -> Iterator[Record | Malformed]:
+def read_trace(stream: Iterable[str] | io.TextIOBase) -> Iterator[Record | Malformed]:
     for number, text in enumerate(stream, start=1):
         item = parse_line(number, text)
         if item is not None:

@@ -23,9 +23,9 @@ Rows are per vCPU thread (``traces/vcpu.py``).
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import Any
 
 from mmuspec.traces.era import EraGuess, infer_era
 from mmuspec.traces.exits import KINDS, classify_exit, esr_kind, fault_code_kind
@@ -58,8 +58,13 @@ class TraceStats:
     windows: dict[int, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
     formats: Counter[str] = field(default_factory=Counter)
     arch: str | None = None
+    arches: set[str] = field(default_factory=set)  # every arch whose vCPU lines the trace holds
+    ksmd_invalidations: int = 0  # kvm_unmap_hva_range from ksmd: KSM touched a page a VM maps
     era: EraGuess | None = None
     malformed: list[Malformed] = field(default_factory=list)
+    # Exit latency per reason, kvm_exit to the thread's next kvm_entry (as ``perf kvm stat`` measures
+    # it): [count, total, min, max] in seconds; exits with no entry after them are not timed.
+    latency: dict[str, list[float]] = field(default_factory=dict)
     first_ts: float | None = None
     last_ts: float | None = None
 
@@ -95,6 +100,9 @@ class TraceStats:
             "window_seconds": window,
             "windows": {str(k): dict(v) for k, v in sorted(self.windows.items())},
             "malformed": [{"line": m.line, "reason": m.reason} for m in self.malformed],
+            "exit_latency_us": {reason: {"count": int(n), "mean": total / n * 1e6, "min": lo * 1e6,
+                                         "max": hi * 1e6, "total": total * 1e6}
+                                for reason, (n, total, lo, hi) in sorted(self.latency.items())},
             "duration_s": (self.last_ts - self.first_ts) if self.first_ts is not None and self.last_ts is not None
             else 0.0,
         }
@@ -114,6 +122,7 @@ class StatsBuilder:
         self.isa = ""  # the last fault exit's vendor, for page faults on threads whose exits are not traced
         self.last_unmap: dict[int, tuple[float, str]] = {}  # pid -> (time, task) of its last invalidation
         self.zapped: set[int] = set()  # gfns whose SPTE a notifier removed since their last fault
+        self.exited: dict[tuple[str, int], tuple[float, str]] = {}  # thread -> (time, reason) of its open exit
 
     def feed(self, number: int, text: str) -> None:
         s = self.s
@@ -138,6 +147,8 @@ class StatsBuilder:
         s.formats[item.format] += 1
         if item.event in VCPU_EVENTS:
             s.arch = BY_KEY[item.format].arch or s.arch
+            if BY_KEY[item.format].arch:
+                s.arches.add(BY_KEY[item.format].arch)
         s.windows[int((item.ts - s.first_ts) // self.window)][item.event] += 1
         self._event(item)
 
@@ -145,8 +156,10 @@ class StatsBuilder:
         """Count the faults still open at the end of the trace and date the trace."""
         for thread in self.s.threads.values():
             self._close(thread)
-        events = {name.rpartition(":")[2] for name in self.s.events}
-        self.s.era = infer_era(self.s.formats, events, self.s.arch)
+        s = self.s
+        events = {name.rpartition(":")[2] for name in s.events}
+        silent = s.ksm_merges if s.ksmd_invalidations and not s.change_pte_calls else 0
+        s.era = infer_era(s.formats, events, s.arch, merges_without_change_pte=silent, arches=s.arches)
         return self.s
 
     # -- vCPU threads and their faults ------------------------------------------------
@@ -185,6 +198,7 @@ class StatsBuilder:
         self._close(thread)
         ex = classify_exit(f, BY_KEY[r.format])
         self.s.exit_reasons[ex.reason] += 1
+        self.exited[(r.comm, r.pid)] = (r.ts, ex.reason)
         thread.counts["exits"] += 1
         thread.exit = ex
         if ex.fault:
@@ -202,7 +216,9 @@ class StatsBuilder:
             if fault.kind is None:
                 fault.kind = self._kind(r, fault.isa, code)
             self._count(thread, fault)
-        elif thread.exit is None or thread.exit.fault is None:
+        elif r.event == "kvm_guest_fault" or thread.exit is None or thread.exit.fault is None:
+            # arm64 prints kvm_guest_fault only in kvm_handle_guest_abort(), so it is a stage-2 fault
+            # wherever it stands; x86's kvm_page_fault after a non-fault exit is a guest #PF.
             self._count(thread, Fault(r, self.isa, self._kind(r, self.isa, code), gfn))
 
     @staticmethod
@@ -221,12 +237,14 @@ class StatsBuilder:
             self._exit(r, f)
         elif r.event == "kvm_entry":
             self._close(self._thread(r))
+            self._time_exit(r)
         elif r.event == "kvm_page_fault":
             self._fault_report(r, int(f["address"]) >> 12, int(f["error_code"]))
         elif r.event == "kvm_guest_fault":
             self._fault_report(r, int(f["ipa"]) >> 12, int(f["esr"]))
         elif r.event in ("kvm_unmap_hva_range", "kvm_unmap_hva"):
             s.notifier_invalidations += 1
+            s.ksmd_invalidations += "ksmd" in r.comm
             self.last_unmap[r.pid] = (r.ts, r.comm)
         elif r.event in ("kvm_tdp_mmu_spte_changed", "kvm_mmu_prepare_zap_page"):
             self._zap(r, f)
@@ -237,6 +255,16 @@ class StatsBuilder:
                 s.cow_breaks += 1
         elif r.event in ("ksm_merge_with_ksm_page", "ksm_merge_one_page") and int(f["error"]) == 0:
             s.ksm_merges += 1
+
+    def _time_exit(self, r: Record) -> None:
+        opened = self.exited.pop((r.comm, r.pid), None)
+        if opened is None or r.ts < opened[0]:
+            return
+        took = r.ts - opened[0]
+        row = self.s.latency.setdefault(opened[1], [0, 0.0, took, took])
+        row[0] += 1
+        row[1] += took
+        row[2], row[3] = min(row[2], took), max(row[3], took)
 
     def _zap(self, r: Record, f: dict[str, Any]) -> None:
         if "gfn" not in f:  # libtraceevent's rendering of kvm_mmu_prepare_zap_page has no gfn
@@ -251,7 +279,7 @@ class StatsBuilder:
                 self.on_zap(r, int(f["gfn"]), started[1])
 
 
-def trace_stats(stream: IO[str], *, window: float = 1.0) -> TraceStats:
+def trace_stats(stream: Iterable[str], *, window: float = 1.0) -> TraceStats:
     builder = StatsBuilder(window)
     for number, text in enumerate(stream, start=1):
         builder.feed(number, text)

@@ -18,6 +18,25 @@ HEX = r"(?:0x)?[0-9a-fA-F]+"
 PTR = r"(?:0x)?[0-9a-fA-F]+|\(____ptrval____\)|\(null\)|\(ptrval\)"
 
 
+def alt_hex(width: int, *, most: int = 16) -> str:
+    """What ``%#0<width>lx`` prints: "0x" and at least ``width - 2`` digits (the width counts the "0x"),
+    zero-padded only up to that width, so a longer number starts with a non-zero digit.  ``most``
+    digits at most: a caller stops below 16 where a longer text fits a newer, wider format too."""
+    return _padded(width - 2, most)
+
+
+def zero_hex(width: int, *, most: int = 16) -> str:
+    """What ``0x%0<width>lx`` prints: "0x" and at least ``width`` digits (the width counts digits only)."""
+    return _padded(width, most)
+
+
+def _padded(least: int, most: int) -> str:
+    """"0x", then exactly ``least`` digits (zero-padded) or a longer number up to ``most`` digits."""
+    if most <= least:
+        return rf"0x[0-9a-fA-F]{{{least}}}"
+    return rf"0x(?:[0-9a-fA-F]{{{least}}}|[1-9a-fA-F][0-9a-fA-F]{{{least},{most - 1}}})"
+
+
 def num(text: str) -> int:
     """A number the kernel printed in hex, with or without 0x (%x, %#x, %llx)."""
     return int(text, 16)

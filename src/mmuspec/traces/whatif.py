@@ -29,8 +29,9 @@ a page and are carried unchanged into every era.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from typing import IO, Any
+from typing import Any
 
 from mmuspec.model import Config, era_config
 from mmuspec.simulate.schedule import Event, simulate_schedule_detailed
@@ -45,6 +46,7 @@ class RecordedWorkload:
     pages: int
     faults: int  # stage-2 faults, counted as ``trace stats`` counts them
     placed: int  # of which with a guest address, replayed as accesses
+    refaults: int  # of which on a page whose SPTE an invalidation removed (``trace stats``' refaults)
     exits: int
     merges: int
     zaps: int
@@ -53,7 +55,8 @@ class RecordedWorkload:
     arch: str | None
 
     def to_json(self) -> dict[str, Any]:
-        return {"stage2_faults": self.faults, "faults_with_address": self.placed, "exits": self.exits,
+        return {"stage2_faults": self.faults, "faults_with_address": self.placed, "refaults": self.refaults,
+                "exits": self.exits,
                 "ksm_invalidations": self.merges, "other_invalidations": self.zaps, "pages": self.pages,
                 "arch": self.arch, "recorded_era": self.era.to_json()}
 
@@ -73,7 +76,7 @@ class WhatIf:
                          "recorded kernel are not in the trace)"}
 
 
-def workload_from_trace(stream: IO[str], *, notifier_window: float = 0.001) -> RecordedWorkload:
+def workload_from_trace(stream: Iterable[str], *, notifier_window: float = 0.001) -> RecordedWorkload:
     """The schedule of a trace.  A page is a (VM, gfn) pair, the VM being the faulting thread's process
     when the trace prints it; a zap does not say which VM it hit, so it applies to that gfn in every VM
     the trace has faulted on [I: exact on a one-VM trace]."""
@@ -105,7 +108,8 @@ def workload_from_trace(stream: IO[str], *, notifier_window: float = 0.001) -> R
         builder.feed(number, text)
     s = builder.finish()
     assert s.era is not None
-    return RecordedWorkload(events, max(1, len(index)), s.faults, tally["placed"], sum(s.exit_reasons.values()),
+    return RecordedWorkload(events, max(1, len(index)), s.faults, tally["placed"], s.notifier_refaults,
+                            sum(s.exit_reasons.values()),
                             tally["merges"], tally["zaps"], s.unparsed, s.era, s.arch)
 
 

@@ -1,0 +1,283 @@
+"""A breadth-first search whose visited set and frontier are split across processes.
+
+Each partition is a Dask actor that owns the states whose fingerprint is its index modulo
+the number of partitions: their fingerprints, their parent links and the part of the
+frontier they form.  A level is one round.  Every partition expands its own frontier
+(in chunks, with the model's compiled core), groups the successors by owner and sends each
+owner its batch directly, actor to actor; then every partition absorbs what it received,
+in the order of the senders, keeps what it had not seen, and that is its share of the
+next level.  No process holds all the states, or all the frontier; the driver holds the
+counts, the events seen and one witness link per event.  This is the way SPIN's
+multi-core mode, TLC's fingerprint servers and PReach partition a state space by hash.
+
+The levels are the serial search's, so the states, transitions and depth are the same as
+a serial run's, and every witness has the same (shortest) length; only which of several
+equally short witnesses is kept may differ.  ``--first`` stops after the level where a
+violation first appears, not within it.  Without an address a local cluster of one
+process per partition is started and closed again; nothing needs a server.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from mmuspec.explore.bfs import Progress, collision_probability
+from mmuspec.explore.result import SearchResult, Witness
+from mmuspec.explore.store import FingerprintSet
+
+CHUNK = 8192
+SEND_BYTES = 8 << 20  # a batch leaves for its owner once it holds this much
+NO_PARENT = -1
+
+
+@dataclass
+class Batch:
+    """Successors on their way to their owner: fingerprints, states, parents (global
+    numbers: local index x partitions + partition) and actions."""
+
+    origin: int
+    sequence: int  # batches of one origin are absorbed in the order they were made
+    fps: np.ndarray
+    states: bytes
+    parents: np.ndarray
+    actions: np.ndarray
+
+
+class Partition:
+    """The states of one hash partition (a Dask actor)."""
+
+    def __init__(self, index: int, count: int, factory: Callable[[], Any], width: int, symmetric: bool,
+                 por: bool) -> None:
+        self.index, self.count, self.width = index, count, width
+        self.symmetric, self.por = symmetric, por
+        self.model = factory()
+        self.seen = FingerprintSet()
+        self.seen.inserter = self.model.insert_fingerprints
+        self.frontier = b""
+        self.frontier_base = 0  # local number of the frontier's first state
+        self.parents: list[np.ndarray] = []
+        self.actions: list[np.ndarray] = []
+        self.held = 0
+        self.inbox: list[Batch] = []
+        self.peers: list[Any] = []
+        self.sent_bytes = 0
+
+    def connect(self, peers: list[Any]) -> int:
+        self.peers = peers
+        return os.getpid()
+
+    def seed(self, state: bytes, fp: int) -> None:
+        self.inbox.append(Batch(NO_PARENT, 0, np.array([fp], np.uint64), state, np.array([NO_PARENT], np.int64),
+                                np.array([0xFFFF], np.uint16)))
+        self.absorb()
+
+    async def receive(self, batch: Batch) -> None:
+        """A batch from another partition (on the event loop, so that two partitions
+        sending to each other at once never wait on each other)."""
+        self.inbox.append(batch)
+
+    def expand(self, seen_bits: int, all_bits: int) -> tuple[int, dict[int, tuple[int, int, int]]]:
+        """Expand this partition's frontier and send every successor to its owner; returns
+        the transitions and, per event not seen before, its first occurrence here
+        (order within the level, source, action)."""
+        transitions = 0
+        firsts: dict[int, tuple[int, int, int]] = {}
+        outgoing: list[list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]] = [[] for _ in range(self.count)]
+        waiting = [0] * self.count
+        sends: list[Any] = []
+        made = 0
+
+        def send(q: int) -> None:
+            nonlocal made
+            parts = outgoing[q]
+            batch = Batch(self.index, made, np.concatenate([p[0] for p in parts]),
+                          np.concatenate([p[1] for p in parts]).tobytes(), np.concatenate([p[2] for p in parts]),
+                          np.concatenate([p[3] for p in parts]))
+            made += 1
+            outgoing[q], waiting[q] = [], 0
+            if q == self.index:
+                self.inbox.append(batch)
+            else:
+                self.sent_bytes += batch.fps.nbytes + len(batch.states) + batch.parents.nbytes + batch.actions.nbytes
+                sends.append(self.peers[q].receive(batch))
+
+        n = len(self.frontier) // self.width
+        for start in range(0, n, CHUNK):
+            blob = self.frontier[start * self.width:min(n, start + CHUNK) * self.width]
+            e = self.model.expand_chunk(blob, self.width, self.symmetric, self.por)
+            transitions += e.transitions
+            local = self.frontier_base + start + e.sources.astype(np.int64)
+            sources = local * self.count + self.index
+            events = e.events.view(np.uint64) & np.uint64(all_bits) & ~np.uint64(seen_bits)
+            for j in np.flatnonzero(events):
+                bits = int(events[j])
+                while bits:
+                    bit = (bits & -bits).bit_length() - 1
+                    bits &= bits - 1
+                    if bit not in firsts:
+                        firsts[bit] = ((start << 32) + int(j), int(sources[j]), int(e.actions[j]))
+            owners = (e.fps % np.uint64(self.count)).astype(np.int64)
+            states = np.frombuffer(e.blob, np.uint8).reshape(-1, self.width)
+            for q in range(self.count):
+                mask = owners == q
+                if mask.any():
+                    outgoing[q].append((e.fps[mask], states[mask], sources[mask], e.actions[mask]))
+                    waiting[q] += int(mask.sum()) * (self.width + 18)
+                    if waiting[q] >= SEND_BYTES:
+                        send(q)
+        for q in range(self.count):
+            if outgoing[q]:
+                send(q)
+        for future in sends:
+            future.result()
+        return transitions, firsts
+
+    def absorb(self) -> int:
+        """Keep the received successors not seen before, in the senders' order: this
+        partition's share of the next level."""
+        batches = sorted(self.inbox, key=lambda b: (b.origin, b.sequence))
+        self.inbox = []
+        self.frontier_base += len(self.frontier) // self.width
+        if not batches:
+            self.frontier = b""
+            return 0
+        fps = np.concatenate([b.fps for b in batches])
+        fresh = self.seen.add_batch(fps)
+        states = np.frombuffer(b"".join(b.states for b in batches), np.uint8).reshape(-1, self.width)
+        self.frontier = states[fresh].tobytes()
+        self.parents.append(np.concatenate([b.parents for b in batches])[fresh])
+        self.actions.append(np.concatenate([b.actions for b in batches])[fresh])
+        return int(fresh.sum())
+
+    def parent(self, local: int) -> tuple[int, int]:
+        """The global number of a state's parent and the action from it."""
+        for parents, actions in zip(self.parents, self.actions, strict=True):
+            if local < len(parents):
+                return int(parents[local]), int(actions[local])
+            local -= len(parents)
+        raise IndexError(local)
+
+    def figures(self) -> dict[str, int]:
+        """What this partition holds: states, bytes of its visited set, parent links and
+        frontier, its process's resident memory, and the bytes it sent."""
+        import psutil  # type: ignore[import-untyped]  # (installed with dask.distributed)
+
+        links = sum(p.nbytes + a.nbytes for p, a in zip(self.parents, self.actions, strict=True))
+        return {"partition": self.index, "pid": os.getpid(), "states": len(self.seen),
+                "table_bytes": self.seen.nbytes, "link_bytes": links, "frontier_bytes": len(self.frontier),
+                "rss": psutil.Process().memory_info().rss, "sent_bytes": self.sent_bytes}
+
+
+def partitioned_bfs(
+    model: Any,
+    factory: Callable[[], Any],
+    *,
+    partitions: int,
+    address: str | None = None,
+    symmetry: bool,
+    por: bool,
+    max_depth: int | None = None,
+    stop_on_violation: bool = False,
+    progress: Callable[[Progress], None] | None = None,
+) -> tuple[SearchResult, list[dict[str, int]]]:
+    """Search ``model`` (whose ``factory`` each partition calls to build its own copy, a
+    model with ``expand_chunk``, ``insert_fingerprints`` and ``fingerprint``) on
+    ``partitions`` Dask actors: on the scheduler at ``address``, or on a local cluster of
+    that many processes.  Returns the result and each partition's figures."""
+    from dask.distributed import Client, LocalCluster
+
+    cluster = None
+    if address is None:
+        cluster = LocalCluster(n_workers=partitions, threads_per_worker=1, processes=True, dashboard_address=None,
+                               memory_limit=0)
+        address = cluster.scheduler_address
+    client = Client(address, set_as_default=False)
+    try:
+        with client.as_current():  # the actors' handles find their client here
+            return _search(client, model, factory, partitions, symmetry, por, max_depth, stop_on_violation, progress)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def _search(client: Any, model: Any, factory: Callable[[], Any], count: int, symmetry: bool, por: bool,
+            max_depth: int | None, stop_on_violation: bool,
+            progress: Callable[[Progress], None] | None) -> tuple[SearchResult, list[dict[str, int]]]:
+    start = time.perf_counter()
+    width = model.L.size
+    workers = sorted(client.scheduler_info()["workers"])
+    actors = [client.submit(Partition, i, count, factory, width, symmetry, por, actor=True,
+                            workers=[workers[i % len(workers)]]).result() for i in range(count)]
+    for actor in actors:
+        actor.connect(actors).result()
+    events = list(model.events)
+    property_bits = sum(1 << i for i, e in enumerate(events) if e.kind == "property")
+    all_bits = (1 << len(events)) - 1
+    init = model.initial()
+    if symmetry:
+        init = model.representative(init)
+    fp = model.fingerprint(init)
+    actors[fp % count].seed(init, fp).result()
+    states, transitions, level, seen = 1, 0, 0, 0
+    firsts: dict[int, tuple[int, int]] = {}
+    complete, reason = False, ""
+    while True:
+        if max_depth is not None and level >= max_depth:
+            reason = f"depth bound {max_depth} reached"
+            break
+        expanded = [f.result() for f in [a.expand(seen, all_bits) for a in actors]]
+        fresh_bits: dict[int, tuple[int, int, int, int]] = {}  # the first by partition, then order
+        for part, (moves, found) in enumerate(expanded):
+            transitions += moves
+            for bit, (order, source, action) in found.items():
+                if bit not in fresh_bits or (part, order) < fresh_bits[bit][:2]:
+                    fresh_bits[bit] = (part, order, source, action)
+        for bit, (_part, _order, source, action) in fresh_bits.items():
+            firsts[bit] = (source, action)
+            seen |= 1 << bit
+        new = sum(f.result() for f in [a.absorb() for a in actors])
+        if progress is not None:
+            progress(Progress(states + new, transitions, level, new, time.perf_counter() - start))
+        if stop_on_violation and any(property_bits >> bit & 1 for bit in fresh_bits):
+            reason = "stopped at the first violation (after its level)"
+            states += new
+            break
+        if new == 0:
+            complete = True
+            break
+        states += new
+        level += 1
+    result = SearchResult(event_kinds={e.id: e.kind for e in events})
+    for bit, (source, action) in firsts.items():
+        path = _path(actors, count, source)
+        result.witnesses[events[bit].id] = Witness(events[bit].id, events[bit].kind, (*path, action))
+    per_partition = [f.result() for f in [a.figures() for a in actors]]
+    held = sum(p["table_bytes"] + p["link_bytes"] + p["frontier_bytes"] for p in per_partition)
+    result.states, result.transitions, result.depth = states, transitions, level
+    result.complete, result.stop_reason = complete, "" if complete else reason
+    result.seconds = time.perf_counter() - start
+    result.bytes_per_state = held / max(1, states)
+    result.collision_probability = collision_probability(states)
+    result.mode = "bfs"
+    return result, per_partition
+
+
+def _path(actors: list[Any], count: int, state: int) -> list[int]:
+    """The actions from the initial state to the state numbered ``state``, following the
+    parent links partition by partition."""
+    out: list[int] = []
+    while True:
+        parent, action = actors[state % count].parent(state // count).result()
+        if parent == NO_PARENT:
+            break
+        out.append(action)
+        state = parent
+    out.reverse()
+    return out
