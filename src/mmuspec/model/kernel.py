@@ -538,10 +538,9 @@ class Kernel(Renderer):
         thread = self.threads[t]
         pc = s[thread.base]
         held = []
-        if s[self.L.PTL] and (
-            (thread.kind in ("vcpu", "accessor") and pc == guest.COW_NOTIFY)
-            or (thread.kind == "ksmd" and pc in (ksm_mod.WP_NOTIFY, ksm_mod.RP_NOTIFY))
-        ):
+        if thread.kind in ("vcpu", "accessor"):
+            held += [lock for lock in guest.PCS[pc].locks if lock != "ptl" or s[self.L.PTL]]
+        if s[self.L.PTL] and thread.kind == "ksmd" and pc in (ksm_mod.WP_NOTIFY, ksm_mod.RP_NOTIFY):
             held.append("ptl")
         if thread.kind == "munmap" and pc in (host.Z_CLEAR, host.Z_END, host.Z_FREE):
             held.append("mmap_lock (write)")

@@ -35,11 +35,9 @@ if TYPE_CHECKING:
     from mmuspec.model.kernel import Kernel
 
 STALE = 255
-# Program counters at which a vCPU's snapshot of mmu_notifier_seq is still to be compared.
-LIVE_SNAPSHOT = frozenset(
-    {guest.GUP, guest.WAIT_PAGE_LOCK, guest.COW_START, guest.COW_LOCK, guest.COW_NOTIFY, guest.COW_END, guest.MAP,
-     guest.GMEM_GET_PFN}
-)
+# Program counters at which a vCPU's snapshot of mmu_notifier_seq is still to be compared
+# (declared with each pc in ``guest.PCS``).
+LIVE_SNAPSHOT = guest.LIVE_SNAPSHOT
 
 
 class Symmetry:
