@@ -55,7 +55,7 @@ class Symmetry:
         self.vcpus = vcpus and len(self.bases) > 1
         self.seq = seq
         self.values = values
-        self.value_fields = (*L.EXPECT, *L.SWAP_VAL, *L.VAL[1:])
+        self.value_fields = L.value_fields  # the fields schema.SHARED gives the role "value"
         self.last_written = L.LAST_WRITTEN
         self.values_start, self.values_end = L.VALUES_START, L.VALUES_END
         self.settlers = [self._make_settler(t.index) for t in kernel.threads]
