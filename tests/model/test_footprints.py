@@ -15,6 +15,7 @@ from mmuspec.model.footprints import (
     step_masks,
     unobserved_final_check,
 )
+from mmuspec.model.scenario import builtin_names
 from tests.helpers import ARCHES, ERAS, SCENARIOS, kernel, reachable, spec
 
 
@@ -114,3 +115,11 @@ def test_the_new_capabilities_steps_touch_only_what_they_declare(scenario, era, 
 def test_a_tlb_or_a_memslot_updater_turns_partial_order_reduction_off(scenario):
     # TLB flushes write every vCPU's block; the memslot updater waits on the vCPUs' pcs.
     assert kernel(scenario, "5.15").footprints() is None
+
+
+@pytest.mark.parametrize("name", builtin_names())
+def test_every_builtin_scenarios_steps_touch_only_what_they_declare(name):
+    from tests.model.test_symmetry import builtin_at_a_valid_era
+
+    k = builtin_at_a_valid_era(name).kernel()
+    assert undeclared(k) == set()
