@@ -680,6 +680,8 @@ class FunctionWriter:
         return code, INT
 
     def compare(self, node: ast.Compare) -> str:
+        if len(node.ops) > 1:
+            return self.chain(node)
         left, lty = self.expr(node.left)
         out = []
         for op, right_node in zip(node.ops, node.comparators, strict=True):
@@ -706,6 +708,29 @@ class FunctionWriter:
                 out.append(f"(({left}) {sym} ({right}))")
             left, lty = right, rty
         return "(" + " && ".join(out) + ")"
+
+    def chain(self, node: ast.Compare) -> str:
+        """``a < b < c`` as Python runs it: each operand evaluated once, left to right, and
+        the rest skipped once a comparison is false (an operand may call a helper that
+        writes the state)."""
+        for op in node.ops:
+            if type(op) not in CMPOPS:
+                raise self.fail(node, f"comparison {type(op).__name__} in a chain (write it as separate comparisons)")
+        operands = [node.left, *node.comparators]
+        values = []
+        for operand in operands:
+            text, ty = self.expr(operand)
+            if ty.kind == "tuple":
+                raise self.fail(node, "a chained comparison of tuples (write it as separate comparisons)")
+            values.append(text)
+        temps = [self.tmp() for _ in operands]
+        text = ""
+        for i in range(len(node.ops) - 1, -1, -1):
+            op = node.ops[i]
+            test = f"({temps[i]} {CMPOPS[type(op)]} {temps[i + 1]})"
+            rest = f" && {text}" if text else ""
+            text = f"({{ long {temps[i + 1]} = ({values[i + 1]}); {test}{rest}; }})"
+        return f"({{ long {temps[0]} = ({values[0]}); {text}; }})"
 
     def members(self, node: ast.expr) -> list[str]:
         if isinstance(node, ast.Tuple | ast.List | ast.Set):
