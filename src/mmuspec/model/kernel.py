@@ -67,7 +67,10 @@ from mmuspec.model.switches import SWITCHES, Config
 from mmuspec.model.symmetry import Symmetry
 
 if TYPE_CHECKING:
+    from mmuspec.model.kernel_functions import KernelFunctions
     from mmuspec.model.variant import Variant
+else:
+    KernelFunctions = object  # the functions are bound per instance (see __init__)
 
 INITIAL_VALUE = 1  # contents of every page the scenario starts with, except the zero page
 DEADLOCK_ACTION = 0xFFFF
@@ -112,7 +115,7 @@ PC_NAMES = {
 }
 
 
-class Kernel(Renderer):
+class Kernel(Renderer, KernelFunctions):
     """The executable model of one configuration."""
 
     events: Sequence[EventSpec] = EVENTS
@@ -211,9 +214,6 @@ class Kernel(Renderer):
     def set_reductions(self, *, vcpus: bool, seq: bool, values: bool = True) -> None:
         exact = self.variant is None
         self.symmetry = Symmetry(self, vcpus=vcpus, seq=seq and self.seq_quotient_exact, values=values and exact)
-
-    def __getattr__(self, name: str) -> Any:  # pragma: no cover - only for type checkers
-        raise AttributeError(name)
 
     # -- programs --------------------------------------------------------------------
 
