@@ -211,3 +211,14 @@ def test_the_examples_still_load_with_the_signature_check():
     examples = Path(__file__).resolve().parents[1] / "examples" / "variants"
     for path in sorted(examples.glob("*.py")):
         assert load_variant(str(path)).functions
+
+
+def test_ctrl_c_in_a_variant_module_body_that_never_ends_names_its_line(tmp_path):
+    path = write(tmp_path, "x = 0\nwhile True:\n    x = x + 1\n", "body.py")
+    timer = ctrl_c_after(0.5)
+    try:
+        with pytest.raises(KeyboardInterrupt) as info:
+            load_variant(path)
+    finally:
+        timer.cancel()
+    assert str(info.value) in (f"{path}:{line}: the variant's module body was running" for line in (2, 3))

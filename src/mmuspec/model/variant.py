@@ -128,6 +128,11 @@ def parse_variant(text: str, path: str) -> Variant:
     module.__file__ = path
     try:
         exec(code, module.__dict__)
+    except KeyboardInterrupt as exc:  # a module body that never ends: say where Ctrl-C found it
+        frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == path]
+        if not frames:
+            raise
+        raise KeyboardInterrupt(f"{path}:{frames[-1].lineno}: the variant's module body was running") from None
     except Exception as exc:  # the user's module body failed; report where
         frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == path]
         line = frames[-1].lineno if frames else None
