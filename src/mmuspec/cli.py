@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import mmuspec.single_blas_thread  # noqa: F401  (first: before anything imports numpy)
-from mmuspec import __version__, cli_kernels, cli_review, failures
+from mmuspec import __version__, cli_kernels, cli_lab, cli_review, failures
 from mmuspec.api import finish
 from mmuspec.checking import NO_REDUCTIONS, CheckSpec, Reductions, run_check, run_matrix
 from mmuspec.cliparser import Parser, add_everywhere
@@ -215,6 +215,8 @@ def build_parser() -> argparse.ArgumentParser:
                           help="exits_per_second.png: all exits (total, the default) or a panel per cause (by-cause)")
     simulate.add_argument("--log", action="store_true", help="plot exits per second on a log scale")
     simulate.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    simulate.add_argument("--costs", action="append", default=[], metavar="FILE.toml",
+                          help="a cost profile measured by `mmuspec lab` (repeatable; later files win)")
 
     sweep = sub.add_parser(
         "sweep",
@@ -241,6 +243,8 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--out", required=True, metavar="DIR",
                        help="where sweep.csv and the heat maps go (created with its parents at the end)")
     sweep.add_argument("--quiet", action="store_true", help="no progress (a bar with the time left, or a line per point)")
+    sweep.add_argument("--costs", action="append", default=[], metavar="FILE.toml",
+                       help="a cost profile measured by `mmuspec lab` (repeatable; later files win)")
 
     reeval = sub.add_parser("reevaluate", help="write the change_pte reevaluation report (make reevaluation)",
                             description="Simulate every ready workload in the eras with a dead, absent and "
@@ -248,6 +252,8 @@ def build_parser() -> argparse.ArgumentParser:
     reeval.add_argument("--out", default="reports", metavar="DIR", help="default: reports")
     reeval.add_argument("--duration", type=float, metavar="SECONDS", help="cut every workload to this long")
     reeval.add_argument("--seed", type=int)
+    reeval.add_argument("--costs", action="append", default=[], metavar="FILE.toml",
+                        help="a cost profile measured by `mmuspec lab`; the report says which values it measured")
 
     trace = sub.add_parser("trace", help="read kernel traces: stats, and what-if per era",
                            description="Read ftrace trace/trace_pipe text, `trace-cmd report` or `perf script` "
@@ -277,6 +283,8 @@ def build_parser() -> argparse.ArgumentParser:
     twhat.add_argument("--arch", choices=ARCHES)
     twhat.add_argument("--set", dest="sets", action="append", default=[], metavar="NAME=VALUE")
     twhat.add_argument("--json", action="store_true")
+    cli_lab.add_validate_parser(tsub)
+    cli_lab.add_lab_parser(sub)
 
     bugs = sub.add_parser(
         "bugs", help="rediscover real kernel bugs: search each before its fix and after it",
@@ -356,6 +364,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cli_review.cmd_diff(args)
         if args.command == "events":
             return cmd_events()
+        if args.command == "lab":
+            return cli_lab.cmd_lab(args)
         if args.command == "kernels":
             return cli_kernels.cmd_kernels(args)
         if args.command == "repro":
@@ -630,9 +640,19 @@ def _sim_inputs(args: argparse.Namespace, default_eras: list[str]) -> tuple[Any,
     workload = load_workload(args.workload)
     if args.duration is not None:
         workload = workload.with_duration(args.duration)
+    from mmuspec.simulate.profile import with_profile
+
+    workload = with_profile(workload, _profile(args))
     overrides = _overrides(args)
     eras = [(name, name, era_config(name, overrides)) for name in (args.era or default_eras)]
     return workload, eras, workload.seed if args.seed is None else args.seed
+
+
+def _profile(args: argparse.Namespace) -> Any:
+    """The cost profiles of --costs, merged (later files win), or None."""
+    from mmuspec.simulate.profile import load_profile, merge_profiles
+
+    return merge_profiles([load_profile(path) for path in getattr(args, "costs", [])])
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -704,7 +724,7 @@ def cmd_reevaluate(args: argparse.Namespace) -> int:
     from mmuspec.report.reevaluation import write_report
 
     with staged_dir(args.out) as staging:
-        name = write_report(staging, duration=args.duration, seed=args.seed).name
+        name = write_report(staging, duration=args.duration, seed=args.seed, profile=_profile(args)).name
     print(f"wrote {Path(args.out) / name}")
     return 0
 
@@ -732,6 +752,8 @@ def cmd_trace(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
               else stats_text(args.file, stats, args.window))
         stream.require_whole()  # after the figures of the part read
         return 0
+    if args.trace_command == "validate":
+        return cli_lab.cmd_validate(args)
     if args.trace_command == "whatif":
         from mmuspec.report.trace_stats import whatif_text
         from mmuspec.traces import whatif as trace_whatif

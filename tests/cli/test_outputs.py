@@ -67,7 +67,7 @@ def test_trace_stats_plots_writes_nothing_when_the_trace_cannot_be_read(tmp_path
 
 
 def test_reevaluate_out_creates_its_parent_folders_and_writes_nothing_when_it_fails(tmp_path, monkeypatch, capsys):
-    def report(out_dir, *, duration=None, seed=None):
+    def report(out_dir, *, duration=None, seed=None, profile=None):
         (out_dir / "reevaluation.md").write_text("# report\n")
         return out_dir / "reevaluation.md"
 
@@ -77,7 +77,7 @@ def test_reevaluate_out_creates_its_parent_folders_and_writes_nothing_when_it_fa
     assert (out / "reevaluation.md").read_text() == "# report\n"
     assert capsys.readouterr().out == f"wrote {out / 'reevaluation.md'}\n"
 
-    def interrupted(out_dir, *, duration=None, seed=None):
+    def interrupted(out_dir, *, duration=None, seed=None, profile=None):
         (out_dir / "reevaluation_exits.png").write_text("half")
         raise KeyboardInterrupt
 

@@ -25,7 +25,7 @@
  *   --seconds S        run time (default 4; the whole run is killed at S + 30 s)
  *   --period-us U      time between host actions (default 2000)
  *   --write-after S    cow-break: seconds of reads before writes start (default S/2)
- *   --write-every N    one access in N is a write, when writes are on (default 4)
+ *   --write-every N    about one access in N is a write (a pseudo-random draw), when writes are on (default 4)
  *   --slow-cycles C    an access slower than C TSC cycles is logged as slow (default 20000)
  *   --seed N           seed of the host actions (default 1)
  *   --hva ADDR         where guest data is mapped (default 0x5a5a00000000, chosen so that
@@ -34,8 +34,9 @@
  *   --no-pfns          do not print the data pages' pfns (read from /proc/self/pagemap)
  *
  * Output: one record per line, "KIND key=value ...", values without spaces:
- *   vmm version=1 workload= pages= vcpus= seconds= hva= data_gpa= page_size=4096 tsc_offset=0|unset
+ *   vmm version=1 pid= workload= pages= vcpus= seconds= hva= data_gpa= page_size=4096 tsc_offset=0|unset
  *   clock at=start|end tsc= mono_ns=          host TSC and CLOCK_MONOTONIC read together
+ *   vcpu id= tid=                             the vCPU thread's id (its pid in a trace)
  *   pfn at=start|end gfn= pfn=                data page -> host pfn (0: not present)
  *   stat at=before|after scope=vm|vcpuN name= value=   KVM_GET_STATS_FD (histograms summed)
  *   act tsc= kind= gfn= npages= value=        a host action (dontneed, dontneed_write,
@@ -151,8 +152,10 @@ __asm__(
     "  jae 8f\n"
     "  testl $1, " XSTR(CTRL_GPA) "+4\n"
     "  jz 4f\n"
-    "  incl 56(%rbp)\n"
-    "  mov 56(%rbp), %eax\n"
+    "  imul $1103515245, 56(%rbp), %eax\n" /* a linear congruential draw: which accesses write */
+    "  add $12345, %eax\n"
+    "  mov %eax, 56(%rbp)\n"
+    "  shr $16, %eax\n"
     "  xor %edx, %edx\n"
     "  divl " XSTR(CTRL_GPA) "+20\n"
     "  test %edx, %edx\n"
@@ -446,6 +449,7 @@ static int emulate_mmio(struct kvm_run *run) {
 static void *vcpu_thread(void *arg) {
     unsigned id = (unsigned)(uintptr_t)arg;
     struct kvm_run *run = runs[id];
+    out("vcpu id=%u tid=%ld", id, (long)gettid());
     volatile uint32_t *st = ctrl32(STATS + id * STATS_SIZE);
     for (;;) {
         if (ioctl(vcpu_fds[id], KVM_RUN, 0) < 0) {
@@ -661,11 +665,13 @@ int main(int argc, char **argv) {
         die(2, "mmap_guest_memory");
 
     memcpy(ctrl_mem, guest_start, (size_t)(guest_end - guest_start));
-    /* Identity map of the first GiB with 2 MiB user pages (see the header: why CPL 3). */
-    *(uint64_t *)(ctrl_mem + PML4) = PDPT | 7;
-    *(uint64_t *)(ctrl_mem + PDPT) = PD | 7;
+    /* Identity map of the first GiB with 2 MiB user pages (see the header: why CPL 3), with
+     * the accessed and dirty bits already set: shadow paging would otherwise map a read
+     * fault read-only to catch the first write, a second fault with no invalidation between. */
+    *(uint64_t *)(ctrl_mem + PML4) = PDPT | 0x27;
+    *(uint64_t *)(ctrl_mem + PDPT) = PD | 0x27;
     for (uint64_t i = 0; i < 512; i++)
-        *(uint64_t *)(ctrl_mem + PD + i * 8) = (i << 21) | 0x87;
+        *(uint64_t *)(ctrl_mem + PD + i * 8) = (i << 21) | 0xe7; /* present, writable, user, accessed, dirty, 2 MiB */
     *ctrl32(CTRL_GPA + C_NPAGES) = O.pages;
     *ctrl32(CTRL_GPA + C_NVCPUS) = O.vcpus;
     *ctrl32(CTRL_GPA + C_SLOW) = (uint32_t)O.slow_cycles;
@@ -688,8 +694,8 @@ int main(int argc, char **argv) {
     for (unsigned i = 0; i < O.vcpus; i++)
         setup_vcpu(i);
 
-    out("vmm version=1 workload=%s pages=%u vcpus=%u seconds=%g hva=%#lx data_gpa=%#lx page_size=4096 "
-        "tsc_offset=%s period_us=%lu slow_cycles=%lu seed=%u write_every=%u", O.workload, O.pages, O.vcpus,
+    out("vmm version=1 pid=%ld workload=%s pages=%u vcpus=%u seconds=%g hva=%#lx data_gpa=%#lx page_size=4096 "
+        "tsc_offset=%s period_us=%lu slow_cycles=%lu seed=%u write_every=%u", (long)getpid(), O.workload, O.pages, O.vcpus,
         O.seconds, O.hva, DATA, tsc_offset_set ? "0" : "unset", O.period_us, O.slow_cycles, O.seed,
         O.write_every);
     print_stats(vm_fd, "before", "vm");

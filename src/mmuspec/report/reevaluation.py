@@ -24,6 +24,7 @@ from mmuspec.report.plots import bar_plot
 from mmuspec.report.reevaluation_prose import arm64_section, fault_path_section, header, verdicts
 from mmuspec.report.reevaluation_table import ARM64_WORKLOAD, NO_CHANGE_PTE, Table, build_table
 from mmuspec.simulate.costs import COST_KEYS, cost_model, cost_source
+from mmuspec.simulate.profile import CostProfile, with_profile
 from mmuspec.simulate.run import EraResult, simulate_era
 from mmuspec.simulate.workload import Workload, load_workload
 
@@ -63,14 +64,21 @@ def run(workload: Workload, seed: int, columns: Sequence[Column] = COLUMNS, arch
     return out
 
 
-def cost_table(tables: Sequence[Table]) -> list[str]:
+def cost_table(tables: Sequence[Table], profile: CostProfile | None = None) -> list[str]:
     """Every cost constant with the value the tables were simulated with and its source,
-    from ``simulate/costs.py``; a workload that overrides a default is named."""
+    from ``simulate/costs.py`` or, for a value a measured profile gives, the profile; a
+    workload that overrides a default is named."""
     arches = ("x86", "arm64")
-    models = {arch: cost_model(arch).as_dict() for arch in arches}
+    measured = profile.values if profile is not None else {}
+    models = {arch: {**cost_model(arch).as_dict(), **measured} for arch in arches}
     lines = ["| constant | x86 (µs) | arm64 (µs) | charges for | source |", "|---|---|---|---|---|"]
     for key in COST_KEYS:
         cost = cost_source("x86", key)
+        if profile is not None and key in measured:
+            lines.append(f"| `{key}` | {measured[key]:g} | {measured[key]:g} | {cost.what} | "
+                         f"**measured**: {profile.source_of(key)} (the default was {cost.value:g} µs"
+                         f"{', assumed' if cost.assumed else ''}) |")
+            continue
         sources = [cost.source + (" **assumed** [I]" if cost.assumed else "")]
         arm = cost_source("arm64", key)
         if arm is not cost:
@@ -85,7 +93,7 @@ def cost_table(tables: Sequence[Table]) -> list[str]:
 
 
 def write_report(out_dir: Path, *, duration: float | None = None, seed: int | None = None,
-                 workloads: Sequence[Workload] | None = None) -> Path:
+                 workloads: Sequence[Workload] | None = None, profile: CostProfile | None = None) -> Path:
     """Simulate and write ``reevaluation.md`` with its plots; ``workloads`` replaces the
     ready ones (each still named as one of them for the comparisons to find it)."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -95,6 +103,7 @@ def write_report(out_dir: Path, *, duration: float | None = None, seed: int | No
     for workload in chosen:
         if duration is not None:
             workload = workload.with_duration(duration)
+        workload = with_profile(workload, profile)
         seed_ = workload.seed if seed is None else seed
         results = run(workload, seed_)
         tables[workload.name] = build_table(workload, results)
@@ -114,7 +123,10 @@ def write_report(out_dir: Path, *, duration: float | None = None, seed: int | No
               "What the simulator charges for each event it counts, printed from "
               "`src/mmuspec/simulate/costs.py`. x86's values apply to the workload tables, arm64's to "
               "the arm64 table. A value marked **assumed** has no published measurement behind it.", ""]
-    lines += cost_table(every)
+    if profile is not None:
+        lines += [f"Measured values come from the cost profile {', '.join(profile.sources)}; every other "
+                  "value is the built-in one.", ""]
+    lines += cost_table(every, profile)
     lines.append("")
     for name, table in tables.items():
         w = table.workload

@@ -121,9 +121,16 @@ def _run(
     """Take ``thread``'s only enabled step until its pc is in ``until`` (or, with
     ``may_block``, until it waits for a lock another thread holds)."""
     base = kernel.threads[thread].base
+    seen: set[bytes] = set()
     for step in range(64):
         if s[base] in until and not (skip_first and step == 0):
             return s, out
+        if may_block:
+            # A fault that retries while another thread holds the invalidation open comes
+            # back to the same state: it waits for that thread, as a blocked step would.
+            if s in seen:
+                return s, out
+            seen.add(s)
         actions = [a for a, _, _ in kernel.successors(s) if kernel.thread_of(a) == thread]
         if not actions and may_block:
             return s, out

@@ -1,0 +1,355 @@
+"""Is a recorded trace a behaviour of the model?  Per page, event by event.
+
+Each event that concerns a guest page becomes a label of ``page_model`` (an unmap from
+ksmd or from the mm, an SPTE installed, a KSM merge, an ageing call, a change_pte, a
+shadow page zapped), and each page's labels, in trace order, are run through the page
+automaton of the era: the set of model states the page may be in is carried from event
+to event, and the first event that leaves it empty is a sequence the model does not
+admit.  The sets are interned and each (set, label) step computed once, so a trace is
+checked in one pass at the speed of reading it, in memory proportional to the pages.
+
+Which page an event concerns: unmap and ageing events print host virtual addresses,
+``kvm_mmu_spte_requested`` and ``kvm_mmu_prepare_zap_page`` guest frame numbers, and
+``ksm_merge_with_ksm_page`` only a pfn, so a merge belongs to the page ksmd unmapped last
+(it traces at the end of ``try_to_merge_with_ksm_page()``, after the unmaps of that page's
+``write_protect_page()`` and ``replace_page()``).  ``Mapping`` says where guest memory
+is: a lab trace carries it in its first line (``# mmuspec-lab ...``); for other traces
+``--hva``/``--gfn``/``--pages`` give it, and without a gfn base the gfn-keyed events are
+left out and treated as unseen.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter, deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from mmuspec.traces.formats import FORMATS
+from mmuspec.traces.page_model import PageAutomaton
+from mmuspec.traces.reader import parse_line
+
+PAGE = 4096
+HEADER = "# mmuspec-lab "
+# <comm>-<pid> [(<tgid>)] [<cpu>] [<flags>] <secs.usecs>: <event>: <fields>; the general
+# reader (reader.parse_line) takes any line this does not match.
+FAST = re.compile(r"\s*(.*?)-(\d+)\s+(?:\(\s*[-\d]+\)\s+)?\[\d+\]\s+(?:[A-Za-z.0-9]{4,5}\s+)?(\d+\.\d+): "
+                  r"(?:\w+:)?(\w+): ?(.*)")
+WANTED = {"kvm_unmap_hva_range", "kvm_age_hva", "kvm_test_age_hva", "kvm_set_spte_hva", "ksm_merge_with_ksm_page",
+          "kvm_mmu_spte_requested", "kvm_mmu_prepare_zap_page", "tracing_mark_write", "print", "ksm_start_scan",
+          "ksm_stop_scan"}
+CONTEXT = 6
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """Where the guest's pages are: ``pages`` pages from ``hva`` (host) and ``gfn`` (guest)."""
+
+    hva: int | None = None
+    gfn: int | None = None
+    pages: int | None = None
+    vcpu_tids: frozenset[int] = frozenset()  # empty: a map event of any thread counts
+    ksmd: str = "ksmd"
+
+    @staticmethod
+    def from_header(line: str) -> Mapping | None:
+        if not line.startswith(HEADER):
+            return None
+        kv = dict(part.split("=", 1) for part in line[len(HEADER):].split() if "=" in part)
+        tids = frozenset(int(t) for t in kv.get("vcpu_tids", "").split(",") if t)
+        return Mapping(int(kv["hva"], 0) if "hva" in kv else None, int(kv["gfn"], 0) if "gfn" in kv else None,
+                       int(kv["pages"]) if "pages" in kv else None, tids)
+
+    def header(self, **extra: object) -> str:
+        parts = [f"hva={self.hva:#x}" if self.hva is not None else "", f"gfn={self.gfn:#x}" if self.gfn is not None else "",
+                 f"pages={self.pages}" if self.pages is not None else "",
+                 "vcpu_tids=" + ",".join(map(str, sorted(self.vcpu_tids))) if self.vcpu_tids else ""]
+        parts += [f"{k}={v}" for k, v in extra.items()]
+        return HEADER + " ".join(p for p in parts if p)
+
+    def hva_pages(self, start: int, end: int) -> range:
+        """The page indexes (or, with no base, page numbers of the hva) that [start, end) covers."""
+        if self.hva is None:
+            return range(start // PAGE, (end + PAGE - 1) // PAGE)
+        first = max(start - self.hva, 0) // PAGE
+        last = (end - self.hva + PAGE - 1) // PAGE
+        if self.pages is not None:
+            last = min(last, self.pages)
+        return range(first, max(last, first))
+
+    def gfn_page(self, gfn: int) -> int | None:
+        if self.gfn is None:
+            return None
+        page = gfn - self.gfn
+        return page if page >= 0 and (self.pages is None or page < self.pages) else None
+
+    def page_name(self, page: int) -> str:
+        if self.gfn is not None:
+            return f"gfn {self.gfn + page:#x}"
+        return f"hva {page * PAGE:#x}" if self.hva is None else f"hva {self.hva + page * PAGE:#x}"
+
+
+@dataclass
+class Rejection:
+    page: int
+    name: str  # "gfn 0x1001"
+    line: int
+    label: str
+    text: str
+    states: list[str]  # the model states the page could be in before the event
+    before: list[str]  # the page's events before it (trace lines)
+
+
+@dataclass
+class Verdict:
+    era: str
+    workload: str
+    events: int = 0  # labelled page events checked
+    pages: int = 0
+    admitted: int = 0
+    rejections: list[Rejection] = field(default_factory=list)
+    rejected_pages: int = 0
+    labels: Counter[str] = field(default_factory=Counter)
+    seen: Counter[str] = field(default_factory=Counter)  # every event name read, ours or not
+    unattributed_merges: int = 0
+    outside: int = 0  # events on memory that is not the guest's
+    lines: int = 0
+    window: tuple[float | None, float | None] = (None, None)
+
+    @property
+    def ok(self) -> bool:
+        return not self.rejections
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "era": self.era, "workload": self.workload, "events": self.events, "pages": self.pages,
+            "admitted": self.admitted, "rejected": self.rejected_pages,
+            "labels": dict(sorted(self.labels.items())), "seen": dict(sorted(self.seen.items())),
+            "unattributed_merges": self.unattributed_merges, "outside": self.outside,
+            "first_rejection": None if not self.rejections else {
+                "page": self.rejections[0].name, "line": self.rejections[0].line, "label": self.rejections[0].label,
+                "event": self.rejections[0].text, "model_states": self.rejections[0].states,
+                "before": self.rejections[0].before},
+        }
+
+
+class _Runner:
+    """The page automaton as a deterministic one over interned state sets."""
+
+    def __init__(self, automaton: PageAutomaton, hidden: frozenset[str]) -> None:
+        self.a = automaton
+        self.hidden = hidden
+        self.sets: list[frozenset[int]] = []
+        self.ids: dict[frozenset[int], int] = {}
+        self.memo: dict[tuple[int, str], int] = {}
+        self.start = self._intern(self._closure(automaton.starts))
+
+    def _closure(self, nodes: Iterable[int]) -> frozenset[int]:
+        seen = set(nodes)
+        todo = list(seen)
+        edges = self.a.edges
+        while todo:
+            e = edges[todo.pop()]
+            for label in (None, *self.hidden):
+                for m in e.get(label, ()):
+                    if m not in seen:
+                        seen.add(m)
+                        todo.append(m)
+        return frozenset(seen)
+
+    def _intern(self, nodes: frozenset[int]) -> int:
+        n = self.ids.get(nodes)
+        if n is None:
+            n = self.ids[nodes] = len(self.sets)
+            self.sets.append(nodes)
+        return n
+
+    def step(self, state: int, label: str) -> int:
+        key = (state, label)
+        n = self.memo.get(key)
+        if n is None:
+            out: set[int] = set()
+            edges = self.a.edges
+            for node in self.sets[state]:
+                out.update(edges[node].get(label, ()))
+            n = self.memo[key] = self._intern(self._closure(out))
+        return n
+
+    def empty(self, state: int) -> bool:
+        return not self.sets[state]
+
+
+def _fields(event: str, text: str) -> dict[str, Any] | None:
+    for f in FORMATS.get(event, ()):
+        parsed = f.parse(text.strip())
+        if parsed is not None:
+            return parsed
+    return None
+
+
+@dataclass(slots=True)
+class PageEvent:
+    """One event on one guest page (``page`` None for ksmd's scan events)."""
+
+    line: int
+    ts: float
+    page: int | None
+    label: str
+    pid: int
+    text: str
+    fields: dict[str, Any]
+
+
+@dataclass
+class Reading:
+    """What reading the trace saw besides the page events."""
+
+    seen: Counter[str] = field(default_factory=Counter)
+    unattributed_merges: int = 0
+    outside: int = 0
+    lines: int = 0
+    window: tuple[float | None, float | None] = (None, None)
+    markers: dict[str, tuple[float, int]] = field(default_factory=dict)  # start/end -> (ts, tsc)
+
+
+def read_header(lines: Iterator[str]) -> tuple[Mapping | None, list[str]]:
+    """The lab header of a trace, if its first line is one, and the lines to read again."""
+    first = next(lines, "")
+    header = Mapping.from_header(first.strip())
+    return header, ([] if header is not None or not first else [first])
+
+
+def page_events(lines: Iterable[str], mapping: Mapping, reading: Reading, *, markers: bool,
+                first_line: int = 1) -> Iterator[PageEvent]:
+    """The trace's events on guest pages, in trace order (see the module doc)."""
+    last_ksmd_page: dict[int, int | None] = {}
+    started = not markers
+    gfns = mapping.gfn is not None
+    for lineno, text in enumerate(lines, start=first_line):
+        reading.lines += 1
+        m = FAST.match(text)
+        if m is not None:
+            comm, pid_text, ts_text, event, rest = m.groups()
+        else:
+            rec = parse_line(lineno, text)
+            if rec is None or not hasattr(rec, "event"):
+                continue
+            comm, pid_text, ts_text, event = rec.comm, str(rec.pid), str(rec.ts), rec.event  # type: ignore[union-attr]
+            rest = text.split(f"{event}:", 1)[-1]
+        reading.seen[event] += 1
+        if event not in WANTED:
+            continue
+        ts = float(ts_text)
+        if event in ("tracing_mark_write", "print"):
+            for what in ("start", "end"):
+                if f"mmuspec-lab {what}" in rest:
+                    tsc = rest.rsplit("tsc=", 1)[-1].strip()
+                    reading.markers[what] = (ts, int(tsc) if tsc.isdigit() else 0)
+            if "mmuspec-lab start" in rest:
+                started = True
+                reading.window = (ts, reading.window[1])
+            elif "mmuspec-lab end" in rest and markers:
+                reading.window = (reading.window[0], ts)
+                return
+            continue
+        if not started:
+            continue
+        f = _fields(event, rest)
+        if f is None:
+            continue
+        pid = int(pid_text)
+        if event == "kvm_unmap_hva_range":
+            pages = mapping.hva_pages(f["start"], f["end"])
+            is_ksmd = comm == mapping.ksmd
+            if not pages:
+                reading.outside += 1
+                if is_ksmd:
+                    last_ksmd_page[pid] = None
+                continue
+            label = "unmap:ksmd" if is_ksmd else "unmap:mm"
+            for page in pages:
+                yield PageEvent(lineno, ts, page, label, pid, text, f)
+            if is_ksmd:
+                last_ksmd_page[pid] = pages[0] if len(pages) == 1 else None
+        elif event == "ksm_merge_with_ksm_page":
+            merged = last_ksmd_page.get(pid)
+            if merged is None:
+                reading.unattributed_merges += 1
+                continue
+            last_ksmd_page[pid] = None
+            label = "merge-failed" if f.get("error") else ("merge" if f.get("ksm") else "merge-in-place")
+            yield PageEvent(lineno, ts, merged, label, pid, text, f)
+        elif event in ("kvm_age_hva", "kvm_test_age_hva", "kvm_set_spte_hva"):
+            start = f.get("start", f.get("hva", 0))
+            pages = mapping.hva_pages(start, f.get("end", start + 1))
+            if not pages:
+                reading.outside += 1
+                continue
+            label = {"kvm_age_hva": "age", "kvm_test_age_hva": "test-age", "kvm_set_spte_hva": "change-pte"}[event]
+            for page in pages:
+                yield PageEvent(lineno, ts, page, label, pid, text, f)
+        elif gfns and event == "kvm_mmu_spte_requested":
+            one = mapping.gfn_page(f["gfn"]) if not mapping.vcpu_tids or pid in mapping.vcpu_tids else None
+            if one is None:
+                reading.outside += 1
+                continue
+            yield PageEvent(lineno, ts, one, "map", pid, text, f)
+        elif gfns and event == "kvm_mmu_prepare_zap_page":
+            if " direct " not in f" {f.get('role', '')} " or mapping.gfn is None:
+                continue
+            span = 512 ** int(f["level"])
+            top = mapping.gfn + (mapping.pages or 0)
+            for gfn in range(max(f["gfn"], mapping.gfn), min(f["gfn"] + span, top)):
+                one = mapping.gfn_page(gfn)
+                if one is not None:
+                    yield PageEvent(lineno, ts, one, "zap-shadow", pid, text, f)
+        elif event in ("ksm_start_scan", "ksm_stop_scan"):
+            yield PageEvent(lineno, ts, None, event, pid, text, f)
+
+
+def validate(stream: Iterable[str], automaton: PageAutomaton, mapping: Mapping | None = None, *,
+             max_rejections: int = 1) -> Verdict:
+    """Check every page's events in ``stream`` against ``automaton`` (see the module doc)."""
+    lines_in = iter(stream)
+    header, again = read_header(lines_in)
+    mapping = mapping or header or Mapping()
+    hidden = frozenset({"map", "zap-shadow"}) if mapping.gfn is None else frozenset()
+    runner = _Runner(automaton, hidden)
+    verdict = Verdict(automaton.era, automaton.workload)
+    reading = Reading()
+    state: dict[int, int] = {}
+    recent: dict[int, deque[str]] = {}
+    rejected: set[int] = set()
+    start = runner.start
+    lines = _chain(again, lines_in)
+    for ev in page_events(lines, mapping, reading, markers=header is not None, first_line=1 if again else 2):
+        page = ev.page
+        if page is None or page in rejected:
+            continue
+        label = ev.label
+        verdict.events += 1
+        verdict.labels[label] += 1
+        cur = state.get(page, start)
+        nxt = runner.step(cur, label)
+        if runner.empty(nxt):
+            rejected.add(page)
+            if len(verdict.rejections) < max_rejections:
+                nodes = sorted(runner.sets[cur])[:4]
+                verdict.rejections.append(Rejection(
+                    page, mapping.page_name(page), ev.line, label, ev.text.strip(),
+                    [automaton.describe(n) for n in nodes], list(recent.get(page, ()))))
+            continue
+        state[page] = nxt
+        recent.setdefault(page, deque(maxlen=CONTEXT)).append(f"{ev.line}: {ev.text.strip()}")
+    verdict.seen, verdict.unattributed_merges, verdict.outside = reading.seen, reading.unattributed_merges, reading.outside
+    verdict.lines, verdict.window = reading.lines, reading.window
+    verdict.pages = len(state.keys() | rejected)
+    verdict.rejected_pages = len(rejected)
+    verdict.admitted = verdict.pages - verdict.rejected_pages
+    return verdict
+
+
+def _chain(first: list[str], rest: Iterable[str]) -> Iterable[str]:
+    yield from first
+    yield from rest

@@ -1,0 +1,110 @@
+"""Conformance of recorded traces to the model, page by page (traces/conformance.py), on
+real runs of the lab (tests/lab/data) and on doctored copies of them."""
+
+import io
+
+import pytest
+
+from mmuspec.traces.conformance import Mapping, validate
+from mmuspec.traces.page_model import automaton
+from tests.lab.recorded import WORKLOADS, trace_text
+
+PAGES = {"ksm-merge": 64, "cow-break": 64, "zap": 64, "aging": 9, "memslot": 64}
+
+
+def check(text, era="6.18", workload="ksm-merge", mapping=None):
+    return validate(io.StringIO(text), automaton(era, workload), mapping)
+
+
+@pytest.mark.parametrize("workload", WORKLOADS)
+def test_every_page_of_a_recorded_run_is_a_behaviour_of_the_6_18_model(workload):
+    verdict = check(trace_text(workload), workload=workload)
+    assert verdict.ok, verdict.rejections
+    assert verdict.pages == verdict.admitted == PAGES[workload]
+
+
+def test_a_6_18_trace_is_not_a_behaviour_of_5_13_whose_merges_call_change_pte():
+    verdict = check(trace_text("ksm-merge"), era="5.13")
+    assert not verdict.ok and verdict.rejected_pages == 64
+    first = verdict.rejections[0]
+    assert first.label in ("merge", "merge-in-place") and first.states
+
+
+def _hva(line):
+    """The start of a kvm_unmap_hva_range line's range."""
+    return line.split("unmap range: ")[1].split(" --")[0]
+
+
+def _merge_lines(lines):
+    """Index of the first stable-tree merge and of the two ksmd unmaps of its page before it
+    (``replace_page()``'s, then ``write_protect_page()``'s)."""
+    i = next(n for n, line in enumerate(lines) if "ksm_merge_with_ksm_page: ksm pfn" in line)
+    unmaps = [n for n in range(i - 1, 0, -1) if "ksmd" in lines[n] and "kvm_unmap_hva_range" in lines[n]][:2]
+    assert _hva(lines[unmaps[0]]) == _hva(lines[unmaps[1]])
+    return i, unmaps[0], unmaps[1]
+
+
+def test_a_merge_traced_before_its_page_s_second_unmap_is_rejected():
+    lines = trace_text("ksm-merge").splitlines(keepends=True)
+    i, second, _ = _merge_lines(lines)
+    lines[second], lines[i] = lines[i], lines[second]
+    verdict = check("".join(lines))
+    assert not verdict.ok
+    assert verdict.rejections[0].label == "merge" and verdict.rejections[0].line == second + 1
+
+
+def test_a_merge_with_one_of_its_two_unmaps_removed_is_rejected():
+    lines = trace_text("ksm-merge").splitlines(keepends=True)
+    _, second, _ = _merge_lines(lines)
+    del lines[second]
+    verdict = check("".join(lines))
+    assert not verdict.ok and verdict.rejections[0].label == "merge"
+
+
+def _change_pte(unmap_line):
+    """A kvm_set_spte_hva line (removed in v6.10 with change_pte, f7842747d13d) for the page of
+    ``unmap_line``, from the same thread at the same time."""
+    return unmap_line.split("kvm_unmap_hva_range: ")[0] + f"kvm_set_spte_hva: mmu notifier set pte hva: {_hva(unmap_line)}\n"
+
+
+def test_a_change_pte_event_from_an_older_era_is_rejected_by_6_18_and_admitted_by_5_13_s_model():
+    """Up to v6.9, write_protect_page() and replace_page() each call set_pte_at_notify() inside
+    their invalidate range, so a merge traces unmap, change_pte, unmap, change_pte, merge.  That
+    page history, cut from a real run, is a behaviour of 5.13 and not of 6.18."""
+    lines = trace_text("ksm-merge").splitlines(keepends=True)
+    i, second, first = _merge_lines(lines)
+    gfn = f"gfn {int(lines[0].split('gfn=')[1].split()[0], 16):x} "  # page 0, the page merged first
+    assert _hva(lines[first]) == "0x005a5a00000000"
+    page = [lines[0], *(line for line in lines[1:i] if "tracing_mark_write" in line or gfn in line)]
+    for n in (first, second):
+        page += [lines[n], _change_pte(lines[n])]
+    page.append(lines[i])
+    text = "".join(page)
+    new = check(text, era="6.18")
+    assert not new.ok and new.rejections[0].label == "change-pte"
+    assert "kvm_set_spte_hva" in new.rejections[0].text and new.rejections[0].line == len(page) - 3
+    old = check(text, era="5.13")
+    assert old.ok and old.pages == 1 and old.labels["change-pte"] == 2 and old.labels["merge"] == 1
+
+
+def test_a_change_pte_event_inserted_into_a_whole_6_18_run_is_rejected_at_that_line():
+    lines = trace_text("ksm-merge").splitlines(keepends=True)
+    _, second, first = _merge_lines(lines)
+    lines.insert(second + 1, _change_pte(lines[first]))
+    verdict = check("".join(lines))
+    assert not verdict.ok and verdict.rejected_pages == 1
+    assert verdict.rejections[0].label == "change-pte" and verdict.rejections[0].line == second + 2
+
+
+def test_without_a_gfn_base_the_spte_events_are_left_out_and_the_rest_still_checked():
+    text = "".join(trace_text("ksm-merge").splitlines(keepends=True)[1:])  # no lab header
+    verdict = check(text, mapping=Mapping(hva=0x5A5A00000000, pages=64))
+    assert verdict.ok and "map" not in verdict.labels and verdict.labels["merge"] > 0
+
+
+def test_the_page_automaton_of_ksm_merge_under_6_18_has_a_fixed_size_and_no_change_pte():
+    a = automaton("6.18", "ksm-merge")
+    assert len(a.nodes) == 6708
+    labels = {label for edges in a.edges for label in edges}
+    assert "change-pte" not in labels and {"unmap:ksmd", "merge", "merge-in-place", "map", "age"} <= labels
+    assert "change-pte" in {label for edges in automaton("5.13", "ksm-merge").edges for label in edges}
