@@ -146,15 +146,20 @@ def ctrl_c_after(seconds):
     return timer
 
 
-def test_ctrl_c_stops_a_variant_that_never_returns_while_the_engines_are_compared(tmp_path):
-    path = write(tmp_path, WHILE_FOREVER)
+def interrupted(call, exception=VariantInterrupted):
+    """What ``call()`` raises when Ctrl-C comes half a second into it."""
     timer = ctrl_c_after(0.5)
     try:
-        with pytest.raises(VariantInterrupted) as info:
-            search(path, "interpreted")
+        with pytest.raises(exception) as info:
+            call()
     finally:
         timer.cancel()
-    assert str(info.value) == f"{path}:2: mmu_notifier_retry_hva() was running"
+    return str(info.value)
+
+
+def test_ctrl_c_stops_a_variant_that_never_returns_while_the_engines_are_compared(tmp_path):
+    path = write(tmp_path, WHILE_FOREVER)
+    assert interrupted(lambda: search(path, "interpreted")) == f"{path}:2: mmu_notifier_retry_hva() was running"
 
 
 def test_the_first_ctrl_c_stops_a_variant_that_never_returns_during_the_search(tmp_path, monkeypatch):
@@ -162,13 +167,7 @@ def test_the_first_ctrl_c_stops_a_variant_that_never_returns_during_the_search(t
     # variant's call that never returns must be stopped from the handler.
     monkeypatch.setattr(mmuspec.checking, "cross_check", lambda kernel, native: VariantCheck(0, False, False, False))
     path = write(tmp_path, WHILE_FOREVER)
-    timer = ctrl_c_after(0.5)
-    try:
-        with pytest.raises(VariantInterrupted) as info:
-            search(path, "interpreted")
-    finally:
-        timer.cancel()
-    assert str(info.value) == f"{path}:2: mmu_notifier_retry_hva() was running"
+    assert interrupted(lambda: search(path, "interpreted")) == f"{path}:2: mmu_notifier_retry_hva() was running"
 
 
 @pytest.mark.parametrize("text", [WHILE_FOREVER, FOR_EVER], ids=["interpreter", "compiled-core"])
@@ -215,10 +214,5 @@ def test_the_examples_still_load_with_the_signature_check():
 
 def test_ctrl_c_in_a_variant_module_body_that_never_ends_names_its_line(tmp_path):
     path = write(tmp_path, "x = 0\nwhile True:\n    x = x + 1\n", "body.py")
-    timer = ctrl_c_after(0.5)
-    try:
-        with pytest.raises(KeyboardInterrupt) as info:
-            load_variant(path)
-    finally:
-        timer.cancel()
-    assert str(info.value) in (f"{path}:{line}: the variant's module body was running" for line in (2, 3))
+    message = interrupted(lambda: load_variant(path), KeyboardInterrupt)
+    assert message in (f"{path}:{line}: the variant's module body was running" for line in (2, 3))
