@@ -12,9 +12,9 @@ from mmuspec.checking import CheckSpec, run_check
 from mmuspec.errors import InputError, MmuspecError
 from mmuspec.model import load_scenario, parse_variant
 from mmuspec.model.footprints import GROUPS, group_fields
-from mmuspec.model.layout import PTE_SWAP, Layout
+from mmuspec.model.layout import PTE_SWAP, V_SNAP, VCPU_FIELDS, Layout
 from mmuspec.model.scenario import scenario_names
-from mmuspec.model.schema import KINDS, ROLES, SHAPES, SHARED, Field
+from mmuspec.model.schema import BLOCK_FIELDS, KINDS, ROLES, SHAPES, SHARED, Field, block_field
 from mmuspec.model.symmetry import Symmetry
 from tests.helpers import reachable, spec
 
@@ -106,3 +106,25 @@ def test_a_field_the_scenario_lacks_raises_in_both_engines(engine, text, field):
         run_check(CheckSpec(load_scenario("zap"), "5.13", {}, variant), engine=engine)
     assert str(info.value).startswith("absent.py:2: mmu_notifier_retry_hva() raised AbsentField: the state has no "
                                       f"field {field} in this scenario")
+
+
+def test_every_thread_block_field_has_a_declared_kind_and_the_snapshot_is_where_the_steps_keep_it():
+    assert all(kind in KINDS and role in ROLES for kind, role in BLOCK_FIELDS.values())
+    snapshots = [i for i, name in enumerate(VCPU_FIELDS) if block_field(name)[1] == "snapshot"]
+    assert snapshots == [V_SNAP]
+
+
+@pytest.mark.parametrize("name", scenario_names())
+def test_every_thread_field_holds_the_values_its_kind_allows(name):
+    k = kernel_of(name)
+    L = k.L
+    limits = {"bool": 1, "prot": PTE_SWAP, "pfn": L.frames - 1, "gfn": L.gfns - 1}
+    checks = []
+    for thread in k.threads:
+        for i, field in enumerate(thread.fields):
+            kind, _ = block_field(field)  # a KeyError is a field nobody declared
+            if kind in limits:
+                checks.append((thread.base + i, limits[kind]))
+    for s in itertools.islice(reachable(k.initial(), k.successors), 5000):
+        for i, limit in checks:
+            assert s[i] <= limit, f"{L.names[i]} = {s[i]}"

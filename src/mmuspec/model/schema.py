@@ -25,11 +25,11 @@ SHAPES = ("one", "gfn", "frame", "device", "device_gfn")
 # What a field holds: a flag, a small count, a page frame number, a PTE protection
 # (``layout.PTE_*``), a data value the guest wrote, a sequence number, or a small enum
 # (a memslot's or a subscription's state).
-KINDS = ("bool", "count", "pfn", "prot", "value", "seq", "enum")
+KINDS = ("bool", "count", "pfn", "prot", "value", "seq", "enum", "pc", "gfn")
 # Roles in the quotients (``symmetry.py``): the notifier sequence, whose value only matters
 # relative to the vCPUs' snapshots; a data value, renamed in order of first appearance; the
 # last value written, set to the largest name.  Fields with no role keep their values.
-ROLES = ("", "seq", "value", "last_value")
+ROLES = ("", "seq", "value", "last_value", "snapshot")
 
 
 @dataclass(frozen=True)
@@ -114,3 +114,39 @@ SHARED: tuple[Field, ...] = (
     Field("LAST_WRITTEN", "last_written", "one", "value", "data", role="last_value"),
 )
 BY_ATTR = {f.attr: f for f in SHARED}
+
+
+# The fields of the threads' blocks (``layout.THREAD_FIELDS`` lists each kind's block, in
+# order), by name: what each holds, and its role in the quotients.  A vCPU's ``mmu_seq`` is
+# its fault's snapshot of the sequence, which the sequence quotient compares with ``SEQ``
+# where ``guest.PCS`` declares it live; the vCPU symmetry permutes whole vCPU blocks.
+BLOCK_FIELDS: dict[str, tuple[str, str]] = {
+    "pc": ("pc", ""),
+    "done": ("count", ""),  # accesses done
+    "gfn": ("gfn", ""),
+    "write": ("bool", ""),
+    "mmu_seq": ("seq", "snapshot"),
+    "notifier_seq": ("count", ""),  # a device's mmu_interval_read_begin() value
+    "pfn": ("pfn", ""),
+    "writable": ("bool", ""),
+    "new_page": ("pfn", ""),
+    "old_page": ("pfn", ""),
+    "target": ("count", ""),  # the index of the gfn or range the thread works on
+    "page": ("pfn", ""),
+    "kpage": ("pfn", ""),
+    "orig_pfn": ("pfn", ""),
+    "orig_prot": ("prot", ""),
+    "tree_page": ("pfn", ""),
+    "mapped": ("bool", ""),
+    "attr": ("count", ""),
+    "tlb.pfn": ("pfn", ""),  # tlb[g].pfn
+    "tlb.w": ("bool", ""),
+    "mn": ("count", ""),  # how far a notifier call of several steps has got
+}
+
+
+def block_field(name: str) -> tuple[str, str]:
+    """(kind, role) of a thread block's field ``name`` (``tlb[3].pfn`` is ``tlb.pfn``)."""
+    if name.startswith("tlb["):
+        name = "tlb." + name.rsplit(".", 1)[1]
+    return BLOCK_FIELDS[name]
