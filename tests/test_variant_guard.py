@@ -216,3 +216,13 @@ def test_ctrl_c_in_a_variant_module_body_that_never_ends_names_its_line(tmp_path
     path = write(tmp_path, "x = 0\nwhile True:\n    x = x + 1\n", "body.py")
     message = interrupted(lambda: load_variant(path), KeyboardInterrupt)
     assert message in (f"{path}:{line}: the variant's module body was running" for line in (2, 3))
+
+
+@pytest.mark.parametrize("engine", ["compiled", "interpreted"])
+def test_a_variant_that_stores_out_of_0_to_255_is_named_with_its_line_not_as_a_model_error(tmp_path, engine):
+    path = write(tmp_path, "def mmu_notifier_retry_hva(k, s, mmu_seq, hva):\n    s[k.L.COUNT] = 300\n"
+                           "    return s[k.L.SEQ] != mmu_seq\n")
+    with pytest.raises(InputError) as info:
+        search(path, engine)
+    assert str(info.value) == (f"{path}:2: mmu_notifier_retry_hva() stored a value out of 0..255 "
+                               "(in step vcpu0:direct_page_fault)")
