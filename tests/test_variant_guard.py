@@ -226,3 +226,16 @@ def test_a_variant_that_stores_out_of_0_to_255_is_named_with_its_line_not_as_a_m
         search(path, engine)
     assert str(info.value) == (f"{path}:2: mmu_notifier_retry_hva() stored a value out of 0..255 "
                                "(in step vcpu0:direct_page_fault)")
+
+
+@pytest.mark.parametrize("command", [["check", "zap", "--json"], ["check", "--matrix", "--smoke"],
+                                     ["check-all", "examples/expect"]],
+                         ids=["check-json", "matrix-smoke", "check-all"])
+def test_a_variant_that_never_returns_writes_nothing_and_exits_2_in_every_command(tmp_path, command):
+    path = write(tmp_path, FOR_EVER, "loop.py")
+    root = Path(__file__).resolve().parents[1]
+    argv = [str(root / a) if a.startswith("examples/") else a for a in command]
+    status, out, err, seconds = cli(*argv, "--variant", path)
+    assert (status, out) == (2, "")
+    assert seconds < 60
+    assert error_lines(err)[-1].startswith(f"mmuspec: error: {path}:3: a loop of mmu_notifier_retry_hva()")
