@@ -128,3 +128,12 @@ def test_every_thread_field_holds_the_values_its_kind_allows(name):
     for s in itertools.islice(reachable(k.initial(), k.successors), 5000):
         for i, limit in checks:
             assert s[i] <= limit, f"{L.names[i]} = {s[i]}"
+
+
+def test_an_absent_field_error_pickles_with_its_field_name():
+    import pickle
+
+    from mmuspec.model.layout import AbsentField
+
+    again = pickle.loads(pickle.dumps(AbsentField("SLOT")))
+    assert str(again) == str(AbsentField("SLOT"))

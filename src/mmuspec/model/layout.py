@@ -112,8 +112,12 @@ class AbsentField(ModelError):
     """A step read or wrote a field that this scenario's state does not have."""
 
     def __init__(self, name: str) -> None:
+        self.name = name
         super().__init__(f"the state has no field {name} in this scenario (it models nothing that needs it), "
                          "yet a step reads or writes it")
+
+    def __reduce__(self) -> tuple[type[AbsentField], tuple[str]]:
+        return (AbsentField, (self.name,))
 
 
 class Absent:
