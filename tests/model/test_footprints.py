@@ -16,7 +16,7 @@ from mmuspec.model.footprints import (
     unobserved_final_check,
 )
 from mmuspec.model.scenario import builtin_names
-from tests.helpers import ARCHES, ERAS, SCENARIOS, kernel, reachable, spec
+from tests.helpers import ARCHES, ERAS, SCENARIOS, kernel, reachable, runnable_spec, spec
 
 
 def undeclared(k: Kernel) -> set[str]:
@@ -119,7 +119,5 @@ def test_a_tlb_or_a_memslot_updater_turns_partial_order_reduction_off(scenario):
 
 @pytest.mark.parametrize("name", builtin_names())
 def test_every_builtin_scenarios_steps_touch_only_what_they_declare(name):
-    from tests.model.test_symmetry import builtin_at_a_valid_era
-
-    k = builtin_at_a_valid_era(name).kernel()
+    k = runnable_spec(name).kernel()
     assert undeclared(k) == set()

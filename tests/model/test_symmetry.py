@@ -8,7 +8,7 @@ import pytest
 from mmuspec.checking import NO_REDUCTIONS, Reductions, build_kernel, run_check
 from mmuspec.model.layout import VCPU_FIELDS
 from mmuspec.model.scenario import builtin_names
-from tests.helpers import ARCHES, ERAS, SCENARIOS, outcome, reachable, spec
+from tests.helpers import ARCHES, ERAS, SCENARIOS, outcome, reachable, runnable_spec, spec
 
 EACH = {
     "symmetry": Reductions(True, False, False, False),
@@ -96,24 +96,9 @@ def test_each_reduction_keeps_every_answer_with_the_new_capabilities(scenario, e
         assert reduced.states <= plain.states, name
 
 
-def builtin_at_a_valid_era(name):
-    """A built-in scenario with 2 vCPUs (where it has vCPUs) at the newest era it runs in."""
-    from mmuspec.errors import MmuspecError
-
-    for era in ("6.10", "5.13"):
-        for vcpus, accesses in ((2, 1), (None, None)):
-            try:
-                the_spec = spec(name, era, vcpus=vcpus, accesses=accesses)
-                the_spec.kernel()
-                return the_spec
-            except MmuspecError:
-                continue
-    raise AssertionError(f"{name} runs in neither 6.10 nor 5.13")
-
-
 @pytest.mark.parametrize("name", builtin_names())
 def test_each_reduction_keeps_every_answer_in_every_builtin_scenario(name):
-    the_spec = builtin_at_a_valid_era(name)
+    the_spec = runnable_spec(name)
     _, plain = run_check(the_spec, reductions=NO_REDUCTIONS)
     for label, reductions in EACH.items():
         _, reduced = run_check(the_spec, reductions=reductions)

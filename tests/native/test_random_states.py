@@ -7,26 +7,15 @@ import random
 
 import pytest
 
-from mmuspec.errors import MmuspecError
 from mmuspec.model.layout import PTE_SWAP
 from mmuspec.model.scenario import builtin_names
 from mmuspec.model.schema import SHARED
 from mmuspec.native.search import NativeError, load
-from tests.helpers import reachable, spec
+from tests.helpers import reachable, runnable_spec
 
 SAMPLES = 400
 # Small values: the steps branch on 0, 1 and "more"; a count near 255 would only overflow.
 LIMITS = {"bool": 1, "prot": PTE_SWAP, "enum": 4, "count": 3, "seq": 6, "value": 3}
-
-
-def kernel_of(name):
-    for era in ("6.10", "5.13"):
-        for vcpus, accesses in ((2, 1), (None, None)):
-            try:
-                return spec(name, era, vcpus=vcpus, accesses=accesses).kernel()
-            except MmuspecError:
-                continue
-    raise AssertionError(name)
 
 
 def fields_and_limits(k):
@@ -41,7 +30,7 @@ def fields_and_limits(k):
 
 @pytest.mark.parametrize("name", builtin_names())
 def test_both_engines_step_alike_from_states_no_search_reached(name):
-    k = kernel_of(name)
+    k = runnable_spec(name).kernel()
     native = load(k)
     states = list(itertools.islice(reachable(k.initial(), k.successors), 2000))
     fields = fields_and_limits(k)
