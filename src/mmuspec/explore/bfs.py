@@ -207,11 +207,25 @@ def bfs(model: Model, *, factory: ModelFactory | None = None, **options: object)
         return bool(stop)
 
     def promote() -> None:
-        """The next level becomes the frontier, cut into chunks."""
-        joined = b"".join(st.next_blobs)
-        st.frontier = [joined[i : i + chunk_bytes] for i in range(0, len(joined), chunk_bytes)]
-        st.next_blobs = []
-        if st.frontier:
+        """The next level becomes the frontier, cut into chunks.  Each piece of it is let go
+        once copied, so that the level is not held twice (nor three times) on the way."""
+        pieces, st.next_blobs = st.next_blobs, []
+        pieces.reverse()
+        frontier: list[bytes] = []
+        part = bytearray()
+        while pieces:
+            piece = memoryview(pieces.pop())
+            while piece:
+                take = chunk_bytes - len(part)
+                part += piece[:take]
+                piece = piece[take:]
+                if len(part) == chunk_bytes:
+                    frontier.append(bytes(part))
+                    part = bytearray()
+        if part:
+            frontier.append(bytes(part))
+        st.frontier = frontier
+        if frontier:
             st.level += 1
 
     interrupted = False
@@ -284,10 +298,10 @@ def bfs(model: Model, *, factory: ModelFactory | None = None, **options: object)
 
 def _growth(st: SearchState, incoming: int) -> int:
     """What absorbing ``incoming`` more states may add at once: a fingerprint table that
-    doubles, parent links and actions copied into arrays half as big again."""
+    grows, parent links and actions copied into arrays half as big again."""
     extra = sum(a.nbytes * 3 // 2 for a in (st.parents, st.actions) if a.size + incoming > len(a.data))
     if isinstance(st.store, FingerprintSet):
-        extra += doubling(st.store.count, len(st.store.table), incoming, MAX_LOAD, st.store.nbytes)
+        extra += doubling(st.store.count, len(st.store.table), incoming, MAX_LOAD, st.store.growth_bytes())
     return extra
 
 

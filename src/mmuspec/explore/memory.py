@@ -8,7 +8,8 @@ writes checkpoints, a final one that ``--resume`` continues with more memory.
 What is compared with the bound is the process's resident memory now plus what the next
 step may add at once: the tables grow by doubling (a visited table of N bytes needs 2N
 more while it is rehashed), so waiting until the resident memory itself passes the bound
-would pass it by up to twice the table.  Worker processes are not counted: they hold the
+would pass it by up to twice the table.  2% of the bound (at least 8 MiB) is kept for
+what one chunk allocates on the way.  Worker processes are not counted: they hold the
 model, and the tables are in this process.
 """
 
@@ -39,18 +40,21 @@ class MemoryBound:
     def __init__(self, limit: int, hint: str) -> None:
         self.limit = limit
         self.hint = hint
+        # For what one chunk allocates on the way (its expansion, numpy's temporaries, the
+        # allocator's slack), which no table's growth accounts for.
+        self.reserve = max(8 << 20, limit // 50)
 
     def reached(self, growth: int = 0) -> str:
         """The stop reason once the resident memory plus ``growth`` (what the next step may
         add at once) passes the bound, else ''."""
         resident = resident_bytes()
-        if resident + growth <= self.limit:
+        if resident + growth + self.reserve <= self.limit:
             return ""
         more = f", and the next growth of the tables needs {size_text(growth)} more" if growth else ""
         return f"memory bound {size_text(self.limit)} reached ({size_text(resident)} resident{more}); {self.hint}"
 
 
-def doubling(used: int, capacity: int, incoming: int, load: float, nbytes: int) -> int:
-    """What a table of ``nbytes`` that doubles past ``load`` adds at once if ``incoming``
-    more entries may arrive before the next look: its new copy, twice its size."""
-    return 2 * nbytes if used + incoming > load * capacity else 0
+def doubling(used: int, capacity: int, incoming: int, load: float, growth: int) -> int:
+    """``growth``, what a table that doubles past ``load`` adds at once as it grows, if
+    ``incoming`` more entries may arrive before the next look; else 0."""
+    return growth if used + incoming > load * capacity else 0

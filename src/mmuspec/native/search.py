@@ -230,7 +230,7 @@ def _growth(figures: Any, incoming: int, exact: bool, width: int, table_bytes: i
     doubling too."""
     buckets, states, held = int(figures[8]), int(figures[0]), int(figures[7])
     table = buckets * BUCKET * (8 + (width if exact else 0))
-    grows = 0 if table_bytes else doubling(states, buckets * BUCKET, incoming, GROW_LOAD, table)
+    grows = 0 if table_bytes else doubling(states, buckets * BUCKET, incoming, GROW_LOAD, 2 * table)
     return grows + max(0, held - table)
 
 
