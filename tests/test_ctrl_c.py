@@ -164,3 +164,27 @@ def test_ctrl_c_exit_status_flake_trace_stats_with_plots_exits_130(tmp_path):
                                          "trace", 0.3, 3.0)
     assert interrupted >= 6
     assert not (tmp_path / "plots").exists() or any((tmp_path / "plots").iterdir())
+
+
+NESTED = """
+import ctypes, sys
+import mmuspec.cli
+
+def main():
+    # What a library's Python code run through PyRun_* does when Ctrl-C lands in it: the
+    # KeyboardInterrupt ends that code, and CPython remembers it for the end of the process.
+    ctypes.pythonapi.PyRun_SimpleString(b"raise KeyboardInterrupt")
+    return int(sys.argv[1])
+
+mmuspec.cli.main = main
+from mmuspec.command import run
+sys.exit(run())
+"""
+
+
+@pytest.mark.parametrize("status", [0, 1, EXIT_INTERRUPTED])
+def test_ctrl_c_exit_status_flake_python_dash_m_keeps_the_status_after_an_interrupt_in_nested_code(tmp_path, status):
+    (tmp_path / "nested.py").write_text(NESTED)
+    done = subprocess.run([sys.executable, "-m", "nested", str(status)], cwd=tmp_path, env=ENV, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == status, done.stderr  # not death by SIGINT (-2), which python -m chooses otherwise

@@ -37,6 +37,7 @@ from typing import NoReturn
 
 MESSAGE = "mmuspec: interrupted (Ctrl-C)"
 EXIT_INTERRUPTED = 130  # errors.EXIT_INTERRUPTED, without importing the command line
+EXIT_BROKEN_PIPE = 141  # errors.EXIT_BROKEN_PIPE
 
 
 class _State:
@@ -45,6 +46,7 @@ class _State:
     noted = False  # a Ctrl-C came while the command's modules were imported
     said = False  # the one line has been written
     ended = False  # the command has its status; Python is exiting
+    status: int | None = None  # that status
 
 
 def take_over() -> None:
@@ -67,12 +69,15 @@ def started() -> bool:
     return _State.noted
 
 
-def ended() -> None:
-    """The command has its status: a Ctrl-C while Python exits (joining threads and
-    worker processes, the exit functions) leaves at once with 130."""
+def ended(status: int) -> int:
+    """The command has its ``status``: a Ctrl-C while Python exits (joining threads and
+    worker processes, the exit functions) leaves at once with 130, and the process ends
+    with ``status`` (``_last``)."""
     if _State.owned:
         _State.ended = True
+        _State.status = status
         signal.signal(signal.SIGINT, _leave)
+    return status
 
 
 def say(where: str = "", raw: bool = False) -> None:
@@ -151,4 +156,20 @@ def _leave_without_cleanup(signum: int, frame: FrameType | None) -> None:
 
 
 def _last() -> None:
+    """The last exit function: nothing after it may change the command's status.  Python
+    would otherwise die of SIGINT after its exit if any code it ran through ``PyRun_*`` ended
+    in a KeyboardInterrupt, caught or not (``_Py_UnhandledKeyboardInterrupt``, which
+    ``python -m`` honours over ``sys.exit``), and a Ctrl-C in its last steps finds SIGINT at
+    its default action.  So the streams are flushed here and the process leaves."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    status = _State.status
+    if status is None:  # the command did not end through ``ended``: Python's own exit
+        return
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BrokenPipeError:  # the reader left before the end of the report
+            status = EXIT_BROKEN_PIPE if stream is sys.stdout else status
+        except (OSError, ValueError):
+            pass
+    os._exit(status)
