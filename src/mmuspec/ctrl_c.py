@@ -11,7 +11,10 @@ other answers, depending on the moment:
   ``concurrent.futures``' shutdown: the pool's workers then wait on each other for ever
   and the command never ends;
 * a Ctrl-C once Python has begun to exit finds SIGINT back at its default disposition
-  (``_PySignal_Fini``), and the process dies of the signal with no message.
+  (``_PySignal_Fini``), and the process dies of the signal with no message;
+* under ``python -m``, an interrupt that ended any string run by ``exec`` on the way
+  (dataclasses and named tuples make their methods so) has Python kill itself with SIGINT
+  after its exit, whatever status the command chose, after the command's own message.
 
 So the command owns SIGINT from its first line to its last.  During the imports a Ctrl-C
 is only noted, and acted on once they are done.  After them the first Ctrl-C is the
@@ -19,7 +22,8 @@ is only noted, and acted on once they are done.  After them the first Ctrl-C is 
 one once the command has its status, ends the process at once (``leave_now``): one line,
 the local worker processes killed (they would die with it anyway), the exit functions run
 while the command is still running (the lab's host restore), and ``os._exit(130)``.  The
-last exit function ignores SIGINT, so that nothing after it can be interrupted.
+last exit function ignores SIGINT, flushes the output and leaves with the command's status,
+so that nothing after it can interrupt or change it.
 
 Only the ``mmuspec`` command does this (``command.run``); a program calling mmuspec in its
 own process keeps its own Ctrl-C.
