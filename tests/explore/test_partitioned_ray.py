@@ -3,6 +3,7 @@ lengths, a third of the states on each of 3 actors, and no process left behind. 
 share one local Ray (its start takes seconds); without ray they skip, except the one that
 checks what the command says when ray is missing."""
 
+import functools
 import os
 import signal
 import subprocess
@@ -13,13 +14,17 @@ from pathlib import Path
 
 import pytest
 
+from mmuspec.checking import Reductions, build_kernel
 from mmuspec.errors import UsageError
+from mmuspec.explore.partitioned import partitioned_bfs
+from mmuspec.native.search import NativeKernel, build_native_kernel, load
 from tests.explore.test_partitioned import (
+    SEQ_ONLY,
     a_variant_gives_the_serial_counts_and_witness_lengths,
     the_command_gives_the_serial_verdict,
     three_partitions_hold_a_third_each,
 )
-from tests.helpers import run_cli
+from tests.helpers import run_cli, spec
 
 ROOT = Path(__file__).resolve().parents[2]
 needs_ray = pytest.mark.skipif(find_spec("ray") is None, reason="ray is not installed: pip install 'mmuspec[ray]'")
@@ -85,22 +90,41 @@ def test_a_variant_on_two_ray_actors_gives_the_serial_counts_and_witness_lengths
 @needs_ray
 def test_a_ray_cluster_with_fewer_cpus_than_partitions_is_refused_rather_than_left_waiting(local_ray):
     with pytest.raises(UsageError, match="has 3 CPUs, and each partition takes one"):
-        _four_partitions()
+        _partitions(4)
 
 
-def _four_partitions():
-    import functools
+@needs_ray
+def test_a_partition_killed_during_the_search_ends_it_as_the_environments_failure(local_ray):
+    import threading
 
-    from mmuspec.checking import Reductions, build_kernel
-    from mmuspec.explore.partitioned import partitioned_bfs
-    from mmuspec.native.search import NativeKernel, build_native_kernel, load
-    from tests.explore.test_partitioned import SEQ_ONLY
+    from mmuspec.errors import EnvironmentFailure
 
-    kernel = build_kernel(SEQ_ONLY, Reductions())
+    def kill_one():
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            mine = [p for p in _descendants(os.getpid()) if "RayPartition" in _name(p)]
+            if len(mine) == 2:
+                time.sleep(0.3)  # inside the search (or, on a fast machine, before it: the same failure)
+                os.kill(mine[0], signal.SIGKILL)
+                return
+            time.sleep(0.05)
+
+    killer = threading.Thread(target=kill_one)
+    killer.start()
+    try:
+        with pytest.raises(EnvironmentFailure, match="a partition's process died during the search"):
+            _partitions(2, spec("ksm-merge", "5.13", vcpus=3, accesses=3))
+    finally:
+        killer.join()
+
+
+def _partitions(count, the_spec=SEQ_ONLY):
+    kernel = build_kernel(the_spec, Reductions())
     native = load(kernel)
-    factory = functools.partial(build_native_kernel, functools.partial(build_kernel, SEQ_ONLY, Reductions()),
+    factory = functools.partial(build_native_kernel, functools.partial(build_kernel, the_spec, Reductions()),
                                 native.built.path.read_bytes())
-    partitioned_bfs(NativeKernel(kernel, native), factory, partitions=4, address="ray:local", symmetry=True, por=True)
+    return partitioned_bfs(NativeKernel(kernel, native), factory, partitions=count, address="ray:local",
+                           symmetry=True, por=True)
 
 
 @needs_ray

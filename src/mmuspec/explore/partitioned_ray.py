@@ -9,7 +9,8 @@ bytes, until ``absorb`` keeps the new states.  Each actor asks for one CPU, spre
 the nodes; a cluster with fewer CPUs than partitions is refused rather than left waiting.
 On ``ray:local`` (and with no address) a Ray of one CPU per partition is started for the
 search and stopped after it; on a cluster the actors are killed at the end, on errors and
-on Ctrl-C too.
+on Ctrl-C too.  A partition whose process dies ends the search as the environment's
+failure (exit status 5), as a local worker's death does.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from mmuspec.errors import UsageError
+from mmuspec.errors import EnvironmentFailure, UsageError
 from mmuspec.explore.cluster import ray_session
 from mmuspec.explore.partitioned import Batch, Partition
 
@@ -41,10 +42,19 @@ class RayActors:
         self.ray, self.handles = ray, handles
 
     def each(self, method: str, *args: Any) -> list[Any]:
-        return list(self.ray.get([getattr(a, method).remote(*args) for a in self.handles]))
+        return list(self._get([getattr(a, method).remote(*args) for a in self.handles]))
 
     def one(self, index: int, method: str, *args: Any) -> Any:
-        return self.ray.get(getattr(self.handles[index], method).remote(*args))
+        return self._get(getattr(self.handles[index], method).remote(*args))
+
+    def _get(self, refs: Any) -> Any:
+        """The results; a partition whose process died (here, or in a peer's send to it)
+        ends the search as the environment's failure."""
+        try:
+            return self.ray.get(refs)
+        except self.ray.exceptions.RayActorError:
+            raise EnvironmentFailure("a partition's process died during the search (killed, or out of memory)") \
+                from None
 
 
 @contextmanager
