@@ -39,6 +39,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 SPIN_DIR = ROOT.parent / "shared" / "anchors" / "spin"
@@ -314,7 +315,11 @@ def memory_per_partition(args: argparse.Namespace) -> None:
     from mmuspec.explore.cluster import ray_session
     from mmuspec.explore.partitioned import partitioned_bfs
     from mmuspec.model import load_scenario
-    from mmuspec.native.search import NativeKernel, build_native_kernel, load
+    from mmuspec.native.search import NativeKernel, build_native_kernel, load, native_bfs
+
+    def same(a: Any, b: Any) -> bool:
+        lengths = [{e: len(w.actions) for e, w in r.witnesses.items()} for r in (a, b)]
+        return (a.states, a.transitions, a.depth) == (b.states, b.transitions, b.depth) and lengths[0] == lengths[1]
 
     spec = CheckSpec(load_scenario("ksm-merge").scaled(args.partition_vcpus, args.partition_accesses), "5.13")
     kernel = build_kernel(spec, Reductions())
@@ -324,8 +329,13 @@ def memory_per_partition(args: argparse.Namespace) -> None:
     print(f"ksm-merge --era 5.13 --vcpus {args.partition_vcpus} --accesses {args.partition_accesses}; "
           f"{os.cpu_count()} cores, load average at start {os.getloadavg()[0]:.1f}")
     print("| backend | partitions | states | transitions | search s | start s | states/s | states per process "
-          "(min-max) | MB held per process (max) | RSS MB per process (max) | MB sent between processes, all |")
-    print("|" + "---|" * 11)
+          "(min-max) | MB held per process (max) | RSS MB per process (max) | MB sent between processes, all "
+          "| counts = serial |")
+    print("|" + "---|" * 12)
+    serial = native_bfs(native, symmetry=True, por=True)
+    print(f"| serial (this process) | - | {serial.states:,} | {serial.transitions:,} | {serial.seconds:.1f} | - "
+          f"| {serial.states / serial.seconds:,.0f} | - | {serial.bytes_per_state * serial.states / 2**20:.0f} | - "
+          "| - | - |", flush=True)
     for backend in args.backends:
         if backend == "ray" and find_spec("ray") is None:
             print("| ray | - | ray is not installed (pip install 'mmuspec[ray]'): not measured |")
@@ -346,7 +356,8 @@ def memory_per_partition(args: argparse.Namespace) -> None:
                       f"| {start_up:.1f} | {result.states / result.seconds:,.0f} "
                       f"| {min(p['states'] for p in parts):,}-{max(p['states'] for p in parts):,} | {max(held):.0f} "
                       f"| {max(p['rss'] for p in parts) / 2**20:.0f} "
-                      f"| {sum(p['sent_bytes'] for p in parts) / 2**20:.0f} |", flush=True)
+                      f"| {sum(p['sent_bytes'] for p in parts) / 2**20:.0f} "
+                      f"| {'yes' if same(result, serial) else 'NO'} |", flush=True)
 
 
 def main() -> None:
