@@ -18,15 +18,20 @@ def lengths(result):
     return {event: len(w.actions) for event, w in result.witnesses.items()}
 
 
+def partitioned(count, address=None, the_spec=SEQ_ONLY):
+    """``the_spec`` searched on ``count`` partitions (at ``address``) with the compiled core."""
+    kernel = build_kernel(the_spec, Reductions())
+    native = load(kernel)
+    factory = functools.partial(build_native_kernel, functools.partial(build_kernel, the_spec, Reductions()),
+                                native.built.path.read_bytes())
+    return partitioned_bfs(NativeKernel(kernel, native), factory, partitions=count, address=address, symmetry=True,
+                           por=True)
+
+
 def three_partitions_hold_a_third_each(address=None):
     """On 3 partitions (at ``address``): the serial counts, pinned, and a third of the states each."""
-    kernel = build_kernel(SEQ_ONLY, Reductions())
-    native = load(kernel)
-    serial = native_bfs(native, symmetry=True, por=True)
-    factory = functools.partial(build_native_kernel, functools.partial(build_kernel, SEQ_ONLY, Reductions()),
-                                native.built.path.read_bytes())
-    result, parts = partitioned_bfs(NativeKernel(kernel, native), factory, partitions=3, address=address,
-                                    symmetry=True, por=True)
+    serial = native_bfs(load(build_kernel(SEQ_ONLY, Reductions())), symmetry=True, por=True)
+    result, parts = partitioned(3, address)
     assert (result.states, result.transitions, result.depth, result.complete) == (13542, 34016, 39, True)
     assert (serial.states, serial.transitions, serial.depth) == (13542, 34016, 39)
     assert lengths(result) == lengths(serial)

@@ -3,7 +3,6 @@ lengths, a third of the states on each of 3 actors, and no process left behind. 
 share one local Ray (its start takes seconds); without ray they skip, except the one that
 checks what the command says when ray is missing."""
 
-import functools
 import os
 import signal
 import subprocess
@@ -14,13 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from mmuspec.checking import Reductions, build_kernel
 from mmuspec.errors import UsageError
-from mmuspec.explore.partitioned import partitioned_bfs
-from mmuspec.native.search import NativeKernel, build_native_kernel, load
 from tests.explore.test_partitioned import (
-    SEQ_ONLY,
     a_variant_gives_the_serial_counts_and_witness_lengths,
+    partitioned,
     the_command_gives_the_serial_verdict,
     three_partitions_hold_a_third_each,
 )
@@ -90,7 +86,7 @@ def test_a_variant_on_two_ray_actors_gives_the_serial_counts_and_witness_lengths
 @needs_ray
 def test_a_ray_cluster_with_fewer_cpus_than_partitions_is_refused_rather_than_left_waiting(local_ray):
     with pytest.raises(UsageError, match="has 3 CPUs, and each partition takes one"):
-        _partitions(4)
+        partitioned(4, "ray:local")
 
 
 @needs_ray
@@ -113,18 +109,9 @@ def test_a_partition_killed_during_the_search_ends_it_as_the_environments_failur
     killer.start()
     try:
         with pytest.raises(EnvironmentFailure, match="a partition's process died during the search"):
-            _partitions(2, spec("ksm-merge", "5.13", vcpus=3, accesses=3))
+            partitioned(2, "ray:local", spec("ksm-merge", "5.13", vcpus=3, accesses=3))
     finally:
         killer.join()
-
-
-def _partitions(count, the_spec=SEQ_ONLY):
-    kernel = build_kernel(the_spec, Reductions())
-    native = load(kernel)
-    factory = functools.partial(build_native_kernel, functools.partial(build_kernel, the_spec, Reductions()),
-                                native.built.path.read_bytes())
-    return partitioned_bfs(NativeKernel(kernel, native), factory, partitions=count, address="ray:local",
-                           symmetry=True, por=True)
 
 
 @needs_ray
