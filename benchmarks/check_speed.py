@@ -329,7 +329,7 @@ def memory_per_partition(args: argparse.Namespace) -> None:
     print(f"ksm-merge --era 5.13 --vcpus {args.partition_vcpus} --accesses {args.partition_accesses}; "
           f"{os.cpu_count()} cores, load average at start {os.getloadavg()[0]:.1f}")
     print("| backend | partitions | states | transitions | search s | start s | states/s | states per process "
-          "(min-max) | MB held per process (max) | RSS MB per process (max) | MB sent between processes, all "
+          "(min-max) | MB held per process (max) | RSS MB (private) per process (max) | MB sent between processes, all "
           "| counts = serial |")
     print("|" + "---|" * 12)
     serial = native_bfs(native, symmetry=True, por=True)
@@ -356,6 +356,7 @@ def memory_per_partition(args: argparse.Namespace) -> None:
                       f"| {start_up:.1f} | {result.states / result.seconds:,.0f} "
                       f"| {min(p['states'] for p in parts):,}-{max(p['states'] for p in parts):,} | {max(held):.0f} "
                       f"| {max(p['rss'] for p in parts) / 2**20:.0f} "
+                      f"({max(p['private'] for p in parts) / 2**20:.0f}) "
                       f"| {sum(p['sent_bytes'] for p in parts) / 2**20:.0f} "
                       f"| {'yes' if same(result, serial) else 'NO'} |", flush=True)
 

@@ -167,20 +167,24 @@ class Partition:
 
     def figures(self) -> dict[str, int]:
         """What this partition holds: states, bytes of its visited set, parent links and
-        frontier, its process's resident memory, and the bytes it sent."""
+        frontier, its process's resident memory (all, and its own), and the bytes it sent."""
         links = sum(p.nbytes + a.nbytes for p, a in zip(self.parents, self.actions, strict=True))
-        return {"partition": self.index, "pid": os.getpid(), "states": len(self.seen),
-                "table_bytes": self.seen.nbytes, "link_bytes": links, "frontier_bytes": len(self.frontier),
-                "rss": _resident_bytes(), "sent_bytes": self.sent_bytes}
+        rss, private = _resident_bytes()
+        return {"partition": self.index, "pid": os.getpid(), "states": len(self.seen), "rss": rss,
+                "private": private, "table_bytes": self.seen.nbytes, "link_bytes": links,
+                "frontier_bytes": len(self.frontier), "sent_bytes": self.sent_bytes}
 
 
-def _resident_bytes() -> int:
-    """This process's resident memory (Linux; 0 where /proc is absent)."""
+def _resident_bytes() -> tuple[int, int]:
+    """This process's resident memory, and the part of it no other process shares (the
+    pages of libraries and of Ray's object store excluded); Linux, (0, 0) elsewhere."""
     try:
         with open("/proc/self/statm") as statm:
-            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        return 0
+            resident, shared = (int(x) for x in statm.read().split()[1:3])
+    except (OSError, ValueError):
+        return 0, 0
+    page = os.sysconf("SC_PAGE_SIZE")
+    return resident * page, (resident - shared) * page
 
 
 class Actors(Protocol):

@@ -4,8 +4,8 @@ Each partition is an actor with two threads (``max_concurrency=2``): one runs th
 driver's calls, the other takes the batches other partitions send it, so that two
 partitions sending to each other at once never wait on each other (``receive`` only
 appends to the inbox).  A batch's arrays travel through Ray's object store: on one node
-the owner reads them in place, from shared memory, without a copy or a pickle of their
-bytes, until ``absorb`` keeps the new states.  Each actor asks for one CPU, spread over
+the owner reads them in place, from shared memory, with no pickle of their bytes, and
+copies them out once.  Each actor asks for one CPU, spread over
 the nodes; a cluster with fewer CPUs than partitions is refused rather than left waiting.
 On ``ray:local`` (and with no address) a Ray of one CPU per partition is started for the
 search and stopped after it; on a cluster the actors are killed at the end, on errors and
@@ -26,7 +26,11 @@ from mmuspec.explore.partitioned import Batch, Partition
 
 class RayPartition(Partition):
     def receive(self, batch: Batch) -> None:
-        self.inbox.append(batch)  # on the actor's second thread; one append is atomic
+        """On the actor's second thread (one append is atomic).  The arrays are read in
+        place from the object store and copied out at once: the store then holds only the
+        batches in flight, never a whole level's (which would spill to disk)."""
+        self.inbox.append(Batch(batch.origin, batch.sequence, batch.fps.copy(), batch.states.copy(),
+                                batch.parents.copy(), batch.actions.copy()))
 
     def post(self, peer: int, batch: Batch) -> Any:
         return self.peers[peer].receive.remote(batch)
