@@ -5,8 +5,8 @@ driver's calls, the other takes the batches other partitions send it, so that tw
 partitions sending to each other at once never wait on each other (``receive`` only
 appends to the inbox).  A batch's arrays travel through Ray's object store: on one node
 the owner reads them in place, from shared memory, with no pickle of their bytes, and
-copies them out once.  Each actor asks for one CPU, spread over
-the nodes; a cluster with fewer CPUs than partitions is refused rather than left waiting.
+copies them out once.  Each actor asks for one CPU, spread over the nodes; a cluster with
+fewer CPUs than partitions is refused rather than left waiting.
 On ``ray:local`` (and with no address) a Ray of one CPU per partition is started for the
 search and stopped after it; on a cluster the actors are killed at the end, on errors and
 on Ctrl-C too.  A partition whose process dies ends the search as the environment's
