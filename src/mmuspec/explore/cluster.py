@@ -99,7 +99,8 @@ def ray_init(address: str, cpus: int | None = None) -> Any:
     try:
         ray.init(address="auto" if address == "ray:auto" else address, ignore_reinit_error=True,
                  log_to_driver=False)
-    except (ConnectionError, OSError, TimeoutError) as exc:  # pragma: no cover - needs a Ray cluster
+    except (ConnectionError, OSError, TimeoutError, ValueError) as exc:  # pragma: no cover - needs a Ray cluster
+        # (ValueError: a ray:// address where ray was installed without its client)
         raise UsageError(f"--cluster {address}: cannot connect to the Ray cluster ({exc})") from None
     return ray
 
