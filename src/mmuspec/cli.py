@@ -253,7 +253,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="run every point with N seeds from --seed on and show their spread (default 1)")
     sweep.add_argument("--duration", type=float, metavar="SECONDS")
     sweep.add_argument("--workers", type=int, metavar="N", help="local processes (default: all cores)")
-    sweep.add_argument("--cluster", metavar="ADDRESS", help="an existing Dask (tcp://...) or Ray (ray://..., ray:auto) cluster")
+    sweep.add_argument("--cluster", metavar="ADDRESS",
+                       help="an existing Dask (tcp://...) or Ray (ray://..., ray:auto) cluster, or ray:local")
     sweep.add_argument("--out", required=True, metavar="DIR",
                        help="where sweep.csv and the heat maps go (created with its parents at the end)")
     sweep.add_argument("--quiet", action="store_true", help="no progress (a bar with the time left, or a line per point)")
