@@ -84,6 +84,16 @@ def test_a_variant_on_two_ray_actors_gives_the_serial_counts_and_witness_lengths
 
 
 @needs_ray
+def test_a_local_ray_is_bounded_to_the_cpus_asked_for_and_200_mb_of_object_store(local_ray):
+    from mmuspec.explore.cluster import RAY_LOCAL_OBJECTS
+
+    resources = local_ray.cluster_resources()
+    assert resources["CPU"] == 3
+    assert RAY_LOCAL_OBJECTS == 200 << 20
+    assert abs(resources["object_store_memory"] - RAY_LOCAL_OBJECTS) < 2 << 20
+
+
+@needs_ray
 def test_a_ray_cluster_with_fewer_cpus_than_partitions_is_refused_rather_than_left_waiting(local_ray):
     with pytest.raises(UsageError, match="has 3 CPUs, and each partition takes one"):
         partitioned(4, "ray:local")
