@@ -15,12 +15,15 @@ import pytest
 
 from mmuspec.errors import UsageError
 from tests.explore.test_partitioned import (
+    a_partition_killed_at_level_3_ends_the_search_as_the_environments_failure,
     a_variant_gives_the_serial_counts_and_witness_lengths,
+    command_line,
+    descendants,
     partitioned,
     the_command_gives_the_serial_verdict,
     three_partitions_hold_a_third_each,
 )
-from tests.helpers import run_cli, spec
+from tests.helpers import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 needs_ray = pytest.mark.skipif(find_spec("ray") is None, reason="ray is not installed: pip install 'mmuspec[ray]'")
@@ -101,27 +104,8 @@ def test_a_ray_cluster_with_fewer_cpus_than_partitions_is_refused_rather_than_le
 
 @needs_ray
 def test_a_partition_killed_during_the_search_ends_it_as_the_environments_failure(local_ray):
-    import threading
-
-    from mmuspec.errors import EnvironmentFailure
-
-    def kill_one():
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            mine = [p for p in _descendants(os.getpid()) if "RayPartition" in _name(p)]
-            if len(mine) == 2:
-                time.sleep(0.3)  # inside the search (or, on a fast machine, before it: the same failure)
-                os.kill(mine[0], signal.SIGKILL)
-                return
-            time.sleep(0.05)
-
-    killer = threading.Thread(target=kill_one)
-    killer.start()
-    try:
-        with pytest.raises(EnvironmentFailure, match="a partition's process died during the search"):
-            partitioned(2, "ray:local", spec("ksm-merge", "5.13", vcpus=3, accesses=3))
-    finally:
-        killer.join()
+    a_partition_killed_at_level_3_ends_the_search_as_the_environments_failure(
+        "ray:local", lambda command: command.startswith("ray::RayPartition"))
 
 
 @needs_ray
@@ -135,8 +119,8 @@ def test_the_command_leaves_no_ray_process_behind_after_its_search_or_a_ctrl_c(i
     started: set[int] = set()
     deadline = time.monotonic() + 120
     while proc.poll() is None and time.monotonic() < deadline:
-        started |= set(_descendants(proc.pid))
-        if interrupt and any("RayPartition" in _name(p) for p in started):
+        started |= set(descendants(proc.pid))
+        if interrupt and any("RayPartition" in command_line(p) for p in started):
             time.sleep(2)  # inside the search
             proc.send_signal(signal.SIGINT)
             break
@@ -144,25 +128,4 @@ def test_the_command_leaves_no_ray_process_behind_after_its_search_or_a_ctrl_c(i
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == (130 if interrupt else 0), err
     assert len(started) >= 4  # the Ray processes did run: its servers and the 2 actors at least
-    assert gone(started), [_name(p) for p in started if os.path.exists(f"/proc/{p}")]
-
-
-def _descendants(pid):
-    out = subprocess.run(["ps", "-e", "-o", "pid=,ppid="], capture_output=True, text=True).stdout
-    children: dict[int, list[int]] = {}
-    for line in out.splitlines():
-        p, pp = map(int, line.split())
-        children.setdefault(pp, []).append(p)
-    found, todo = [], [pid]
-    while todo:
-        for c in children.get(todo.pop(), []):
-            found.append(c)
-            todo.append(c)
-    return found
-
-
-def _name(pid):
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ")
-    except OSError:
-        return ""
+    assert gone(started), [command_line(p) for p in started if os.path.exists(f"/proc/{p}")]

@@ -35,6 +35,7 @@ from mmuspec.explore.result import SearchResult, Witness
 from mmuspec.explore.store import FingerprintSet
 
 CHUNK = 8192
+DIED = "a partition's process died during the search (killed, or out of memory)"  # EnvironmentFailure, exit 5
 SEND_BYTES = 8 << 20  # a batch leaves for its owner once it holds this much
 NO_PARENT = -1
 

@@ -3,7 +3,8 @@
 A Dask actor runs its methods one at a time on the worker's actor thread, except
 coroutines, which run on the worker's event loop: ``receive`` is one, so that two
 partitions sending to each other at once never wait on each other.  Without an address a
-``LocalCluster`` of one process per partition is started and closed again.
+``LocalCluster`` of one process per partition is started and closed again.  A partition
+whose worker dies ends the search as the environment's failure (exit status 5).
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from mmuspec.errors import UsageError
-from mmuspec.explore.partitioned import Batch, Partition
+from mmuspec.errors import EnvironmentFailure, UsageError
+from mmuspec.explore.partitioned import DIED, Batch, Partition
 
 
 class DaskPartition(Partition):
@@ -33,10 +34,19 @@ class DaskActors:
         self.handles = handles
 
     def each(self, method: str, *args: Any) -> list[Any]:
-        return [f.result() for f in [getattr(a, method)(*args) for a in self.handles]]
+        return [_result(f) for f in [getattr(a, method)(*args) for a in self.handles]]
 
     def one(self, index: int, method: str, *args: Any) -> Any:
-        return getattr(self.handles[index], method)(*args).result()
+        return _result(getattr(self.handles[index], method)(*args))
+
+
+def _result(future: Any) -> Any:
+    """An actor call's result; an actor whose worker is gone ("Unable to contact Actor's
+    worker") ends the search as the environment's failure."""
+    try:
+        return future.result()
+    except OSError:
+        raise EnvironmentFailure(DIED) from None
 
 
 @contextmanager

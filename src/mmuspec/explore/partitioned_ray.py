@@ -21,7 +21,7 @@ from typing import Any
 
 from mmuspec.errors import EnvironmentFailure, UsageError
 from mmuspec.explore.cluster import ray_session
-from mmuspec.explore.partitioned import Batch, Partition
+from mmuspec.explore.partitioned import DIED, Batch, Partition
 
 
 class RayPartition(Partition):
@@ -57,8 +57,7 @@ class RayActors:
         try:
             return self.ray.get(refs)
         except self.ray.exceptions.RayActorError:
-            raise EnvironmentFailure("a partition's process died during the search (killed, or out of memory)") \
-                from None
+            raise EnvironmentFailure(DIED) from None
 
 
 @contextmanager
