@@ -20,6 +20,13 @@ KSM page and replaced both pages by it, where the model converts in place in eve
 and 2.6.32's failed ``write_protect_page()`` restored the entry with
 ``set_pte_at_notify()`` (a change_pte call: a seq bump and an SPTE drop) where the model
 uses ``set_pte_at()`` as later kernels do, which changes reachability only.
+
+ksmd never gives a page up: ``ksm_do_scan()`` scans every mergeable page again and again
+(``scan_get_next_rmap_item()``, which empties the unstable tree at the start of each full
+scan), so a page whose merge failed is tried again a scan later.  ``ksm.scans`` bounds the
+full scans (default one).  A later scan skips what is a KSM page already and tries the rest
+as the first did; the kernel's checksum test (an unstable-tree page whose contents changed
+since the last scan waits one more) is not modelled, which only adds behaviours.
 """
 
 from __future__ import annotations
@@ -355,9 +362,16 @@ def ksm_next_target(k: Kernel, s: bytearray, t: int, skip: int = 1) -> None:
     b = k.base[t]
     s[b + K_PAGE] = s[b + K_ORIG_PFN] = s[b + K_ORIG_PROT] = 0
     nxt = s[b + K_TARGET] + skip
-    if nxt >= len(k.ksm_targets):
-        s[b + K_TARGET] = 0
-        k.thread_finished(s, t)
-    else:
+    if nxt < len(k.ksm_targets):
         s[b + K_TARGET] = nxt
         s[b + PC] = SCAN
+        return
+    s[b + K_TARGET] = 0
+    if k.L.K_SEQNR >= 0 and s[b + k.L.K_SEQNR] + 1 < k.scenario.ksm_scans:
+        # scan_get_next_rmap_item() at the end of a full scan: ksm_scan.seqnr++, and the next
+        # scan starts from the first page with the unstable tree emptied.
+        s[b + k.L.K_SEQNR] += 1
+        s[b + K_KPAGE] = KSM_PFN if k.scenario.stable_page else 0
+        s[b + PC] = SCAN
+    else:
+        k.thread_finished(s, t)

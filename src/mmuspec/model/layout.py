@@ -49,7 +49,8 @@ PC = 0
 V_DONE, V_GFN, V_WRITE, V_SNAP, V_PFN, V_PFN_W, V_NEW, V_OLD = range(1, 9)
 VCPU_FIELDS = ("pc", "done", "gfn", "write", "mmu_seq", "pfn", "writable", "new_page", "old_page")
 
-# ksmd block; K_TREE (the unstable tree's page) follows when ksmd merges two pages.
+# ksmd block; K_TREE (the unstable tree's page) follows when ksmd merges two pages, and the
+# count of full scans done (``Layout.K_SEQNR``) when it makes more than one.
 K_TARGET, K_PAGE, K_KPAGE, K_ORIG_PFN, K_ORIG_PROT, K_TREE = range(1, 7)
 KSMD_FIELDS = ("pc", "target", "page", "kpage", "orig_pfn", "orig_prot")
 
@@ -310,9 +311,13 @@ class Layout:
             self._thread(f"dmirror{d}", "dmirror", DEVICE_FIELDS + mn)
         if self.track_pfncache:
             self._thread("gpc_user", "gpc", GPC_FIELDS + mn)
+        self.K_SEQNR = absent("K_SEQNR")
         if scenario.merge:
-            unstable = not scenario.stable_page
-            self._thread("ksmd", "ksmd", KSMD_FIELDS + (("tree_page",) if unstable else ()) + mn)
+            ksmd = KSMD_FIELDS + (() if scenario.stable_page else ("tree_page",))
+            if scenario.ksm_scans > 1:
+                self.K_SEQNR = len(ksmd)
+                ksmd += ("seqnr",)
+            self._thread("ksmd", "ksmd", ksmd + mn)
         if scenario.zap:
             self._thread("madvise", "madvise", ZAP_FIELDS + mn)
         if scenario.aging:

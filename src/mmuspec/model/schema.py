@@ -138,6 +138,7 @@ BLOCK_FIELDS: dict[str, tuple[str, str]] = {
     "orig_pfn": ("pfn", ""),
     "orig_prot": ("prot", ""),
     "tree_page": ("pfn", ""),
+    "seqnr": ("count", ""),  # ksm_scan.seqnr: ksmd's full scans done
     "mapped": ("bool", ""),
     "attr": ("count", ""),
     "tlb.pfn": ("pfn", ""),  # tlb[g].pfn
