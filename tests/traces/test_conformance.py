@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from mmuspec.report.lab import verdict_lines
 from mmuspec.traces.conformance import Mapping, validate
 from mmuspec.traces.page_model import automaton
 from tests.lab.recorded import WORKLOADS, trace_text
@@ -22,6 +23,8 @@ def test_every_page_of_a_recorded_run_is_a_behaviour_of_the_6_18_model(workload)
     verdict = check(trace_text(workload), workload=workload)
     assert verdict.ok, verdict.rejections
     assert verdict.pages == verdict.admitted == PAGES[workload]
+    # 6.18 prints ksm events, so where ksmd runs its merge outcomes are checked
+    assert verdict.merge_outcomes_checked == (workload in ("ksm-merge", "cow-break"))
 
 
 def test_a_6_18_trace_is_not_a_behaviour_of_5_13_whose_merges_call_change_pte():
@@ -169,8 +172,10 @@ def test_a_failed_merge_is_invisible_in_a_trace_without_ksm_events_and_required_
     # ksmd retries the page in a later scan only after try_to_merge_with_ksm_page() returned,
     # which a kernel with include/trace/events/ksm.h prints: without that line, once the trace
     # shows it records ksm events, the second attempt's unmap is no behaviour of the model.
-    assert check(RETRIED.read_text(), era="6.3").ok
+    verdict = check(RETRIED.read_text(), era="6.3")
+    assert verdict.ok and not verdict.merge_outcomes_checked
+    assert "ksmd's merge outcomes not checked" in "\n".join(verdict_lines(verdict, "t"))
     verdict = check(_with_ksm_events(failed_merge=False), era="6.3")
     assert not verdict.ok and verdict.rejections[0].label == "unmap:ksmd" and verdict.rejections[0].line == 12
     verdict = check(_with_ksm_events(failed_merge=True), era="6.3")
-    assert verdict.ok and verdict.labels["merge-failed"] == 1
+    assert verdict.ok and verdict.labels["merge-failed"] == 1 and verdict.merge_outcomes_checked

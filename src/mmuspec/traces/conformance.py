@@ -127,6 +127,8 @@ class Verdict:
     seen: Counter[str] = field(default_factory=Counter)  # every event name read, ours or not
     unattributed_merges: int = 0
     outside: int = 0  # events on memory that is not the guest's
+    merge_outcomes_checked: bool = False  # the trace showed ksm events (MERGE_LABELS)
+    ksmd: bool = False  # the model has ksmd, whose merge outcomes a trace may show
     lines: int = 0
     window: tuple[float | None, float | None] = (None, None)
 
@@ -140,6 +142,7 @@ class Verdict:
             "admitted": self.admitted, "rejected": self.rejected_pages,
             "labels": dict(sorted(self.labels.items())), "seen": dict(sorted(self.seen.items())),
             "unattributed_merges": self.unattributed_merges, "outside": self.outside,
+            "merge_outcomes_checked": self.merge_outcomes_checked,
             "first_rejection": None if not self.rejections else {
                 "page": self.rejections[0].name, "line": self.rejections[0].line, "label": self.rejections[0].label,
                 "event": self.rejections[0].text, "model_states": self.rejections[0].states,
@@ -411,6 +414,8 @@ def validate(stream: Iterable[str], automaton: PageAutomaton, mapping: Mapping |
     verdict.events = sum(labels.values())
     verdict.seen, verdict.unattributed_merges, verdict.outside = reading.seen, reading.unattributed_merges, reading.outside
     verdict.lines, verdict.window = reading.lines, reading.window
+    verdict.merge_outcomes_checked = not runner.hidden >= MERGE_LABELS
+    verdict.ksmd = any(k.scenario.merge for k in automaton.kernels)
     verdict.pages = len(state.keys() | rejected)
     verdict.rejected_pages = len(rejected)
     verdict.admitted = verdict.pages - verdict.rejected_pages
