@@ -26,7 +26,10 @@ ksmd never gives a page up: ``ksm_do_scan()`` scans every mergeable page again a
 scan), so a page whose merge failed is tried again a scan later.  ``ksm.scans`` bounds the
 full scans (default one).  A later scan skips what is a KSM page already and tries the rest
 as the first did; the kernel's checksum test (an unstable-tree page whose contents changed
-since the last scan waits one more) is not modelled, which only adds behaviours.
+since the last scan waits one more) is not modelled, which only adds behaviours.  Where
+the second merge of an unstable-tree pair failed, the first page stays a KSM page (no
+``break_cow()``, as above), so a later scan skips the pair where the kernel, having broken
+it, would try the pair again: that retry is missing.
 """
 
 from __future__ import annotations
