@@ -135,11 +135,12 @@ def test_a_variant_compiles_through_the_same_path():
 
 
 @pytest.mark.parametrize("arch", ARCHES)
-def test_both_engines_agree_over_ksmd_s_later_scans(arch):
-    rescan = str(Path(__file__).resolve().parents[2] / "examples" / "scenarios" / "ksm-merge-rescan.toml")
-    for era in ("2.6.32", "5.13", "6.1", "6.10"):
-        same_successors(rescan, era, arch, limit=20_000)
-        assert_same(*both(spec(rescan, era, f"arch={arch}"), reductions=Reductions()))
+def test_both_engines_agree_over_ksmd_s_later_scans_and_the_lru_add_batch(arch):
+    examples = Path(__file__).resolve().parents[2] / "examples" / "scenarios"
+    for name in ("ksm-merge-rescan.toml", "ksm-merge-lru-add.toml"):
+        for era in ("2.6.32", "5.13", "6.1", "6.10"):
+            same_successors(str(examples / name), era, arch, limit=20_000)
+            assert_same(*both(spec(str(examples / name), era, f"arch={arch}"), reductions=Reductions()))
 
 
 def test_a_scenario_the_matrix_does_not_run_compiles_too():

@@ -30,6 +30,12 @@ since the last scan waits one more) is not modelled, which only adds behaviours.
 the second merge of an unstable-tree pair failed, the first page stays a KSM page (no
 ``break_cow()``, as above), so a later scan skips the pair where the kernel, having broken
 it, would try the pair again: that retry is missing.
+
+A page freshly faulted in sits in a per-CPU LRU add batch, which holds a reference
+(``folio_add_lru()``), until ``lru_add_drain_all()``; ksmd drains at the start of each full
+scan, so write_protect_page() refuses such a page for the rest of the scan in which it
+arrived.  ``memory.lru_add`` names the gfns whose initial page is in a batch (the model
+starts after the current scan's drain); pages the model itself allocates are not put in one.
 """
 
 from __future__ import annotations
@@ -361,6 +367,17 @@ def ksm_put_page_pair(k: Kernel, s: bytearray, t: int) -> None:
 
 
 @helper
+def lru_add_drain_all(k: Kernel, s: bytearray) -> None:
+    """lru_add_drain_all(), at the start of ksmd's full scan: each per-CPU LRU add batch moves
+    its pages to the LRU lists and drops the reference folio_add_lru() took."""
+    L = k.L
+    for pfn in range(L.first_pool_pfn, L.frames):
+        if s[L.LRU_ADD[pfn]]:
+            s[L.LRU_ADD[pfn]] = 0
+            k.put_page(s, pfn)
+
+
+@helper
 def ksm_next_target(k: Kernel, s: bytearray, t: int, skip: int = 1) -> None:
     b = k.base[t]
     s[b + K_PAGE] = s[b + K_ORIG_PFN] = s[b + K_ORIG_PROT] = 0
@@ -372,9 +389,12 @@ def ksm_next_target(k: Kernel, s: bytearray, t: int, skip: int = 1) -> None:
     s[b + K_TARGET] = 0
     if k.L.K_SEQNR >= 0 and s[b + k.L.K_SEQNR] + 1 < k.scenario.ksm_scans:
         # scan_get_next_rmap_item() at the end of a full scan: ksm_scan.seqnr++, and the next
-        # scan starts from the first page with the unstable tree emptied.
+        # scan starts from the first page, after lru_add_drain_all(), with the unstable tree
+        # emptied.
         s[b + k.L.K_SEQNR] += 1
         s[b + K_KPAGE] = KSM_PFN if k.scenario.stable_page else 0
+        if k.L.track_lru_add:
+            k.lru_add_drain_all(s)
         s[b + PC] = SCAN
     else:
         k.thread_finished(s, t)

@@ -243,6 +243,7 @@ class Layout:
     SWAP_VAL: tuple[int, ...]
     VAL: tuple[int, ...]
     LAST_WRITTEN: int
+    LRU_ADD: tuple[int, ...]
 
     def __init__(self, scenario: Scenario) -> None:
         self.names: list[str] = []
@@ -268,6 +269,7 @@ class Layout:
         self.track_itree = self.devices > 0
         self.track_itree_lock = self.track_itree and scenario.device_remove
         self.track_gmem = scenario.gmem
+        self.track_lru_add = bool(scenario.lru_add)
         # Where a notifier call takes several steps, the notifying threads count them.
         self.track_mn = self.track_itree or self.track_pfncache
         self.groups: dict[str, tuple[int, ...]] = {}
