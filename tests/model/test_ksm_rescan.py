@@ -76,8 +76,8 @@ def test_a_page_whose_merge_a_vcpu_fault_refused_is_merged_in_ksmd_s_next_scan(e
 
 @pytest.mark.parametrize("era", ["2.6.32", "5.13", "6.10"])
 def test_a_page_an_lru_add_batch_holds_is_refused_in_the_scan_it_arrived_in_and_merged_after_the_drain(era):
-    # The 6.1.192 seed run: write_protect_page() refused the last 9 pages the VMM had faulted
-    # in, all at one instant (no vCPU holds 9 faults at once), and the next scan merged them.
+    # The 6.1.192 seed run: write_protect_page() refused the last 9 guest pages back to back
+    # while the only vCPU faulted on other pages, and a later scan merged them.
     retried, merged = scan_merges(kernel(LRU_ADD, era))
     assert ("other", 1) in retried and merged == {1}
 
