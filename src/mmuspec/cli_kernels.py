@@ -152,7 +152,7 @@ def cmd_repro(args: argparse.Namespace) -> int:
             for row in rows:
                 last = {s: (row[s]["last"] or {}).get("verdict", "not run") for s in ("before", "after")}
                 print(f"{row['id']:7} {row['before']['kernel']:45} {last['before']:8} "
-                      f"{row['after']['kernel']:24} {last['after']:8} {row['title']}")
+                      f"{row['after']['kernel']:34} {last['after']:8} {row['title']}")
         return EXIT_SAFE
     if not args.id:
         raise UsageError("mmuspec repro: give a reproducer id or --list (mmuspec repro --help)")

@@ -64,6 +64,13 @@ REPRODUCERS: dict[str, Reproducer] = {r.id: r for r in (
         before=KernelSpec("6.1", (LEVERS, "revert-319561669a59")),
         after=KernelSpec("6.1", (LEVERS,)), append="slub_debug=P"),
     Reproducer(
+        # The fix is in v6.18, not in 6.12.118: the kernel before is 6.12.118 as shipped,
+        # the kernel after the same with the fix's one hunk applied.
+        "B13", "KVM: x86/mmu: Return -EAGAIN if userspace deletes/moves memslot during prefault",
+        "3ccbf6f47098 (v6.18; applied to 6.12.118)", "b13-prefault-memslot-delete",
+        before=KernelSpec("6.12"), after=KernelSpec("6.12", ("prefault-eagain-3ccbf6f47098",)),
+        args=("10",), needs_kvm=True),
+    Reproducer(
         "B14", "mm/mmu_notifier: finish non-blocking interval invalidation on error (the OOM reaper leak)",
         "6.12.118 stable; mmuspec's one-line proposal on 6.1", "nb-itree-leak",
         before=KernelSpec("6.12", ("revert-itree-end-on-hlist-failure",), (NBFAIL,)),
