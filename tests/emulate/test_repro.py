@@ -127,3 +127,15 @@ def test_b13_on_6_12_118_a_prefault_and_the_deletion_of_its_memslot_wait_on_each
     assert after.verdict == "pass" and after.reason.endswith("(deletion in 0.016 s)")
     assert "# prefault: ret 0 (ok), 133050368 of 134217728 bytes left, returned at 0.060 s" in after.tap
     assert repro.REPRODUCERS["B13"].before == KernelSpec("6.12")
+
+
+def test_b12_on_6_1_with_the_old_retry_rule_the_refresh_keeps_the_zapped_page_and_kvmclock_misses_the_guest() -> None:
+    # The pfncache levers hold the refresh after hva_to_pfn() and the invalidation after it
+    # invalidated the caches; the rule before 58cd407ca4c6 passes in between, the fix's retries.
+    before = repro.outcome(*recorded("B12-before"), "B12", False)
+    assert (before.verdict, before.attempts, before.seconds) == ("fail", 1, 4.792)
+    assert "# the refresh marked the cache valid inside the invalidation" in before.tap
+    assert "# 1000 guest exits; kvmclock version in the guest's page (pfn 0x1c9b): 0" in before.tap
+    after = repro.outcome(*recorded("B12-after"), "B12", False)
+    assert after.verdict == "pass" and "# the refresh marked the cache valid after the invalidation" in after.tap
+    assert any(x.endswith("kvmclock version in the guest's page (pfn 0x19da): 2000") for x in after.tap)

@@ -52,6 +52,7 @@ class Reproducer:
 
 
 LEVERS = "levers"
+PFNCACHE_LEVERS = "pfncache-levers"
 REPRODUCERS: dict[str, Reproducer] = {r.id: r for r in (
     Reproducer(
         "B6", "KVM: x86/mmu: Fix an sign-extension bug with mmu_seq that hangs vCPUs",
@@ -63,6 +64,11 @@ REPRODUCERS: dict[str, Reproducer] = {r.id: r for r in (
         "319561669a59", "b11-interval-remove",
         before=KernelSpec("6.1", (LEVERS, "revert-319561669a59")),
         after=KernelSpec("6.1", (LEVERS,)), append="slub_debug=P"),
+    Reproducer(
+        "B12", "KVM: Fix multiple races in gfn=>pfn cache refresh",
+        "58cd407ca4c6 (its retry rule reverted in 6.1.192)", "b12-pfncache-refresh",
+        before=KernelSpec("6.1", (PFNCACHE_LEVERS, "revert-58cd407ca4c6-retry-rule")),
+        after=KernelSpec("6.1", (PFNCACHE_LEVERS,)), needs_kvm=True),
     Reproducer(
         # The fix is in v6.18, not in 6.12.118: the kernel before is 6.12.118 as shipped,
         # the kernel after the same with the fix's one hunk applied.
