@@ -126,7 +126,7 @@ def outcome(output: BootOutput, console: str, repro_id: str, timed_out: bool) ->
     tap = [x for x in lines if x.startswith(("ok ", "not ok ", "#", "1..", "TAP version"))]
     matches = [m for m in map(_ATTEMPT.match, lines) if m]
     attempts = [(int(m.group(1)), float(m.group(2))) for m in matches]
-    failed_at = next((float(m.group(2)) for m in reversed(matches) if m.group(3)), None)
+    failed_at = next((float(m.group(2)) for m in matches if m.group(3)), None)  # the first failure
     count = attempts[-1][0] if attempts else (1 if section else None)
     seconds = section.seconds if section else None
     oops = OOPS.search(console)

@@ -20,7 +20,8 @@
  * then broken with a signal to the prefault thread (kvm_tdp_map_page() leaves on a
  * pending signal), which lets the deletion finish: the two were waiting on each other.
  * An attempt in which the prefault finished before the deletion began is not a test of
- * the race and is repeated.
+ * the race and is repeated.  A second test moves the slot instead (KVM_MR_MOVE takes the
+ * same path up to the wait), on a new VM: the first left the vCPU's root obsolete.
  *
  * Needs /dev/kvm with two-dimensional paging and KVM_CAP_PRE_FAULT_MEMORY (6.10 on).
  * TAP output; exit 0 pass, 1 fail, 4 skip.
@@ -72,6 +73,7 @@ struct prefault {
 struct deletion {
 	pthread_t thread;
 	int vm;
+	struct kvm_userspace_memory_region region; /* memory_size 0: delete; else the moved slot */
 	int ret, err;
 	volatile int started, done;
 	double start, end;
@@ -103,21 +105,25 @@ static void *prefault_thread(void *arg)
 static void *delete_thread(void *arg)
 {
 	struct deletion *d = arg;
-	struct kvm_userspace_memory_region gone = { .slot = SLOT }; /* memory_size 0: delete */
 
 	d->start = now();
 	d->started = 1;
-	d->ret = ioctl(d->vm, KVM_SET_USER_MEMORY_REGION, &gone);
+	d->ret = ioctl(d->vm, KVM_SET_USER_MEMORY_REGION, &d->region);
 	d->err = d->ret < 0 ? errno : 0;
 	d->end = now();
 	d->done = 1;
 	return NULL;
 }
 
+static struct kvm_userspace_memory_region slot_at(uint64_t gpa, void *mem, size_t size)
+{
+	return (struct kvm_userspace_memory_region){ .slot = SLOT, .guest_phys_addr = gpa,
+		.memory_size = size, .userspace_addr = (uintptr_t)mem };
+}
+
 static int set_slot(int vm, void *mem, size_t size)
 {
-	struct kvm_userspace_memory_region region = { .slot = SLOT, .guest_phys_addr = 0,
-		.memory_size = size, .userspace_addr = (uintptr_t)mem };
+	struct kvm_userspace_memory_region region = slot_at(0, mem, size);
 
 	return ioctl(vm, KVM_SET_USER_MEMORY_REGION, &region);
 }
@@ -206,27 +212,23 @@ static void later_prefault(struct prefault *p, int vcpu)
 		       p->ret < 0 ? strerror(p->err) : "ok");
 }
 
-int main(int argc, char **argv)
+static int attempt;
+static double wait_s;
+static size_t size;
+
+/* One test: prefault the slot of a new VM and delete (or move) the slot meanwhile. */
+static void race(int kvm, int move)
 {
-	double wait = argc > 1 ? atof(argv[1]) : 10, cpu, deadline;
-	size_t size = (size_t)(argc > 2 ? atol(argv[2]) : 128) << 20, pages = size / 4096, seen;
-	struct sigaction sa = { .sa_handler = on_signal }; /* no SA_RESTART: the ioctl returns EINTR */
+	const char *what = move ? "move" : "deletion";
+	size_t pages = size / 4096, seen;
 	struct prefault p;
 	struct deletion d;
-	int kvm, vm, vcpu, attempt;
+	int vm, vcpu, tries;
 	unsigned char *vec;
+	double cpu, deadline;
 	char state;
 	void *mem;
 
-	t0 = now();
-	ksft_print_header();
-	kvm = open("/dev/kvm", O_RDWR);
-	if (kvm < 0)
-		ksft_exit_skip("no /dev/kvm\n");
-	if (ioctl(kvm, KVM_CHECK_EXTENSION, KVM_CAP_PRE_FAULT_MEMORY) <= 0)
-		ksft_exit_skip("no KVM_CAP_PRE_FAULT_MEMORY (6.10 on)\n");
-	ksft_set_plan(1);
-	sigaction(SIGUSR1, &sa, NULL);
 	vm = ioctl(kvm, KVM_CREATE_VM, 0);
 	mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	vec = malloc(pages);
@@ -239,13 +241,14 @@ int main(int argc, char **argv)
 	if (vcpu < 0)
 		ksft_exit_skip("cannot create a vCPU\n");
 
-	for (attempt = 1; attempt <= ATTEMPTS; attempt++) {
+	for (tries = 0; tries < ATTEMPTS; tries++) {
 		memset(&p, 0, sizeof(p));
 		memset(&d, 0, sizeof(d));
 		p.vcpu = vcpu;
 		p.range.size = size;
 		d.vm = vm;
-		ksft_print_msg("attempt %d at %.3f s\n", attempt, now());
+		d.region = slot_at(move ? size : 0, mem, move ? size : 0);
+		ksft_print_msg("attempt %d at %.3f s\n", ++attempt, now());
 		pthread_create(&p.thread, NULL, tid_prefault, &p);
 		/* The prefault maps upwards from gpa 0: it is inside kvm->srcu once the first
 		 * page is mapped, and not done while a page is still missing. */
@@ -254,15 +257,15 @@ int main(int argc, char **argv)
 		seen = p.done ? pages : resident(mem, pages, vec);
 		if (p.done || seen == pages) {
 			pthread_join(p.thread, NULL);
-			ksft_print_msg("the prefault finished (ret %d) before the deletion: again\n", p.ret);
+			ksft_print_msg("the prefault finished (ret %d) before the %s: again\n", p.ret, what);
 			madvise(mem, size, MADV_DONTNEED);
 			continue;
 		}
 		pthread_create(&d.thread, NULL, tid_delete, &d);
 		while (!d.started)
 			usleep(100);
-		ksft_print_msg("deleting the slot at %.3f s, %zu of %zu pages mapped\n", d.start, seen, pages);
-		deadline = now() + wait;
+		ksft_print_msg("a %s of the slot at %.3f s, %zu of %zu pages mapped\n", what, d.start, seen, pages);
+		deadline = now() + wait_s;
 		while (!(p.done && d.done) && now() < deadline)
 			usleep(10000);
 		if (p.done && d.done) {
@@ -271,37 +274,59 @@ int main(int argc, char **argv)
 			ksft_print_msg("prefault: ret %d (%s), %llu of %zu bytes left, returned at %.3f s\n", p.ret,
 				       p.ret < 0 ? strerror(p.err) : "ok", (unsigned long long)p.range.size, size,
 				       p.end);
-			ksft_print_msg("deletion: ret %d, completed %.3f s after it began\n", d.ret, d.end - d.start);
+			ksft_print_msg("%s: ret %d, completed %.3f s after it began\n", what, d.ret, d.end - d.start);
 			if (p.ret == 0 && p.range.size == 0) {
-				ksft_print_msg("the prefault finished before the deletion took effect: again\n");
+				ksft_print_msg("the prefault finished before the %s took effect: again\n", what);
 				set_slot(vm, mem, size);
 				madvise(mem, size, MADV_DONTNEED);
 				continue;
 			}
-			later_prefault(&p, vcpu);
+			if (!move)
+				later_prefault(&p, vcpu);
 			ksft_test_result(d.ret == 0,
-					 "KVM_PRE_FAULT_MEMORY and a deletion of its memslot both return (deletion in %.3f s)\n",
-					 d.end - d.start);
-			return ksft_finished();
+					 "KVM_PRE_FAULT_MEMORY and a %s of its memslot both return (%s in %.3f s)\n",
+					 what, what, d.end - d.start);
+			return;
 		}
 		/* Hung: show who waits where, then break it with a signal to the prefault. */
-		ksft_print_msg("attempt %d at %.3f s: the deletion began and neither returned in %.0f s\n", attempt,
-			       d.start, wait);
+		ksft_print_msg("attempt %d at %.3f s: the %s began and neither returned in %.0f s\n", attempt,
+			       d.start, what, wait_s);
 		task_state(prefault_tid, &state, &cpu);
 		ksft_print_msg("prefault thread: state %c, %.2f s of CPU (retrying)\n", state, cpu);
 		print_stack(prefault_tid, "prefault");
 		task_state(delete_tid, &state, &cpu);
-		ksft_print_msg("deletion thread: state %c, %.2f s of CPU\n", state, cpu);
-		print_stack(delete_tid, "deletion");
+		ksft_print_msg("%s thread: state %c, %.2f s of CPU\n", what, state, cpu);
+		print_stack(delete_tid, what);
 		pthread_kill(p.thread, SIGUSR1);
 		pthread_join(p.thread, NULL);
 		pthread_join(d.thread, NULL);
-		ksft_print_msg("after SIGUSR1 to the prefault: it returned %d (%s, %llu bytes left), the deletion "
+		ksft_print_msg("after SIGUSR1 to the prefault: it returned %d (%s, %llu bytes left), the %s "
 			       "completed %.3f s later\n", p.ret, p.ret < 0 ? strerror(p.err) : "ok",
-			       (unsigned long long)p.range.size, d.end - p.end);
-		ksft_test_result(0, "KVM_PRE_FAULT_MEMORY and a deletion of its memslot both return (hung %.0f s)\n",
-				 wait);
-		return ksft_finished();
+			       (unsigned long long)p.range.size, what, d.end - p.end);
+		ksft_test_result(0, "KVM_PRE_FAULT_MEMORY and a %s of its memslot both return (hung %.0f s)\n", what,
+				 wait_s);
+		return;
 	}
-	ksft_exit_skip("the prefault finished before the deletion in %d attempts\n", ATTEMPTS);
+	ksft_exit_skip("the prefault finished before the %s in %d attempts\n", what, ATTEMPTS);
+}
+
+int main(int argc, char **argv)
+{
+	struct sigaction sa = { .sa_handler = on_signal }; /* no SA_RESTART: the ioctl returns EINTR */
+	int kvm;
+
+	t0 = now();
+	wait_s = argc > 1 ? atof(argv[1]) : 10;
+	size = (size_t)(argc > 2 ? atol(argv[2]) : 128) << 20;
+	ksft_print_header();
+	kvm = open("/dev/kvm", O_RDWR);
+	if (kvm < 0)
+		ksft_exit_skip("no /dev/kvm\n");
+	if (ioctl(kvm, KVM_CHECK_EXTENSION, KVM_CAP_PRE_FAULT_MEMORY) <= 0)
+		ksft_exit_skip("no KVM_CAP_PRE_FAULT_MEMORY (6.10 on)\n");
+	ksft_set_plan(2);
+	sigaction(SIGUSR1, &sa, NULL);
+	race(kvm, 0);
+	race(kvm, 1);
+	return ksft_finished();
 }
