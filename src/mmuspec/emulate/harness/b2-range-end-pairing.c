@@ -6,14 +6,15 @@
  *
  * The OOM reaper (here process_mrelease() on a killed victim) starts a non-blockable
  * invalidation on each VMA it reaps, and when the start fails it calls no end.  The
- * victim's mm has two hlist subscribers: mmuspec_pairs.ko (standing for KVM, whose start
- * raises mmu_invalidate_in_progress), registered last so that it is called first, and
- * mmuspec_nbfail.ko (standing for i915 or nouveau), which refuses non-blockable starts.
- * Unless the core ends the subscribers that started, each reaped VMA leaves one range
- * open in mmuspec_pairs: in KVM, a count that never falls, and faults that retry forever.
+ * victim's mm has two hlist subscribers of mmuspec_nbfail.ko: /proc/mmuspec_pairs
+ * (standing for KVM, whose start raises mmu_invalidate_in_progress), registered last so
+ * that it is called first, and /proc/mmuspec_nbfail (standing for i915 or nouveau), which
+ * refuses non-blockable starts.  Unless the core ends the subscribers that started, each
+ * reaped VMA leaves one range open in mmuspec_pairs: in KVM, a count that never falls,
+ * and faults that retry forever.
  *
- * Needs mmuspec_nbfail.ko and mmuspec_pairs.ko loaded; root.  TAP output; exit 0 pass,
- * 1 fail, 4 skip.  Usage: b2-range-end-pairing [SECONDS to wait for the victim, default 20]
+ * Needs mmuspec_nbfail.ko loaded; root.  TAP output; exit 0 pass, 1 fail, 4 skip.
+ * Usage: b2-range-end-pairing [SECONDS to wait for the victim, default 20]
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -96,7 +97,7 @@ int main(int argc, char **argv)
 	t0 = now();
 	ksft_print_header();
 	if (access(NBFAIL, R_OK | W_OK) || access(PAIRS, R_OK | W_OK))
-		ksft_exit_skip("no %s or %s (insmod mmuspec_nbfail.ko mmuspec_pairs.ko)\n", NBFAIL, PAIRS);
+		ksft_exit_skip("no %s or %s (insmod mmuspec_nbfail.ko)\n", NBFAIL, PAIRS);
 	ksft_set_plan(2);
 	if (counter(PAIRS, "starts=%d ends=%d", &starts0, &ends0) ||
 	    counter(NBFAIL, "starts=%d refusals=%d", &dummy, &refused0) || pipe(ready))
