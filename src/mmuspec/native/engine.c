@@ -720,7 +720,7 @@ static int run_serial(Search *st, double seconds) {
  * segment; a segment too small to share runs on the calling thread alone. */
 
 #define TASK 256
-#define SEGMENT 65536
+#define SEGMENT 262144
 #define SOLO 2048            /* a segment of fewer states runs on one thread */
 #define AHEAD 12             /* table buckets fetched ahead of the insertions */
 
