@@ -416,7 +416,7 @@ static void barrier_init(Barrier *b, unsigned n) { b->count = 0; b->gen = 0; b->
 
 static void barrier_wait(Barrier *b) {
     unsigned gen = __atomic_load_n(&b->gen, __ATOMIC_ACQUIRE);
-    if (__atomic_add_fetch(&b->count, 1, __ATOMIC_ACQ_REL) == b->n) {
+    if (__atomic_add_fetch(&b->count, 1, __ATOMIC_ACQ_REL) == __atomic_load_n(&b->n, __ATOMIC_ACQUIRE)) {
         __atomic_store_n(&b->count, 0, __ATOMIC_RELAXED);
         __atomic_add_fetch(&b->gen, 1, __ATOMIC_RELEASE);
 #ifdef __linux__
@@ -1295,9 +1295,10 @@ EXPORT Search *ms_search_new(const Model *m, const uint8_t *init, int canonical,
             barrier_init(&st->done, (unsigned)st->nthreads);
             for (int i = 1; i < st->nthreads; i++)
                 if (pthread_create(&st->workers[i].tid, NULL, worker_main, st->workers + i) != 0) {
-                    /* run with the threads made so far */
-                    barrier_init(&st->go, (unsigned)i);
-                    barrier_init(&st->done, (unsigned)i);
+                    /* run with the threads made so far (which may be waiting already: the
+                     * count they added stays, only the number to wait for changes) */
+                    __atomic_store_n(&st->go.n, (unsigned)i, __ATOMIC_RELEASE);
+                    __atomic_store_n(&st->done.n, (unsigned)i, __ATOMIC_RELEASE);
                     st->nthreads = i;
                     break;
                 }
