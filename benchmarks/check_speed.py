@@ -15,7 +15,8 @@ measured and printed first (compilation included, from a cold cache).
     python benchmarks/check_speed.py --big            # the >= 10 M-state runs, serial and with all workers
     python benchmarks/check_speed.py --close          # medians of 5 alternating runs where SPIN is close
     python benchmarks/check_speed.py --close --config ksm-merge:5.13:3x2 --repeat 3
-    python benchmarks/check_speed.py --scale          # serial, threads, partitions and SPIN (-DNCORE) side by side
+    python benchmarks/check_speed.py --scale          # serial, threads, partitions and SPIN (-DNCORE) side by side,
+                                                      # 2.5-44 M states, and the scaling curve on 1 to all cores
     python benchmarks/check_speed.py --partition-memory   # what each process of a partitioned search holds
 
 Figures come from one run on one machine; these machines are noisy, so compare
@@ -247,7 +248,9 @@ SCALE = [
     (["ksm-merge", "--era", "5.13", "--vcpus", "3", "--accesses", "3"], ("2", "2", "3", "3")),  # 2.5 M; SPIN's twin
     (["ksm-merge", "--era", "5.13", "--vcpus", "4", "--accesses", "2"], None),  # 13.9 M states
     (["ksm-merge", "--era", "5.13", "--vcpus", "3", "--accesses", "6"], None),  # 20.4 M states
+    (["kvm-and-device", "--era", "5.13", "--vcpus", "3", "--accesses", "2"], None),  # 44.2 M states
 ]
+CURVE = SCALE[2][0]  # the scaling curve's configuration
 
 
 def run_spin_cores(era_cp_nv_n: tuple[str, str, str, str], cores: int, timeout: float) -> str:
@@ -287,7 +290,7 @@ def scale(args: argparse.Namespace) -> None:
     """Serial, threaded and partitioned searches of the same configurations in one run,
     alternating, with CPU time beside wall time (a loaded machine stretches the wall time
     of every column, the parallel ones most), then SPIN alone and with -DNCORE, then the
-    scaling curve on the largest configuration: 1 to all cores."""
+    scaling curve on one configuration (CURVE): 1 to all cores."""
     cores = os.cpu_count() or 1
     print(f"machine: {cores} cores; load average at start {os.getloadavg()[0]:.1f}; {scheduler_note()} "
           f"(other work on the machine stretches wall times; CPU times are user+sys of all processes); "
@@ -326,7 +329,7 @@ def scale(args: argparse.Namespace) -> None:
     for line in every:
         print(f"* {line}")
     print()
-    config = SCALE[-1][0]
+    config = CURVE if any(c == CURVE for c, _ in SCALE) else SCALE[-1][0]
     curve = {n: [run_mmuspec([*config, "--threads", str(n)], args.timeout * 20) for _ in range(args.repeat)]
              for n in range(1, cores + 1)}
     base = median_run(curve[1]).seconds
