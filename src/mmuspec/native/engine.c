@@ -508,6 +508,7 @@ typedef struct Search {
     const uint8_t *seg;                      /* the segment's states */
     size_t seg_start, seg_end;
     int parts;                               /* threads sharing the segment's insertions */
+    size_t segment;                          /* states a segment (SEGMENT unless set) */
     uint8_t *out_states; uint32_t *out_parent; uint16_t *out_via; size_t out_cap;
     long long *chunk_trans; size_t *chunk_fresh; size_t chunk_cap;
     int cut_chunk;
@@ -1073,13 +1074,16 @@ static int grow_shared(Search *st) {
 
 static int run_parallel(Search *st, double seconds) {
     double until = now() + seconds;
-    size_t seg_states = (size_t)st->chunk * (SEGMENT / (size_t)st->chunk > 0 ? SEGMENT / (size_t)st->chunk : 1);
+    size_t seg = st->segment ? st->segment : SEGMENT;
+    size_t seg_states = (size_t)st->chunk * (seg / (size_t)st->chunk > 0 ? seg / (size_t)st->chunk : 1);
     while (st->status == 0) {
         if (level_step(st)) break;
         st->seg_start = st->cur_pos;
         st->seg_end = st->cur_pos + seg_states < st->cur.n ? st->cur_pos + seg_states : st->cur.n;
         if (load_segment(st) < 0 || make_tasks(st) < 0) return fail(st, -1);
-        int solo = st->seg_end - st->seg_start < SOLO;
+        /* (segments set smaller than SEGMENT, for tests, share smaller ones) */
+        size_t solo_below = st->segment && st->segment < 4 * SOLO ? st->segment / 4 : SOLO;
+        int solo = st->seg_end - st->seg_start < solo_below;
         st->parts = solo ? 1 : st->nthreads;
         /* (a) expand, keep what the table lacks */
         all_run(st, PHASE_EXPAND, solo);
@@ -1310,6 +1314,10 @@ fail:
     ms_search_free(st);
     return NULL;
 }
+
+/* Segments of about `states` states (whole chunks) in the threaded search instead of
+ * SEGMENT, before it runs: small ones let tests cut a level into many. */
+EXPORT void ms_search_set_segment(Search *st, long long states) { st->segment = states > 0 ? (size_t)states : 0; }
 
 /* Run for about `seconds`; returns the status (0 running, 1 complete, 2 stopped, 3 error). */
 EXPORT int ms_search_run(Search *st, double seconds) {
