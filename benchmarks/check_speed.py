@@ -27,6 +27,7 @@ tools and reports medians.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -77,15 +78,32 @@ def python_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
+def autogroup_nice() -> str | None:
+    """This session's autogroup weight (as a nice value), where the kernel has autogroups."""
+    try:
+        return Path("/proc/self/autogroup").read_text().split()[-1]
+    except (OSError, IndexError):
+        return None
+
+
+def same_weight(nice: str | None) -> None:
+    """In a new session's child: weigh its autogroup as this session's, so that a run
+    given a weight (see scheduler_note) keeps it in the processes it times."""
+    if nice is not None and nice != "0":
+        with contextlib.suppress(OSError):
+            Path("/proc/self/autogroup").write_text(nice)
+
+
 def run_mmuspec(args: list[str], timeout: float, env: dict[str, str] | None = None) -> Run:
     """One `mmuspec check` process; peak RSS is the main process's (GNU time's %M)."""
     start = time.perf_counter()
     # A session of its own, so that a timeout stops the search and its workers, not only
     # GNU time (an orphaned search would hold the pipes open and load the machine).
+    nice = autogroup_nice()
     proc = subprocess.Popen(["/usr/bin/time", "-f", "MAXRSS_KB=%M CPU=%U+%S", *MMUSPEC, *args, "--json", "--quiet"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
                             env={**python_env(), "PYTHONPATH": str(ROOT / "src"), **(env or {})},
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=lambda: same_weight(nice))
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -274,12 +292,12 @@ def scheduler_note() -> str:
     weight is changed (``/proc/self/autogroup``)."""
     try:
         enabled = Path("/proc/sys/kernel/sched_autogroup_enabled").read_text().strip() == "1"
-        group = Path("/proc/self/autogroup").read_text().split()
     except OSError:
-        return f"nice {os.nice(0)}"
+        enabled = False
     if not enabled:
         return f"nice {os.nice(0)}, scheduler autogroups off"
-    return f"nice {os.nice(0)}, scheduler autogroups on, this session's group at nice {group[-1]}"
+    return (f"nice {os.nice(0)}, scheduler autogroups on, the timed processes' groups at nice {autogroup_nice()} "
+            f"(other sessions' at nice 0)")
 
 
 def median_run(runs: list[Run]) -> Run:
