@@ -16,7 +16,7 @@ measured and printed first (compilation included, from a cold cache).
     python benchmarks/check_speed.py --close          # medians of 5 alternating runs where SPIN is close
     python benchmarks/check_speed.py --close --config ksm-merge:5.13:3x2 --repeat 3
     python benchmarks/check_speed.py --scale          # serial, threads, partitions and SPIN (-DNCORE) side by side,
-                                                      # 2.5-44 M states, and the scaling curve on 1 to all cores
+                                                      # 2.5-100 M states, and the scaling curve on 1 to all cores
     python benchmarks/check_speed.py --partition-memory   # what each process of a partitioned search holds
 
 Figures come from one run on one machine; these machines are noisy, so compare
@@ -267,6 +267,7 @@ SCALE = [
     (["ksm-merge", "--era", "5.13", "--vcpus", "4", "--accesses", "2"], None),  # 13.9 M states
     (["ksm-merge", "--era", "5.13", "--vcpus", "3", "--accesses", "6"], None),  # 20.4 M states
     (["kvm-and-device", "--era", "5.13", "--vcpus", "3", "--accesses", "2"], None),  # 44.2 M states
+    (["kvm-and-device", "--era", "6.10", "--vcpus", "3", "--accesses", "3"], None),  # 100.5 M states
 ]
 CURVE = SCALE[2][0]  # the scaling curve's configuration
 
