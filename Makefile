@@ -23,6 +23,7 @@ test-all: $(STAMP) lint
 	$(BIN)/python -m pytest -m ''
 
 lint: $(STAMP)
+	$(BIN)/python -m mmuspec.model.stubgen
 	$(BIN)/ruff check src tests $(wildcard benchmarks)
 	$(BIN)/mypy
 

@@ -64,3 +64,19 @@ def run_cli(capsys, *argv):
         status = exc.code
     out, err = capsys.readouterr()
     return status, out, err
+
+
+def runnable_spec(name: str, eras: tuple[str, ...] = ("6.10", "5.13"),
+                  sizes: tuple[tuple[int | None, int | None], ...] = ((2, 1), (None, None))) -> CheckSpec:
+    """Scenario ``name`` at the first era and size (vCPUs, accesses) the model accepts."""
+    from mmuspec.errors import MmuspecError
+
+    for era in eras:
+        for vcpus, accesses in sizes:
+            try:
+                the_spec = spec(name, era, vcpus=vcpus, accesses=accesses)
+                the_spec.kernel()
+                return the_spec
+            except MmuspecError:
+                continue
+    raise AssertionError(f"{name} runs in none of {eras}")

@@ -26,6 +26,10 @@ class InputError(MmuspecError):
         where = f"{path}:{line}" if line else path
         super().__init__(f"{where}: {problem}")
 
+    def __reduce__(self) -> tuple[type[InputError], tuple[str, int | None, str]]:
+        # A worker process's error reaches the parent whole (path, line and problem).
+        return (InputError, (self.path, self.line, self.problem))
+
 
 class ModelError(MmuspecError):
     """The model reached a situation it cannot represent (e.g. the frame pool ran out)."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import signal
 import threading
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
@@ -52,7 +53,7 @@ def guard(variant: Variant | None, seconds: float | None) -> Iterator[None]:
             raise VariantInterrupted(f"{path}:{found.f_lineno}: {found.f_code.co_name}() was running")
 
     if seconds is None:
-        with raise_when_stuck(on_interrupt):
+        with raise_when_stuck(on_interrupt), _located(path):
             yield
         return
     seen: list[FrameType] = []
@@ -68,8 +69,23 @@ def guard(variant: Variant | None, seconds: float | None) -> Iterator[None]:
     previous = signal.signal(signal.SIGALRM, on_alarm)
     signal.setitimer(signal.ITIMER_REAL, seconds, PATIENCE)
     try:
-        with raise_when_stuck(on_interrupt):
+        with raise_when_stuck(on_interrupt), _located(path):
             yield
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+@contextmanager
+def _located(path: str) -> Iterator[None]:
+    """A plain Ctrl-C (outside the search's handler: while the engines' cross-check runs the
+    variant, say) that stopped the variant's code says where, as the search's handler does."""
+    try:
+        yield
+    except VariantInterrupted:
+        raise
+    except KeyboardInterrupt as exc:
+        frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == path]
+        if not frames:
+            raise
+        raise VariantInterrupted(f"{path}:{frames[-1].lineno}: {frames[-1].name}() was running") from None

@@ -1,9 +1,9 @@
 """Real lab runs on this host's KVM (marker ``lab``: `pytest -m lab tests/lab/test_real.py`).
 
-They touch the host's KSM and tracefs (and give them back), so they are not in the default
-suite; where root, /dev/kvm, KSM or a C compiler is missing they skip, saying which.  Each
-run is short (1-2 s of guest time) and must keep integrity, conform to the model of the
-running kernel's era, and leave every setting as it found it."""
+They run in the default suite where the host has root, a /dev/kvm that answers as KVM, KSM
+and a C compiler, and skip saying which is missing elsewhere.  They touch the host's KSM and
+tracefs and must give them back; each run is short (1-3 s of guest time) and must keep
+integrity and conform to the model of the running kernel's era."""
 
 from __future__ import annotations
 

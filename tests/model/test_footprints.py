@@ -15,7 +15,8 @@ from mmuspec.model.footprints import (
     step_masks,
     unobserved_final_check,
 )
-from tests.helpers import ARCHES, ERAS, SCENARIOS, kernel, reachable, spec
+from mmuspec.model.scenario import builtin_names
+from tests.helpers import ARCHES, ERAS, SCENARIOS, kernel, reachable, runnable_spec, spec
 
 
 def undeclared(k: Kernel) -> set[str]:
@@ -131,4 +132,10 @@ def test_the_steps_of_lockless_aging_the_second_precheck_the_failed_end_and_narr
     if scenario.startswith("examples/"):
         scenario = str(Path(__file__).resolve().parents[2] / scenario)
     k = spec(scenario, era, *sets).kernel()
+    assert undeclared(k) == set()
+
+
+@pytest.mark.parametrize("name", builtin_names())
+def test_every_builtin_scenarios_steps_touch_only_what_they_declare(name):
+    k = runnable_spec(name).kernel()
     assert undeclared(k) == set()

@@ -7,7 +7,8 @@ import pytest
 
 from mmuspec.checking import NO_REDUCTIONS, Reductions, build_kernel, run_check
 from mmuspec.model.layout import VCPU_FIELDS
-from tests.helpers import ARCHES, ERAS, SCENARIOS, outcome, reachable, spec
+from mmuspec.model.scenario import builtin_names
+from tests.helpers import ARCHES, ERAS, SCENARIOS, outcome, reachable, runnable_spec, spec
 
 EACH = {
     "symmetry": Reductions(True, False, False, False),
@@ -93,3 +94,13 @@ def test_each_reduction_keeps_every_answer_with_the_new_capabilities(scenario, e
         _, reduced = run_check(the_spec, reductions=reductions)
         assert outcome(reduced) == outcome(plain), name
         assert reduced.states <= plain.states, name
+
+
+@pytest.mark.parametrize("name", builtin_names())
+def test_each_reduction_keeps_every_answer_in_every_builtin_scenario(name):
+    the_spec = runnable_spec(name)
+    _, plain = run_check(the_spec, reductions=NO_REDUCTIONS)
+    for label, reductions in EACH.items():
+        _, reduced = run_check(the_spec, reductions=reductions)
+        assert outcome(reduced) == outcome(plain), label
+        assert reduced.states <= plain.states, label

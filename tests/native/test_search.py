@@ -208,17 +208,18 @@ def test_a_variant_searches_alike_on_two_threads_and_alone(scenario, path):
 
 
 def test_a_variant_loop_that_never_ends_stops_the_threaded_search_with_the_loop_error():
-    """The loop budget is per thread, and the error is the search's, not a global's."""
+    """The loop budget is per thread, and the error is the search's, not a global's: bad
+    input naming the variant's line."""
     from dataclasses import replace
 
+    from mmuspec.errors import InputError
     from mmuspec.model import parse_variant
-    from mmuspec.native.search import NativeError
 
     text = ("from mmuspec.model.guest import guest_access as _g\n"
             "def guest_access(k, s, t, arg):\n    n = 0\n    for i in range(1000000000000):\n        n = n + i\n"
             "    _g(k, s, t, arg)\n")
     endless = replace(spec("zap", "5.13", vcpus=2, accesses=1), variant=parse_variant(text, "endless.py"))
-    with pytest.raises(NativeError, match="ran 100,000,000 times in one step"):
+    with pytest.raises(InputError, match=r"endless.py:4: a loop of guest_access\(\) ran 100,000,000 times in one step"):
         searched(endless, threads=2)
     # the same library, another configuration, the same process: no error left behind
     assert figures(searched(FIXED, threads=2)) == figures(searched(FIXED))

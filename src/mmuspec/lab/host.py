@@ -48,6 +48,25 @@ class LabBusy(HostUnavailable):
     """Another lab run holds the lock."""
 
 
+KVM_GET_API_VERSION = 0xAE00  # _IO(KVMIO, 0x00)
+KVM_API_VERSION = 12
+
+
+def kvm_api_version() -> int | None:
+    """What /dev/kvm answers to KVM_GET_API_VERSION, or None when it is not a KVM device
+    (a container may bind something else there)."""
+    try:
+        fd = os.open("/dev/kvm", os.O_RDWR | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        return fcntl.ioctl(fd, KVM_GET_API_VERSION)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
 def check_host() -> None:
     """Root, /dev/kvm and KSM, or one line saying which is missing."""
     if os.geteuid() != 0:
@@ -56,6 +75,8 @@ def check_host() -> None:
         raise HostUnavailable("no /dev/kvm: this host cannot run KVM guests")
     if not os.access("/dev/kvm", os.R_OK | os.W_OK):
         raise HostUnavailable("/dev/kvm is not readable and writable")
+    if kvm_api_version() != KVM_API_VERSION:
+        raise HostUnavailable("/dev/kvm does not answer KVM_GET_API_VERSION with 12: it is not KVM")
     if not (KSM / "run").exists():
         raise HostUnavailable(f"no {KSM}: this kernel has no KSM (CONFIG_KSM)")
 

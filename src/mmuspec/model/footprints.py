@@ -35,31 +35,9 @@ Declaration = tuple[list[int], list[int], list[list[Masks]], list[Masks]]
 
 
 def group_fields(L: Layout) -> dict[str, tuple[int, ...]]:
-    """The shared fields of each group, for one layout."""
-    def present(*fields: int) -> tuple[int, ...]:
-        return tuple(f for f in fields if f >= 0)
-
-    return {
-        "seq": (L.SEQ,),
-        "count": (L.COUNT, *present(L.RANGE_START, L.RANGE_END, L.RANGE_ADDED, L.MN_ACTIVE)),
-        "ptl": (L.PTL,),
-        "spt_table": (L.SPT_TABLE,),
-        "pte": (*L.PTE_PFN, *L.PTE_PROT, *L.PTE_YOUNG),
-        "spte": (*L.SPTE_PFN, *L.SPTE_W, *L.SPTE_YOUNG, *L.SPTE_ATTR),
-        "page": (*L.REF, *L.MAP, *L.FLAGS),
-        "data": (*L.EXPECT, *L.SWAP_VAL, *L.VAL, L.LAST_WRITTEN),
-        "slot": present(L.SLOT),
-        "attr": (*L.ATTR, *present(L.ATTR_PENDING)),
-        "mmap": present(L.MMAP_LOCK),
-        "tlb": present(L.TLBS_DIRTY),
-        # The interval tree: its sequence, range count and lock, each subscription's state
-        # and sequence; each device's page table and driver lock; the pfn cache.
-        "itree": (*present(L.ITREE_SEQ, L.ITREE_ACTIVE, L.ITREE_LOCK), *L.DEV_SUB, *L.DEV_SEQ),
-        "dev": (*L.DEV_MUTEX, *L.DEV_PTE_PFN, *L.DEV_PTE_W),
-        "gpc": present(L.GPC_VALID, L.GPC_PFN),
-        # guest_memfd: its invalidate lock, binding, memslot, file pointer and host mapping.
-        "gmem": (*present(L.GMEM_LOCK, L.GMEM_BOUND, L.GMEM_SLOT, L.GMEM_FILE), *L.GMEM_UPTE),
-    }
+    """The shared fields of each group, for one layout (each field's group is declared with
+    it in ``schema.SHARED``)."""
+    return {name: L.groups.get(name, ()) for name in GROUPS}
 
 
 def mask(groups: frozenset[str]) -> int:

@@ -59,7 +59,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from mmuspec.model.events import FAULT_RETRIED, MMIO_EXIT, SPTE_ZAPPED
-from mmuspec.model.guest import GMEM_GET_PFN, IN_FAULT, MAP, RETRY, VIA_PTE, check_access
+from mmuspec.model.guest import GMEM_GET_PFN, MAP, RETRY, VIA_PTE, check_access, in_srcu
 from mmuspec.model.layout import (
     ALL_ONES,
     G_MAPPED,
@@ -354,8 +354,7 @@ def no_fault_in_flight(k: Kernel, s: bytes | bytearray, t: int, arg: int) -> boo
     """The SRCU wait of kvm_swap_active_memslots(): no fault that saw the old slot is still
     between its memslot lookup and its end; and slots_lock, which kvm_set_memslot() takes
     first, is not held by a release."""
-    return slots_lock_free(k, s, t, arg) and all(s[b] not in IN_FAULT and s[b] != GMEM_GET_PFN
-                                                 for b in k.vcpu_bases)
+    return slots_lock_free(k, s, t, arg) and all(not in_srcu(k, s, b) for b in k.vcpu_bases)
 
 
 @step("gmem_slot", "kvm_set_memslot(KVM_MR_DELETE): kvm_invalidate_memslot(); synchronize_srcu(); "

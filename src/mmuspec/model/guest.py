@@ -18,6 +18,7 @@ fault handling; the host accessor thread (``accessor.py``) runs them too.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from mmuspec.model.events import (
@@ -62,16 +63,49 @@ NEW, RETRY, GUP, WAIT_PAGE_LOCK, COW_START, COW_LOCK, COW_NOTIFY, COW_END, MAP, 
 VMA_LOOKUP, SNAPSHOT = 11, 12
 GMEM_GET_PFN = 13  # a fault on a gfn of a guest_memfd file (gmem.py)
 RECHECK = 14  # the second lockless pre-check, after the lookup (``second_precheck_matters``)
-PC_NAMES = (
-    "guest", "retry", "hva_to_pfn", "lock_page", "cow_start", "cow_lock", "cow_notify",
-    "cow_end", "mmu_lock", "release", "done", "vma_lookup", "snapshot", "gmem_get_pfn", "recheck",
-)
-# Program counters between a fault's start and its end, inside kvm->srcu: a memslot
-# update waits for every fault here that saw the old memslots (synchronize_srcu()).
-# KVM_RUN drops kvm->srcu to enter the guest, so a vCPU at RETRY holds none; a
-# KVM_PRE_FAULT_MEMORY ioctl holds it until it returns, RETRY included (``in_srcu``).
-IN_FAULT = frozenset({GUP, WAIT_PAGE_LOCK, COW_START, COW_LOCK, COW_NOTIFY, COW_END, MAP, RELEASE, SNAPSHOT,
-                      RECHECK})
+
+
+@dataclass(frozen=True)
+class Pc:
+    """What holds at one program counter of a vCPU (or host accessor), between its steps.
+
+    ``snapshot``: the fault's snapshot of mmu_notifier_seq (``V_SNAP``) is still to be
+    compared, so the sequence quotient (``symmetry.py``) keeps whether it is stale; at any
+    other pc it forgets it (``tests/model/test_pcs.py`` checks that no step reads it there).
+    ``in_fault``: between the fault's memslot lookup and its end, inside kvm->srcu, so a
+    memslot update's synchronize_srcu() waits for it (the x86 fault path, kvm_gmem_get_pfn()
+    included, runs under the vCPU's srcu read lock, which KVM_RUN drops only to enter the
+    guest).  ``locks``: the locks the thread holds here, for traces."""
+
+    name: str
+    snapshot: bool = False
+    in_fault: bool = False
+    locks: tuple[str, ...] = ()
+
+
+# One row per program counter: a new step is a row here and its function below.
+PCS: dict[int, Pc] = {
+    NEW: Pc("guest"),
+    RETRY: Pc("retry"),
+    GUP: Pc("hva_to_pfn", snapshot=True, in_fault=True),
+    WAIT_PAGE_LOCK: Pc("lock_page", snapshot=True, in_fault=True),
+    COW_START: Pc("cow_start", snapshot=True, in_fault=True),
+    COW_LOCK: Pc("cow_lock", snapshot=True, in_fault=True),
+    COW_NOTIFY: Pc("cow_notify", snapshot=True, in_fault=True, locks=("ptl",)),
+    COW_END: Pc("cow_end", snapshot=True, in_fault=True),
+    MAP: Pc("mmu_lock", snapshot=True, in_fault=True),
+    RELEASE: Pc("release", in_fault=True),
+    DONE: Pc("done"),
+    VMA_LOOKUP: Pc("vma_lookup"),
+    SNAPSHOT: Pc("snapshot", in_fault=True),
+    GMEM_GET_PFN: Pc("gmem_get_pfn", snapshot=True, in_fault=True),
+    RECHECK: Pc("recheck", snapshot=True, in_fault=True),
+}
+assert sorted(PCS) == list(range(len(PCS))), "vCPU program counters are numbered 0, 1, 2, ..."
+PC_NAMES = tuple(PCS[pc].name for pc in range(len(PCS)))
+# KVM_PRE_FAULT_MEMORY holds kvm->srcu until the ioctl returns, RETRY included (``in_srcu``).
+IN_FAULT = frozenset(pc for pc, d in PCS.items() if d.in_fault)
+LIVE_SNAPSHOT = frozenset(pc for pc, d in PCS.items() if d.snapshot)
 
 COW_STEPS: dict[int, list[tuple[str, int]]] = {
     WAIT_PAGE_LOCK: [("wait_on_page_locked", 0)],

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import traceback
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import fields
 from types import MethodType
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +43,7 @@ from mmuspec.model.events import (
     WARN_DANGLING,
     EventSpec,
 )
+from mmuspec.model.kernel_switches import KernelSwitches
 from mmuspec.model.layout import (
     HOST_KINDS,
     K_KPAGE,
@@ -67,7 +69,15 @@ from mmuspec.model.switches import SWITCHES, Config
 from mmuspec.model.symmetry import Symmetry
 
 if TYPE_CHECKING:
+    from mmuspec.model.kernel_functions import KernelFunctions
+    from mmuspec.model.kernel_switches import KernelSwitches as KernelSwitchFields
     from mmuspec.model.variant import Variant
+else:
+    class KernelFunctions:
+        """At run time the functions are bound per instance (see ``Kernel.__init__``)."""
+
+    class KernelSwitchFields:
+        """At run time the switches are copied onto the instance (see ``Kernel.__init__``)."""
 
 INITIAL_VALUE = 1  # contents of every page the scenario starts with, except the zero page
 DEADLOCK_ACTION = 0xFFFF
@@ -112,7 +122,7 @@ PC_NAMES = {
 }
 
 
-class Kernel(Renderer):
+class Kernel(Renderer, KernelFunctions, KernelSwitchFields):
     """The executable model of one configuration."""
 
     events: Sequence[EventSpec] = EVENTS
@@ -129,44 +139,15 @@ class Kernel(Renderer):
         self.threads = self.L.threads
         self.base = [t.base for t in self.threads]
         self.arch = config["arch"]
-        self.wrap_change_pte = bool(config["mm.wrap_change_pte"])
-        self.change_pte_order = config["mm.change_pte_order"]
-        self.rmap_unmap_notifier = config["mm.rmap_unmap_notifier"]
-        self.aging_notifiers = str(config["mm.aging_notifiers"])
-        self.wp_reuse = config["mm.wp_reuse"]
-        self.change_pte = config["kvm.change_pte"]
+        # The switches as the steps read them, typed (``kernel_switches.py``).
+        self.switches = KernelSwitches.of(config)
+        for f in fields(KernelSwitches):
+            setattr(self, f.name, getattr(self.switches, f.name))
         self.has_change_pte = self.change_pte != "none"
-        self.change_pte_fallback = config["mm.change_pte_fallback"]
         # Whether set_pte_at_notify() calls anything: KVM's change_pte, or the fallback.
         self.notifies_change_pte = self.has_change_pte or self.change_pte_fallback == "invalidate_page"
-        self.nonblock_end_on_failure = bool(config["mm.nonblock_end_on_failure"])
-        self.nonblock_itree_end = bool(config["mm.nonblock_itree_end"])
-        self.gmem_bind_lock = bool(config["kvm.gmem_bind_lock"])
-        self.gmem_invalidate_begin = str(config["kvm.gmem_invalidate_begin"])
-        self.start_zaps_change_pte_events = bool(config["kvm.start_zaps_change_pte_events"])
-        self.end_bumps_seq = bool(config["kvm.end_bumps_seq"])
-        self.fault_retry_checks = str(config["kvm.fault_retry_checks"])
-        self.gup_write_always = bool(config["kvm.gup_write_always"])
-        self.change_pte_skips_invalid_slot = bool(config["kvm.change_pte_skips_invalid_slot"])
-        # Switches read only on the arches their code exists on (Switch.arches): only x86 compares
-        # ranges (arm64, PPC and MIPS keep mmu_notifier_retry()) or pre-checks without mmu_lock.
-        self.retry_range = str(config["kvm.retry_range"]) if _acts("kvm.retry_range", self.arch) else "global"
-        self.lockless_precheck = bool(config["kvm.lockless_precheck"]) and _acts("kvm.lockless_precheck", self.arch)
-        # Aging without mmu_lock (v6.15 x86): the walk's read and its update are two steps (host.py).
-        self.lockless_aging = str(config["kvm.lockless_aging"]) if _acts("kvm.lockless_aging", self.arch) \
-            else "locked"
-        self.zap_gfn_range_count = str(config["kvm.zap_gfn_range_count"])
-        self.count_only_if_memslot = bool(config["kvm.count_only_if_memslot"])
-        self.memslot_update_waits = bool(config["kvm.memslot_update_waits"])
-        self.int_mmu_seq = config["kvm.mmu_seq_snapshot"] == "int" and _acts("kvm.mmu_seq_snapshot", self.arch)
-        self.tlbs_dirty = str(config["kvm.tlbs_dirty"])
-        self.snapshot_before_unlock = config["kvm.fault_snapshot"] == "before_unlock"  # read by vma_lookup (arm64)
-        # KVM_PRE_FAULT_MEMORY vCPUs (guest.py), and whether a prefault on an invalid memslot
-        # returns -EAGAIN (3ccbf6f47098) instead of retrying inside the ioctl.
-        self.invalidate_begin_add_end = config["kvm.invalidate_api"] == "begin_add_end"
         self.precheck_after_lookup = guest.second_precheck_matters(self)
-        self.prefault = scenario.prefault
-        self.prefault_eagain = config["kvm.prefault"] == "eagain_on_invalid_slot"
+        self.prefault = scenario.prefault  # KVM_PRE_FAULT_MEMORY vCPUs (guest.py)
         self.hva_offset = scenario.hva_offset
         self.vma_lookup_step = bool(scenario.remap) and self.arch == "arm64"
         self.unstable_merge = bool(scenario.merge) and not scenario.stable_page
@@ -215,9 +196,6 @@ class Kernel(Renderer):
     def set_reductions(self, *, vcpus: bool, seq: bool, values: bool = True) -> None:
         exact = self.variant is None
         self.symmetry = Symmetry(self, vcpus=vcpus, seq=seq and self.seq_quotient_exact, values=values and exact)
-
-    def __getattr__(self, name: str) -> Any:  # pragma: no cover - only for type checkers
-        raise AttributeError(name)
 
     # -- programs --------------------------------------------------------------------
 
@@ -340,6 +318,10 @@ class Kernel(Renderer):
             s[L.EXPECT[gfn]] = INITIAL_VALUE if kind in ("anon", "ksm") else 0
             if L.track_young:
                 s[L.PTE_YOUNG[gfn]] = 0
+        for gfn in sc.lru_add:
+            # Faulted in since the last lru_add_drain_all(): the batch's reference (folio_add_lru()).
+            self.get_page(s, s[L.PTE_PFN[gfn]])
+            s[L.LRU_ADD[s[L.PTE_PFN[gfn]]]] = 1
         for gfn in sc.faulted_in:
             # An earlier fault mapped the page as the primary PTE maps it.
             s[L.SPTE_PFN[gfn]] = s[L.PTE_PFN[gfn]]
@@ -548,11 +530,10 @@ class Kernel(Renderer):
         thread = self.threads[t]
         pc = s[thread.base]
         held = []
-        if s[self.L.PTL] and (
-            (thread.kind in ("vcpu", "accessor") and pc == guest.COW_NOTIFY)
-            or (thread.kind == "ksmd" and pc in (ksm_mod.WP_NOTIFY, ksm_mod.RP_NOTIFY))
-            or (thread.kind == "kswapd" and pc in host.AGE_PCS)
-        ):
+        if thread.kind in ("vcpu", "accessor"):
+            held += [lock for lock in guest.PCS[pc].locks if lock != "ptl" or s[self.L.PTL]]
+        if s[self.L.PTL] and ((thread.kind == "ksmd" and pc in (ksm_mod.WP_NOTIFY, ksm_mod.RP_NOTIFY))
+                              or (thread.kind == "kswapd" and pc in host.AGE_PCS)):
             held.append("ptl")
         if thread.kind == "munmap" and pc in (host.Z_CLEAR, host.Z_END, host.Z_FREE):
             held.append("mmap_lock (write)")

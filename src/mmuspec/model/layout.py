@@ -15,6 +15,8 @@ from typing import Any, cast
 
 from mmuspec.errors import ModelError
 from mmuspec.model.scenario import Scenario
+from mmuspec.model.schema import SHARED, Field
+from mmuspec.model.schema import gmem_thread as schema_gmem_thread
 
 # Physical frames.  Frame 0 means "no page"; the shared zero page and the stable
 # KSM page (when the scenario has one) have fixed numbers; the rest is a pool.
@@ -47,7 +49,8 @@ PC = 0
 V_DONE, V_GFN, V_WRITE, V_SNAP, V_PFN, V_PFN_W, V_NEW, V_OLD = range(1, 9)
 VCPU_FIELDS = ("pc", "done", "gfn", "write", "mmu_seq", "pfn", "writable", "new_page", "old_page")
 
-# ksmd block; K_TREE (the unstable tree's page) follows when ksmd merges two pages.
+# ksmd block; K_TREE (the unstable tree's page) follows when ksmd merges two pages, and the
+# count of full scans done (``Layout.K_SEQNR``) when it makes more than one.
 K_TARGET, K_PAGE, K_KPAGE, K_ORIG_PFN, K_ORIG_PROT, K_TREE = range(1, 7)
 KSMD_FIELDS = ("pc", "target", "page", "kpage", "orig_pfn", "orig_prot")
 
@@ -110,8 +113,12 @@ class AbsentField(ModelError):
     """A step read or wrote a field that this scenario's state does not have."""
 
     def __init__(self, name: str) -> None:
+        self.name = name
         super().__init__(f"the state has no field {name} in this scenario (it models nothing that needs it), "
                          "yet a step reads or writes it")
+
+    def __reduce__(self) -> tuple[type[AbsentField], tuple[str]]:
+        return (AbsentField, (self.name,))
 
 
 class Absent:
@@ -190,7 +197,53 @@ class Thread:
 
 
 class Layout:
-    """Byte offsets of every field for one scenario."""
+    """Byte offsets of every field for one scenario: the shared fields as ``schema.SHARED``
+    declares them, then one block per thread."""
+
+    # The shared fields' offsets (``schema.SHARED``; a test keeps the two lists equal).
+    SEQ: int
+    COUNT: int
+    PTL: int
+    SPT_TABLE: int
+    PTE_PFN: tuple[int, ...]
+    PTE_PROT: tuple[int, ...]
+    SPTE_PFN: tuple[int, ...]
+    SPTE_W: tuple[int, ...]
+    RANGE_START: int
+    RANGE_END: int
+    RANGE_ADDED: int
+    SLOT: int
+    MN_ACTIVE: int
+    ATTR: tuple[int, ...]
+    SPTE_ATTR: tuple[int, ...]
+    ATTR_PENDING: int
+    MMAP_LOCK: int
+    TLBS_DIRTY: int
+    PTE_YOUNG: tuple[int, ...]
+    SPTE_YOUNG: tuple[int, ...]
+    ITREE_SEQ: int
+    ITREE_ACTIVE: int
+    ITREE_LOCK: int
+    DEV_SUB: tuple[int, ...]
+    DEV_SEQ: tuple[int, ...]
+    DEV_MUTEX: tuple[int, ...]
+    DEV_PTE_PFN: tuple[int, ...]
+    DEV_PTE_W: tuple[int, ...]
+    GPC_VALID: int
+    GPC_PFN: int
+    GMEM_LOCK: int
+    GMEM_BOUND: int
+    GMEM_SLOT: int
+    GMEM_FILE: int
+    GMEM_UPTE: tuple[int, ...]
+    REF: tuple[int, ...]
+    MAP: tuple[int, ...]
+    FLAGS: tuple[int, ...]
+    EXPECT: tuple[int, ...]
+    SWAP_VAL: tuple[int, ...]
+    VAL: tuple[int, ...]
+    LAST_WRITTEN: int
+    LRU_ADD: tuple[int, ...]
 
     def __init__(self, scenario: Scenario) -> None:
         self.names: list[str] = []
@@ -204,99 +257,36 @@ class Layout:
             + int(scenario.gmem_host_accesses > 0)
         self.frames = self.first_pool_pfn + scenario.gfns + 2 * faulting + 2
 
-        self.SEQ = self._add("mmu_notifier_seq")
-        self.COUNT = self._add("mmu_notifier_count")
-        self.PTL = self._add("ptl")
-        self.SPT_TABLE = self._add("spt_table")
-        self.PTE_PFN = tuple(self._add(f"pte[{g}].pfn") for g in range(self.gfns))
-        self.PTE_PROT = tuple(self._add(f"pte[{g}].prot") for g in range(self.gfns))
-        self.SPTE_PFN = tuple(self._add(f"spte[{g}].pfn") for g in range(self.gfns))
-        self.SPTE_W = tuple(self._add(f"spte[{g}].w") for g in range(self.gfns))
-        # Opt-in fields: each exists only in scenarios that can observe it.
+        # What the scenario has, for the steps to ask; the shared fields are declared in
+        # ``schema.SHARED``, each with the condition under which it exists.
         self.track_ranges = scenario.ranges
-        self.RANGE_START = self._add("mmu_notifier_range_start") if self.track_ranges else absent("RANGE_START")
-        self.RANGE_END = self._add("mmu_notifier_range_end") if self.track_ranges else absent("RANGE_END")
         self.track_slot = scenario.memslots
-        # Without range fields, whether kvm_mmu_invalidate_range_add() ran since begin() (v6.8):
-        # only where a begin() can miss it (an invalidation that hits no memslot, or a
-        # guest_memfd invalidation that finds no binding).
-        self.RANGE_ADDED = self._add("mmu_invalidate_range_added") \
-            if (self.track_slot or scenario.gmem_slot != "none") and not self.track_ranges else absent("RANGE_ADDED")
-        self.SLOT = self._add("memslot") if self.track_slot else absent("SLOT")
         self.track_pfncache = scenario.pfncache
-        self.MN_ACTIVE = self._add("mn_active_invalidate_count") if self.track_slot or self.track_pfncache else absent("MN_ACTIVE")
         self.track_attrs = scenario.attributes
-        if self.track_attrs:
-            self.ATTR = tuple(self._add(f"attr[{g}]") for g in range(self.gfns))
-            self.SPTE_ATTR = tuple(self._add(f"spte[{g}].attr") for g in range(self.gfns))
-            self.ATTR_PENDING = self._add("attr_change_in_progress")
-        else:
-            self.ATTR, self.SPTE_ATTR = absent_tuple("ATTR"), absent_tuple("SPTE_ATTR")
-            self.ATTR_PENDING = absent("ATTR_PENDING")
         self.track_mmap = bool(scenario.remap)
-        self.MMAP_LOCK = self._add("mmap_lock") if self.track_mmap else absent("MMAP_LOCK")
         self.track_tlb = scenario.tlb
-        self.TLBS_DIRTY = self._add("tlbs_dirty") if scenario.sync_page else absent("TLBS_DIRTY")
-        if self.track_young:
-            self.PTE_YOUNG = tuple(self._add(f"pte[{g}].young") for g in range(self.gfns))
-            self.SPTE_YOUNG = tuple(self._add(f"spte[{g}].young") for g in range(self.gfns))
-        else:
-            self.PTE_YOUNG, self.SPTE_YOUNG = absent_tuple("PTE_YOUNG"), absent_tuple("SPTE_YOUNG")
-        # The interval tree of mmu_interval_notifier subscriptions (mm/mmu_notifier.c), one
-        # subscription and one device page table per device; subscriptions->lock only where
-        # a subscription is removed (its lockless wait can see the end of an invalidation
-        # half done).
         self.devices = scenario.device_threads
         self.track_itree = self.devices > 0
-        if self.track_itree:
-            self.ITREE_SEQ = self._add("subscriptions.invalidate_seq")
-            self.ITREE_ACTIVE = self._add("subscriptions.active_invalidate_ranges")
-            self.track_itree_lock = scenario.device_remove
-            self.ITREE_LOCK = self._add("subscriptions.lock") if self.track_itree_lock else absent("ITREE_LOCK")
-            self.DEV_SUB = tuple(self._add(f"dmirror{d}.notifier.state") for d in range(self.devices))
-            self.DEV_SEQ = tuple(self._add(f"dmirror{d}.notifier.invalidate_seq") for d in range(self.devices))
-            self.DEV_MUTEX = tuple(self._add(f"dmirror{d}.mutex") for d in range(self.devices))
-            # Device d's entry for gfn g is at [d * gfns + g].
-            self.DEV_PTE_PFN = tuple(self._add(f"dmirror{d}.pt[{g}].pfn")
-                                     for d in range(self.devices) for g in range(self.gfns))
-            self.DEV_PTE_W = tuple(self._add(f"dmirror{d}.pt[{g}].w")
-                                   for d in range(self.devices) for g in range(self.gfns))
-        else:
-            self.ITREE_SEQ, self.ITREE_ACTIVE = absent("ITREE_SEQ"), absent("ITREE_ACTIVE")
-            self.ITREE_LOCK = absent("ITREE_LOCK")
-            self.track_itree_lock = False
-            self.DEV_SUB, self.DEV_SEQ = absent_tuple("DEV_SUB"), absent_tuple("DEV_SEQ")
-            self.DEV_MUTEX = absent_tuple("DEV_MUTEX")
-            self.DEV_PTE_PFN, self.DEV_PTE_W = absent_tuple("DEV_PTE_PFN"), absent_tuple("DEV_PTE_W")
-        # A gfn_to_pfn_cache (virt/kvm/pfncache.c): valid, and the pfn it maps.
-        self.GPC_VALID = self._add("gpc.valid") if self.track_pfncache else absent("GPC_VALID")
-        self.GPC_PFN = self._add("gpc.pfn") if self.track_pfncache else absent("GPC_PFN")
-        # guest_memfd (virt/kvm/guest_memfd.c): the file backs every gfn, and its page cache
-        # takes the place of the primary PTEs (``pte[g]`` is the file's folio at index g).
-        # The rest exists only where a thread can change it: filemap_invalidate_lock, the
-        # binding of the memslot in gmem->bindings and the memslot itself, slot->gmem.file,
-        # and the host userspace PTE of each gfn's folio in the mmap of the file.
+        self.track_itree_lock = self.track_itree and scenario.device_remove
         self.track_gmem = scenario.gmem
-        gmem_thread = bool(scenario.gmem_punch_hole or scenario.gmem_release)
-        slot_changes = scenario.gmem_slot != "none"
-        self.GMEM_LOCK = self._add("filemap_invalidate_lock") if gmem_thread else absent("GMEM_LOCK")
-        self.GMEM_BOUND = self._add("gmem.bindings") if slot_changes else absent("GMEM_BOUND")
-        self.GMEM_SLOT = self._add("gmem.memslot") if slot_changes else absent("GMEM_SLOT")
-        self.GMEM_FILE = self._add("slot.gmem.file") if scenario.gmem_release else absent("GMEM_FILE")
-        self.GMEM_UPTE = tuple(self._add(f"gmem_mmap.pte[{g}]") for g in range(self.gfns)) \
-            if scenario.gmem_mmap else absent_tuple("GMEM_UPTE")
+        self.track_lru_add = bool(scenario.lru_add)
         # Where a notifier call takes several steps, the notifying threads count them.
         self.track_mn = self.track_itree or self.track_pfncache
-        self.REF = self._frame_fields("ref")
-        self.MAP = self._frame_fields("mapcount")
-        self.FLAGS = self._frame_fields("flags")
-        # Data values, kept together so that a change to any of them is one slice compare.
-        self.VALUES_START = len(self.names)
-        self.EXPECT = tuple(self._add(f"expect[{g}]") for g in range(self.gfns))
-        self.SWAP_VAL = tuple(self._add(f"swap[{g}]") for g in range(self.gfns)) if self.track_swap else absent_tuple("SWAP_VAL")
-        self.VAL = self._frame_fields("val")
-        self.LAST_WRITTEN = self._add("last_written")
-        self.VALUES_END = len(self.names)
+        self.groups: dict[str, tuple[int, ...]] = {}
+        value_fields: list[int] = []
+        data: list[int] = []
+        for declared in SHARED:
+            offsets = self._declare(declared, scenario)
+            self.groups[declared.group] = self.groups.get(declared.group, ()) + offsets
+            if declared.role == "value":
+                # Frame 0 ("no page") is a dummy slot, never a page's contents.
+                value_fields += offsets[1:] if declared.shape == "frame" else offsets
+            if declared.role in ("value", "last_value"):
+                data += offsets
+        # The data values, together, so that a change to any of them is one slice compare.
+        self.VALUES_START, self.VALUES_END = data[0], data[-1] + 1
+        assert data == list(range(self.VALUES_START, self.VALUES_END)), "schema: the data values must be adjacent"
+        self.value_fields = tuple(value_fields)
 
         # vCPU fields past VCPU_FIELDS, as offsets in the block.
         vcpu_extra: list[str] = []
@@ -323,9 +313,13 @@ class Layout:
             self._thread(f"dmirror{d}", "dmirror", DEVICE_FIELDS + mn)
         if self.track_pfncache:
             self._thread("gpc_user", "gpc", GPC_FIELDS + mn)
+        self.K_SEQNR = absent("K_SEQNR")
         if scenario.merge:
-            unstable = not scenario.stable_page
-            self._thread("ksmd", "ksmd", KSMD_FIELDS + (("tree_page",) if unstable else ()) + mn)
+            ksmd = KSMD_FIELDS + (() if scenario.stable_page else ("tree_page",))
+            if scenario.ksm_scans > 1:
+                self.K_SEQNR = len(ksmd)
+                ksmd += ("seqnr",)
+            self._thread("ksmd", "ksmd", ksmd + mn)
         if scenario.zap:
             self._thread("madvise", "madvise", ZAP_FIELDS + mn)
         if scenario.aging:
@@ -340,24 +334,37 @@ class Layout:
             self._thread("kvm_sync", "kvm_sync")
         if scenario.memslot_change != "none":
             self._thread("memslot", "memslot")
-        if gmem_thread:
+        if schema_gmem_thread(scenario):
             self._thread("fallocate" if scenario.gmem_punch_hole else "gmem_release", "gmem")
-        if slot_changes:
+        if scenario.gmem_slot != "none":
             self._thread("gmem_memslot", "gmem_slot")
         if scenario.gmem_host_accesses:
             self._thread("vmm", "gmem_user")
         self.size = len(self.names)
 
+    def _declare(self, declared: Field, scenario: Scenario) -> tuple[int, ...]:
+        """Lay out the field ``declared`` (or mark it absent) and return its offsets."""
+        shape = declared.shape
+        if shape == "one":
+            names = [declared.name]
+        elif shape == "gfn":
+            names = [declared.name.format(g=g) for g in range(self.gfns)]
+        elif shape == "frame":
+            names = [declared.name.format(page=page_name(f)) for f in range(self.frames)]
+        elif shape == "device":
+            names = [declared.name.format(d=d) for d in range(self.devices)]
+        else:
+            names = [declared.name.format(d=d, g=g) for d in range(self.devices) for g in range(self.gfns)]
+        if not declared.present(scenario) or not names:
+            setattr(self, declared.attr, absent(declared.attr) if shape == "one" else absent_tuple(declared.attr))
+            return ()
+        offsets = tuple(self._add(name) for name in names)
+        setattr(self, declared.attr, offsets[0] if shape == "one" else offsets)
+        return offsets
+
     def _add(self, name: str) -> int:
         self.names.append(name)
         return len(self.names) - 1
-
-    def _frame_fields(self, what: str) -> tuple[int, ...]:
-        # Index 0 (NOPAGE) maps to a dummy slot so that REF[pfn] never needs a test.
-        first = len(self.names)
-        for f in range(self.frames):
-            self._add(f"{page_name(f)}.{what}")
-        return tuple(range(first, first + self.frames))
 
     def _thread(self, name: str, kind: str, fields: tuple[str, ...] | None = None) -> None:
         base = len(self.names)

@@ -35,11 +35,9 @@ if TYPE_CHECKING:
     from mmuspec.model.kernel import Kernel
 
 STALE = 255
-# Program counters at which a vCPU's snapshot of mmu_notifier_seq is still to be compared.
-LIVE_SNAPSHOT = frozenset(
-    {guest.GUP, guest.WAIT_PAGE_LOCK, guest.COW_START, guest.COW_LOCK, guest.COW_NOTIFY, guest.COW_END, guest.MAP,
-     guest.GMEM_GET_PFN, guest.RECHECK}
-)
+# Program counters at which a vCPU's snapshot of mmu_notifier_seq is still to be compared
+# (declared with each pc in ``guest.PCS``).
+LIVE_SNAPSHOT = guest.LIVE_SNAPSHOT
 
 
 class Symmetry:
@@ -57,7 +55,7 @@ class Symmetry:
         self.vcpus = vcpus and len(self.bases) > 1
         self.seq = seq
         self.values = values
-        self.value_fields = (*L.EXPECT, *L.SWAP_VAL, *L.VAL[1:])
+        self.value_fields = L.value_fields  # the fields schema.SHARED gives the role "value"
         self.last_written = L.LAST_WRITTEN
         self.values_start, self.values_end = L.VALUES_START, L.VALUES_END
         self.settlers = [self._make_settler(t.index) for t in kernel.threads]

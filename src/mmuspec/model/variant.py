@@ -9,6 +9,7 @@ module docstring, if any, describes the variant in reports.
 
 from __future__ import annotations
 
+import ast
 import inspect
 import linecache
 import sys
@@ -47,6 +48,17 @@ class Variant:
     def __reduce__(self) -> tuple[Any, ...]:
         # Functions defined by exec() do not pickle; rebuild from the source instead.
         return (parse_variant, (self.text, self.path))
+
+    def function_at(self, line: int) -> str | None:
+        """The name of the innermost function of the file whose body holds ``line``."""
+        found: ast.FunctionDef | None = None
+        for node in ast.walk(ast.parse(self.text, self.path)):
+            if not isinstance(node, ast.FunctionDef):
+                continue
+            inside = node.lineno <= line <= (node.end_lineno or node.lineno)
+            if inside and (found is None or node.lineno > found.lineno):
+                found = node
+        return found.name if found is not None else None
 
     def bound(self) -> dict[str, Any]:
         """The model's functions by name with this variant's in place, every call by a bare
@@ -148,6 +160,11 @@ def parse_variant(text: str, path: str) -> Variant:
     module.__file__ = path
     try:
         exec(code, module.__dict__)
+    except KeyboardInterrupt as exc:  # a module body that never ends: say where Ctrl-C found it
+        frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == path]
+        if not frames:
+            raise
+        raise KeyboardInterrupt(f"{path}:{frames[-1].lineno}: the variant's module body was running") from None
     except Exception as exc:  # the user's module body failed; report where
         frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == path]
         line = frames[-1].lineno if frames else None

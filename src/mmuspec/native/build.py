@@ -159,7 +159,7 @@ def generate(kernel: Any) -> tuple[str, Any, list[str], list[str]]:
     for cname in tr.order:
         func = tr.funcs[cname]
         protos.append(func.c.split(" {", 1)[0] + ";")
-    budget = ["static _Thread_local long VBUDGET;"] if tr.budgeted else []
+    budget = ["static _Thread_local long VBUDGET;\nstatic long VLINE;"] if tr.budgeted else []
     reset = f"    VBUDGET = {LOOP_BUDGET};\n" if tr.budgeted else ""
     parts = [PRELUDE, *budget, "\n".join(protos), *(tr.funcs[c].c for c in tr.order)]
     parts.append("static long dispatch_guard(Cx *cx, int id, uint8_t *s, long t, long arg) {\n" + reset
@@ -172,6 +172,8 @@ def generate(kernel: Any) -> tuple[str, Any, list[str], list[str]]:
                  + "    }\n}")
     engine = (resources.files("mmuspec.native") / "engine.c").read_text(encoding="utf-8")
     parts.append(engine)
+    if tr.budgeted:
+        parts.append("EXPORT long ms_loop_line(void) { return VLINE; }")
     return "\n\n".join(parts) + "\n", tr, steps, guards
 
 

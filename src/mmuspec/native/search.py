@@ -19,10 +19,12 @@ from typing import Any
 
 import numpy as np
 
+from mmuspec.errors import InputError
 from mmuspec.explore.bfs import Progress, collision_probability
 from mmuspec.explore.interrupt import stop_on_interrupt
 from mmuspec.explore.result import SearchResult, Witness
 from mmuspec.native.build import Built, NativeUnavailable, compile_model, error_text, pack
+from mmuspec.native.translate import ERR_LOOP, LOOP_BUDGET
 
 MAX_OUT = 512
 MAX_PATH = 1 << 16
@@ -71,7 +73,7 @@ class NativeModel:
                                    actions.ctypes.data_as(ctypes.POINTER(ctypes.c_uint16)),
                                    events.ctypes.data_as(ctypes.POINTER(ctypes.c_uint64)), MAX_OUT)
         if n < 0:
-            raise NativeError(error_text(-n - 1))
+            raise model_error(-n - 1, self.lib, self.kernel)
         w = self.width
         raw = states[: n * w].tobytes()
         return [(int(actions[i]), raw[i * w:(i + 1) * w], int(events[i])) for i in range(n)]
@@ -79,6 +81,19 @@ class NativeModel:
 
 class NativeError(Exception):
     """The model failed inside the compiled core (a ModelError or a field out of range)."""
+
+
+def model_error(code: int, lib: Any, kernel: Any) -> Exception:
+    """What the compiled core's error ``code`` means.  A variant's loop that spent its budget
+    is bad input at the loop's line (the interpreter would run it just as long, or forever);
+    anything else is a ``NativeError``, after which the interpreter runs the search."""
+    variant = getattr(kernel, "variant", None)
+    if code == ERR_LOOP and variant is not None:
+        line = int(lib.ms_loop_line())
+        name = variant.function_at(line) or "the variant"
+        return InputError(variant.path, line, f"a loop of {name}() ran {LOOP_BUDGET:,} times in one step "
+                          "(the compiled core's budget): a loop that never ends?")
+    return NativeError(error_text(code))
 
 
 STOP_REASONS = {1: "depth bound {max_depth} reached", 2: "state bound {max_states} reached",
@@ -154,7 +169,7 @@ def _run(native: NativeModel, search: Any, start: float, events: list[Any], *, s
                 interrupted = True
                 break
     if status == 3:
-        raise NativeError(error_text(lib.ms_search_error(search)))
+        raise model_error(lib.ms_search_error(search), lib, native.kernel)
     n = int(figures[0])
     witness_src = (ctypes.c_longlong * 64)()
     witness_action = (ctypes.c_int * 64)()
@@ -244,7 +259,7 @@ class NativeKernel:
                                       states.ctypes.data_as(ctypes.POINTER(ctypes.c_uint8)),
                                       fps.ctypes.data_as(ctypes.POINTER(ctypes.c_uint64)), cap, ctypes.byref(total))
             if got <= -1000:
-                raise NativeError(error_text(int(-got - 1000)))
+                raise model_error(int(-got - 1000), lib, self._native.kernel)
             if got >= 0:
                 break
             cap = int(-got)

@@ -455,13 +455,14 @@ class FunctionWriter:
             return
         raise self.fail(node, f"cannot update {ast.unparse(target)}")
 
-    def loop_budget(self) -> None:
+    def loop_budget(self, node: ast.For) -> None:
         """In a variant's code, every loop iteration spends the step's budget (``VBUDGET``):
-        a loop that never ends stops the compiled core, and the interpreter, where a deadline
-        and Ctrl-C can stop it, runs the search instead."""
+        a loop that never ends stops the compiled core, which records the loop's line
+        (``VLINE``) so that the variant is reported as bad input at that line."""
         if getattr(self.func.fn, "__module__", "") == VARIANT_MODULE:
             self.tr.budgeted = True
-            self.emit(f"    if (--VBUDGET < 0) {{ ERR = {ERR_LOOP}; break; }}")
+            line = self.line0 + node.lineno - 1
+            self.emit(f"    if (--VBUDGET < 0) {{ ERR = {ERR_LOOP}; VLINE = {line}; break; }}")
 
     def loop(self, node: ast.For) -> None:
         if node.orelse:
@@ -476,7 +477,7 @@ class FunctionWriter:
             self.locals.setdefault(node.target.id, INT)
             end = self.tmp()
             self.emit(f"for (long {i} = {lo}, {end} = {hi}; {i} < {end}; {i}++) {{")
-            self.loop_budget()
+            self.loop_budget(node)
             self.emit(f"    {cv(node.target.id)} = {i};")
             self.block(node.body)
             self.emit("}")
@@ -484,7 +485,7 @@ class FunctionWriter:
         arr = self.array_of(it)
         n = self.tmp()
         self.emit(f"for (long {i} = 0, {n} = {arr.length}; {i} < {n}; {i}++) {{")
-        self.loop_budget()
+        self.loop_budget(node)
         if isinstance(node.target, ast.Name):
             if arr.arity != 1:
                 raise self.fail(node, "iterating tuples needs a tuple target")
@@ -679,6 +680,8 @@ class FunctionWriter:
         return code, INT
 
     def compare(self, node: ast.Compare) -> str:
+        if len(node.ops) > 1:
+            return self.chain(node)
         left, lty = self.expr(node.left)
         out = []
         for op, right_node in zip(node.ops, node.comparators, strict=True):
@@ -705,6 +708,29 @@ class FunctionWriter:
                 out.append(f"(({left}) {sym} ({right}))")
             left, lty = right, rty
         return "(" + " && ".join(out) + ")"
+
+    def chain(self, node: ast.Compare) -> str:
+        """``a < b < c`` as Python runs it: each operand evaluated once, left to right, and
+        the rest skipped once a comparison is false (an operand may call a helper that
+        writes the state)."""
+        for op in node.ops:
+            if type(op) not in CMPOPS:
+                raise self.fail(node, f"comparison {type(op).__name__} in a chain (write it as separate comparisons)")
+        operands = [node.left, *node.comparators]
+        values = []
+        for operand in operands:
+            text, ty = self.expr(operand)
+            if ty.kind == "tuple":
+                raise self.fail(node, "a chained comparison of tuples (write it as separate comparisons)")
+            values.append(text)
+        temps = [self.tmp() for _ in operands]
+        text = ""
+        for i in range(len(node.ops) - 1, -1, -1):
+            op = node.ops[i]
+            test = f"({temps[i]} {CMPOPS[type(op)]} {temps[i + 1]})"
+            rest = f" && {text}" if text else ""
+            text = f"({{ long {temps[i + 1]} = ({values[i + 1]}); {test}{rest}; }})"
+        return f"({{ long {temps[0]} = ({values[0]}); {text}; }})"
 
     def members(self, node: ast.expr) -> list[str]:
         if isinstance(node, ast.Tuple | ast.List | ast.Set):
