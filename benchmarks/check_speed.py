@@ -17,7 +17,8 @@ measured and printed first (compilation included, from a cold cache).
     python benchmarks/check_speed.py --close --config ksm-merge:5.13:3x2 --repeat 3
     python benchmarks/check_speed.py --scale          # serial, threads, partitions and SPIN (-DNCORE) side by side,
                                                       # 2.5-100 M states, and the scaling curve on 1 to all cores
-    python benchmarks/check_speed.py --partition-memory   # what each process of a partitioned search holds
+    python benchmarks/check_speed.py --partition-memory   # what each process of a partitioned search holds,
+                                                          # on Dask and on Ray actors
 
 Figures come from one run on one machine; these machines are noisy, so compare
 ratios within the table rather than with other runs.  ``--close`` alternates the
@@ -40,6 +41,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 SPIN_DIR = ROOT.parent / "shared" / "anchors" / "spin"
@@ -362,30 +364,61 @@ def scale(args: argparse.Namespace) -> None:
 
 
 def memory_per_partition(args: argparse.Namespace) -> None:
-    """What each process of a partitioned search holds, as processes are added."""
+    """What each process of a partitioned search holds, as processes are added, on Dask
+    actors (a LocalCluster per run) and on Ray actors (one local Ray for all the runs,
+    started first): the start-up is timed apart from the search."""
+    import contextlib
     import functools
+    from importlib.util import find_spec
 
     from mmuspec.checking import CheckSpec, Reductions, build_kernel
+    from mmuspec.explore.cluster import ray_session
     from mmuspec.explore.partitioned import partitioned_bfs
     from mmuspec.model import load_scenario
-    from mmuspec.native.search import NativeKernel, build_native_kernel, load
+    from mmuspec.native.search import NativeKernel, build_native_kernel, load, native_bfs
 
-    spec = CheckSpec(load_scenario("ksm-merge").scaled(3, 3), "5.13")
+    def same(a: Any, b: Any) -> bool:
+        lengths = [{e: len(w.actions) for e, w in r.witnesses.items()} for r in (a, b)]
+        return (a.states, a.transitions, a.depth) == (b.states, b.transitions, b.depth) and lengths[0] == lengths[1]
+
+    spec = CheckSpec(load_scenario("ksm-merge").scaled(args.partition_vcpus, args.partition_accesses), "5.13")
     kernel = build_kernel(spec, Reductions())
     native = load(kernel)
     factory = functools.partial(build_native_kernel, functools.partial(build_kernel, spec, Reductions()),
                                 native.built.path.read_bytes())
-    print("| partitions | states | transitions | s | states per process (min-max) | MB held per process (max) "
-          "| RSS MB per process (max) | MB sent between processes, all |")
-    print("|" + "---|" * 8)
-    for count in args.partition_counts:
-        result, parts = partitioned_bfs(NativeKernel(kernel, native), factory, partitions=count, symmetry=True,
-                                        por=True)
-        held = [(p["table_bytes"] + p["link_bytes"] + p["frontier_bytes"]) / 2**20 for p in parts]
-        print(f"| {count} | {result.states:,} | {result.transitions:,} | {result.seconds:.1f} "
-              f"| {min(p['states'] for p in parts):,}-{max(p['states'] for p in parts):,} | {max(held):.0f} "
-              f"| {max(p['rss'] for p in parts) / 2**20:.0f} | {sum(p['sent_bytes'] for p in parts) / 2**20:.0f} |",
-              flush=True)
+    print(f"ksm-merge --era 5.13 --vcpus {args.partition_vcpus} --accesses {args.partition_accesses}; "
+          f"{os.cpu_count()} cores, load average at start {os.getloadavg()[0]:.1f}")
+    print("| backend | partitions | states | transitions | search s | start s | states/s | states per process "
+          "(min-max) | MB held per process (max) | RSS MB (private) per process (max) | MB sent between processes, all "
+          "| counts = serial |")
+    print("|" + "---|" * 12)
+    serial = native_bfs(native, symmetry=True, por=True)
+    print(f"| serial (this process) | - | {serial.states:,} | {serial.transitions:,} | {serial.seconds:.1f} | - "
+          f"| {serial.states / serial.seconds:,.0f} | - | {serial.bytes_per_state * serial.states / 2**20:.0f} | - "
+          "| - | - |", flush=True)
+    for backend in args.backends:
+        if backend == "ray" and find_spec("ray") is None:
+            print("| ray | - | ray is not installed (pip install 'mmuspec[ray]'): not measured |")
+            continue
+        before = time.perf_counter()
+        with ray_session("ray:local", cpus=max(args.partition_counts)) if backend == "ray" else \
+                contextlib.nullcontext():
+            session = time.perf_counter() - before
+            for count in args.partition_counts:
+                began = time.perf_counter()
+                result, parts = partitioned_bfs(NativeKernel(kernel, native), factory, partitions=count,
+                                                address="ray:local" if backend == "ray" else None, symmetry=True,
+                                                por=True)
+                start_up = time.perf_counter() - began - result.seconds + session
+                session = 0.0  # the Ray session's start is the first run's
+                held = [(p["table_bytes"] + p["link_bytes"] + p["frontier_bytes"]) / 2**20 for p in parts]
+                print(f"| {backend} | {count} | {result.states:,} | {result.transitions:,} | {result.seconds:.1f} "
+                      f"| {start_up:.1f} | {result.states / result.seconds:,.0f} "
+                      f"| {min(p['states'] for p in parts):,}-{max(p['states'] for p in parts):,} | {max(held):.0f} "
+                      f"| {max(p['rss'] for p in parts) / 2**20:.0f} "
+                      f"({max(p['private'] for p in parts) / 2**20:.0f}) "
+                      f"| {sum(p['sent_bytes'] for p in parts) / 2**20:.0f} "
+                      f"| {'yes' if same(result, serial) else 'NO'} |", flush=True)
 
 
 def main() -> None:
@@ -404,9 +437,14 @@ def main() -> None:
                         help="with --scale: skip the partitioned (Dask) runs")
     parser.add_argument("--partition-counts", type=int, nargs="+", default=[1, 2, 4], metavar="N",
                         help="with --scale: partitions for the memory-per-process table (default 1 2 4)")
+    parser.add_argument("--backends", nargs="+", choices=("dask", "ray"), default=["dask", "ray"],
+                        help="actors of the memory-per-process table (default: dask ray)")
+    parser.add_argument("--partition-config", nargs=2, type=int, default=[3, 3], metavar=("VCPUS", "ACCESSES"),
+                        help="ksm-merge 5.13 configuration of the memory-per-process table (default 3 3)")
     parser.add_argument("--partition-memory", action="store_true",
                         help="only the memory-per-process table of --scale (see --partition-counts)")
     args = parser.parse_args()
+    args.partition_vcpus, args.partition_accesses = args.partition_config
     if args.partition_memory:
         memory_per_partition(args)
         return
