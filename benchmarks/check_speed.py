@@ -15,8 +15,10 @@ measured and printed first (compilation included, from a cold cache).
     python benchmarks/check_speed.py --big            # the >= 10 M-state runs, serial and with all workers
     python benchmarks/check_speed.py --close          # medians of 5 alternating runs where SPIN is close
     python benchmarks/check_speed.py --close --config ksm-merge:5.13:3x2 --repeat 3
-    python benchmarks/check_speed.py --scale          # serial, threads, partitions and SPIN (-DNCORE) side by side
-    python benchmarks/check_speed.py --partition-memory   # what each process of a partitioned search holds
+    python benchmarks/check_speed.py --scale          # serial, threads, partitions and SPIN (-DNCORE) side by side,
+                                                      # 2.5-100 M states, and the scaling curve on 1 to all cores
+    python benchmarks/check_speed.py --partition-memory   # what each process of a partitioned search holds,
+                                                          # on Dask and on Ray actors
 
 Figures come from one run on one machine; these machines are noisy, so compare
 ratios within the table rather than with other runs.  ``--close`` alternates the
@@ -26,6 +28,7 @@ tools and reports medians.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -38,6 +41,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 SPIN_DIR = ROOT.parent / "shared" / "anchors" / "spin"
@@ -60,6 +64,7 @@ class Run:
     search_seconds: float = 0.0  # the search alone, as the command reports it
     engine: str = "-"
     cpu_seconds: float = 0.0  # user + system time of the command and its children
+    error: str = ""  # the last line of stderr of a run that gave no answer
 
     def rate(self) -> str:
         return f"{self.states / self.search_seconds:,.0f}" if self.search_seconds and not self.timed_out else "-"
@@ -75,15 +80,32 @@ def python_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
+def autogroup_nice() -> str | None:
+    """This session's autogroup weight (as a nice value), where the kernel has autogroups."""
+    try:
+        return Path("/proc/self/autogroup").read_text().split()[-1]
+    except (OSError, IndexError):
+        return None
+
+
+def same_weight(nice: str | None) -> None:
+    """In a new session's child: weigh its autogroup as this session's, so that a run
+    given a weight (see scheduler_note) keeps it in the processes it times."""
+    if nice is not None and nice != "0":
+        with contextlib.suppress(OSError):
+            Path("/proc/self/autogroup").write_text(nice)
+
+
 def run_mmuspec(args: list[str], timeout: float, env: dict[str, str] | None = None) -> Run:
     """One `mmuspec check` process; peak RSS is the main process's (GNU time's %M)."""
     start = time.perf_counter()
     # A session of its own, so that a timeout stops the search and its workers, not only
     # GNU time (an orphaned search would hold the pipes open and load the machine).
+    nice = autogroup_nice()
     proc = subprocess.Popen(["/usr/bin/time", "-f", "MAXRSS_KB=%M CPU=%U+%S", *MMUSPEC, *args, "--json", "--quiet"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
                             env={**python_env(), "PYTHONPATH": str(ROOT / "src"), **(env or {})},
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=lambda: same_weight(nice))
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -95,7 +117,8 @@ def run_mmuspec(args: list[str], timeout: float, env: dict[str, str] | None = No
         data = json.loads(out)
     except json.JSONDecodeError:
         # The model refuses this configuration (e.g. a device mirror in an era before v5.5).
-        return Run(verdict="refused", seconds=seconds)
+        lines = [line for line in err.splitlines() if line.strip() and not line.startswith("MAXRSS_KB=")]
+        return Run(verdict="refused", seconds=seconds, error=lines[-1].strip() if lines else f"exit {proc.returncode}")
     rss = re.search(r"MAXRSS_KB=(\d+)", err)
     cpu = re.search(r"CPU=([\d.]+)\+([\d.]+)", err)
     return Run(data["verdict"], data["states"], data["transitions"], seconds,
@@ -245,7 +268,10 @@ SCALE = [
     (["ksm-merge", "--era", "5.13", "--vcpus", "3", "--accesses", "3"], ("2", "2", "3", "3")),  # 2.5 M; SPIN's twin
     (["ksm-merge", "--era", "5.13", "--vcpus", "4", "--accesses", "2"], None),  # 13.9 M states
     (["ksm-merge", "--era", "5.13", "--vcpus", "3", "--accesses", "6"], None),  # 20.4 M states
+    (["kvm-and-device", "--era", "5.13", "--vcpus", "3", "--accesses", "2"], None),  # 44.2 M states
+    (["kvm-and-device", "--era", "6.10", "--vcpus", "3", "--accesses", "3"], None),  # 100.5 M states
 ]
+CURVE = SCALE[2][0]  # the scaling curve's configuration
 
 
 def run_spin_cores(era_cp_nv_n: tuple[str, str, str, str], cores: int, timeout: float) -> str:
@@ -262,25 +288,50 @@ def run_spin_cores(era_cp_nv_n: tuple[str, str, str, str], cores: int, timeout: 
     return f"{float(match.group(1)):.1f} ({int(match.group(3)):,} states)" if match else "error"
 
 
+def scheduler_note() -> str:
+    """How this run's processes weigh against the rest of the machine.  With autogroups on
+    (Linux's default on desktops), nice only orders processes within one session: each
+    session gets an equal share of the CPUs whatever its processes' nice, unless its group
+    weight is changed (``/proc/self/autogroup``)."""
+    try:
+        enabled = Path("/proc/sys/kernel/sched_autogroup_enabled").read_text().strip() == "1"
+    except OSError:
+        enabled = False
+    if not enabled:
+        return f"nice {os.nice(0)}, scheduler autogroups off"
+    return (f"nice {os.nice(0)}, scheduler autogroups on, the timed processes' groups at nice {autogroup_nice()} "
+            f"(other sessions' at nice 0)")
+
+
+def median_run(runs: list[Run]) -> Run:
+    return sorted(runs, key=lambda r: r.seconds)[len(runs) // 2]
+
+
 def scale(args: argparse.Namespace) -> None:
     """Serial, threaded and partitioned searches of the same configurations in one run,
     alternating, with CPU time beside wall time (a loaded machine stretches the wall time
-    of every column, the parallel ones most), then SPIN alone and with -DNCORE."""
+    of every column, the parallel ones most), then SPIN alone and with -DNCORE, then the
+    scaling curve on one configuration (CURVE): 1 to all cores."""
     cores = os.cpu_count() or 1
-    print(f"machine: {cores} cores; load average at start {os.getloadavg()[0]:.1f} "
-          f"(other work on the machine stretches wall times; CPU times are user+sys of all processes)")
+    print(f"machine: {cores} cores; load average at start {os.getloadavg()[0]:.1f}; {scheduler_note()} "
+          f"(other work on the machine stretches wall times; CPU times are user+sys of all processes); "
+          f"medians of {args.repeat} alternating runs")
     print()
     print(f"| configuration | states | transitions | serial s (CPU s) | --threads {cores} s (CPU s) | speed-up "
           f"| CPU threads / serial | --partitions {cores} s | peak MB serial / threads | SPIN s | SPIN -DNCORE={cores} s "
           f"| same counts |")
     print("|" + "---|" * 12)
+    every: list[str] = []
     for config, promela in SCALE:
         serial, threaded = [], []
         for _ in range(args.repeat):
             serial.append(run_mmuspec([*config], args.timeout * 20))
             threaded.append(run_mmuspec([*config, "--threads", str(cores)], args.timeout * 20))
-        one = sorted(serial, key=lambda r: r.seconds)[len(serial) // 2]
-        many = sorted(threaded, key=lambda r: r.seconds)[len(threaded) // 2]
+        failed = [r for r in [*serial, *threaded] if not r.states]
+        if failed:
+            print(f"| {' '.join(config)} | run failed: {failed[0].error or 'timed out'} |" + " |" * 10, flush=True)
+            continue
+        one, many = median_run(serial), median_run(threaded)
         parted = run_mmuspec([*config, "--partitions", str(cores)], args.timeout * 20) if args.partitions else Run()
         same = all((r.states, r.transitions) == (one.states, one.transitions) for r in [*serial, *threaded])
         if parted.states:
@@ -292,40 +343,82 @@ def scale(args: argparse.Namespace) -> None:
               f"| {many.cpu_seconds / one.cpu_seconds if one.cpu_seconds else 0:.2f} "
               f"| {parted.cell() if parted.states else '-'} | {one.rss_mb:.0f} / {many.rss_mb:.0f} | {spin_one} "
               f"| {spin_many} | {'yes' if same else 'NO'} |", flush=True)
+        every.append(f"{' '.join(config)}: serial " + ", ".join(f"{r.seconds:.1f}" for r in serial)
+                     + f" s; --threads {cores} " + ", ".join(f"{r.seconds:.1f}" for r in threaded) + " s")
     print()
-    print(f"threads on {' '.join(SCALE[-1][0])}: " + ", ".join(
-        f"{n}: {run_mmuspec([*SCALE[-1][0], '--threads', str(n)], args.timeout * 20).seconds:.1f} s"
-        for n in range(1, cores + 1)))
+    print("every run, in the order taken:")
+    for line in every:
+        print(f"* {line}")
+    print()
+    config = CURVE if any(c == CURVE for c, _ in SCALE) else SCALE[-1][0]
+    curve = {n: [run_mmuspec([*config, "--threads", str(n)], args.timeout * 20) for _ in range(args.repeat)]
+             for n in range(1, cores + 1)}
+    base = median_run(curve[1]).seconds
+    print(f"scaling on {' '.join(config)} (median of {args.repeat}; 1 thread is the serial search): " + ", ".join(
+        f"{n} {'thread' if n == 1 else 'threads'} {median_run(runs).seconds:.1f} s "
+        f"({base / median_run(runs).seconds:.2f}x, CPU {median_run(runs).cpu_seconds:.1f} s)"
+        for n, runs in curve.items() if all(r.states for r in runs)))
     if args.partitions:
         print()
         memory_per_partition(args)
 
 
 def memory_per_partition(args: argparse.Namespace) -> None:
-    """What each process of a partitioned search holds, as processes are added."""
+    """What each process of a partitioned search holds, as processes are added, on Dask
+    actors (a LocalCluster per run) and on Ray actors (one local Ray for all the runs,
+    started first): the start-up is timed apart from the search."""
+    import contextlib
     import functools
+    from importlib.util import find_spec
 
     from mmuspec.checking import CheckSpec, Reductions, build_kernel
+    from mmuspec.explore.cluster import ray_session
     from mmuspec.explore.partitioned import partitioned_bfs
     from mmuspec.model import load_scenario
-    from mmuspec.native.search import NativeKernel, build_native_kernel, load
+    from mmuspec.native.search import NativeKernel, build_native_kernel, load, native_bfs
 
-    spec = CheckSpec(load_scenario("ksm-merge").scaled(3, 3), "5.13")
+    def same(a: Any, b: Any) -> bool:
+        lengths = [{e: len(w.actions) for e, w in r.witnesses.items()} for r in (a, b)]
+        return (a.states, a.transitions, a.depth) == (b.states, b.transitions, b.depth) and lengths[0] == lengths[1]
+
+    spec = CheckSpec(load_scenario("ksm-merge").scaled(args.partition_vcpus, args.partition_accesses), "5.13")
     kernel = build_kernel(spec, Reductions())
     native = load(kernel)
     factory = functools.partial(build_native_kernel, functools.partial(build_kernel, spec, Reductions()),
                                 native.built.path.read_bytes())
-    print("| partitions | states | transitions | s | states per process (min-max) | MB held per process (max) "
-          "| RSS MB per process (max) | MB sent between processes, all |")
-    print("|" + "---|" * 8)
-    for count in args.partition_counts:
-        result, parts = partitioned_bfs(NativeKernel(kernel, native), factory, partitions=count, symmetry=True,
-                                        por=True)
-        held = [(p["table_bytes"] + p["link_bytes"] + p["frontier_bytes"]) / 2**20 for p in parts]
-        print(f"| {count} | {result.states:,} | {result.transitions:,} | {result.seconds:.1f} "
-              f"| {min(p['states'] for p in parts):,}-{max(p['states'] for p in parts):,} | {max(held):.0f} "
-              f"| {max(p['rss'] for p in parts) / 2**20:.0f} | {sum(p['sent_bytes'] for p in parts) / 2**20:.0f} |",
-              flush=True)
+    print(f"ksm-merge --era 5.13 --vcpus {args.partition_vcpus} --accesses {args.partition_accesses}; "
+          f"{os.cpu_count()} cores, load average at start {os.getloadavg()[0]:.1f}")
+    print("| backend | partitions | states | transitions | search s | start s | states/s | states per process "
+          "(min-max) | MB held per process (max) | RSS MB (private) per process (max) | MB sent between processes, all "
+          "| counts = serial |")
+    print("|" + "---|" * 12)
+    serial = native_bfs(native, symmetry=True, por=True)
+    print(f"| serial (this process) | - | {serial.states:,} | {serial.transitions:,} | {serial.seconds:.1f} | - "
+          f"| {serial.states / serial.seconds:,.0f} | - | {serial.bytes_per_state * serial.states / 2**20:.0f} | - "
+          "| - | - |", flush=True)
+    for backend in args.backends:
+        if backend == "ray" and find_spec("ray") is None:
+            print("| ray | - | ray is not installed (pip install 'mmuspec[ray]'): not measured |")
+            continue
+        before = time.perf_counter()
+        with ray_session("ray:local", cpus=max(args.partition_counts)) if backend == "ray" else \
+                contextlib.nullcontext():
+            session = time.perf_counter() - before
+            for count in args.partition_counts:
+                began = time.perf_counter()
+                result, parts = partitioned_bfs(NativeKernel(kernel, native), factory, partitions=count,
+                                                address="ray:local" if backend == "ray" else None, symmetry=True,
+                                                por=True)
+                start_up = time.perf_counter() - began - result.seconds + session
+                session = 0.0  # the Ray session's start is the first run's
+                held = [(p["table_bytes"] + p["link_bytes"] + p["frontier_bytes"]) / 2**20 for p in parts]
+                print(f"| {backend} | {count} | {result.states:,} | {result.transitions:,} | {result.seconds:.1f} "
+                      f"| {start_up:.1f} | {result.states / result.seconds:,.0f} "
+                      f"| {min(p['states'] for p in parts):,}-{max(p['states'] for p in parts):,} | {max(held):.0f} "
+                      f"| {max(p['rss'] for p in parts) / 2**20:.0f} "
+                      f"({max(p['private'] for p in parts) / 2**20:.0f}) "
+                      f"| {sum(p['sent_bytes'] for p in parts) / 2**20:.0f} "
+                      f"| {'yes' if same(result, serial) else 'NO'} |", flush=True)
 
 
 def main() -> None:
@@ -344,9 +437,14 @@ def main() -> None:
                         help="with --scale: skip the partitioned (Dask) runs")
     parser.add_argument("--partition-counts", type=int, nargs="+", default=[1, 2, 4], metavar="N",
                         help="with --scale: partitions for the memory-per-process table (default 1 2 4)")
+    parser.add_argument("--backends", nargs="+", choices=("dask", "ray"), default=["dask", "ray"],
+                        help="actors of the memory-per-process table (default: dask ray)")
+    parser.add_argument("--partition-config", nargs=2, type=int, default=[3, 3], metavar=("VCPUS", "ACCESSES"),
+                        help="ksm-merge 5.13 configuration of the memory-per-process table (default 3 3)")
     parser.add_argument("--partition-memory", action="store_true",
                         help="only the memory-per-process table of --scale (see --partition-counts)")
     args = parser.parse_args()
+    args.partition_vcpus, args.partition_accesses = args.partition_config
     if args.partition_memory:
         memory_per_partition(args)
         return

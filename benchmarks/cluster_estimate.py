@@ -1,6 +1,7 @@
 """What a partitioned search would cost on a real cluster, from a measured local one.
 
-It runs `--partitions N` (Dask actors on local processes) on one configuration and
+It runs `--partitions N` (Dask actors on local processes, or Ray actors on a local Ray
+with --backend ray) on one configuration and
 measures what the cost model needs: states per second per process, bytes sent between
 processes per transition, bytes each process holds per state it owns, and the number of
 levels (each level is two rounds of messages).  Then it applies the model to a cluster
@@ -18,30 +19,33 @@ such.  The transitions per state and the levels of the big search are assumed to
 of the measured one (these grow slowly with the size of a configuration).
 
     python benchmarks/cluster_estimate.py                         # 2 and 4 partitions, 10^10 states
+    python benchmarks/cluster_estimate.py --backend ray           # the same, measured on Ray actors
     python benchmarks/cluster_estimate.py --nodes 16 --cores 32 --gbit 12.5 --ram-gb 64
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import os
 
 from mmuspec.checking import CheckSpec, Reductions, build_kernel
+from mmuspec.explore.cluster import ray_session
 from mmuspec.explore.partitioned import partitioned_bfs
 from mmuspec.model import load_scenario
 from mmuspec.native.search import NativeKernel, build_native_kernel, load
 
 
-def measure(vcpus: int, accesses: int, era: str, partitions: int) -> dict[str, float]:
+def measure(vcpus: int, accesses: int, era: str, partitions: int, address: str | None) -> dict[str, float]:
     spec = CheckSpec(load_scenario("ksm-merge").scaled(vcpus, accesses), era)
     kernel = build_kernel(spec, Reductions())
     native = load(kernel)
     factory = functools.partial(build_native_kernel, functools.partial(build_kernel, spec, Reductions()),
                                 native.built.path.read_bytes())
     before = os.times()
-    result, parts = partitioned_bfs(NativeKernel(kernel, native), factory, partitions=partitions, symmetry=True,
-                                    por=True)
+    result, parts = partitioned_bfs(NativeKernel(kernel, native), factory, partitions=partitions, address=address,
+                                    symmetry=True, por=True)
     after = os.times()
     sent = sum(p["sent_bytes"] for p in parts)
     held = sum(p["table_bytes"] + p["link_bytes"] + p["frontier_bytes"] for p in parts)
@@ -59,6 +63,8 @@ def main() -> None:
     parser.add_argument("--accesses", type=int, default=3)
     parser.add_argument("--era", default="5.13")
     parser.add_argument("--partitions", type=int, nargs="+", default=[2, 4])
+    parser.add_argument("--backend", choices=("dask", "ray"), default="dask",
+                        help="actors measured: Dask's (a LocalCluster per run, default) or Ray's (one local Ray)")
     parser.add_argument("--states", type=float, default=1e10, help="states of the search to estimate (default 1e10)")
     parser.add_argument("--nodes", type=int, default=16, help="cluster nodes (assumed; default 16)")
     parser.add_argument("--cores", type=int, default=32, help="partitions per node (assumed; default 32)")
@@ -67,17 +73,19 @@ def main() -> None:
     parser.add_argument("--rtt-ms", type=float, default=0.5, help="round trip, ms (assumed; default 0.5)")
     args = parser.parse_args()
     print(f"measured here ({os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}), ksm-merge {args.era} "
-          f"{args.vcpus}x{args.accesses}:")
+          f"{args.vcpus}x{args.accesses}, {args.backend} actors:")
     print("| partitions | states | transitions | levels | s | states/s per process | bytes sent per transition "
           "(between processes) | bytes held per state | largest share |")
     print("|" + "---|" * 9)
     runs: list[dict[str, float]] = []
-    for count in args.partitions:
-        m = measure(args.vcpus, args.accesses, args.era, count)
-        print(f"| {count} | {m['states']:,.0f} | {m['transitions']:,.0f} | {m['levels']:.0f} | {m['seconds']:.1f} "
-              f"| {m['rate_per_process']:,.0f} | {m['sent_per_transition']:.1f} | {m['held_per_state']:.1f} "
-              f"| {m['max_share']:.3f} |", flush=True)
-        runs.append({**m, "partitions": count})
+    address = "ray:local" if args.backend == "ray" else None
+    with ray_session("ray:local", max(args.partitions)) if address else contextlib.nullcontext():
+        for count in args.partitions:
+            m = measure(args.vcpus, args.accesses, args.era, count, address)
+            print(f"| {count} | {m['states']:,.0f} | {m['transitions']:,.0f} | {m['levels']:.0f} | {m['seconds']:.1f} "
+                  f"| {m['rate_per_process']:,.0f} | {m['sent_per_transition']:.1f} | {m['held_per_state']:.1f} "
+                  f"| {m['max_share']:.3f} |", flush=True)
+            runs.append({**m, "partitions": count})
     # A cluster runs one partition per core: the rate is taken from a run with no more
     # processes than this machine has cores (more share the cores), the bytes from the
     # run with the most partitions (the largest share of successors travels).

@@ -213,8 +213,9 @@ def run_check(
     the compiled core's search on that many threads, and ``table_memory`` > 0 gives it a
     fixed, compact visited set of that many bytes with the frontier on disk
     (``native.search``); both give the serial search's states, counts and witnesses.
-    ``partitions`` splits the visited set and frontier across that many Dask actors
-    (``explore.partitioned``: on ``cluster``, else on as many local processes)."""
+    ``partitions`` splits the visited set and frontier across that many actors
+    (``explore.partitioned``: Ray's where ``cluster`` is a Ray address, else Dask's, on
+    ``cluster`` or on as many local processes)."""
     if spec.variant is not None and cluster is None:
         # The variant's code runs in this process, where Ctrl-C and the time budget can stop
         # it if it never returns (variant_guard.py); a worker stuck in it could not be.

@@ -149,15 +149,16 @@ def build_parser() -> argparse.ArgumentParser:
                         help="a fixed visited set of SIZE bytes (e.g. 12G) with 8-byte entries, the frontier and "
                         "parent links in files under $TMPDIR: the compiled core's biggest searches")
     search.add_argument("--partitions", type=int, metavar="N",
-                        help="split the visited set and the frontier by hash across N Dask actors, on --cluster "
-                        "tcp://... or on N local processes (same states and counts; bounds apply per level)")
+                        help="split the visited set and the frontier by hash across N actors: Dask's on N local "
+                        "processes or on --cluster tcp://..., Ray's on --cluster ray://HOST:PORT, ray:auto or "
+                        "ray:local (a local Ray of N processes) (same states and counts; bounds apply per level)")
     search.add_argument("--engine", choices=("auto", "compiled", "interpreted"), default="auto",
                         help="auto (default): the compiled core (the model translated to C and built with the "
                         "system compiler, cached) where it can run the search, else the interpreter; the output "
                         "says which ran")
     search.add_argument("--cluster", metavar="ADDRESS",
                         help="run on an existing Dask scheduler (tcp://host:8786) or Ray cluster (ray://host:10001, "
-                        "ray:auto); with --random, a swarm of walks")
+                        "ray:auto), or on a Ray started for this command (ray:local); with --random, a swarm of walks")
     search.add_argument("--checkpoint", metavar="FILE", help="save the search to FILE every --checkpoint-every seconds")
     search.add_argument("--checkpoint-every", type=float, default=60.0, metavar="S", help="default 60")
     search.add_argument("--resume", metavar="FILE", help="continue the search saved in FILE")
@@ -252,7 +253,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="run every point with N seeds from --seed on and show their spread (default 1)")
     sweep.add_argument("--duration", type=float, metavar="SECONDS")
     sweep.add_argument("--workers", type=int, metavar="N", help="local processes (default: all cores)")
-    sweep.add_argument("--cluster", metavar="ADDRESS", help="an existing Dask (tcp://...) or Ray (ray://..., ray:auto) cluster")
+    sweep.add_argument("--cluster", metavar="ADDRESS",
+                       help="an existing Dask (tcp://...) or Ray (ray://..., ray:auto) cluster, or ray:local")
     sweep.add_argument("--out", required=True, metavar="DIR",
                        help="where sweep.csv and the heat maps go (created with its parents at the end)")
     sweep.add_argument("--quiet", action="store_true", help="no progress (a bar with the time left, or a line per point)")
@@ -499,10 +501,10 @@ def cmd_check(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             raise UsageError(f"--partitions {args.partitions}: too small")
         if (args.threads > 1 or args.table_memory or args.exact or (args.workers or 1) > 1 or args.checkpoint
                 or args.resume or args.max_states is not None or args.walks is not None or args.preemptions
-                is not None or args.coverage or args.smoke is not None or (args.cluster or "").startswith("ray")):
-            raise UsageError("--partitions runs a whole breadth-first search on Dask actors: not with --threads, "
-                             "--table-memory, --exact, --workers, --checkpoint, --resume, --max-states, --random, "
-                             "--preemptions, --coverage, --smoke or a Ray cluster")
+                is not None or args.coverage or args.smoke is not None):
+            raise UsageError("--partitions runs a whole breadth-first search on Dask or Ray actors: not with "
+                             "--threads, --table-memory, --exact, --workers, --checkpoint, --resume, --max-states, "
+                             "--random, --preemptions, --coverage or --smoke")
     smoke = cli_review.check_smoke(args.smoke)
     scenario = _scenario(args.scenario, args)
     spec = CheckSpec(scenario, args.era, overrides, variant)

@@ -61,13 +61,14 @@ def test_a_failed_vmm_is_no_conformance_verdict() -> None:
     assert "KVM_SET_SREGS errno=22" in row["conformance"]["not_checked"]
 
 
-@pytest.mark.xfail(strict=True, reason="discrepancy: the model's ksmd cannot invalidate a page, give up "
-                   "(write_protect_page() aborts), and invalidate it again in a later scan")
 def test_ksmd_invalidating_a_page_giving_up_and_merging_it_in_a_later_scan_is_admitted() -> None:
     # gfn 0x103c of the recorded 6.1.192 ksm-merge run: ksmd's unmap with no change_pte (the
-    # merge attempt aborted after its invalidate_range_start), the vCPU maps the same pfn
-    # writable again, then ksmd's write_protect_page() and replace_page() (unmap, change_pte
-    # twice) and a read-only map of the KSM page.  Era 6.3 is the nearest whose automaton fits.
+    # merge attempt aborted after its invalidate_range_start: write_protect_page()'s
+    # page_count check, mm/ksm.c:1077 of 6.1.192), the vCPU maps the same pfn writable again,
+    # then a later scan's write_protect_page() and replace_page() (unmap, change_pte twice) and
+    # a read-only map of the KSM page.  Between the two attempts ksmd printed its failed
+    # merge nowhere: 6.1.192 has no include/trace/events/ksm.h (6.12.118 has; v6.4 [I]).
+    # Era 6.3 is the nearest whose automaton fits.
     text = (FIXTURES / "6.1.192-ksm-merge-gfn-103c.trace").read_text()
     verdict = validate(io.StringIO(text), automaton("6.3", "ksm-merge"))
     assert verdict.ok, verdict.to_json()["first_rejection"]
@@ -76,12 +77,13 @@ def test_ksmd_invalidating_a_page_giving_up_and_merging_it_in_a_later_scan_is_ad
 @pytest.mark.slow  # about 10 s of CPU: two automata and 6,000 trace lines per workload
 def test_the_lab_conformance_check_reads_both_real_traces_against_their_kernels_eras() -> None:
     # 6.12.118: no change_pte at all, every page admitted by era 6.11 (the newest not newer);
-    # 6.1.192: era 6.1 with the stable fix; 9 ksm-merge pages are the give-up-then-merge above.
+    # 6.1.192: era 6.1 with the stable fix; every page, the 9 ksm-merge pages whose first merge
+    # attempt failed (as above) among them.
     new = seed.analyse(lzma.decompress((FIXTURES / "6.12.118-seed.data.log.xz").read_bytes()).decode())
     assert [(w["change_pte_calls"], w["merged_refaulted"]) for w in new["workloads"]] == [(0, 64), (0, 0)]
     assert [(w["conformance"]["era"], w["conformance"]["admitted"], w["conformance"]["pages"])
             for w in new["workloads"]] == [("6.11", 64, 64), ("6.11", 64, 64)]
     old = seed.analyse(lzma.decompress((FIXTURES / "6.1.192-seed.data.log.xz").read_bytes()).decode())
     assert [(w["conformance"]["set"], w["conformance"]["admitted"]) for w in old["workloads"]] == \
-        [(["kvm.mmu_seq_snapshot=unsigned_long"], 55), (["kvm.mmu_seq_snapshot=unsigned_long"], 64)]
-    assert old["workloads"][0]["conformance"]["first_rejection"]["label"] == "unmap:ksmd"
+        [(["kvm.mmu_seq_snapshot=unsigned_long"], 64), (["kvm.mmu_seq_snapshot=unsigned_long"], 64)]
+    assert [w["conformance"]["pages"] for w in old["workloads"]] == [64, 64]

@@ -3,6 +3,7 @@ verdicts, counts and shortest witnesses as the interpreter, everywhere."""
 
 from collections import deque
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -131,6 +132,15 @@ def test_a_variant_compiles_through_the_same_path():
     the_spec = replace(spec("ksm-merge", "5.13"), variant=variant)
     compiled, interpreted = both(the_spec)
     assert_same(compiled, interpreted)
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_both_engines_agree_over_ksmd_s_later_scans_and_the_lru_add_batch(arch):
+    examples = Path(__file__).resolve().parents[2] / "examples" / "scenarios"
+    for name in ("ksm-merge-rescan.toml", "ksm-merge-lru-add.toml"):
+        for era in ("2.6.32", "5.13", "6.1", "6.10"):
+            same_successors(str(examples / name), era, arch, limit=20_000)
+            assert_same(*both(spec(str(examples / name), era, f"arch={arch}"), reductions=Reductions()))
 
 
 def test_a_scenario_the_matrix_does_not_run_compiles_too():

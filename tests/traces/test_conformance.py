@@ -2,9 +2,11 @@
 real runs of the lab (tests/lab/data) and on doctored copies of them."""
 
 import io
+from pathlib import Path
 
 import pytest
 
+from mmuspec.report.lab import verdict_lines
 from mmuspec.traces.conformance import Mapping, validate
 from mmuspec.traces.page_model import automaton
 from tests.lab.recorded import WORKLOADS, trace_text
@@ -21,6 +23,8 @@ def test_every_page_of_a_recorded_run_is_a_behaviour_of_the_6_18_model(workload)
     verdict = check(trace_text(workload), workload=workload)
     assert verdict.ok, verdict.rejections
     assert verdict.pages == verdict.admitted == PAGES[workload]
+    # 6.18 prints ksm events, so where ksmd runs its merge outcomes are checked
+    assert verdict.merge_outcomes_checked == (workload in ("ksm-merge", "cow-break"))
 
 
 def test_a_6_18_trace_is_not_a_behaviour_of_5_13_whose_merges_call_change_pte():
@@ -147,3 +151,31 @@ def test_pages_kcompactd_migrated_during_an_aging_run_are_behaviours_of_6_18():
     verdict = check(text, workload="aging")
     assert verdict.ok and verdict.labels["unmap:mm"] == 4 and verdict.labels["map"] == 12
     assert verdict.admitted == verdict.pages == 11
+
+
+RETRIED = Path(__file__).parents[1] / "emulate" / "fixtures" / "seed" / "6.1.192-ksm-merge-gfn-103c.trace"
+
+
+def _with_ksm_events(failed_merge: bool) -> str:
+    """The 6.1.192 page whose first merge attempt failed, as a kernel with ksm tracepoints
+    would print it: a ksm_start_scan before ksmd's first unmap and, if ``failed_merge``, the
+    failed attempt's ksm_merge_with_ksm_page (-EFAULT) right after its unmap."""
+    lines = RETRIED.read_text().splitlines(keepends=True)
+    first = next(n for n, line in enumerate(lines) if "ksmd-21" in line)
+    ksmd = lines[first].split("kvm_unmap_hva_range: ")[0]
+    failed = [ksmd + "ksm_merge_with_ksm_page: pfn 6558 rmap_item 00000000deadbeef mm 00000000cafef00d error -14\n"]
+    return "".join(lines[:first] + [ksmd + "ksm_start_scan: seq 1 rmap size 64\n"] + lines[first:first + 2]
+                   + (failed if failed_merge else []) + lines[first + 2:])
+
+
+def test_a_failed_merge_is_invisible_in_a_trace_without_ksm_events_and_required_in_one_with_them():
+    # ksmd retries the page in a later scan only after try_to_merge_with_ksm_page() returned,
+    # which a kernel with include/trace/events/ksm.h prints: without that line, once the trace
+    # shows it records ksm events, the second attempt's unmap is no behaviour of the model.
+    verdict = check(RETRIED.read_text(), era="6.3")
+    assert verdict.ok and not verdict.merge_outcomes_checked
+    assert "ksmd's merge outcomes not checked" in "\n".join(verdict_lines(verdict, "t"))
+    verdict = check(_with_ksm_events(failed_merge=False), era="6.3")
+    assert not verdict.ok and verdict.rejections[0].label == "unmap:ksmd" and verdict.rejections[0].line == 12
+    verdict = check(_with_ksm_events(failed_merge=True), era="6.3")
+    assert verdict.ok and verdict.labels["merge-failed"] == 1 and verdict.merge_outcomes_checked

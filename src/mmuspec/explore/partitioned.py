@@ -1,20 +1,22 @@
 """A breadth-first search whose visited set and frontier are split across processes.
 
-Each partition is a Dask actor that owns the states whose fingerprint is its index modulo
-the number of partitions: their fingerprints, their parent links and the part of the
-frontier they form.  A level is one round.  Every partition expands its own frontier
-(in chunks, with the model's compiled core), groups the successors by owner and sends each
-owner its batch directly, actor to actor; then every partition absorbs what it received,
-in the order of the senders, keeps what it had not seen, and that is its share of the
-next level.  No process holds all the states, or all the frontier; the driver holds the
-counts, the events seen and one witness link per event.  This is the way SPIN's
+Each partition is an actor (of Dask or of Ray) that owns the states whose fingerprint is
+its index modulo the number of partitions: their fingerprints, their parent links and the
+part of the frontier they form.  A level is one round.  Every partition expands its own
+frontier (in chunks, with the model's compiled core), groups the successors by owner and
+sends each owner its batch directly, actor to actor; then every partition absorbs what it
+received, in the order of the senders, keeps what it had not seen, and that is its share
+of the next level.  No process holds all the states, or all the frontier; the driver holds
+the counts, the events seen and one witness link per event.  This is the way SPIN's
 multi-core mode, TLC's fingerprint servers and PReach partition a state space by hash.
 
-The levels are the serial search's, so the states, transitions and depth are the same as
-a serial run's, and every witness has the same (shortest) length; only which of several
-equally short witnesses is kept may differ.  ``--first`` stops after the level where a
-violation first appears, not within it.  Without an address a local cluster of one
-process per partition is started and closed again; nothing needs a server.
+The work of a partition and of the driver is declared here once; a backend
+(``partitioned_dask``, ``partitioned_ray``) only starts the actors, calls them and moves
+the batches.  The levels are the serial search's, so the states, transitions and depth
+are the same as a serial run's, and every witness has the same (shortest) length; only
+which of several equally short witnesses is kept may differ.  ``--first`` stops after the
+level where a violation first appears, not within it.  Without an address a local Dask
+cluster of one process per partition is started and closed again; nothing needs a server.
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -32,6 +35,7 @@ from mmuspec.explore.result import SearchResult, Witness
 from mmuspec.explore.store import FingerprintSet
 
 CHUNK = 8192
+DIED = "a partition's process died during the search (killed, or out of memory)"  # EnvironmentFailure, exit 5
 SEND_BYTES = 8 << 20  # a batch leaves for its owner once it holds this much
 NO_PARENT = -1
 
@@ -44,13 +48,15 @@ class Batch:
     origin: int
     sequence: int  # batches of one origin are absorbed in the order they were made
     fps: np.ndarray
-    states: bytes
+    states: np.ndarray  # one row of the model's width per successor (numpy: zero-copy in Ray's object store)
     parents: np.ndarray
     actions: np.ndarray
 
 
 class Partition:
-    """The states of one hash partition (a Dask actor)."""
+    """The states of one hash partition.  A backend's actor class adds ``receive`` (a batch
+    from a peer), ``post`` (start sending a batch to a peer) and ``settle`` (wait until
+    the batches posted have arrived)."""
 
     def __init__(self, index: int, count: int, factory: Callable[[], Any], width: int, symmetric: bool,
                  por: bool) -> None:
@@ -73,14 +79,15 @@ class Partition:
         return os.getpid()
 
     def seed(self, state: bytes, fp: int) -> None:
-        self.inbox.append(Batch(NO_PARENT, 0, np.array([fp], np.uint64), state, np.array([NO_PARENT], np.int64),
-                                np.array([0xFFFF], np.uint16)))
+        self.inbox.append(Batch(NO_PARENT, 0, np.array([fp], np.uint64), np.frombuffer(state, np.uint8).reshape(1, -1),
+                                np.array([NO_PARENT], np.int64), np.array([0xFFFF], np.uint16)))
         self.absorb()
 
-    async def receive(self, batch: Batch) -> None:
-        """A batch from another partition (on the event loop, so that two partitions
-        sending to each other at once never wait on each other)."""
-        self.inbox.append(batch)
+    def post(self, peer: int, batch: Batch) -> Any:
+        raise NotImplementedError
+
+    def settle(self, pending: list[Any]) -> None:
+        raise NotImplementedError
 
     def expand(self, seen_bits: int, all_bits: int) -> tuple[int, dict[int, tuple[int, int, int]]]:
         """Expand this partition's frontier and send every successor to its owner; returns
@@ -96,16 +103,14 @@ class Partition:
         def send(q: int) -> None:
             nonlocal made
             parts = outgoing[q]
-            batch = Batch(self.index, made, np.concatenate([p[0] for p in parts]),
-                          np.concatenate([p[1] for p in parts]).tobytes(), np.concatenate([p[2] for p in parts]),
-                          np.concatenate([p[3] for p in parts]))
+            batch = Batch(self.index, made, *(np.concatenate([p[k] for p in parts]) for k in range(4)))
             made += 1
             outgoing[q], waiting[q] = [], 0
             if q == self.index:
                 self.inbox.append(batch)
             else:
-                self.sent_bytes += batch.fps.nbytes + len(batch.states) + batch.parents.nbytes + batch.actions.nbytes
-                sends.append(self.peers[q].receive(batch))
+                self.sent_bytes += batch.fps.nbytes + batch.states.nbytes + batch.parents.nbytes + batch.actions.nbytes
+                sends.append(self.post(q, batch))
 
         n = len(self.frontier) // self.width
         for start in range(0, n, CHUNK):
@@ -134,8 +139,7 @@ class Partition:
         for q in range(self.count):
             if outgoing[q]:
                 send(q)
-        for future in sends:
-            future.result()
+        self.settle(sends)
         return transitions, firsts
 
     def absorb(self) -> int:
@@ -149,8 +153,7 @@ class Partition:
             return 0
         fps = np.concatenate([b.fps for b in batches])
         fresh = self.seen.add_batch(fps)
-        states = np.frombuffer(b"".join(b.states for b in batches), np.uint8).reshape(-1, self.width)
-        self.frontier = states[fresh].tobytes()
+        self.frontier = np.concatenate([b.states for b in batches])[fresh].tobytes()
         self.parents.append(np.concatenate([b.parents for b in batches])[fresh])
         self.actions.append(np.concatenate([b.actions for b in batches])[fresh])
         return int(fresh.sum())
@@ -165,13 +168,40 @@ class Partition:
 
     def figures(self) -> dict[str, int]:
         """What this partition holds: states, bytes of its visited set, parent links and
-        frontier, its process's resident memory, and the bytes it sent."""
-        import psutil  # type: ignore[import-untyped]  # (installed with dask.distributed)
-
+        frontier, its process's resident memory (all, and its own), and the bytes it sent."""
         links = sum(p.nbytes + a.nbytes for p, a in zip(self.parents, self.actions, strict=True))
-        return {"partition": self.index, "pid": os.getpid(), "states": len(self.seen),
-                "table_bytes": self.seen.nbytes, "link_bytes": links, "frontier_bytes": len(self.frontier),
-                "rss": psutil.Process().memory_info().rss, "sent_bytes": self.sent_bytes}
+        rss, private = _resident_bytes()
+        return {"partition": self.index, "pid": os.getpid(), "states": len(self.seen), "rss": rss,
+                "private": private, "table_bytes": self.seen.nbytes, "link_bytes": links,
+                "frontier_bytes": len(self.frontier), "sent_bytes": self.sent_bytes}
+
+
+def _resident_bytes() -> tuple[int, int]:
+    """This process's resident memory, and the part of it no other process shares (the
+    pages of libraries and of Ray's object store excluded); Linux, (0, 0) elsewhere."""
+    try:
+        with open("/proc/self/statm") as statm:
+            resident, shared = (int(x) for x in statm.read().split()[1:3])
+    except (OSError, ValueError):
+        return 0, 0
+    page = os.sysconf("SC_PAGE_SIZE")
+    return resident * page, (resident - shared) * page
+
+
+class Actors(Protocol):
+    """The partitions as a backend started them: a method called on each at once (results
+    in the partitions' order), or on one."""
+
+    def each(self, method: str, *args: Any) -> list[Any]: ...
+
+    def one(self, index: int, method: str, *args: Any) -> Any: ...
+
+
+Start = Callable[[str | None, int, tuple[Any, ...]], AbstractContextManager[Actors]]
+
+
+def is_ray(address: str | None) -> bool:
+    return bool(address) and str(address).startswith("ray")
 
 
 def partitioned_bfs(
@@ -188,35 +218,24 @@ def partitioned_bfs(
 ) -> tuple[SearchResult, list[dict[str, int]]]:
     """Search ``model`` (whose ``factory`` each partition calls to build its own copy, a
     model with ``expand_chunk``, ``insert_fingerprints`` and ``fingerprint``) on
-    ``partitions`` Dask actors: on the scheduler at ``address``, or on a local cluster of
-    that many processes.  Returns the result and each partition's figures."""
-    from dask.distributed import Client, LocalCluster
-
-    cluster = None
-    if address is None:
-        cluster = LocalCluster(n_workers=partitions, threads_per_worker=1, processes=True, dashboard_address=None,
-                               memory_limit=0)
-        address = cluster.scheduler_address
-    client = Client(address, set_as_default=False)
-    try:
-        with client.as_current():  # the actors' handles find their client here
-            return _search(client, model, factory, partitions, symmetry, por, max_depth, stop_on_violation, progress)
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+    ``partitions`` actors: Ray's where ``address`` is ``ray://HOST:PORT``, ``ray:auto`` or
+    ``ray:local`` (a local Ray started for this search), else Dask's, on the scheduler at
+    ``address`` or on a local cluster of that many processes.  The actors, and whatever
+    was started for them, are gone when this returns or raises.  Returns the result and
+    each partition's figures."""
+    start: Start
+    if is_ray(address):
+        from mmuspec.explore.partitioned_ray import ray_partitions as start
+    else:
+        from mmuspec.explore.partitioned_dask import dask_partitions as start
+    with start(address, partitions, (factory, model.L.size, symmetry, por)) as actors:
+        return _search(actors, model, partitions, symmetry, max_depth, stop_on_violation, progress)
 
 
-def _search(client: Any, model: Any, factory: Callable[[], Any], count: int, symmetry: bool, por: bool,
-            max_depth: int | None, stop_on_violation: bool,
+def _search(actors: Actors, model: Any, count: int, symmetry: bool, max_depth: int | None,
+            stop_on_violation: bool,
             progress: Callable[[Progress], None] | None) -> tuple[SearchResult, list[dict[str, int]]]:
     start = time.perf_counter()
-    width = model.L.size
-    workers = sorted(client.scheduler_info()["workers"])
-    actors = [client.submit(Partition, i, count, factory, width, symmetry, por, actor=True,
-                            workers=[workers[i % len(workers)]]).result() for i in range(count)]
-    for actor in actors:
-        actor.connect(actors).result()
     events = list(model.events)
     property_bits = sum(1 << i for i, e in enumerate(events) if e.kind == "property")
     all_bits = (1 << len(events)) - 1
@@ -224,7 +243,7 @@ def _search(client: Any, model: Any, factory: Callable[[], Any], count: int, sym
     if symmetry:
         init = model.representative(init)
     fp = model.fingerprint(init)
-    actors[fp % count].seed(init, fp).result()
+    actors.one(fp % count, "seed", init, fp)
     states, transitions, level, seen = 1, 0, 0, 0
     firsts: dict[int, tuple[int, int]] = {}
     complete, reason = False, ""
@@ -232,7 +251,7 @@ def _search(client: Any, model: Any, factory: Callable[[], Any], count: int, sym
         if max_depth is not None and level >= max_depth:
             reason = f"depth bound {max_depth} reached"
             break
-        expanded = [f.result() for f in [a.expand(seen, all_bits) for a in actors]]
+        expanded = actors.each("expand", seen, all_bits)
         fresh_bits: dict[int, tuple[int, int, int, int]] = {}  # the first by partition, then order
         for part, (moves, found) in enumerate(expanded):
             transitions += moves
@@ -242,7 +261,7 @@ def _search(client: Any, model: Any, factory: Callable[[], Any], count: int, sym
         for bit, (_part, _order, source, action) in fresh_bits.items():
             firsts[bit] = (source, action)
             seen |= 1 << bit
-        new = sum(f.result() for f in [a.absorb() for a in actors])
+        new = sum(actors.each("absorb"))
         if progress is not None:
             progress(Progress(states + new, transitions, level, new, time.perf_counter() - start))
         if stop_on_violation and any(property_bits >> bit & 1 for bit in fresh_bits):
@@ -258,7 +277,7 @@ def _search(client: Any, model: Any, factory: Callable[[], Any], count: int, sym
     for bit, (source, action) in firsts.items():
         path = _path(actors, count, source)
         result.witnesses[events[bit].id] = Witness(events[bit].id, events[bit].kind, (*path, action))
-    per_partition = [f.result() for f in [a.figures() for a in actors]]
+    per_partition = actors.each("figures")
     held = sum(p["table_bytes"] + p["link_bytes"] + p["frontier_bytes"] for p in per_partition)
     result.states, result.transitions, result.depth = states, transitions, level
     result.complete, result.stop_reason = complete, "" if complete else reason
@@ -269,12 +288,12 @@ def _search(client: Any, model: Any, factory: Callable[[], Any], count: int, sym
     return result, per_partition
 
 
-def _path(actors: list[Any], count: int, state: int) -> list[int]:
+def _path(actors: Actors, count: int, state: int) -> list[int]:
     """The actions from the initial state to the state numbered ``state``, following the
     parent links partition by partition."""
     out: list[int] = []
     while True:
-        parent, action = actors[state % count].parent(state // count).result()
+        parent, action = actors.one(state % count, "parent", state // count)
         if parent == NO_PARENT:
             break
         out.append(action)

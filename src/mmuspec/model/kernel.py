@@ -318,6 +318,10 @@ class Kernel(Renderer, KernelFunctions, KernelSwitchFields):
             s[L.EXPECT[gfn]] = INITIAL_VALUE if kind in ("anon", "ksm") else 0
             if L.track_young:
                 s[L.PTE_YOUNG[gfn]] = 0
+        for gfn in sc.lru_add:
+            # Faulted in since the last lru_add_drain_all(): the batch's reference (folio_add_lru()).
+            self.get_page(s, s[L.PTE_PFN[gfn]])
+            s[L.LRU_ADD[s[L.PTE_PFN[gfn]]]] = 1
         for gfn in sc.faulted_in:
             # An earlier fault mapped the page as the primary PTE maps it.
             s[L.SPTE_PFN[gfn]] = s[L.PTE_PFN[gfn]]

@@ -316,6 +316,9 @@ class KernelFunctions:
     def kvm_zap_gfn_range_end(self, s: bytearray, t: int, arg: int) -> None:
         raise NotImplementedError
 
+    def lru_add_drain_all(self, s: bytearray) -> None:
+        raise NotImplementedError
+
     def mmap_free(self, s: bytes, t: int, arg: int) -> bool:
         raise NotImplementedError
 

@@ -20,6 +20,22 @@ KSM page and replaced both pages by it, where the model converts in place in eve
 and 2.6.32's failed ``write_protect_page()`` restored the entry with
 ``set_pte_at_notify()`` (a change_pte call: a seq bump and an SPTE drop) where the model
 uses ``set_pte_at()`` as later kernels do, which changes reachability only.
+
+ksmd never gives a page up: ``ksm_do_scan()`` scans every mergeable page again and again
+(``scan_get_next_rmap_item()``, which empties the unstable tree at the start of each full
+scan), so a page whose merge failed is tried again a scan later.  ``ksm.scans`` bounds the
+full scans (default one).  A later scan skips what is a KSM page already and tries the rest
+as the first did; the kernel's checksum test (an unstable-tree page whose contents changed
+since the last scan waits one more) is not modelled, which only adds behaviours.  Where
+the second merge of an unstable-tree pair failed, the first page stays a KSM page (no
+``break_cow()``, as above), so a later scan skips the pair where the kernel, having broken
+it, would try the pair again: that retry is missing.
+
+A page freshly faulted in sits in a per-CPU LRU add batch, which holds a reference
+(``folio_add_lru()``), until ``lru_add_drain_all()``; ksmd drains at the start of each full
+scan, so write_protect_page() refuses such a page for the rest of the scan in which it
+arrived.  ``memory.lru_add`` names the gfns whose initial page is in a batch (the model
+starts after the current scan's drain); pages the model itself allocates are not put in one.
 """
 
 from __future__ import annotations
@@ -351,13 +367,34 @@ def ksm_put_page_pair(k: Kernel, s: bytearray, t: int) -> None:
 
 
 @helper
+def lru_add_drain_all(k: Kernel, s: bytearray) -> None:
+    """lru_add_drain_all(), at the start of ksmd's full scan: each per-CPU LRU add batch moves
+    its pages to the LRU lists and drops the reference folio_add_lru() took."""
+    L = k.L
+    for pfn in range(L.first_pool_pfn, L.frames):
+        if s[L.LRU_ADD[pfn]]:
+            s[L.LRU_ADD[pfn]] = 0
+            k.put_page(s, pfn)
+
+
+@helper
 def ksm_next_target(k: Kernel, s: bytearray, t: int, skip: int = 1) -> None:
     b = k.base[t]
     s[b + K_PAGE] = s[b + K_ORIG_PFN] = s[b + K_ORIG_PROT] = 0
     nxt = s[b + K_TARGET] + skip
-    if nxt >= len(k.ksm_targets):
-        s[b + K_TARGET] = 0
-        k.thread_finished(s, t)
-    else:
+    if nxt < len(k.ksm_targets):
         s[b + K_TARGET] = nxt
         s[b + PC] = SCAN
+        return
+    s[b + K_TARGET] = 0
+    if k.L.K_SEQNR >= 0 and s[b + k.L.K_SEQNR] + 1 < k.scenario.ksm_scans:
+        # scan_get_next_rmap_item() at the end of a full scan: ksm_scan.seqnr++, and the next
+        # scan starts from the first page, after lru_add_drain_all(), with the unstable tree
+        # emptied.
+        s[b + k.L.K_SEQNR] += 1
+        s[b + K_KPAGE] = KSM_PFN if k.scenario.stable_page else 0
+        if k.L.track_lru_add:
+            k.lru_add_drain_all(s)
+        s[b + PC] = SCAN
+    else:
+        k.thread_finished(s, t)

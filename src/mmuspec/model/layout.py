@@ -49,7 +49,8 @@ PC = 0
 V_DONE, V_GFN, V_WRITE, V_SNAP, V_PFN, V_PFN_W, V_NEW, V_OLD = range(1, 9)
 VCPU_FIELDS = ("pc", "done", "gfn", "write", "mmu_seq", "pfn", "writable", "new_page", "old_page")
 
-# ksmd block; K_TREE (the unstable tree's page) follows when ksmd merges two pages.
+# ksmd block; K_TREE (the unstable tree's page) follows when ksmd merges two pages, and the
+# count of full scans done (``Layout.K_SEQNR``) when it makes more than one.
 K_TARGET, K_PAGE, K_KPAGE, K_ORIG_PFN, K_ORIG_PROT, K_TREE = range(1, 7)
 KSMD_FIELDS = ("pc", "target", "page", "kpage", "orig_pfn", "orig_prot")
 
@@ -242,6 +243,7 @@ class Layout:
     SWAP_VAL: tuple[int, ...]
     VAL: tuple[int, ...]
     LAST_WRITTEN: int
+    LRU_ADD: tuple[int, ...]
 
     def __init__(self, scenario: Scenario) -> None:
         self.names: list[str] = []
@@ -267,6 +269,7 @@ class Layout:
         self.track_itree = self.devices > 0
         self.track_itree_lock = self.track_itree and scenario.device_remove
         self.track_gmem = scenario.gmem
+        self.track_lru_add = bool(scenario.lru_add)
         # Where a notifier call takes several steps, the notifying threads count them.
         self.track_mn = self.track_itree or self.track_pfncache
         self.groups: dict[str, tuple[int, ...]] = {}
@@ -310,9 +313,13 @@ class Layout:
             self._thread(f"dmirror{d}", "dmirror", DEVICE_FIELDS + mn)
         if self.track_pfncache:
             self._thread("gpc_user", "gpc", GPC_FIELDS + mn)
+        self.K_SEQNR = absent("K_SEQNR")
         if scenario.merge:
-            unstable = not scenario.stable_page
-            self._thread("ksmd", "ksmd", KSMD_FIELDS + (("tree_page",) if unstable else ()) + mn)
+            ksmd = KSMD_FIELDS + (() if scenario.stable_page else ("tree_page",))
+            if scenario.ksm_scans > 1:
+                self.K_SEQNR = len(ksmd)
+                ksmd += ("seqnr",)
+            self._thread("ksmd", "ksmd", ksmd + mn)
         if scenario.zap:
             self._thread("madvise", "madvise", ZAP_FIELDS + mn)
         if scenario.aging:

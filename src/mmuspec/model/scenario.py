@@ -27,6 +27,7 @@ MAX_VCPUS = 8
 MAX_ACCESSES = 16
 
 MAX_ACCESSORS = 4
+MAX_KSM_SCANS = 3
 MAX_DEVICES = 2
 MEMSLOT_INITIALLY = ("present", "absent")
 MEMSLOT_CHANGES = ("none", "create", "delete")
@@ -38,8 +39,8 @@ SECONDARY_MMUS = ("kvm", "hmm", "both")
 
 _SCHEMA: dict[str, tuple[str, ...]] = {
     "": ("description",),
-    "memory": ("gfns", "initial", "table_kept_alive", "hva_offset"),
-    "ksm": ("stable_page", "merge"),
+    "memory": ("gfns", "initial", "table_kept_alive", "hva_offset", "lru_add"),
+    "ksm": ("stable_page", "merge", "scans"),
     "guest": ("vcpus", "accesses", "ops", "gfns", "faulted_in", "tlb", "prefault"),
     "host": ("zap", "aging", "reclaim", "remap", "oom_reap"),
     "accessor": ("threads", "accesses", "ops", "gfns"),
@@ -65,8 +66,14 @@ KEY_DOCS: dict[str, str] = {
     "memory.table_kept_alive": "whether other guest pages keep the last-level secondary page table alive "
     "(default true); false lets an unmap free it",
     "memory.hva_offset": "hva of gfn 0 (0 to 64): makes gfn and hva ranges differ, for range bugs",
+    "memory.lru_add": "anonymous gfns whose page a per-CPU LRU add batch still holds (folio_add_lru() took a "
+    "reference, as for every page freshly faulted in): write_protect_page()'s page_count check refuses it until "
+    "lru_add_drain_all(), which ksmd runs at the start of each full scan (ksm.scans)",
     "ksm.stable_page": "another VM already maps a KSM page with the same contents (needed by ksm in memory.initial)",
     "ksm.merge": "gfns ksmd tries to merge: into the stable page, or as an unstable-tree pair without one",
+    "ksm.scans": "full scans ksmd makes over ksm.merge (1 to 3, default 1): each later scan comes back to every "
+    "page not merged yet, as ksm_do_scan() does, so a merge that failed (a raised page count, a changed pte or "
+    "contents) is tried again",
     "guest.vcpus": "number of vCPUs (1 to 8; --vcpus overrides)",
     "guest.accesses": "guest accesses per vCPU (1 to 16; --accesses overrides)",
     "guest.ops": "the operations each access may be: read, write or both (the checker tries each)",
@@ -149,6 +156,8 @@ class Scenario:
     # Opt-in capabilities: their defaults leave the model (and its state counts) as it
     # was without them.
     hva_offset: int = 0
+    ksm_scans: int = 1  # full scans ksmd makes over ``merge``
+    lru_add: tuple[int, ...] = ()  # gfns whose initial page a per-CPU LRU add batch holds
     faulted_in: tuple[int, ...] = ()
     tlb: bool = False
     remap: tuple[int, ...] = ()
@@ -409,6 +418,14 @@ class _Reader:
                                 f"ksm.merge: gfn {g} starts as {initial[g]!r}; ksmd merges anonymous pages")
         if merge and not stable_page and len(merge) < 2:
             raise toml.fail(("ksm", "merge"), "ksm.merge: without a stable page ksmd needs two pages to merge")
+        ksm_scans = toml.integer(("ksm", "scans"), 1, 1, MAX_KSM_SCANS)
+        lru_add = self.gfn_list("memory", "lru_add", gfns, [])
+        for g in lru_add:
+            if initial[g] != "anon":
+                raise toml.fail(("memory", "lru_add"),
+                                f"memory.lru_add: gfn {g} starts as {initial[g]!r}; the batch holds anonymous pages")
+        if ksm_scans > 1 and not merge:
+            raise toml.fail(("ksm", "scans"), "ksm.scans: ksmd scans only where ksm.merge names pages to merge")
         zap = self.gfn_list("host", "zap", gfns, [])
         aging = self.gfn_list("host", "aging", gfns, [])
         reclaim = toml.boolean(("host", "reclaim"), False)
@@ -438,6 +455,8 @@ class _Reader:
             **secondary,
             **self.gmem(gfns, initial),
             hva_offset=toml.integer(("memory", "hva_offset"), 0, 0, 64),
+            ksm_scans=ksm_scans,
+            lru_add=lru_add,
             faulted_in=faulted_in,
             tlb=tlb,
             remap=self.gfn_list("host", "remap", gfns, []),

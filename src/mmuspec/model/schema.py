@@ -113,6 +113,9 @@ SHARED: tuple[Field, ...] = (
     Field("SWAP_VAL", "swap[{g}]", "gfn", "value", "data", role="value", when=lambda sc: bool(sc.reclaim)),
     Field("VAL", "{page}.val", "frame", "value", "data", role="value"),
     Field("LAST_WRITTEN", "last_written", "one", "value", "data", role="last_value"),
+    # A per-CPU LRU add batch (mm/swap.c, folio_add_lru()) holds a reference to the page
+    # until lru_add_drain_all(): only for the pages ``memory.lru_add`` names.
+    Field("LRU_ADD", "{page}.lru_add", "frame", "bool", "page", when=lambda sc: bool(sc.lru_add)),
 )
 BY_ATTR = {f.attr: f for f in SHARED}
 
@@ -138,6 +141,7 @@ BLOCK_FIELDS: dict[str, tuple[str, str]] = {
     "orig_pfn": ("pfn", ""),
     "orig_prot": ("prot", ""),
     "tree_page": ("pfn", ""),
+    "seqnr": ("count", ""),  # ksm_scan.seqnr: ksmd's full scans done
     "mapped": ("bool", ""),
     "attr": ("count", ""),
     "tlb.pfn": ("pfn", ""),  # tlb[g].pfn

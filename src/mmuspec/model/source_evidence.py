@@ -206,6 +206,7 @@ FOUND: dict[str, tuple[str, ...]] = {
     'mm/rmap.c:page_referenced_one': ('2.6.32.69', '3.7.2', '5.0.1', '5.10', '5.12.9', '5.15.55'),
     'mm/rmap.c:page_remove_rmap': ('2.6.32.69', '3.7.2', '5.0.1', '5.10', '5.12.9', '5.15.55', '6.1-rc7', '6.3.8', '6.4.6'),
     'mm/rmap.c:try_to_unmap_one': ('2.6.32.69', '3.7.2', '5.0.1', '5.10', '5.12.9', '5.15.55', '6.1-rc7', '6.3.8', '6.4.6', '6.8.1', '6.10', '6.12.118'),
+    'mm/swap.c:lru_add_drain_all': ('6.12.118',),
     'mm/swap.c:put_page': ('2.6.32.69', '3.7.2'),
     'mm/truncate.c:truncate_inode_folio': ('6.12.118',),
     'mm/vma.c:unmap_region': ('6.12.118',),

@@ -312,6 +312,7 @@ SOURCES: dict[str, Source] = {
     "ksm_put_page": Source(_fn(KSM, "cmp_and_merge_page")),
     "ksm_put_page_pair": Source(_fn(KSM, "try_to_merge_two_pages", "cmp_and_merge_page")),
     "ksm_next_target": Source(_fn(KSM, "ksm_do_scan")),
+    "lru_add_drain_all": Source("mm/swap.c:lru_add_drain_all"),
     # -- the notifier chain's phases, for subscribers with lock sections of their own ---------------------
     "mn_phases_reset": Source(f"{MN}:__mmu_notifier_invalidate_range_start"),
     "mn_start_ready": Source(f"{MN}:__mmu_notifier_invalidate_range_start"),

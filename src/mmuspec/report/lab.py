@@ -34,6 +34,9 @@ def verdict_lines(v: Verdict, source: str) -> list[str]:
                  f"; NOT admitted: {v.rejected_pages:,}" if v.rejected_pages else "")]
     if v.labels:
         lines.append("events by kind: " + ", ".join(f"{k} {n:,}" for k, n in sorted(v.labels.items())))
+    if v.ksmd and not v.merge_outcomes_checked:
+        lines.append("ksmd's merge outcomes not checked: the trace has no ksm event (a kernel before v6.4 "
+                     "prints none, or they were not enabled)")
     if v.unattributed_merges:
         lines.append(f"{v.unattributed_merges:,} ksm_merge_with_ksm_page events followed no unmap of a guest page "
                      "(another process's pages)")

@@ -15,7 +15,9 @@ Which page an event concerns: unmap and ageing events print host virtual address
 ``write_protect_page()`` and ``replace_page()``).  ``Mapping`` says where guest memory
 is: a lab trace carries it in its first line (``# mmuspec-lab ...``); for other traces
 ``--hva``/``--gfn``/``--pages`` give it, and without a gfn base the gfn-keyed events are
-left out and treated as unseen.
+left out and treated as unseen.  So are ksmd's merge outcomes until the trace shows that it
+records ksm events (``MERGE_LABELS``): a 6.1 kernel has no such event, and a page whose merge
+attempt failed is tried again in a later scan with nothing printed in between.
 """
 
 from __future__ import annotations
@@ -40,6 +42,12 @@ WANTED = {"kvm_unmap_hva_range", "kvm_age_hva", "kvm_test_age_hva", "kvm_set_spt
           "kvm_mmu_spte_requested", "kvm_mmu_prepare_zap_page", "tracing_mark_write", "print", "ksm_start_scan",
           "ksm_stop_scan"}
 CONTEXT = 6
+# ksmd's merge outcomes (``ksm_merge_with_ksm_page``), and every event of include/trace/events/ksm.h
+# that page_events reads.  A trace shows the outcomes only if it records ksm events: a kernel
+# before v6.4 [I] has none (6.1.192 has no include/trace/events/ksm.h), and a host may not enable
+# them.  So the outcomes are invisible until the trace shows a ksm event, and seen from then on.
+MERGE_LABELS = frozenset({"merge", "merge-in-place", "merge-failed"})
+KSM_LABELS = MERGE_LABELS | {"merge-elsewhere", "ksm_start_scan", "ksm_stop_scan"}
 # The two events that make up nearly every line of a long run, in the text 6.x prints
 # (include/trace/events/kvm.h, arch/x86/kvm/mmu/mmutrace.h), read with one match of the
 # whole line instead of FAST and the format table; any other line goes the general way.
@@ -119,6 +127,8 @@ class Verdict:
     seen: Counter[str] = field(default_factory=Counter)  # every event name read, ours or not
     unattributed_merges: int = 0
     outside: int = 0  # events on memory that is not the guest's
+    merge_outcomes_checked: bool = False  # the trace showed ksm events (MERGE_LABELS)
+    ksmd: bool = False  # the model has ksmd, whose merge outcomes a trace may show
     lines: int = 0
     window: tuple[float | None, float | None] = (None, None)
 
@@ -132,6 +142,7 @@ class Verdict:
             "admitted": self.admitted, "rejected": self.rejected_pages,
             "labels": dict(sorted(self.labels.items())), "seen": dict(sorted(self.seen.items())),
             "unattributed_merges": self.unattributed_merges, "outside": self.outside,
+            "merge_outcomes_checked": self.merge_outcomes_checked,
             "first_rejection": None if not self.rejections else {
                 "page": self.rejections[0].name, "line": self.rejections[0].line, "label": self.rejections[0].label,
                 "event": self.rejections[0].text, "model_states": self.rejections[0].states,
@@ -162,6 +173,14 @@ class _Runner:
                         seen.add(m)
                         todo.append(m)
         return frozenset(seen)
+
+    def showing(self, labels: frozenset[str], state: dict[int, int]) -> _Runner:
+        """The runner in which ``labels`` are seen, each page of ``state`` moved to it.  A
+        page's set, closed under the labels hidden here, stays a set of states it may be in."""
+        runner = _Runner(self.a, self.hidden - labels)
+        for page, n in state.items():
+            state[page] = runner._intern(self.sets[n])
+        return runner
 
     def _intern(self, nodes: frozenset[int]) -> int:
         n = self.ids.get(nodes)
@@ -355,7 +374,7 @@ def validate(stream: Iterable[str], automaton: PageAutomaton, mapping: Mapping |
     header, again = read_header(lines_in)
     mapping = mapping or header or Mapping()
     hidden = frozenset({"map", "zap-shadow"}) if mapping.gfn is None else frozenset()
-    runner = _Runner(automaton, hidden)
+    runner = _Runner(automaton, hidden | MERGE_LABELS)
     verdict = Verdict(automaton.era, automaton.workload)
     reading = Reading()
     state: dict[int, int] = {}
@@ -367,9 +386,12 @@ def validate(stream: Iterable[str], automaton: PageAutomaton, mapping: Mapping |
     lines = _chain(again, lines_in)
     for ev in page_events(lines, mapping, reading, markers=header is not None, first_line=1 if again else 2):
         page = ev.page
+        label = ev.label
+        if label in KSM_LABELS and runner.hidden >= MERGE_LABELS:
+            runner = runner.showing(MERGE_LABELS, state)
+            start, memo, sets = runner.start, runner.memo, runner.sets
         if page is None or page in rejected:
             continue
-        label = ev.label
         labels[label] = labels.get(label, 0) + 1
         cur = state.get(page, start)
         nxt = memo.get((cur, label))
@@ -392,6 +414,8 @@ def validate(stream: Iterable[str], automaton: PageAutomaton, mapping: Mapping |
     verdict.events = sum(labels.values())
     verdict.seen, verdict.unattributed_merges, verdict.outside = reading.seen, reading.unattributed_merges, reading.outside
     verdict.lines, verdict.window = reading.lines, reading.window
+    verdict.merge_outcomes_checked = not runner.hidden >= MERGE_LABELS
+    verdict.ksmd = any(k.scenario.merge for k in automaton.kernels)
     verdict.pages = len(state.keys() | rejected)
     verdict.rejected_pages = len(rejected)
     verdict.admitted = verdict.pages - verdict.rejected_pages

@@ -19,7 +19,8 @@ Labels (and the tracepoint each stands for):
   installs the SPTE (``direct_page_fault()``);
 * ``merge`` / ``merge-in-place`` / ``merge-failed``: ``ksm_merge_with_ksm_page`` at the end
   of ``try_to_merge_with_ksm_page()``, with a KSM page, without (the first page of an
-  unstable-tree pair, made the KSM page in place), or with an error;
+  unstable-tree pair, made the KSM page in place), or with an error (the check takes them
+  as invisible until a trace shows a ksm event: kernels before v6.4 print none);
 * ``age`` / ``test-age``: ``kvm_age_hva`` / ``kvm_test_age_hva``;
 * ``change-pte``: ``kvm_set_spte_hva`` (only eras with the callback);
 * ``zap-shadow``: ``kvm_mmu_prepare_zap_page`` of a direct shadow page over the gfn: KVM
