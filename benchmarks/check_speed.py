@@ -15,7 +15,8 @@ measured and printed first (compilation included, from a cold cache).
     python benchmarks/check_speed.py --big            # the >= 10 M-state runs, serial and with all workers
     python benchmarks/check_speed.py --close          # medians of 5 alternating runs where SPIN is close
     python benchmarks/check_speed.py --close --config ksm-merge:5.13:3x2 --repeat 3
-    python benchmarks/check_speed.py --scale          # serial, threads, partitions and SPIN (-DNCORE) side by side
+    python benchmarks/check_speed.py --scale          # serial, threads, partitions and SPIN (-DNCORE) side by side,
+                                                      # 2.5-100 M states, and the scaling curve on 1 to all cores
     python benchmarks/check_speed.py --partition-memory   # what each process of a partitioned search holds,
                                                           # on Dask and on Ray actors
 
@@ -27,6 +28,7 @@ tools and reports medians.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -62,6 +64,7 @@ class Run:
     search_seconds: float = 0.0  # the search alone, as the command reports it
     engine: str = "-"
     cpu_seconds: float = 0.0  # user + system time of the command and its children
+    error: str = ""  # the last line of stderr of a run that gave no answer
 
     def rate(self) -> str:
         return f"{self.states / self.search_seconds:,.0f}" if self.search_seconds and not self.timed_out else "-"
@@ -77,15 +80,32 @@ def python_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
+def autogroup_nice() -> str | None:
+    """This session's autogroup weight (as a nice value), where the kernel has autogroups."""
+    try:
+        return Path("/proc/self/autogroup").read_text().split()[-1]
+    except (OSError, IndexError):
+        return None
+
+
+def same_weight(nice: str | None) -> None:
+    """In a new session's child: weigh its autogroup as this session's, so that a run
+    given a weight (see scheduler_note) keeps it in the processes it times."""
+    if nice is not None and nice != "0":
+        with contextlib.suppress(OSError):
+            Path("/proc/self/autogroup").write_text(nice)
+
+
 def run_mmuspec(args: list[str], timeout: float, env: dict[str, str] | None = None) -> Run:
     """One `mmuspec check` process; peak RSS is the main process's (GNU time's %M)."""
     start = time.perf_counter()
     # A session of its own, so that a timeout stops the search and its workers, not only
     # GNU time (an orphaned search would hold the pipes open and load the machine).
+    nice = autogroup_nice()
     proc = subprocess.Popen(["/usr/bin/time", "-f", "MAXRSS_KB=%M CPU=%U+%S", *MMUSPEC, *args, "--json", "--quiet"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
                             env={**python_env(), "PYTHONPATH": str(ROOT / "src"), **(env or {})},
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=lambda: same_weight(nice))
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -97,7 +117,8 @@ def run_mmuspec(args: list[str], timeout: float, env: dict[str, str] | None = No
         data = json.loads(out)
     except json.JSONDecodeError:
         # The model refuses this configuration (e.g. a device mirror in an era before v5.5).
-        return Run(verdict="refused", seconds=seconds)
+        lines = [line for line in err.splitlines() if line.strip() and not line.startswith("MAXRSS_KB=")]
+        return Run(verdict="refused", seconds=seconds, error=lines[-1].strip() if lines else f"exit {proc.returncode}")
     rss = re.search(r"MAXRSS_KB=(\d+)", err)
     cpu = re.search(r"CPU=([\d.]+)\+([\d.]+)", err)
     return Run(data["verdict"], data["states"], data["transitions"], seconds,
@@ -247,7 +268,10 @@ SCALE = [
     (["ksm-merge", "--era", "5.13", "--vcpus", "3", "--accesses", "3"], ("2", "2", "3", "3")),  # 2.5 M; SPIN's twin
     (["ksm-merge", "--era", "5.13", "--vcpus", "4", "--accesses", "2"], None),  # 13.9 M states
     (["ksm-merge", "--era", "5.13", "--vcpus", "3", "--accesses", "6"], None),  # 20.4 M states
+    (["kvm-and-device", "--era", "5.13", "--vcpus", "3", "--accesses", "2"], None),  # 44.2 M states
+    (["kvm-and-device", "--era", "6.10", "--vcpus", "3", "--accesses", "3"], None),  # 100.5 M states
 ]
+CURVE = SCALE[2][0]  # the scaling curve's configuration
 
 
 def run_spin_cores(era_cp_nv_n: tuple[str, str, str, str], cores: int, timeout: float) -> str:
@@ -264,25 +288,50 @@ def run_spin_cores(era_cp_nv_n: tuple[str, str, str, str], cores: int, timeout: 
     return f"{float(match.group(1)):.1f} ({int(match.group(3)):,} states)" if match else "error"
 
 
+def scheduler_note() -> str:
+    """How this run's processes weigh against the rest of the machine.  With autogroups on
+    (Linux's default on desktops), nice only orders processes within one session: each
+    session gets an equal share of the CPUs whatever its processes' nice, unless its group
+    weight is changed (``/proc/self/autogroup``)."""
+    try:
+        enabled = Path("/proc/sys/kernel/sched_autogroup_enabled").read_text().strip() == "1"
+    except OSError:
+        enabled = False
+    if not enabled:
+        return f"nice {os.nice(0)}, scheduler autogroups off"
+    return (f"nice {os.nice(0)}, scheduler autogroups on, the timed processes' groups at nice {autogroup_nice()} "
+            f"(other sessions' at nice 0)")
+
+
+def median_run(runs: list[Run]) -> Run:
+    return sorted(runs, key=lambda r: r.seconds)[len(runs) // 2]
+
+
 def scale(args: argparse.Namespace) -> None:
     """Serial, threaded and partitioned searches of the same configurations in one run,
     alternating, with CPU time beside wall time (a loaded machine stretches the wall time
-    of every column, the parallel ones most), then SPIN alone and with -DNCORE."""
+    of every column, the parallel ones most), then SPIN alone and with -DNCORE, then the
+    scaling curve on one configuration (CURVE): 1 to all cores."""
     cores = os.cpu_count() or 1
-    print(f"machine: {cores} cores; load average at start {os.getloadavg()[0]:.1f} "
-          f"(other work on the machine stretches wall times; CPU times are user+sys of all processes)")
+    print(f"machine: {cores} cores; load average at start {os.getloadavg()[0]:.1f}; {scheduler_note()} "
+          f"(other work on the machine stretches wall times; CPU times are user+sys of all processes); "
+          f"medians of {args.repeat} alternating runs")
     print()
     print(f"| configuration | states | transitions | serial s (CPU s) | --threads {cores} s (CPU s) | speed-up "
           f"| CPU threads / serial | --partitions {cores} s | peak MB serial / threads | SPIN s | SPIN -DNCORE={cores} s "
           f"| same counts |")
     print("|" + "---|" * 12)
+    every: list[str] = []
     for config, promela in SCALE:
         serial, threaded = [], []
         for _ in range(args.repeat):
             serial.append(run_mmuspec([*config], args.timeout * 20))
             threaded.append(run_mmuspec([*config, "--threads", str(cores)], args.timeout * 20))
-        one = sorted(serial, key=lambda r: r.seconds)[len(serial) // 2]
-        many = sorted(threaded, key=lambda r: r.seconds)[len(threaded) // 2]
+        failed = [r for r in [*serial, *threaded] if not r.states]
+        if failed:
+            print(f"| {' '.join(config)} | run failed: {failed[0].error or 'timed out'} |" + " |" * 10, flush=True)
+            continue
+        one, many = median_run(serial), median_run(threaded)
         parted = run_mmuspec([*config, "--partitions", str(cores)], args.timeout * 20) if args.partitions else Run()
         same = all((r.states, r.transitions) == (one.states, one.transitions) for r in [*serial, *threaded])
         if parted.states:
@@ -294,10 +343,21 @@ def scale(args: argparse.Namespace) -> None:
               f"| {many.cpu_seconds / one.cpu_seconds if one.cpu_seconds else 0:.2f} "
               f"| {parted.cell() if parted.states else '-'} | {one.rss_mb:.0f} / {many.rss_mb:.0f} | {spin_one} "
               f"| {spin_many} | {'yes' if same else 'NO'} |", flush=True)
+        every.append(f"{' '.join(config)}: serial " + ", ".join(f"{r.seconds:.1f}" for r in serial)
+                     + f" s; --threads {cores} " + ", ".join(f"{r.seconds:.1f}" for r in threaded) + " s")
     print()
-    print(f"threads on {' '.join(SCALE[-1][0])}: " + ", ".join(
-        f"{n}: {run_mmuspec([*SCALE[-1][0], '--threads', str(n)], args.timeout * 20).seconds:.1f} s"
-        for n in range(1, cores + 1)))
+    print("every run, in the order taken:")
+    for line in every:
+        print(f"* {line}")
+    print()
+    config = CURVE if any(c == CURVE for c, _ in SCALE) else SCALE[-1][0]
+    curve = {n: [run_mmuspec([*config, "--threads", str(n)], args.timeout * 20) for _ in range(args.repeat)]
+             for n in range(1, cores + 1)}
+    base = median_run(curve[1]).seconds
+    print(f"scaling on {' '.join(config)} (median of {args.repeat}; 1 thread is the serial search): " + ", ".join(
+        f"{n} {'thread' if n == 1 else 'threads'} {median_run(runs).seconds:.1f} s "
+        f"({base / median_run(runs).seconds:.2f}x, CPU {median_run(runs).cpu_seconds:.1f} s)"
+        for n, runs in curve.items() if all(r.states for r in runs)))
     if args.partitions:
         print()
         memory_per_partition(args)

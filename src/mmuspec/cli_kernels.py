@@ -67,9 +67,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
         p.add_argument("--json", action="store_true")
     rp = sub.add_parser("repro", help="run a corpus bug's harness on kernels with and without its fix",
                         description="Turn a corpus counterexample into a real test: the harness fails on "
-                        "the kernel with the fix reverted and passes on the kernel as shipped.",
+                        "the kernel without the fix (reverted, or as shipped) and passes on the kernel with it.",
                         epilog=REPRO_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    rp.add_argument("id", nargs="?", help="B6, B11, B14, B14-6.1 (see --list)")
+    rp.add_argument("id", nargs="?", help=f"{', '.join(repro.REPRODUCERS)} (see --list)")
     rp.add_argument("--list", action="store_true", help="list the reproducers and their last outcomes")
     rp.add_argument("--json", action="store_true")
     rp.add_argument("--side", choices=("before", "after", "both"), default="both")
@@ -152,7 +152,7 @@ def cmd_repro(args: argparse.Namespace) -> int:
             for row in rows:
                 last = {s: (row[s]["last"] or {}).get("verdict", "not run") for s in ("before", "after")}
                 print(f"{row['id']:7} {row['before']['kernel']:45} {last['before']:8} "
-                      f"{row['after']['kernel']:24} {last['after']:8} {row['title']}")
+                      f"{row['after']['kernel']:34} {last['after']:8} {row['title']}")
         return EXIT_SAFE
     if not args.id:
         raise UsageError("mmuspec repro: give a reproducer id or --list (mmuspec repro --help)")

@@ -1,5 +1,6 @@
 """The speed benchmark says in one line when SPIN cannot be timed, and times mmuspec anyway."""
 
+import argparse
 import importlib.util
 import sys
 from pathlib import Path
@@ -28,3 +29,24 @@ def test_check_speed_still_times_mmuspec_without_spin():
     bench = load()
     run = bench.run_mmuspec(["cow-break", "--vcpus", "1", "--accesses", "1", "--workers", "1"], timeout=120)
     assert not run.timed_out and run.verdict == "safe" and run.states > 0
+
+
+def test_the_scaling_table_prints_a_failed_run_s_error_instead_of_a_ratio(capsys):
+    bench = load()
+    bench.SCALE = [(["ksm-merge", "--vcpus", "1", "--accesses", "1", "--era", "1999"], None)]
+    bench.scale(argparse.Namespace(repeat=1, timeout=6.0, partitions=False))
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if line.startswith("| ksm-merge"))
+    assert "run failed:" in row and "1999" in row and "x |" not in row
+    assert "scaling on ksm-merge" in out and "threads" not in out.split("scaling on")[1].split(":", 1)[1]
+
+
+def test_the_scaling_table_gives_medians_ratios_and_the_curve_on_a_small_configuration(capsys):
+    bench = load()
+    bench.SCALE = [(["cow-break", "--vcpus", "1", "--accesses", "1"], None)]
+    bench.scale(argparse.Namespace(repeat=1, timeout=6.0, partitions=False))
+    out = capsys.readouterr().out
+    assert "load average at start" in out and "medians of 1 alternating runs" in out
+    row = next(line for line in out.splitlines() if line.startswith("| cow-break"))
+    assert row.endswith("| yes |")
+    assert "1 thread " in out.split("scaling on")[1]

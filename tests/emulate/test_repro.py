@@ -112,3 +112,57 @@ def test_b6_with_the_int_snapshot_the_vcpu_stops_once_mmu_invalidate_seq_passes_
     assert before.seconds == 0.272  # the time to the hang, not the harness's 4.3 s
     after = repro.outcome(*recorded("B6-after"), "B6", False)
     assert after.verdict == "pass" and "(5839 writes in the last second)" in after.reason
+
+
+def test_b13_on_6_12_118_a_prefault_and_the_deletion_or_move_of_its_memslot_wait_on_each_other_until_the_fix() -> None:
+    # 6.12.118 as shipped (3ccbf6f47098 is in v6.18), then with the fix's hunk applied;
+    # mmuspec repro B13 under tcg.  The deletion (then, on a new VM, the move) waits in
+    # synchronize_srcu() for the prefault, which retries on the invalid slot until a signal.
+    before = repro.outcome(*recorded("B13-before"), "B13", False)
+    assert (before.verdict, before.attempts, before.seconds) == ("fail", 2, 0.032)
+    assert [x for x in before.tap if x.startswith("not ok")] == [
+        "not ok 1 KVM_PRE_FAULT_MEMORY and a deletion of its memslot both return (hung 10 s)",
+        "not ok 2 KVM_PRE_FAULT_MEMORY and a move of its memslot both return (hung 10 s)"]
+    for what in ("deletion", "move"):
+        assert f"# {what} thread: state D, 0.00 s of CPU" in before.tap
+        assert f"# {what}: [<0>] __synchronize_srcu+0x75/0x86" in before.tap
+        assert f"# {what}: [<0>] kvm_swap_active_memslots+0x119/0x142" in before.tap
+    assert any(x.startswith("# prefault thread: state R, 9.98 s of CPU") for x in before.tap)
+    after = repro.outcome(*recorded("B13-after"), "B13", False)
+    assert after.verdict == "pass" and after.attempts == 2
+    assert "ok 1 KVM_PRE_FAULT_MEMORY and a deletion of its memslot both return (deletion in 0.012 s)" in after.tap
+    assert "# prefault: ret 0 (ok), 134213632 of 134217728 bytes left, returned at 0.052 s" in after.tap
+    assert repro.REPRODUCERS["B13"].before == KernelSpec("6.12")
+
+
+def test_b12_on_6_1_with_the_old_retry_rule_the_refresh_keeps_the_zapped_page_and_kvmclock_misses_the_guest() -> None:
+    # The pfncache levers hold the refresh after hva_to_pfn() and the invalidation after it
+    # invalidated the caches; the rule before 58cd407ca4c6 passes in between, the fix's retries.
+    before = repro.outcome(*recorded("B12-before"), "B12", False)
+    assert (before.verdict, before.attempts, before.seconds) == ("fail", 1, 1.748)
+    assert "# the refresh marked the cache valid inside the invalidation" in before.tap
+    assert "# 1000 guest exits; kvmclock version in the guest's page (pfn 0x1c9b): 0" in before.tap
+    after = repro.outcome(*recorded("B12-after"), "B12", False)
+    assert after.verdict == "pass" and "# the refresh marked the cache valid after the invalidation" in after.tap
+    assert any(x.endswith("kvmclock version in the guest's page (pfn 0x19eb): 2000") for x in after.tap)
+
+
+def test_on_6_12_118_with_the_b13_fix_a_later_prefault_retries_on_the_obsolete_root_which_the_model_lacks() -> None:
+    # Outside the model (it has no MMU roots): the deletion leaves the vCPU's root obsolete,
+    # kvm_mmu_reload() does not reload it, and the prefault retries until a signal ends it.
+    after = repro.outcome(*recorded("B13-after"), "B13", False)
+    assert ("# a later prefault of the deleted range: no return in 2 s, ended by a signal: ret -1 "
+            "(Interrupted system call)") in after.tap
+    assert after.verdict == "pass"  # not counted in the verdict
+
+
+def test_b2_on_6_1_without_c2655835fd8c_each_reaped_vma_leaves_a_started_range_without_its_end() -> None:
+    # mmuspec_pairs (standing for KVM) starts, mmuspec_nbfail refuses the non-blockable start;
+    # 6.1.192 as shipped ends the started subscriber, the revert does not.
+    before = repro.outcome(*recorded("B2-before"), "B2", False)
+    assert (before.verdict, before.attempts, before.seconds) == ("fail", 1, 0.232)
+    assert before.reason == "not ok 2 every start that succeeded got its end (10 open)"
+    assert "# by the victim's exit: 10 starts, 0 ends in mmuspec_pairs" in before.tap
+    after = repro.outcome(*recorded("B2-after"), "B2", False)
+    assert after.verdict == "pass" and "# by the victim's exit: 10 starts, 10 ends in mmuspec_pairs" in after.tap
+    assert repro.REPRODUCERS["B2"].before.modules == (repro.NBFAIL,)

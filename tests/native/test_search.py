@@ -114,6 +114,24 @@ def test_the_threaded_search_numbers_counts_and_stops_as_the_serial_one(options,
     assert figures(searched(SEQ_ONLY, **options, **both)) == figures(serial)
 
 
+MANY = spec("ksm-merge", "5.13", vcpus=3, accesses=2)  # 687,154 states, levels of up to tens of thousands
+
+
+@pytest.mark.parametrize("options", [{"threads": 2, "segment": 8192}, {"threads": 3, "segment": 2048},
+                                     {"threads": 2, "segment": 3000, "table_bytes": 1 << 24}],
+                         ids=["2 threads", "3 threads, small segments", "compact table"])
+@pytest.mark.parametrize("bounds", [{}, {"max_states": 300_000}, {"max_depth": 30}], ids=["complete", "max_states",
+                                                                                           "max_depth"])
+def test_levels_cut_into_many_segments_search_as_the_serial_loop(options, bounds):
+    assert figures(searched(MANY, **options, **bounds)) == figures(searched(MANY, **bounds))
+
+
+def test_a_violation_in_a_later_segment_of_a_level_stops_the_threads_where_the_serial_loop_stops():
+    serial = searched(SEQ_ONLY, chunk=16, stop_on_violation=True)
+    assert figures(searched(SEQ_ONLY, chunk=16, stop_on_violation=True, threads=2, segment=64)) == figures(serial)
+    assert not serial.complete
+
+
 @pytest.mark.parametrize(("scenario", "era", "arch"), configurations(GENERAL, ["2.6.32", "5.13", "6.10"], ["x86"]))
 def test_two_threads_give_the_serial_search_on_every_matrix_cell(scenario, era, arch):
     the_spec = spec(scenario, era, f"arch={arch}")

@@ -27,7 +27,7 @@ from mmuspec.emulate.kernels import KernelSpec, root
 from mmuspec.emulate.serial import BootOutput
 from mmuspec.errors import UsageError
 
-NBFAIL = "mmuspec_nbfail"
+NBFAIL = "mmuspec_nbfail"  # also provides /proc/mmuspec_pairs
 OOPS = re.compile(r"general protection fault|BUG: |Oops|Kernel panic|kernel BUG|KASAN|Poison overwritten|"
                   r"INFO: task .* blocked for more than")
 
@@ -52,7 +52,13 @@ class Reproducer:
 
 
 LEVERS = "levers"
+PFNCACHE_LEVERS = "pfncache-levers"
 REPRODUCERS: dict[str, Reproducer] = {r.id: r for r in (
+    Reproducer(
+        "B2", "mm/mmu_notifiers: ensure range_end() is paired with range_start()",
+        "c2655835fd8c", "b2-range-end-pairing",
+        before=KernelSpec("6.1", ("revert-c2655835fd8c",), (NBFAIL,)),
+        after=KernelSpec("6.1", (), (NBFAIL,)), setup=f"insmod /lib/modules/{NBFAIL}.ko"),
     Reproducer(
         "B6", "KVM: x86/mmu: Fix an sign-extension bug with mmu_seq that hangs vCPUs",
         "6.1.y stable (int mmu_seq -> unsigned long)", "b6-mmu-seq-sign",
@@ -63,6 +69,18 @@ REPRODUCERS: dict[str, Reproducer] = {r.id: r for r in (
         "319561669a59", "b11-interval-remove",
         before=KernelSpec("6.1", (LEVERS, "revert-319561669a59")),
         after=KernelSpec("6.1", (LEVERS,)), append="slub_debug=P"),
+    Reproducer(
+        "B12", "KVM: Fix multiple races in gfn=>pfn cache refresh",
+        "58cd407ca4c6 (its retry rule reverted in 6.1.192)", "b12-pfncache-refresh",
+        before=KernelSpec("6.1", (PFNCACHE_LEVERS, "revert-58cd407ca4c6-retry-rule")),
+        after=KernelSpec("6.1", (PFNCACHE_LEVERS,)), needs_kvm=True),
+    Reproducer(
+        # The fix is in v6.18, not in 6.12.118: the kernel before is 6.12.118 as shipped,
+        # the kernel after the same with the fix's one hunk applied.
+        "B13", "KVM: x86/mmu: Return -EAGAIN if userspace deletes/moves memslot during prefault",
+        "3ccbf6f47098 (v6.18; applied to 6.12.118)", "b13-prefault-memslot-delete",
+        before=KernelSpec("6.12"), after=KernelSpec("6.12", ("prefault-eagain-3ccbf6f47098",)),
+        args=("10",), needs_kvm=True),
     Reproducer(
         "B14", "mm/mmu_notifier: finish non-blocking interval invalidation on error (the OOM reaper leak)",
         "6.12.118 stable; mmuspec's one-line proposal on 6.1", "nb-itree-leak",
@@ -113,7 +131,7 @@ def outcome(output: BootOutput, console: str, repro_id: str, timed_out: bool) ->
     tap = [x for x in lines if x.startswith(("ok ", "not ok ", "#", "1..", "TAP version"))]
     matches = [m for m in map(_ATTEMPT.match, lines) if m]
     attempts = [(int(m.group(1)), float(m.group(2))) for m in matches]
-    failed_at = next((float(m.group(2)) for m in reversed(matches) if m.group(3)), None)
+    failed_at = next((float(m.group(2)) for m in matches if m.group(3)), None)  # the first failure
     count = attempts[-1][0] if attempts else (1 if section else None)
     seconds = section.seconds if section else None
     oops = OOPS.search(console)

@@ -332,6 +332,8 @@ def _declare(lib: Any) -> None:
                                   ctypes.c_longlong, ctypes.c_int, ctypes.c_uint64, ctypes.c_uint64, ctypes.c_int,
                                   ctypes.c_int, ctypes.c_longlong, ctypes.c_char_p, p_int]
     lib.ms_search_new.restype = handle
+    lib.ms_search_set_segment.argtypes = [handle, ctypes.c_longlong]
+    lib.ms_search_set_segment.restype = None
     lib.ms_search_run.argtypes = [handle, ctypes.c_double]
     lib.ms_search_figures.argtypes = [handle, p_i64]
     lib.ms_search_figures.restype = None

@@ -372,6 +372,7 @@ static int table_grow(Table *t, uint8_t **exact, int w) {
         if (!moved) { slots_unmap(bigger.slots, bigger.nb); return -1; }
     }
     for (size_t j = 0; j < t->nb * BUCKET; j++) {
+        if (j + 4 * BUCKET < t->nb * BUCKET && t->slots[j + 4 * BUCKET]) table_prefetch(&bigger, t->slots[j + 4 * BUCKET]);
         uint64_t v = t->slots[j];
         if (!v) continue;
         uint64_t *at; size_t d;
@@ -386,7 +387,74 @@ static int table_grow(Table *t, uint8_t **exact, int w) {
     return 0;
 }
 
+/* ---- a barrier that spins before it sleeps --------------------------------------------
+ *
+ * The threads meet three times a segment, after a wait of about one task for the last one.
+ * A thread that sleeps (as in pthread_barrier_wait) must then be woken, and waking an idle
+ * CPU costs about as much as a task, more in a virtual machine; so a thread first spins
+ * for up to SPIN_SECONDS, then sleeps on a futex. */
+#ifdef __linux__
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#else
+#include <sched.h>
+#endif
+#if defined(__x86_64__) || defined(__i386__)
+#define cpu_relax() __builtin_ia32_pause()
+#elif defined(__aarch64__)
+#define cpu_relax() __asm__ __volatile__("yield")
+#else
+#define cpu_relax() ((void)0)
+#endif
+#define SPIN_SECONDS 0.002
+
+typedef struct { unsigned count, gen, n; } Barrier;
+
+static double now(void);
+
+static void barrier_init(Barrier *b, unsigned n) { b->count = 0; b->gen = 0; b->n = n; }
+
+static void barrier_wait(Barrier *b) {
+    unsigned gen = __atomic_load_n(&b->gen, __ATOMIC_ACQUIRE);
+    if (__atomic_add_fetch(&b->count, 1, __ATOMIC_ACQ_REL) == __atomic_load_n(&b->n, __ATOMIC_ACQUIRE)) {
+        __atomic_store_n(&b->count, 0, __ATOMIC_RELAXED);
+        __atomic_add_fetch(&b->gen, 1, __ATOMIC_RELEASE);
+#ifdef __linux__
+        syscall(SYS_futex, &b->gen, FUTEX_WAKE_PRIVATE, INT32_MAX, NULL, NULL, 0);
+#endif
+        return;
+    }
+    double until = now() + SPIN_SECONDS;
+    for (int i = 1;; i++) {
+        if (__atomic_load_n(&b->gen, __ATOMIC_ACQUIRE) != gen) return;
+        cpu_relax();
+        if (i % 256 == 0 && now() > until) break;
+    }
+    while (__atomic_load_n(&b->gen, __ATOMIC_ACQUIRE) == gen) {
+#ifdef __linux__
+        syscall(SYS_futex, &b->gen, FUTEX_WAIT_PRIVATE, gen, NULL, NULL, 0);
+#else
+        sched_yield();
+#endif
+    }
+}
+
 /* ---- breadth-first search ------------------------------------------------------------ */
+
+/* A cache of the successors a thread made last, by fingerprint, in a small direct-mapped
+ * table: most of a level's duplicates are made a few states apart (two orders of two
+ * steps), and the second is dropped here, from the cache, instead of being looked up in
+ * the visited table.  An entry is only ever a state this thread made earlier in the
+ * search, which is in the table or (in the threaded search) a candidate of its with a
+ * smaller key; so dropping its repeats changes nothing.  Not with --exact, where equal
+ * fingerprints do not make equal states. */
+#define RECENT 8192
+static inline int recent_repeat(uint64_t *recent, uint64_t h1, uint64_t h2) {
+    uint64_t *e = recent + 2 * ((size_t)(h1 >> 7) & (RECENT - 1));
+    if (e[0] == h1 && e[1] == h2) return 1;
+    e[0] = h1; e[1] = h2;
+    return 0;
+}
 
 /* Successors of several states wait here before they are looked up, so that the table
  * buckets they will probe can be fetched from memory together (the probe is a cache miss
@@ -428,17 +496,19 @@ typedef struct Search {
     int err;
     Out out;
     Batch *batch;
+    uint64_t *recent;                        /* the serial loop's recent_repeat cache (NULL: --exact) */
     /* the level-synchronous search with threads */
     int nthreads, parallel;
     struct Worker *workers;
-    pthread_barrier_t go, done;
+    Barrier go, done;
     int phase;
     size_t next_task;
     struct Task *tasks; size_t ntasks, tasks_cap;
     uint8_t *segbuf; size_t segbuf_cap;
     const uint8_t *seg;                      /* the segment's states */
     size_t seg_start, seg_end;
-    uint64_t *side; size_t side_cap;         /* fingerprint -> ~(first discoverer's key) */
+    int parts;                               /* threads sharing the segment's insertions */
+    size_t segment;                          /* states a segment (SEGMENT unless set) */
     uint8_t *out_states; uint32_t *out_parent; uint16_t *out_via; size_t out_cap;
     long long *chunk_trans; size_t *chunk_fresh; size_t chunk_cap;
     int cut_chunk;
@@ -544,6 +614,7 @@ static int flush(Search *st, Batch *bt, int *violated) {
             st->seen |= fresh;
             if (st->stop_on_violation && (fresh & st->property_bits)) *violated = 1;
         }
+        if (!bt->fp[j]) continue;
         const uint8_t *nxt = bt->states + (size_t)j * (size_t)w;
         int added = serial_insert(st, nxt, bt->fp[j]);
         if (added < 0) return -1;
@@ -606,9 +677,15 @@ static int run_serial(Search *st, double seconds) {
             st->transitions += out->n;
             for (int i = 0; i < out->n; i++) {
                 int j = bt->n++;
-                memcpy(bt->states + (size_t)j * (size_t)w, out->states + (size_t)i * (size_t)w, (size_t)w);
-                bt->fp[j] = fingerprint(bt->states + (size_t)j * (size_t)w, w);
-                table_prefetch(&st->table, bt->fp[j]);
+                const uint8_t *m = out->states + (size_t)i * (size_t)w;
+                uint64_t fp = fingerprint(m, w);
+                if (st->recent && recent_repeat(st->recent, fp, 0)) {
+                    bt->fp[j] = 0; /* a repeat: its events count, its state is known */
+                } else {
+                    memcpy(bt->states + (size_t)j * (size_t)w, m, (size_t)w);
+                    bt->fp[j] = fp;
+                    table_prefetch(&st->table, fp);
+                }
                 bt->events[j] = out->events[i];
                 bt->action[j] = out->action[i];
                 bt->src[j] = src;
@@ -629,17 +706,24 @@ static int run_serial(Search *st, double seconds) {
  * A level is taken in segments of whole chunks.  In a segment, threads (a) expand tasks
  * (runs of a few hundred states) as they claim them, look every successor up in the shared
  * table, which nobody writes meanwhile, and keep those not found as candidates, with their
- * key (position of the source in the level, position among its successors); (b) note, in a
- * table private to the segment, the smallest key of each candidate fingerprint; (c) keep
- * the candidates whose key is that smallest one, the first discovery in the serial order.
- * One thread then decides where the serial search would have stopped (the chunk of a first
- * violation, or where the state bound is reached), gives each task's new states their
- * numbers in task order, which is the serial order, and grows the table; and (d) the
- * threads write the new states, their parents, and the table.  So the states are numbered,
- * and counted, witnessed and stopped exactly as by the serial loop, whatever the threads. */
+ * key (position of the source in the level, position among its successors); (b) insert the
+ * candidates into the table, each thread those whose home bucket lies in its own share of
+ * the table, in key order: a thread meets every candidate of its share in the order the
+ * serial loop does, so the candidate that goes in is the first discovery of its state, and
+ * the ones after it find it there.  (Two states a compact table cannot tell apart have the
+ * same home bucket, so they too meet in one thread, in key order.)  One thread then decides
+ * where the serial search would have stopped (the chunk of a first violation, or where the
+ * state bound is reached) and gives each task's new states their numbers in task order,
+ * which is the serial order; and (c) the threads write the new states and their parents.
+ * So the states are numbered, counted, witnessed and stopped exactly as by the serial loop,
+ * whatever the threads.  What (b) inserts past the point where the search stops is never
+ * written or counted: the search ends there.  Each phase ends at a barrier, three a
+ * segment; a segment too small to share runs on the calling thread alone. */
 
 #define TASK 256
-#define SEGMENT 65536
+#define SEGMENT 262144
+#define SOLO 2048            /* a segment of fewer states runs on one thread */
+#define AHEAD 12             /* table buckets fetched ahead of the insertions */
 
 typedef struct Task {
     size_t start, end;       /* states of the level */
@@ -647,8 +731,10 @@ typedef struct Task {
     size_t cstart, ccount;   /* its candidates, in its worker's buffers */
     long long transitions;
     size_t fresh, offset;
-} Task;
+} __attribute__((aligned(64))) Task;  /* a line each: threads write neighbouring tasks */
 
+/* One per thread, each on cache lines of its own (a thread writes its counters all the
+ * time; sharing a line with another thread's would make both wait for it). */
 typedef struct Worker {
     Search *st;
     int id;
@@ -661,12 +747,26 @@ typedef struct Worker {
     uint8_t *cstates;
     uint64_t first_key[64];
     uint16_t first_act[64];
+    uint64_t part_lo, part_last;         /* its share of the table: fingerprints lo..last */
+    size_t *kept, kept_cap;              /* the candidates it inserted, in key order */
+    size_t *kept_at, kept_at_cap;        /* where each task's begin in `kept` (ntasks + 1) */
+    uint8_t *mark; size_t mark_cap;      /* scratch of the write phase */
+    uint64_t *recent;                    /* RECENT (h1, h2) pairs it made (recent_repeat) */
     size_t inserted;
     int err, full;
-} Worker;
+} __attribute__((aligned(64))) Worker;
 
-enum { PHASE_EXPAND, PHASE_SIDE, PHASE_KEEP, PHASE_WRITE, PHASE_REHASH, PHASE_QUIT };
-#define KEPT ((uint64_t)1 << 63)
+enum { PHASE_EXPAND, PHASE_INSERT, PHASE_WRITE, PHASE_REHASH, PHASE_QUIT };
+
+static int grow_array(void **p, size_t *cap, size_t need, size_t size) {
+    if (need <= *cap) return 0;
+    size_t c = *cap * 2 + 1024;
+    while (c < need) c *= 2;
+    void *q = realloc(*p, c * size);
+    if (!q) return -1;
+    *p = q; *cap = c;
+    return 0;
+}
 
 static int worker_reserve(Worker *wk, size_t more) {
     if (wk->cn + more <= wk->ccap) return 0;
@@ -702,6 +802,8 @@ static void worker_filter(Worker *wk, size_t from) {
     wk->cn = keep;
 }
 
+/* (a) Expand, and keep as candidates the successors that are new to this thread in this
+ * segment and to the table. */
 static void phase_expand(Worker *wk) {
     Search *st = wk->st;
     int w = st->model->w;
@@ -715,14 +817,14 @@ static void phase_expand(Worker *wk) {
         Task *task = st->tasks + k;
         task->worker = wk->id;
         task->cstart = wk->cn;
-        task->transitions = 0;
+        long long transitions = 0;
         size_t pending = wk->cn;
         for (size_t i = task->start; i < task->end; i++) {
             const uint8_t *s = st->seg + (i - st->seg_start) * (size_t)w;
             Out *out = &wk->out;
             if (expand(cx, s, st->canonical, st->por, out) < 0) { wk->err = ERR; return; }
-            task->transitions += out->n;
             if (worker_reserve(wk, (size_t)out->n) < 0) { wk->err = -1; return; }
+            transitions += out->n;
             for (int j = 0; j < out->n; j++) {
                 uint64_t key = ((uint64_t)i << 9) | (uint64_t)j;
                 uint64_t fresh = out->events[j] & st->all_bits & ~seen;
@@ -732,101 +834,100 @@ static void phase_expand(Worker *wk) {
                     if (key < wk->first_key[b]) { wk->first_key[b] = key; wk->first_act[b] = out->action[j]; }
                 }
                 const uint8_t *m = out->states + (size_t)j * (size_t)w;
+                uint64_t h1 = fingerprint(m, w), h2 = st->table.compact ? fingerprint2(m, w) : 0;
+                if (recent_repeat(wk->recent, h1, h2)) continue;
+                table_prefetch(&st->table, h1);
                 size_t c = wk->cn++;
                 wk->ckey[c] = key;
-                wk->ch1[c] = fingerprint(m, w);
-                wk->ch2[c] = st->table.compact ? fingerprint2(m, w) : 0;
+                wk->ch1[c] = h1;
+                wk->ch2[c] = h2;
                 wk->cact[c] = out->action[j];
                 memcpy(wk->cstates + c * (size_t)w, m, (size_t)w);
-                table_prefetch(&st->table, wk->ch1[c]);
             }
             if (wk->cn - pending >= BATCH) { worker_filter(wk, pending); pending = wk->cn; }
         }
         worker_filter(wk, pending);
         task->ccount = wk->cn - task->cstart;
+        task->transitions = transitions;
     }
 }
 
-/* The next task for this thread to take, or NULL: every phase hands tasks out one by one,
- * so that a thread the machine preempts holds up the others by one task, not by its share. */
+/* The fingerprints whose home bucket is among the first `part` of `parts` equal shares of
+ * the table's buckets are those below part_bound(part): home_of is monotonic. */
+static uint64_t part_bound(size_t nb, size_t part, size_t parts) {
+    size_t first = (size_t)(((__uint128_t)nb * part) / parts);
+    return (uint64_t)((((__uint128_t)first << 64) + nb - 1) / nb);
+}
+
+/* (b) Insert this thread's share of the candidates, task after task, in key order. */
+static void phase_insert(Worker *wk) {
+    Search *st = wk->st;
+    Table *t = &st->table;
+    uint64_t lo = wk->part_lo, last = wk->part_last;
+    size_t inserted = 0, nk = 0;
+    for (size_t k = 0; k < st->ntasks; k++) {
+        Task *task = st->tasks + k;
+        const Worker *owner = st->workers + task->worker;
+        size_t end = task->cstart + task->ccount;
+        wk->kept_at[k] = nk;
+        if (grow_array((void **)&wk->kept, &wk->kept_cap, nk + task->ccount, sizeof(size_t)) < 0) {
+            wk->err = -1; return;
+        }
+        /* this thread's candidates of the task go in `kept` first, to be fetched ahead */
+        size_t m = nk;
+        for (size_t j = task->cstart; j < end; j++)
+            if (owner->ch1[j] >= lo && owner->ch1[j] <= last) wk->kept[m++] = j;
+        for (size_t i = nk; i < m && i < nk + AHEAD; i++) table_prefetch(t, owner->ch1[wk->kept[i]]);
+        for (size_t i = nk; i < m; i++) {
+            if (i + AHEAD < m) table_prefetch(t, owner->ch1[wk->kept[i + AHEAD]]);
+            size_t j = wk->kept[i];
+            int r = table_insert_shared(t, owner->ch1[j], owner->ch2[j]);
+            if (r == 0) continue;
+            /* a probe sequence that ran out: the table is full; the state counts as new */
+            if (r < 0) wk->full = 1;
+            inserted += r > 0;
+            wk->kept[nk++] = j;
+        }
+    }
+    wk->kept_at[st->ntasks] = nk;
+    wk->inserted = inserted;
+}
+
+/* The next task for this thread to take, or NULL: the write phase hands tasks out one by
+ * one, so that a thread the machine preempts holds up the others by one task. */
 static Task *next_task(Search *st) {
     size_t k = __atomic_fetch_add(&st->next_task, 1, __ATOMIC_RELAXED);
     return k < st->ntasks ? st->tasks + k : NULL;
 }
 
-static void phase_side(Worker *wk) {
-    Search *st = wk->st;
-    size_t mask = st->side_cap - 1;
-    for (Task *task; (task = next_task(st));) {
-        const Worker *owner = st->workers + task->worker;
-        size_t end = task->cstart + task->ccount;
-        for (size_t j = task->cstart; j < end; j++) {
-            if (j + 16 < end) __builtin_prefetch(st->side + 2 * ((size_t)owner->ch1[j + 16] & mask));
-            uint64_t id = owner->ch1[j], inv = ~owner->ckey[j];
-            size_t i = (size_t)id & mask;
-            for (;;) {
-                uint64_t *slot = st->side + 2 * i;
-                uint64_t v = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
-                if (!v && __atomic_compare_exchange_n(slot, &v, id, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) v = id;
-                if (v == id) {
-                    uint64_t old = __atomic_load_n(slot + 1, __ATOMIC_RELAXED);
-                    while (inv > old && !__atomic_compare_exchange_n(slot + 1, &old, inv, 0, __ATOMIC_RELAXED,
-                                                                     __ATOMIC_RELAXED)) {}
-                    break;
-                }
-                i = (i + 1) & mask;
-            }
-        }
-    }
-}
-
-static uint64_t side_first(const Search *st, uint64_t id) {
-    size_t mask = st->side_cap - 1, i = (size_t)id & mask;
-    while (st->side[2 * i] != id) i = (i + 1) & mask;
-    return ~st->side[2 * i + 1];
-}
-
-static void phase_keep(Worker *wk) {
-    Search *st = wk->st;
-    for (Task *task; (task = next_task(st));) {
-        Worker *owner = st->workers + task->worker;
-        size_t fresh = 0, end = task->cstart + task->ccount, mask = st->side_cap - 1;
-        for (size_t j = task->cstart; j < end; j++) {
-            if (j + 16 < end) __builtin_prefetch(st->side + 2 * ((size_t)owner->ch1[j + 16] & mask));
-            if (side_first(st, owner->ch1[j]) == owner->ckey[j]) { owner->ckey[j] |= KEPT; fresh++; }
-        }
-        task->fresh = fresh;
-    }
-}
-
+/* (c) Write each task's new states at their numbers: its candidates that some thread
+ * inserted, in key order. */
 static void phase_write(Worker *wk) {
     Search *st = wk->st;
     int w = st->model->w;
-    size_t inserted = 0;
     for (Task *task; (task = next_task(st));) {
         if ((long)((task->start - st->seg_start) / (size_t)st->chunk) > st->cut_chunk) continue;
+        size_t k = (size_t)(task - st->tasks);
         const Worker *owner = st->workers + task->worker;
-        size_t at = task->offset, end = task->cstart + task->ccount;
+        if (grow_array((void **)&wk->mark, &wk->mark_cap, task->ccount, 1) < 0) { wk->err = -1; return; }
+        memset(wk->mark, 0, task->ccount);
+        for (int p = 0; p < st->parts; p++) {
+            const Worker *q = st->workers + p;
+            for (size_t i = q->kept_at[k]; i < q->kept_at[k + 1]; i++) wk->mark[q->kept[i] - task->cstart] = 1;
+        }
+        size_t at = task->offset;
         uint8_t *states = st->nxt.fd < 0 ? st->nxt.mem + st->nxt.n * (size_t)w : st->out_states;
         uint32_t *parent = st->parents_fd < 0 ? st->parent + st->n : st->out_parent;
         uint16_t *via = st->parents_fd < 0 ? st->via + st->n : st->out_via;
-        for (size_t j = task->cstart; j < end; j++) {
-            if (j + 16 < end) table_prefetch(&st->table, owner->ch1[j + 16]);
-            if (!(owner->ckey[j] & KEPT)) continue;
+        for (size_t c = 0; c < task->ccount; c++) {
+            if (!wk->mark[c]) continue;
+            size_t j = task->cstart + c;
             memcpy(states + at * (size_t)w, owner->cstates + j * (size_t)w, (size_t)w);
-            parent[at] = (uint32_t)(st->cur_base + ((owner->ckey[j] & ~KEPT) >> 9));
+            parent[at] = (uint32_t)(st->cur_base + (owner->ckey[j] >> 9));
             via[at] = owner->cact[j];
             at++;
-            int r = table_insert_shared(&st->table, owner->ch1[j], owner->ch2[j]);
-            if (r < 0) wk->full = 1;
-            inserted += r > 0;
         }
     }
-    wk->inserted = inserted;
-    /* everyone is done reading the side table: clear this thread's share for the next segment */
-    size_t share = (st->side_cap + (size_t)st->nthreads - 1) / (size_t)st->nthreads;
-    size_t lo = share * (size_t)wk->id, hi = lo + share < st->side_cap ? lo + share : st->side_cap;
-    if (lo < hi) memset(st->side + 2 * lo, 0, (hi - lo) * 2 * sizeof(uint64_t));
 }
 
 /* This thread's share of moving the old table's entries into the bigger one. */
@@ -834,16 +935,17 @@ static void phase_rehash(Worker *wk) {
     Search *st = wk->st;
     size_t slots = st->old_nb * BUCKET, share = (slots + (size_t)st->nthreads - 1) / (size_t)st->nthreads;
     size_t lo = share * (size_t)wk->id, hi = lo + share < slots ? lo + share : slots;
-    for (size_t j = lo; j < hi; j++)
+    for (size_t j = lo; j < hi; j++) {
+        if (j + 4 * BUCKET < hi && st->old_slots[j + 4 * BUCKET]) table_prefetch(&st->table, st->old_slots[j + 4 * BUCKET]);
         if (st->old_slots[j]) table_insert_shared(&st->table, st->old_slots[j], 0);
+    }
 }
 
 static void run_phase(Worker *wk, int phase) {
     switch (phase) {
     case PHASE_REHASH: phase_rehash(wk); break;
     case PHASE_EXPAND: phase_expand(wk); break;
-    case PHASE_SIDE: phase_side(wk); break;
-    case PHASE_KEEP: phase_keep(wk); break;
+    case PHASE_INSERT: phase_insert(wk); break;
     case PHASE_WRITE: phase_write(wk); break;
     }
 }
@@ -852,21 +954,21 @@ static void *worker_main(void *arg) {
     Worker *wk = arg;
     Search *st = wk->st;
     for (;;) {
-        pthread_barrier_wait(&st->go);
+        barrier_wait(&st->go);
         int phase = st->phase;
         if (phase == PHASE_QUIT) return NULL;
         run_phase(wk, phase);
-        pthread_barrier_wait(&st->done);
+        barrier_wait(&st->done);
     }
 }
 
-/* All threads run one phase; the calling thread is worker 0. */
-static void all_run(Search *st, int phase) {
+/* All threads run one phase (the calling thread is worker 0), or the calling thread alone. */
+static void all_run(Search *st, int phase, int solo) {
     st->phase = phase;
     st->next_task = 0;
-    if (st->nthreads > 1) pthread_barrier_wait(&st->go);
+    if (st->nthreads > 1 && !solo) barrier_wait(&st->go);
     run_phase(&st->workers[0], phase);
-    if (st->nthreads > 1) pthread_barrier_wait(&st->done);
+    if (st->nthreads > 1 && !solo) barrier_wait(&st->done);
 }
 
 /* Room for `fresh` more states: in the next level and the parent links where they are in
@@ -913,9 +1015,10 @@ static int grow_buffers(Search *st, size_t fresh) {
 static int make_tasks(Search *st) {
     size_t need = (st->seg_end - st->seg_start) / TASK + (st->seg_end - st->seg_start) / (size_t)st->chunk + 2;
     if (need > st->tasks_cap) {
-        Task *t = realloc(st->tasks, need * sizeof(Task));
-        if (!t) return -1;
-        st->tasks = t; st->tasks_cap = need;
+        free(st->tasks);
+        st->tasks = aligned_alloc(64, need * sizeof(Task));
+        st->tasks_cap = st->tasks ? need : 0;
+        if (!st->tasks) return -1;
     }
     st->ntasks = 0;
     for (size_t c = st->seg_start; c < st->seg_end; c += (size_t)st->chunk) {
@@ -932,6 +1035,10 @@ static int make_tasks(Search *st) {
         size_t *b = realloc(st->chunk_fresh, nchunks * sizeof(size_t)); if (b) st->chunk_fresh = b;
         if (!a || !b) return -1;
         st->chunk_cap = nchunks;
+    }
+    for (int i = 0; i < st->nthreads; i++) {
+        Worker *wk = st->workers + i;
+        if (grow_array((void **)&wk->kept_at, &wk->kept_at_cap, st->ntasks + 1, sizeof(size_t)) < 0) return -1;
     }
     return 0;
 }
@@ -951,47 +1058,75 @@ static int load_segment(Search *st) {
 
 static int fail(Search *st, int err) { st->status = 3; st->err = err; return 3; }
 
+/* Twice the buckets of a growable table, filled by all the threads. */
+static int grow_shared(Search *st) {
+    Table bigger;
+    if (table_new(&bigger, st->table.nb * 2, 0, (double)st->table.limit / (double)(st->table.nb * BUCKET)) < 0)
+        return -1;
+    bigger.used = st->table.used;
+    st->old_slots = st->table.slots; st->old_nb = st->table.nb;
+    st->table = bigger;
+    all_run(st, PHASE_REHASH, 0);
+    slots_unmap(st->old_slots, st->old_nb);
+    st->old_slots = NULL;
+    return 0;
+}
+
 static int run_parallel(Search *st, double seconds) {
     double until = now() + seconds;
-    size_t seg_states = (size_t)st->chunk * (SEGMENT / (size_t)st->chunk > 0 ? SEGMENT / (size_t)st->chunk : 1);
+    size_t seg = st->segment ? st->segment : SEGMENT;
+    size_t seg_states = (size_t)st->chunk * (seg / (size_t)st->chunk > 0 ? seg / (size_t)st->chunk : 1);
     while (st->status == 0) {
         if (level_step(st)) break;
         st->seg_start = st->cur_pos;
         st->seg_end = st->cur_pos + seg_states < st->cur.n ? st->cur_pos + seg_states : st->cur.n;
         if (load_segment(st) < 0 || make_tasks(st) < 0) return fail(st, -1);
+        /* (segments set smaller than SEGMENT, for tests, share smaller ones) */
+        size_t solo_below = st->segment && st->segment < 4 * SOLO ? st->segment / 4 : SOLO;
+        int solo = st->seg_end - st->seg_start < solo_below;
+        st->parts = solo ? 1 : st->nthreads;
         /* (a) expand, keep what the table lacks */
-        all_run(st, PHASE_EXPAND);
+        all_run(st, PHASE_EXPAND, solo);
         size_t cands = 0;
-        for (int i = 0; i < st->nthreads; i++) {
+        for (int i = 0; i < st->parts; i++) {
             if (st->workers[i].err) return fail(st, st->workers[i].err);
             cands += st->workers[i].cn;
         }
-        /* (b) the first discovery of each candidate */
-        size_t cap = 1024;
-        while (cap < 2 * cands + 2) cap *= 2;
-        if (cap > st->side_cap) {
-            /* (a smaller one is left clear by the write phase) */
-            free(st->side);
-            st->side = calloc(cap * 2, sizeof(uint64_t));
-            if (!st->side) { st->side_cap = 0; return fail(st, -1); }
-            st->side_cap = cap;
+        /* (b) insert; a growable table first makes room for every candidate, a compact one
+         * cannot outgrow its probe sequences */
+        while (!st->table.compact && st->table.used + cands > st->table.nb * BUCKET / 16 * 15)
+            if (grow_shared(st) < 0) return fail(st, -1);
+        for (int i = 0; i < st->parts; i++) {
+            Worker *wk = st->workers + i;
+            uint64_t lo = part_bound(st->table.nb, (size_t)i, (size_t)st->parts);
+            /* fingerprints lo..last; none when the share has no bucket (more threads than buckets) */
+            wk->part_lo = lo; wk->part_last = UINT64_MAX;
+            if (i + 1 < st->parts) {
+                uint64_t hi = part_bound(st->table.nb, (size_t)i + 1, (size_t)st->parts);
+                if (hi > lo) wk->part_last = hi - 1;
+                else { wk->part_lo = 1; wk->part_last = 0; }
+            }
+            wk->inserted = 0;
         }
-        all_run(st, PHASE_SIDE);
-        /* (c) keep the first discoveries */
-        all_run(st, PHASE_KEEP);
+        all_run(st, PHASE_INSERT, solo);
+        for (int i = 0; i < st->parts; i++)
+            if (st->workers[i].err) return fail(st, st->workers[i].err);
         /* where the serial loop would stop, and the new states' numbers */
         size_t nchunks = (st->seg_end - st->seg_start + (size_t)st->chunk - 1) / (size_t)st->chunk;
         memset(st->chunk_trans, 0, nchunks * sizeof(long long));
         memset(st->chunk_fresh, 0, nchunks * sizeof(size_t));
         for (size_t k = 0; k < st->ntasks; k++) {
-            size_t c = (st->tasks[k].start - st->seg_start) / (size_t)st->chunk;
-            st->chunk_trans[c] += st->tasks[k].transitions;
-            st->chunk_fresh[c] += st->tasks[k].fresh;
+            Task *task = st->tasks + k;
+            task->fresh = 0;
+            for (int i = 0; i < st->parts; i++) task->fresh += st->workers[i].kept_at[k + 1] - st->workers[i].kept_at[k];
+            size_t c = (task->start - st->seg_start) / (size_t)st->chunk;
+            st->chunk_trans[c] += task->transitions;
+            st->chunk_fresh[c] += task->fresh;
         }
         uint64_t first_key[64]; int first_act[64];
         for (int b = 0; b < 64; b++) {
             first_key[b] = UINT64_MAX; first_act[b] = 0;
-            for (int i = 0; i < st->nthreads; i++)
+            for (int i = 0; i < st->parts; i++)
                 if (st->workers[i].first_key[b] < first_key[b]) {
                     first_key[b] = st->workers[i].first_key[b]; first_act[b] = st->workers[i].first_act[b];
                 }
@@ -1017,30 +1152,20 @@ static int run_parallel(Search *st, double seconds) {
             st->tasks[k].offset = fresh;
             if ((long)((st->tasks[k].start - st->seg_start) / (size_t)st->chunk) <= cut) fresh += st->tasks[k].fresh;
         }
-        while (st->table.used + fresh > st->table.limit && !st->table.compact) {
-            /* twice the buckets, filled by all the threads */
-            Table bigger;
-            if (table_new(&bigger, st->table.nb * 2, 0, (double)st->table.limit / (double)(st->table.nb * BUCKET)) < 0)
-                return fail(st, -1);
-            bigger.used = st->table.used;
-            st->old_slots = st->table.slots; st->old_nb = st->table.nb;
-            st->table = bigger;
-            all_run(st, PHASE_REHASH);
-            slots_unmap(st->old_slots, st->old_nb);
-            st->old_slots = NULL;
-        }
-        if (st->table.used + fresh > st->table.limit || st->n + fresh > UINT32_MAX) {
+        if ((st->table.compact && st->table.used + fresh > st->table.limit) || st->n + fresh > UINT32_MAX) {
             /* the table (or the numbering) is full: stop before this segment */
             st->status = 2; st->stop_reason = 4;
             break;
         }
         if (grow_buffers(st, fresh) < 0) return fail(st, -1);
-        /* (d) write */
-        all_run(st, PHASE_WRITE);
+        /* (c) write */
+        all_run(st, PHASE_WRITE, solo);
+        for (int i = 0; i < st->nthreads; i++)
+            if (st->workers[i].err) return fail(st, st->workers[i].err);
         /* A compact table whose probe sequence ran out (MAX_DISP buckets, a crowded stretch of
          * a nearly full table) is full: the segment is still taken in whole, and the search
          * stops after it, saying so, with everything it reached. */
-        for (int i = 0; i < st->nthreads; i++) {
+        for (int i = 0; i < st->parts; i++) {
             st->table.used += st->workers[i].inserted;
             if (st->workers[i].full && !reason) reason = 4;
         }
@@ -1060,6 +1185,8 @@ static int run_parallel(Search *st, double seconds) {
         st->cur_pos = st->seg_start + (size_t)(cut + 1) * (size_t)st->chunk;
         if (st->cur_pos > st->seg_end) st->cur_pos = st->seg_end;
         if (reason) { st->status = 2; st->stop_reason = reason; break; }
+        while (!st->table.compact && st->table.used > st->table.limit)
+            if (grow_shared(st) < 0) return fail(st, -1);
         if (now() >= until) break;
     }
     return st->status;
@@ -1072,14 +1199,13 @@ EXPORT void ms_search_free(Search *st) {
     if (st->workers) {
         if (st->nthreads > 1) {
             st->phase = PHASE_QUIT;
-            pthread_barrier_wait(&st->go);
+            barrier_wait(&st->go);
             for (int i = 1; i < st->nthreads; i++) pthread_join(st->workers[i].tid, NULL);
-            pthread_barrier_destroy(&st->go);
-            pthread_barrier_destroy(&st->done);
         }
         for (int i = 0; i < st->nthreads; i++) {
             Worker *wk = st->workers + i;
-            free(wk->out.states); free(wk->ckey); free(wk->ch1); free(wk->ch2); free(wk->cact); free(wk->cstates);
+            free(wk->ckey); free(wk->ch1); free(wk->ch2); free(wk->cact); free(wk->cstates);
+            free(wk->out.states); free(wk->kept); free(wk->kept_at); free(wk->mark); free(wk->recent);
         }
         free(st->workers);
     }
@@ -1088,8 +1214,8 @@ EXPORT void ms_search_free(Search *st) {
     level_free(&st->cur); level_free(&st->nxt);
     free(st->out.states);
     if (st->batch) free(st->batch->states);
-    free(st->batch);
-    free(st->tasks); free(st->segbuf); free(st->side); free(st->out_states); free(st->out_parent); free(st->out_via);
+    free(st->batch); free(st->recent);
+    free(st->tasks); free(st->segbuf); free(st->out_states); free(st->out_parent); free(st->out_via);
     free(st->chunk_trans); free(st->chunk_fresh);
     free(st);
 }
@@ -1145,6 +1271,7 @@ EXPORT Search *ms_search_new(const Model *m, const uint8_t *init, int canonical,
     for (int i = 0; i < 64; i++) { st->witness_src[i] = -1; st->witness_action[i] = 0; }
     st->out.states = malloc((size_t)MAX_OUT * (size_t)w);
     st->batch = calloc(1, sizeof(Batch));
+    if (!exact && !(st->recent = calloc(2 * RECENT, sizeof(uint64_t)))) goto fail;
     if (!st->out.states || !st->batch || !(st->batch->states = malloc((size_t)(BATCH + MAX_OUT) * (size_t)w)))
         goto fail;
     /* the first level is the initial state */
@@ -1157,23 +1284,25 @@ EXPORT Search *ms_search_new(const Model *m, const uint8_t *init, int canonical,
     if (push_state(st, 0, 0xFFFF, init) < 0) goto fail;
     swap_levels(st);
     if (parallel) {
-        st->workers = calloc((size_t)st->nthreads, sizeof(Worker));
+        st->workers = aligned_alloc(64, (size_t)st->nthreads * sizeof(Worker));
         if (!st->workers) goto fail;
+        memset(st->workers, 0, (size_t)st->nthreads * sizeof(Worker));
         for (int i = 0; i < st->nthreads; i++) {
             Worker *wk = st->workers + i;
             wk->st = st; wk->id = i;
             cx_init(&wk->cx, m);
             if (!(wk->out.states = malloc((size_t)MAX_OUT * (size_t)w))) goto fail;
+            if (!(wk->recent = calloc(2 * RECENT, sizeof(uint64_t)))) goto fail;
         }
         if (st->nthreads > 1) {
-            pthread_barrier_init(&st->go, NULL, (unsigned)st->nthreads);
-            pthread_barrier_init(&st->done, NULL, (unsigned)st->nthreads);
+            barrier_init(&st->go, (unsigned)st->nthreads);
+            barrier_init(&st->done, (unsigned)st->nthreads);
             for (int i = 1; i < st->nthreads; i++)
                 if (pthread_create(&st->workers[i].tid, NULL, worker_main, st->workers + i) != 0) {
-                    /* run with the threads made so far */
-                    pthread_barrier_destroy(&st->go); pthread_barrier_destroy(&st->done);
-                    pthread_barrier_init(&st->go, NULL, (unsigned)i);
-                    pthread_barrier_init(&st->done, NULL, (unsigned)i);
+                    /* run with the threads made so far (which may be waiting already: the
+                     * count they added stays, only the number to wait for changes) */
+                    __atomic_store_n(&st->go.n, (unsigned)i, __ATOMIC_RELEASE);
+                    __atomic_store_n(&st->done.n, (unsigned)i, __ATOMIC_RELEASE);
                     st->nthreads = i;
                     break;
                 }
@@ -1185,6 +1314,10 @@ fail:
     ms_search_free(st);
     return NULL;
 }
+
+/* Segments of about `states` states (whole chunks) in the threaded search instead of
+ * SEGMENT, before it runs: small ones let tests cut a level into many. */
+EXPORT void ms_search_set_segment(Search *st, long long states) { st->segment = states > 0 ? (size_t)states : 0; }
 
 /* Run for about `seconds`; returns the status (0 running, 1 complete, 2 stopped, 3 error). */
 EXPORT int ms_search_run(Search *st, double seconds) {

@@ -118,12 +118,15 @@ def native_bfs(
     threads: int = 1,
     table_bytes: int = 0,
     spill_dir: str = "",
+    segment: int = 0,
     max_memory: int | None = None,
 ) -> SearchResult:
     """Breadth-first search in the compiled core: the same states, transitions, depth and
     first witnesses as ``explore.bfs`` with the same options (no checkpoints), on
     ``threads`` threads.  ``table_bytes`` > 0 fixes the visited set at that size, with
-    compact entries; ``spill_dir`` keeps the frontier and parent links in files there."""
+    compact entries; ``spill_dir`` keeps the frontier and parent links in files there.
+    ``segment`` > 0 cuts the threaded search's levels into segments of about that many
+    states instead of the core's default (262,144), so that tests see levels of many."""
     kernel, lib = native.kernel, native.lib
     start = time.perf_counter()
     events = list(kernel.events)
@@ -142,6 +145,8 @@ def native_bfs(
                            -3: "--exact keeps whole states: one thread, no compact table"}.get(status.value,
                                                                                               "out of memory"))
     search = ctypes.c_void_p(handle)
+    if segment:
+        lib.ms_search_set_segment(search, segment)
     try:
         bound = None if max_memory is None else MemoryBound(
             max_memory, "a larger --max-memory, --max-states or --max-depth, or smaller sizes")
