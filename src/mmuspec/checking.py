@@ -19,12 +19,12 @@ from typing import Any
 from mmuspec.errors import EnvironmentFailure, InputError, MmuspecError, UsageError
 from mmuspec.explore import Progress, SearchResult, Witness, bfs, concretize
 from mmuspec.explore.bounded import PreemptionBounded, bounded_factory
+from mmuspec.explore.cluster import default_workers
 from mmuspec.explore.coverage import CountingModel
 from mmuspec.explore.liveness import check_progress
 from mmuspec.explore.minimize import minimize as explore_minimize
 from mmuspec.explore.partitioned import partitioned_bfs
 from mmuspec.explore.por import persistent_sets
-from mmuspec.explore.runners import default_workers
 from mmuspec.explore.swarm import swarm
 from mmuspec.model import (
     Config,

@@ -21,8 +21,7 @@ from mmuspec.api import finish
 from mmuspec.checking import NO_REDUCTIONS, CheckSpec, Reductions, run_check, run_matrix
 from mmuspec.cliparser import Parser, add_everywhere
 from mmuspec.errors import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_USAGE, UsageError
-from mmuspec.explore.cluster import check_reachable
-from mmuspec.explore.runners import default_workers
+from mmuspec.explore.cluster import check_reachable, default_workers
 from mmuspec.model import (
     DEFAULT_ERA,
     ERAS,
@@ -769,7 +768,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         print(json.dumps(data, indent=2))
     else:
         print(table_text(workload, seed, results))
-        written = ["results.json", *(["workload.toml"] if getattr(args, "built_workload_text", None) else []),
+        written = ["results.json", *(["workload.toml"] if built is not None else []),
                    *(p.path.name for p in plots)]
         print(f"\nwrote {', '.join(str(out / name) for name in written)}")
     return 0

@@ -10,11 +10,12 @@ from __future__ import annotations
 import sys
 
 from mmuspec import ctrl_c
+from mmuspec.errors import EXIT_INTERRUPTED
 
 
 def run() -> int:
     ctrl_c.take_over()
-    status = ctrl_c.EXIT_INTERRUPTED
+    status = EXIT_INTERRUPTED
     try:
         from mmuspec.cli import main
 

@@ -39,9 +39,9 @@ import sys
 from types import FrameType
 from typing import NoReturn
 
+from mmuspec.errors import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED
+
 MESSAGE = "mmuspec: interrupted (Ctrl-C)"
-EXIT_INTERRUPTED = 130  # errors.EXIT_INTERRUPTED, without importing the command line
-EXIT_BROKEN_PIPE = 141  # errors.EXIT_BROKEN_PIPE
 
 
 class _State:
@@ -49,8 +49,7 @@ class _State:
     owned = False  # this process is the mmuspec command and SIGINT is its own
     noted = False  # a Ctrl-C came while the command's modules were imported
     said = False  # the one line has been written
-    ended = False  # the command has its status; Python is exiting
-    status: int | None = None  # that status
+    status: int | None = None  # the command's status, once it has one and Python is exiting
 
 
 def take_over() -> None:
@@ -78,7 +77,6 @@ def ended(status: int) -> int:
     worker processes, the exit functions) leaves at once with 130, and the process ends
     with ``status`` (``_last``)."""
     if _State.owned:
-        _State.ended = True
         _State.status = status
         signal.signal(signal.SIGINT, _leave)
     return status
@@ -148,7 +146,7 @@ def leave_now() -> NoReturn:
     for stream in (sys.stdout, sys.stderr):  # what the report printed so far
         with contextlib.suppress(Exception):  # interrupted in the middle of a write, or a closed reader
             stream.flush()
-    if not _State.ended:  # while Python exits, its own exit functions are running already
+    if _State.status is None:  # once it is set, while Python exits, its own exit functions are running already
         with contextlib.suppress(BaseException):  # they report their own failures
             atexit._run_exitfuncs()
     os._exit(EXIT_INTERRUPTED)

@@ -26,7 +26,7 @@ from mmuspec.explore.api import Model
 from mmuspec.explore.checkpoint import Checkpointer, load_checkpoint
 from mmuspec.explore.expand import Expansion, rows, split
 from mmuspec.explore.interrupt import stop_on_interrupt
-from mmuspec.explore.memory import MemoryBound, doubling
+from mmuspec.explore.memory import UNBOUNDED_HINT, MemoryBound, doubling
 from mmuspec.explore.result import SearchResult, Witness
 from mmuspec.explore.runners import ModelFactory, Runner, SerialRunner, make_runner, worker_guard
 from mmuspec.explore.store import MAX_LOAD, ExactSet, FingerprintSet
@@ -175,8 +175,7 @@ def bfs(model: Model, *, factory: ModelFactory | None = None, **options: object)
     memory = None
     if opts.max_memory is not None:
         memory = MemoryBound(opts.max_memory, f"{opts.checkpoint} holds the search so far (--resume continues it, "
-                             "with a larger --max-memory)" if opts.checkpoint else
-                             "a larger --max-memory, --max-states or --max-depth, or smaller sizes")
+                             "with a larger --max-memory)" if opts.checkpoint else UNBOUNDED_HINT)
 
     def absorb(exp: Expansion, base: int) -> bool:
         """Take one chunk's expansion into the search; True to stop."""

@@ -74,7 +74,8 @@ def dask_client(address: str) -> Any:
         raise UsageError(f"--cluster {address}: cannot connect to the Dask scheduler ({exc})") from None
 
 
-def _cores() -> int:
+def default_workers() -> int:
+    """The CPUs this process may run on."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
@@ -93,7 +94,7 @@ def ray_init(address: str, cpus: int | None = None) -> Any:
     if ray.is_initialized():
         return ray
     if address == "ray:local":
-        ray.init(address="local", num_cpus=cpus or _cores(), include_dashboard=False,
+        ray.init(address="local", num_cpus=cpus or default_workers(), include_dashboard=False,
                  object_store_memory=RAY_LOCAL_OBJECTS, log_to_driver=False, logging_level=logging.ERROR)
         return ray
     try:

@@ -19,13 +19,22 @@ import os
 import resource
 
 
+def statm() -> tuple[int, int] | None:
+    """This process's resident memory and the part of it shared with other processes
+    (libraries, Ray's object store), in bytes; None where /proc/self/statm is missing."""
+    try:
+        with open("/proc/self/statm", "rb") as f:
+            resident, shared = (int(x) for x in f.read().split()[1:3])
+    except (OSError, ValueError):
+        return None
+    page = os.sysconf("SC_PAGE_SIZE")
+    return resident * page, shared * page
+
+
 def resident_bytes() -> int:
     """This process's resident memory now (Linux: /proc/self/statm), else its peak."""
-    try:
-        with open("/proc/self/statm", "rb") as statm:
-            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    now = statm()
+    return now[0] if now is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def size_text(size: float) -> str:
@@ -36,8 +45,12 @@ def size_text(size: float) -> str:
     return f"{size / 1024:.3g} KiB"
 
 
+# What to do about a search that stopped at --max-memory with no checkpoint to resume.
+UNBOUNDED_HINT = "a larger --max-memory, --max-states or --max-depth, or smaller sizes"
+
+
 class MemoryBound:
-    def __init__(self, limit: int, hint: str) -> None:
+    def __init__(self, limit: int, hint: str = UNBOUNDED_HINT) -> None:
         self.limit = limit
         self.hint = hint
         # For what one chunk allocates on the way (its expansion, numpy's temporaries, the

@@ -31,6 +31,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from mmuspec.explore.bfs import Progress, collision_probability
+from mmuspec.explore.memory import statm
 from mmuspec.explore.result import SearchResult, Witness
 from mmuspec.explore.store import FingerprintSet
 
@@ -179,13 +180,8 @@ class Partition:
 def _resident_bytes() -> tuple[int, int]:
     """This process's resident memory, and the part of it no other process shares (the
     pages of libraries and of Ray's object store excluded); Linux, (0, 0) elsewhere."""
-    try:
-        with open("/proc/self/statm") as statm:
-            resident, shared = (int(x) for x in statm.read().split()[1:3])
-    except (OSError, ValueError):
-        return 0, 0
-    page = os.sysconf("SC_PAGE_SIZE")
-    return resident * page, (resident - shared) * page
+    now = statm()
+    return (0, 0) if now is None else (now[0], now[0] - now[1])
 
 
 class Actors(Protocol):

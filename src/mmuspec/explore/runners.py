@@ -17,7 +17,6 @@ and a worker that dies during a search ends it as the environment's failure
 from __future__ import annotations
 
 import multiprocessing
-import os
 import pickle
 import threading
 from collections import OrderedDict, deque
@@ -231,7 +230,3 @@ def worker_guard(expansions: Iterator[Expansion], checkpointer: _Saver | None, s
             saved = checkpointer.save_or_warn(state, state.seconds + time.perf_counter() - started)
             kept = f"; the search so far is in {checkpointer.path} (--resume continues it)" if saved else ""  # type: ignore[attr-defined]
         raise EnvironmentFailure(f"a worker process died during the search (killed, or out of memory){kept}") from None
-
-
-def default_workers() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)

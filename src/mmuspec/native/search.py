@@ -148,19 +148,17 @@ def native_bfs(
     if segment:
         lib.ms_search_set_segment(search, segment)
     try:
-        bound = None if max_memory is None else MemoryBound(
-            max_memory, "a larger --max-memory, --max-states or --max-depth, or smaller sizes")
+        bound = None if max_memory is None else MemoryBound(max_memory)
         return _run(native, search, start, events, symmetry=symmetry, exact=exact, max_states=max_states,
                     max_depth=max_depth, progress=progress, progress_every=progress_every, table_bytes=table_bytes,
-                    bound=bound, width=len(init))
+                    bound=bound)
     finally:
         lib.ms_search_free(search)
 
 
 def _run(native: NativeModel, search: Any, start: float, events: list[Any], *, symmetry: bool, exact: bool,
          max_states: int | None, max_depth: int | None, progress: Callable[[Progress], None] | None,
-         progress_every: float, table_bytes: int, bound: MemoryBound | None = None,
-         width: int = 0) -> SearchResult:
+         progress_every: float, table_bytes: int, bound: MemoryBound | None) -> SearchResult:
     lib = native.lib
     figures = (ctypes.c_longlong * 10)()
     interrupted = False
@@ -183,7 +181,7 @@ def _run(native: NativeModel, search: Any, start: float, events: list[Any], *, s
                 interrupted = True
                 break
             if bound is not None:
-                memory_stop = bound.reached(_growth(figures, 2 * (figures[0] - before), exact, width, table_bytes))
+                memory_stop = bound.reached(_growth(figures, 2 * (figures[0] - before), exact, native.width, table_bytes))
                 before = figures[0]
                 if memory_stop:
                     break
