@@ -353,11 +353,11 @@ def scale(args: argparse.Namespace) -> None:
     config = CURVE if any(c == CURVE for c, _ in SCALE) else SCALE[-1][0]
     curve = {n: [run_mmuspec([*config, "--threads", str(n)], args.timeout * 20) for _ in range(args.repeat)]
              for n in range(1, cores + 1)}
+    medians = {n: median_run(runs) for n, runs in curve.items() if all(r.states for r in runs)}
     base = median_run(curve[1]).seconds
     print(f"scaling on {' '.join(config)} (median of {args.repeat}; 1 thread is the serial search): " + ", ".join(
-        f"{n} {'thread' if n == 1 else 'threads'} {median_run(runs).seconds:.1f} s "
-        f"({base / median_run(runs).seconds:.2f}x, CPU {median_run(runs).cpu_seconds:.1f} s)"
-        for n, runs in curve.items() if all(r.states for r in runs)))
+        f"{n} {'thread' if n == 1 else 'threads'} {m.seconds:.1f} s ({base / m.seconds:.2f}x, CPU {m.cpu_seconds:.1f} s)"
+        for n, m in medians.items()))
     if args.partitions:
         print()
         memory_per_partition(args)
@@ -367,7 +367,6 @@ def memory_per_partition(args: argparse.Namespace) -> None:
     """What each process of a partitioned search holds, as processes are added, on Dask
     actors (a LocalCluster per run) and on Ray actors (one local Ray for all the runs,
     started first): the start-up is timed apart from the search."""
-    import contextlib
     import functools
     from importlib.util import find_spec
 

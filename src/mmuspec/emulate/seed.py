@@ -31,7 +31,6 @@ from mmuspec.traces.reader import Record, parse_line
 from mmuspec.traces.stats import StatsBuilder
 
 WORKLOADS = ("ksm-merge", "cow-break")
-NOTIFIER_EVENTS = frozenset(("kvm_unmap_hva_range", "kvm_set_spte_hva", "kvm_age_hva", "kvm_test_age_hva"))
 SPTE_EVENTS = frozenset(("kvm_tdp_mmu_spte_changed", "kvm_mmu_set_spte", "kvm_mmu_prepare_zap_page"))
 
 SEED_SCRIPT = r"""
@@ -186,22 +185,22 @@ def analyse(data_text: str, out: Path | None = None) -> dict[str, Any]:
     header) are written there first, so a failing analysis loses nothing."""
     output = serial.parse(data_text)
     kernel = output.kernel or "?"
-    runs: list[tuple[str, str, str]] = []
+    runs: list[tuple[str, str, str, bool]] = []
     for workload in WORKLOADS:
         vmm = output.sections.get(f"seed-{workload}.vmm")
         trace = output.sections.get(f"seed-{workload}.trace")
         if vmm is None or trace is None:
             continue
-        runs.append((workload, vmm.text, trace.text))
         started = "hva" in parse_vmm_output(vmm.text, f"the {workload} VMM output").header
+        runs.append((workload, vmm.text, trace.text, started))
         if out is not None:
             (out / f"{workload}.vmm").write_text(vmm.text)
             (out / f"{workload}.trace").write_text(
                 lab_trace(workload, kernel, vmm.text, trace.text)[0] if started else trace.text)
     rows = []
-    for workload, vmm_text, trace_text in runs:
+    for workload, vmm_text, trace_text, started in runs:
         row = summarize(workload, kernel, vmm_text, trace_text).to_json()
-        if "hva" in parse_vmm_output(vmm_text, f"the {workload} VMM output").header:
+        if started:
             row["conformance"] = conformance(workload, kernel, vmm_text, trace_text)
         else:  # the VMM stopped before it had a guest: no page to check
             row["conformance"] = {"era": kernel_era(kernel)[0], "not_checked": "the VMM did not start its guest: "

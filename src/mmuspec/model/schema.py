@@ -117,7 +117,6 @@ SHARED: tuple[Field, ...] = (
     # until lru_add_drain_all(): only for the pages ``memory.lru_add`` names.
     Field("LRU_ADD", "{page}.lru_add", "frame", "bool", "page", when=lambda sc: bool(sc.lru_add)),
 )
-BY_ATTR = {f.attr: f for f in SHARED}
 
 
 # The fields of the threads' blocks (``layout.THREAD_FIELDS`` lists each kind's block, in
