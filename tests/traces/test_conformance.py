@@ -179,3 +179,15 @@ def test_a_failed_merge_is_invisible_in_a_trace_without_ksm_events_and_required_
     assert not verdict.ok and verdict.rejections[0].label == "unmap:ksmd" and verdict.rejections[0].line == 12
     verdict = check(_with_ksm_events(failed_merge=True), era="6.3")
     assert verdict.ok and verdict.labels["merge-failed"] == 1 and verdict.merge_outcomes_checked
+
+
+def test_a_shadow_page_zap_does_not_narrow_the_guest_range_that_later_map_events_are_counted_in():
+    """With a gfn base and no page count, a kvm_mmu_prepare_zap_page line once reset the
+    bound the map events are read against, so every later map was taken as outside the guest."""
+    text = (" vmm-1 [000] ...1. 10.000001: kvm_mmu_spte_requested: gfn 1000 pfn 1 level 1\n"
+            " kvm-nx-lpage-re-2 [001] ...1. 10.000002: kvm_mmu_prepare_zap_page: sp gen 0 gfn 1000 l1 8-byte q0"
+            " direct wux nxe ad root 0 sync\n"
+            " vmm-1 [000] ...1. 10.000003: kvm_mmu_spte_requested: gfn 1001 pfn 2 level 1\n")
+    verdict = check(text, workload="zap", mapping=Mapping(gfn=0x1000))
+    data = verdict.to_json()
+    assert verdict.ok and data["labels"] == {"map": 2} and data["outside"] == 0 and data["pages"] == 2

@@ -358,8 +358,8 @@ def _page_events(lines: Iterable[str], mapping: Mapping, reading: Reading, marke
             if " direct " not in f" {f.get('role', '')} " or mapping.gfn is None:
                 continue
             span = 512 ** int(f["level"])
-            top = mapping.gfn + (mapping.pages or 0)
-            for gfn in range(max(f["gfn"], mapping.gfn), min(f["gfn"] + span, top)):
+            zap_end = mapping.gfn + (mapping.pages or 0)
+            for gfn in range(max(f["gfn"], mapping.gfn), min(f["gfn"] + span, zap_end)):
                 one = mapping.gfn_page(gfn)
                 if one is not None:
                     yield PageEvent(lineno, ts, one, "zap-shadow", pid, text, f)
