@@ -140,5 +140,39 @@ def test_ksm_scan_cost_leaves_out_scans_with_a_merge_and_scans_longer_than_one_b
     every = measure(str(trace_path("ksm-merge")), run)
     assert len(every.costs["ksm_scan_us"].values) == 213  # of 215 scans: the first (empty) and the merging one left out
     assert measure(str(trace_path("ksm-merge")), run, pages_to_scan=32).costs["ksm_scan_us"].values == []
-    assert every.costs["ksm_scan_us"].statistic == "p10"
-    assert every.costs["ksm_scan_us"].median() < sorted(every.costs["ksm_scan_us"].values)[len(every.costs["ksm_scan_us"].values) // 2]
+    assert every.costs["ksm_scan_us"].statistic == "p10" and every.costs["ksm_scan_us"].taken() == "p10"
+    assert every.costs["ksm_scan_us"].value() < sorted(every.costs["ksm_scan_us"].values)[len(every.costs["ksm_scan_us"].values) // 2]
+
+
+def test_a_ksm_scan_cost_of_fewer_than_ten_scans_is_their_median_and_the_report_and_profile_call_it_that(tmp_path):
+    """Nine samples have no tenth percentile: the value is their median, and nothing that
+    shows it may label it a percentile."""
+    from dataclasses import replace
+
+    from mmuspec.lab.measure import Samples
+
+    nine = Samples([float(v) for v in range(1, 10)], statistic="p10")
+    assert (nine.taken(), nine.value()) == ("median", 5.0)
+    assert Samples([float(v) for v in range(1, 11)], statistic="p10").taken() == "p10"
+    assert (Samples(statistic="p10").taken(), Samples(statistic="p10").value()) == (None, None)
+
+    r = analysed("ksm-merge")
+    few = replace(r, measurement=replace(r.measurement, costs={**r.measurement.costs, "ksm_scan_us": nine}))
+    text = lab_text(few, tmp_path)
+    line = next(x for x in text.splitlines() if x.strip().startswith("ksm_scan_us"))
+    assert "median of 9 samples" in line and "percentile" not in text.split("measured costs")[1].split("predicted")[0]
+    assert few.measurement.to_json()["costs_us"]["ksm_scan_us"] == {"value": 5.0, "statistic": "median", "samples": 9}
+    path = tmp_path / "costs.toml"
+    path.write_text(lab_profile(few, "d"))
+    assert load_profile(str(path)).source_of("ksm_scan_us").endswith("(median of 9 events)")
+    path.write_text(lab_profile(r, "d"))
+    assert load_profile(str(path)).source_of("ksm_scan_us").endswith("(tenth percentile of 213 events)")
+
+
+def test_a_profile_that_names_no_statistic_is_read_without_naming_one(tmp_path):
+    path = tmp_path / "old.toml"
+    path.write_text('[profile]\nworkload = "ksm-merge"\n[costs]\nksm_scan_us = 0.6\n[samples]\nksm_scan_us = 40\n')
+    assert load_profile(str(path)).source_of("ksm_scan_us").endswith("(40 events)")
+    path.write_text('[costs]\nksm_scan_us = 0.6\n[statistic]\nksm_scan_us = "mean"\n')
+    with pytest.raises(InputError, match=r"old\.toml.*ksm_scan_us = 'mean': expected median \| p10"):
+        load_profile(str(path))

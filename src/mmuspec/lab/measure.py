@@ -1,7 +1,8 @@
 """What a lab run measured: counts and per-event costs, from its trace and the guest's clock.
 
 Counts come from the page events of the trace (``traces/conformance.page_events``) and
-from KVM's binary statistics.  Costs, each a median over the run's samples:
+from KVM's binary statistics.  Costs, each a statistic of the run's samples (the median unless
+said otherwise; see ``Samples``):
 
 * ``ksm_merge_us``: ksmd's first ``kvm_unmap_hva_range`` of a page (``write_protect_page()``'s
   start) to its ``ksm_merge_with_ksm_page``: ``write_protect_page()``, the comparison and
@@ -45,18 +46,24 @@ SLACK = 100e-6
 class Samples:
     """A cost's samples and the statistic that stands for them: the median, or for ksmd's
     scan the tenth percentile (ksmd shares the cores with the vCPU threads and the rest of
-    the host, and a scan it was preempted in is wall time, not the CPU time it costs)."""
+    the host, and a scan it was preempted in is wall time, not the CPU time it costs).
+    Under ten samples have no tenth percentile: the median stands for them, and `taken`
+    says so, so that no report calls it a percentile."""
 
     values: list[float] = field(default_factory=list)
     statistic: str = "median"
 
-    def median(self) -> float | None:
-        """The value of the cost: its statistic over the samples (None without samples)."""
+    def taken(self) -> str | None:
+        """The statistic `value` is over these samples: ``median`` or ``p10`` (None without samples)."""
         if not self.values:
             return None
-        if self.statistic == "p10" and len(self.values) >= 10:
+        return "p10" if self.statistic == "p10" and len(self.values) >= 10 else "median"
+
+    def value(self) -> float | None:
+        """The value of the cost: its statistic over the samples (None without samples)."""
+        if self.taken() == "p10":
             return statistics.quantiles(self.values, n=10)[0]
-        return statistics.median(self.values)
+        return statistics.median(self.values) if self.values else None
 
 
 @dataclass
@@ -69,11 +76,11 @@ class Measurement:
     integrity: list[dict[str, Any]]  # mismatches with the trace events around them
 
     def cost_values(self) -> dict[str, float]:
-        return {k: round(m, 3) for k, s in self.costs.items() if (m := s.median()) is not None}
+        return {k: round(m, 3) for k, s in self.costs.items() if (m := s.value()) is not None}
 
     def to_json(self) -> dict[str, Any]:
         return {"counts": self.counts,
-                "costs_us": {k: {"value": s.median(), "statistic": s.statistic, "samples": len(s.values)}
+                "costs_us": {k: {"value": s.value(), "statistic": s.taken(), "samples": len(s.values)}
                              for k, s in self.costs.items()},
                 "tsc_hz": self.tsc_hz, "integrity_violations": self.integrity}
 
@@ -146,7 +153,7 @@ def measure(trace_path: str, run: VmmRun, pages_to_scan: int = 0) -> Measurement
             timeline.append((ev.ts - ts0, page, "age"))
     counts["unmap_events"] = len(unmap_lines)
     _refault_costs(run, maps, ts0, tsc0, hz, costs)
-    fault = costs["fault_us"].median()
+    fault = costs["fault_us"].value()
     if fault is not None and costs["cow_us"].values:
         costs["cow_us"].values = [v - fault for v in costs["cow_us"].values]
     counts["exits"] = run.stat_delta("exits")

@@ -452,6 +452,14 @@ class Kernel(Renderer, KernelFunctions, KernelSwitchFields):
             self.explain = False
             self.notes = []
 
+    def explain_replaced(self, s: bytes, action: int) -> tuple[bytes, int, list[tuple[int, str]], tuple[str, ...]]:
+        """``explain_action``, and the functions of the variant (if any) the step called, first
+        call first: what a trace marks as the variant's."""
+        if self.variant is None:
+            return (*self.explain_action(s, action), ())
+        (nxt, events, notes), names = self.variant.calls(self.explain_action, s, action)
+        return nxt, events, notes, names
+
     def _enabled(self, s: bytes) -> Iterator[tuple[int, Callable[..., Any], int, int]]:
         for t, base, table in self._tables:
             for action, fn, guard, arg in table[s[base]]:

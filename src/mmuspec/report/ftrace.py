@@ -70,13 +70,9 @@ def ftrace_lines(kernel: Kernel, actions: Sequence[int], era: str | None = None)
     state = kernel.initial()
     ts = 100.0
     for n, action in enumerate(actions, start=1):
+        nxt, events, notes, names = kernel.explain_replaced(state, action)
         variant = kernel.variant
-        if variant is None:
-            nxt, events, notes = kernel.explain_action(state, action)
-            replaced = ""
-        else:
-            (nxt, events, notes), names = variant.calls(kernel.explain_action, state, action)
-            replaced = "".join(f" [variant: {name}() {variant.says(name)}]" for name in names)
+        replaced = "".join(f" [variant: {name}() {variant.says(name)}]" for name in names) if variant is not None else ""
         t = kernel.thread_of(action)
         thread, step, arg = kernel.action_parts(action)
         out.append(f"# mmuspec step {n}: {kernel.action_text(action)}{replaced}")

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mmuspec.simulate.costs import COSTS
-from mmuspec.simulate.profile import profile_text
+from mmuspec.simulate.profile import STATISTICS, profile_text
 from mmuspec.traces.conformance import Verdict
 
 if TYPE_CHECKING:
@@ -95,11 +95,11 @@ def lab_text(r: LabResult, out: Path) -> str:
                  f"accesses {c.get('guest_slow_accesses', 0):,}")
     if r.ksm_after:
         lines.append("KSM after the run: " + ", ".join(f"{k} {n:,}" for k, n in r.ksm_after.items()))
-    lines += ["", "measured costs (median; ksm_scan_us: 10th percentile; µs):"]
+    lines += ["", "measured costs (µs):"]
     for key, s in m.costs.items():
-        med = s.median()
-        lines.append(f"  {key:<16} {_fmt(med) if med is not None else 'not measured':>12}  "
-                     f"({len(s.values):,} samples; default {COSTS[key].value:g}"
+        value, taken = s.value(), s.taken()
+        lines.append(f"  {key:<16} {_fmt(value) if value is not None else 'not measured':>12}  "
+                     f"({STATISTICS[taken] + ' of ' if taken else ''}{len(s.values):,} samples; default {COSTS[key].value:g}"
                      f"{', assumed' if COSTS[key].assumed else ''})")
     lines += ["", f"predicted ({r.era}, simulator) and measured:",
               f"  {'':<42} {'predicted':>10} {'measured':>10} {'ratio':>7}"]
@@ -138,8 +138,9 @@ def lab_profile(r: LabResult, date: str) -> str:
     m = r.measurement
     values = m.cost_values()
     samples = {k: len(s.values) for k, s in m.costs.items() if s.values}
+    taken = {k: t for k, s in m.costs.items() if (t := s.taken())}
     not_measured = {k: NOT_MEASURED.get(k, "no sample in this run") for k in COSTS if k not in values}
-    return profile_text(values, samples, kernel=r.kernel, host=r.host, workload=r.options.workload, date=date,
+    return profile_text(values, samples, taken, kernel=r.kernel, host=r.host, workload=r.options.workload, date=date,
                         not_measured=not_measured)
 
 

@@ -70,16 +70,12 @@ def trace_lines(kernel: Kernel, actions: Sequence[int], era: str | None = None) 
     state = kernel.initial()
     lines: list[TraceLine] = []
     for position, action in enumerate(actions):
-        replaced: tuple[tuple[str, str, str], ...] = ()
         try:
-            if kernel.variant is None:
-                nxt, _, notes = kernel.explain_action(state, action)
-            else:
-                variant = kernel.variant
-                (nxt, _, notes), names = variant.calls(kernel.explain_action, state, action)
-                replaced = tuple((n, variant.where(n), variant.says(n)) for n in names)
+            nxt, _, notes, names = kernel.explain_replaced(state, action)
         except KeyError:
             raise ReplayError(position, action) from None
+        variant = kernel.variant
+        replaced = tuple((n, variant.where(n), variant.says(n)) for n in names) if variant is not None else ()
         thread, name, arg = kernel.action_parts(action)
         info = kernel.step_info(action)
         described = tuple(

@@ -17,6 +17,8 @@ Format::
     ksm_merge_us = 41.2           # only measured values
     [samples]
     ksm_merge_us = 63             # how many events each value is from
+    [statistic]
+    ksm_merge_us = "median"       # what each value is of them: "median" or "p10"
 """
 
 from __future__ import annotations
@@ -29,13 +31,16 @@ from mmuspec.simulate.costs import COST_KEYS
 from mmuspec.simulate.workload import Workload
 from mmuspec.tomlfile import TomlFile
 
-SCHEMA = {"profile": ("kernel", "host", "workload", "date"), "costs": COST_KEYS, "samples": COST_KEYS}
+SCHEMA = {"profile": ("kernel", "host", "workload", "date"), "costs": COST_KEYS, "samples": COST_KEYS,
+          "statistic": COST_KEYS}
+STATISTICS = {"median": "median", "p10": "tenth percentile"}  # as a profile writes them: as a report says them
 
 
 @dataclass(frozen=True)
 class CostProfile:
     values: dict[str, float]
     samples: dict[str, int] = field(default_factory=dict)
+    statistics: dict[str, str] = field(default_factory=dict)
     kernel: str = "?"
     host: str = "?"
     workload: str = "?"
@@ -44,9 +49,9 @@ class CostProfile:
 
     def source_of(self, key: str) -> str:
         n = self.samples.get(key)
-        stat = "tenth percentile" if key == "ksm_scan_us" else "median"  # as lab/measure.py takes them
+        stat = STATISTICS.get(self.statistics.get(key, ""), "")  # a profile without [statistic] names none
         return (f"`mmuspec lab {self.workload}` on {self.kernel}, {self.host}"
-                + (f" ({stat} of {n:,} events)" if n else ""))
+                + (f" ({stat + ' of ' if stat else ''}{n:,} events)" if n else ""))
 
 
 def load_profile(path: str) -> CostProfile:
@@ -59,7 +64,9 @@ def load_profile(path: str) -> CostProfile:
     if not values:
         raise toml.fail(("costs",), "a cost profile needs a [costs] table with at least one measured value")
     samples = {k: toml.integer(("samples", k), 0, 0, 2**62) for k in COST_KEYS if k in toml.get(("samples",), {})}
-    return CostProfile(values, samples, toml.string(("profile", "kernel"), "?"), toml.string(("profile", "host"), "?"),
+    stats = {k: toml.string(("statistic", k), "median", tuple(STATISTICS)) for k in COST_KEYS
+             if k in toml.get(("statistic",), {})}
+    return CostProfile(values, samples, stats, toml.string(("profile", "kernel"), "?"), toml.string(("profile", "host"), "?"),
                        toml.string(("profile", "workload"), "?"), toml.string(("profile", "date"), ""), (path,))
 
 
@@ -71,8 +78,9 @@ def merge_profiles(profiles: list[CostProfile]) -> CostProfile | None:
     for p in profiles[1:]:
         values = {**out.values, **p.values}
         samples = {**out.samples, **p.samples}
+        stats = {**out.statistics, **p.statistics}
         workload = out.workload if out.workload == p.workload else f"{out.workload} and {p.workload}"
-        out = replace(p, values=values, samples=samples, workload=workload, sources=out.sources + p.sources)
+        out = replace(p, values=values, samples=samples, statistics=stats, workload=workload, sources=out.sources + p.sources)
     return out
 
 
@@ -87,8 +95,8 @@ def with_profile(workload: Workload, profile: CostProfile | None) -> Workload:
     return replace(workload, cost_overrides=overrides)
 
 
-def profile_text(values: dict[str, float], samples: dict[str, int], *, kernel: str, host: str, workload: str,
-                 date: str, not_measured: dict[str, str]) -> str:
+def profile_text(values: dict[str, float], samples: dict[str, int], statistics: dict[str, str], *, kernel: str,
+                 host: str, workload: str, date: str, not_measured: dict[str, str]) -> str:
     """The TOML of a profile, with a comment per cost it does not measure saying why."""
     q = '"'
     lines = ["# A cost profile measured by mmuspec lab: simulate/sweep/reevaluate --costs THIS_FILE",
@@ -96,6 +104,7 @@ def profile_text(values: dict[str, float], samples: dict[str, int], *, kernel: s
              f"date = {q}{date}{q}", "", "[costs]"]
     lines += [f"{k} = {v:g}" for k, v in values.items()]
     lines += ["", "[samples]"] + [f"{k} = {samples[k]}" for k in values if k in samples]
+    lines += ["", "[statistic]"] + [f"{k} = {q}{statistics[k]}{q}" for k in values if k in statistics]
     lines += ["", "# Not measured by this run (the built-in value stays):"]
     lines += [f"#   {k}: {why}" for k, why in not_measured.items()]
     return "\n".join(lines) + "\n"
