@@ -682,32 +682,26 @@ class FunctionWriter:
     def compare(self, node: ast.Compare) -> str:
         if len(node.ops) > 1:
             return self.chain(node)
+        op, right_node = node.ops[0], node.comparators[0]
         left, lty = self.expr(node.left)
-        out = []
-        for op, right_node in zip(node.ops, node.comparators, strict=True):
-            if isinstance(op, ast.In | ast.NotIn):
-                members = self.members(right_node)
-                t = self.tmp()
-                test = " || ".join(f"{t} == {m}" for m in members) or "0"
-                text = f"({{ long {t} = ({left}); {test}; }})"
-                out.append(f"(!{text})" if isinstance(op, ast.NotIn) else text)
-                left = "0"
-                continue
-            right, rty = self.expr(right_node)
-            if lty.kind == "tuple" or rty.kind == "tuple":
-                if lty != rty or not isinstance(op, ast.Eq | ast.NotEq):
-                    raise self.fail(node, "tuples compare only for (in)equality with a tuple of the same length")
-                ta, tb = self.tmp(), self.tmp()
-                eq = " && ".join(f"{ta}.v[{i}] == {tb}.v[{i}]" for i in range(lty.n))
-                text = f"({{ T{lty.n} {ta} = {left}; T{lty.n} {tb} = {right}; ({eq}); }})"
-                out.append(text if isinstance(op, ast.Eq) else f"(!{text})")
-            else:
-                sym = CMPOPS.get(type(op))
-                if sym is None:
-                    raise self.fail(node, f"comparison {type(op).__name__}")
-                out.append(f"(({left}) {sym} ({right}))")
-            left, lty = right, rty
-        return "(" + " && ".join(out) + ")"
+        if isinstance(op, ast.In | ast.NotIn):
+            members = self.members(right_node)
+            t = self.tmp()
+            test = " || ".join(f"{t} == {m}" for m in members) or "0"
+            text = f"({{ long {t} = ({left}); {test}; }})"
+            return f"((!{text}))" if isinstance(op, ast.NotIn) else f"({text})"
+        right, rty = self.expr(right_node)
+        if lty.kind == "tuple" or rty.kind == "tuple":
+            if lty != rty or not isinstance(op, ast.Eq | ast.NotEq):
+                raise self.fail(node, "tuples compare only for (in)equality with a tuple of the same length")
+            ta, tb = self.tmp(), self.tmp()
+            eq = " && ".join(f"{ta}.v[{i}] == {tb}.v[{i}]" for i in range(lty.n))
+            text = f"({{ T{lty.n} {ta} = {left}; T{lty.n} {tb} = {right}; ({eq}); }})"
+            return f"({text})" if isinstance(op, ast.Eq) else f"((!{text}))"
+        sym = CMPOPS.get(type(op))
+        if sym is None:
+            raise self.fail(node, f"comparison {type(op).__name__}")
+        return f"((({left}) {sym} ({right})))"
 
     def chain(self, node: ast.Compare) -> str:
         """``a < b < c`` as Python runs it: each operand evaluated once, left to right, and
