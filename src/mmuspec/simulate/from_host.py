@@ -41,9 +41,11 @@ class Value:
     how: str  # "measured", "derived" or "assumed"
     source: str  # where it came from, in words
 
+    def shown(self) -> str:
+        return f"{self.value:g}" if isinstance(self.value, float) else str(self.value)
+
     def text(self) -> str:
-        shown = f"{self.value:g}" if isinstance(self.value, float) else str(self.value)
-        return f"{self.key} = {shown}  ({self.how}: {self.source})"
+        return f"{self.key} = {self.shown()}  ({self.how}: {self.source})"
 
 
 @dataclass(frozen=True)
@@ -189,18 +191,15 @@ def workload_text(base: Workload, values: list[Value], origin: str) -> str:
     for v in values:  # a later source (the trace) refines an earlier one (the host)
         if v.key not in chosen or v.how != "assumed":
             chosen[v.key] = v
-    if "vms.pages" in chosen:
-        chosen.pop("vms.memory_gib", None)
-    sections: dict[str, list[str]] = {}
+    pending: dict[str, list[str]] = {}  # by section: the lines not yet placed in the base's text
     for v in chosen.values():
         section, _, name = v.key.partition(".")
-        number = f"{v.value:g}" if isinstance(v.value, float) else str(v.value)
         comment = "" if name in KEYS.get(section, ()) else "# "  # shown, not a workload key
-        sections.setdefault(section, []).append(f"{comment}{name} = {number}  # {v.how}: {v.source}")
+        pending.setdefault(section, []).append(f"{comment}{name} = {v.shown()}  # {v.how}: {v.source}")
     out = [f"# Built by mmuspec simulate {origin}; what is not set here is {base.source}'s (assumed)."]
     replaced = {v.key for v in chosen.values()} | ({"vms.memory_gib"} if "vms.pages" in chosen else set())
     section = ""
-    pending = dict(sections)
+
     def close(name: str) -> None:  # the section's values go before the blank lines that end it
         blanks = len(out) - len("\n".join(out).rstrip("\n").split("\n"))
         at = len(out) - blanks
