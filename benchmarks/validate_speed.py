@@ -24,6 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from mmuspec.traces.conformance import Mapping
+
 ROOT = Path(__file__).resolve().parents[1]
 RECORDED = ROOT / "tests" / "lab" / "data" / "zap" / "trace.txt.xz"
 TS = re.compile(r"(\s)(\d+\.\d{6}):")
@@ -38,8 +40,9 @@ def _page(line: str, hva: int, gfn: int) -> int:
 def write_trace(path: Path, events: int) -> int:
     """Repeat the recorded run's body until it holds ``events`` page events; returns them."""
     lines = lzma.decompress(RECORDED.read_bytes()).decode().splitlines(keepends=True)
-    lab = dict(part.split("=", 1) for part in lines[0].split()[2:])
-    hva, gfn, pages = int(lab["hva"], 16), int(lab["gfn"], 16), int(lab["pages"])
+    lab = Mapping.from_header(lines[0])
+    assert lab is not None and lab.hva is not None and lab.gfn is not None and lab.pages is not None, RECORDED
+    hva, gfn, pages = lab.hva, lab.gfn, lab.pages
     header = [line for line in lines if line.startswith("#")]
     start = next(i for i, line in enumerate(lines) if "mmuspec-lab start" in line)
     end = next(i for i, line in enumerate(lines) if "mmuspec-lab end" in line)
