@@ -12,13 +12,11 @@ process's maximum RSS (GNU time's %M).
 from __future__ import annotations
 
 import argparse
-import os
 import re
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
+
+from gnu_time import run_timed
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE = (ROOT / "src" / "mmuspec" / "workloads" / "vdi.toml").read_text(encoding="utf-8")
@@ -34,16 +32,9 @@ def run(vms: int, gib: float, duration: float) -> tuple[float, float]:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"vdi-{vms}x{gib}.toml"
         path.write_text(workload(vms, gib), encoding="utf-8")
-        start = time.perf_counter()
-        proc = subprocess.run(
-            ["/usr/bin/time", "-f", "MAXRSS_KB=%M", sys.executable, "-m", "mmuspec", "simulate", str(path),
-             "--era", "5.13", "--duration", str(duration), "--out", str(Path(tmp) / "out"), "--json"],
-            capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
-            check=True,
-        )
-        wall = time.perf_counter() - start
-    rss = int(re.search(r"MAXRSS_KB=(\d+)", proc.stderr).group(1)) / 1024  # type: ignore[union-attr]
-    return wall, rss
+        run = run_timed(["simulate", str(path), "--era", "5.13", "--duration", str(duration),
+                         "--out", str(Path(tmp) / "out"), "--json"], check=True)
+    return run.wall, run.rss_mb
 
 
 def main() -> None:

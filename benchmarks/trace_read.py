@@ -12,15 +12,11 @@ the reader streams, so peak memory should not grow with the trace.
 from __future__ import annotations
 
 import argparse
-import os
-import re
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from gnu_time import run_timed
+
 LINES = [
     " CPU {v}/KVM-99536{v} [00{v}] d.... {t:.6f}: kvm_exit: vcpu {v} reason EPT_VIOLATION rip 0xffffffff81a0b2c4 "
     "info1 0x0000000000000181 info2 0x0000000000000000 intr_info 0x00000000 error_code 0x00000000\n",
@@ -62,12 +58,8 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "big.txt"
             lines = write_trace(path, mb * 2**20)
-            start = time.perf_counter()
-            proc = subprocess.run(["/usr/bin/time", "-f", "MAXRSS_KB=%M", sys.executable, "-m", "mmuspec", "trace",
-                                   "stats", str(path), "--json"], capture_output=True, text=True, cwd=ROOT,
-                                  env={**os.environ, "PYTHONPATH": str(ROOT / "src")}, check=True)
-            wall = time.perf_counter() - start
-        rss = int(re.search(r"MAXRSS_KB=(\d+)", proc.stderr).group(1)) / 1024  # type: ignore[union-attr]
+            run = run_timed(["trace", "stats", str(path), "--json"], check=True)
+        wall, rss = run.wall, run.rss_mb
         print(f"| {mb} | {lines:,} | {wall:.1f} | {lines / wall:,.0f} | {mb / wall:.1f} | {rss:.0f} |", flush=True)
 
 

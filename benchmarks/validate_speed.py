@@ -16,13 +16,12 @@ from __future__ import annotations
 import argparse
 import json
 import lzma
-import os
 import re
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from gnu_time import run_timed
 
 from mmuspec.traces.conformance import Mapping
 
@@ -87,17 +86,11 @@ def main() -> None:
             path = Path(tmp) / "zap-repeated.txt"
             write_trace(path, n)
             mb = path.stat().st_size / 2**20
-            start = time.perf_counter()
-            proc = subprocess.run(["/usr/bin/time", "-f", "MAXRSS_KB=%M CPU_S=%U+%S", sys.executable, "-m", "mmuspec", "trace",
-                                   "validate", str(path), "--era", "6.18", "--json"], capture_output=True, text=True,
-                                  cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
-            wall = time.perf_counter() - start
-        if proc.returncode not in (0, 1):
-            sys.exit(f"validate failed ({proc.returncode}): {proc.stderr.strip()}")
-        data = json.loads(proc.stdout)
-        found = re.search(r"MAXRSS_KB=(\d+) CPU_S=([\d.]+)\+([\d.]+)", proc.stderr)
-        assert found is not None, proc.stderr
-        rss, cpu = int(found.group(1)) / 1024, float(found.group(2)) + float(found.group(3))
+            run = run_timed(["trace", "validate", str(path), "--era", "6.18", "--json"])
+        if run.proc.returncode not in (0, 1):
+            sys.exit(f"validate failed ({run.proc.returncode}): {run.proc.stderr.strip()}")
+        data = json.loads(run.proc.stdout)
+        wall, cpu, rss = run.wall, run.cpu_seconds, run.rss_mb
         print(f"| {data['events']:,} | {mb:.0f} | {wall:.1f} | {cpu:.1f} | {data['events'] / cpu:,.0f} | {rss:.0f} | "
               f"{data['admitted']} of {data['pages']} |", flush=True)
 
